@@ -1,0 +1,92 @@
+# partmalloc build.
+#   make                 build/libpartmalloc.so and build/libpartmalloc.a
+#   make check           set up what is missing, build, run every test
+#   make install         PREFIX=/usr/local DESTDIR=
+# CC may be gcc or clang-22; the library is never built with -fsanitize=alloc-token.
+
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+ifeq ($(origin CXX),default)
+CXX := g++
+endif
+CLANG   ?= clang-22
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+
+WARN      := -Wall -Wextra -Werror
+LIBFLAGS  := -std=c17 -O2 -g -fPIC -fvisibility=hidden -fno-semantic-interposition \
+             -ftls-model=initial-exec -fno-builtin-malloc -fno-builtin-free -fno-builtin-calloc \
+             -fno-builtin-realloc -fno-plt
+CXXLIBFLAGS := -std=c++17 -O2 -g -fPIC -fvisibility=hidden -fno-semantic-interposition $(WARN)
+INCLUDES  := -Iinclude -Isrc -I$(BUILD)/gen
+
+# The core (no C allocator names) and the front ends that replace glibc's.
+CORE_SRC  := src/os.c src/options.c src/sizeclass.c src/cache.c src/tcache.c src/large.c \
+             src/kmalloc.c src/init.c src/api.c src/alloc_token.c
+INTERPOSE_SRC := src/malloc.c
+CXX_SRC   := src/new.cc
+HEADERS   := $(wildcard src/*.h) include/partmalloc.h $(BUILD)/gen/pm_fast_tokens.h
+
+CORE_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(CORE_SRC))
+INTERPOSE_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(INTERPOSE_SRC))
+CXX_OBJ   := $(patsubst src/%.cc,$(BUILD)/obj/%.o,$(CXX_SRC))
+ALL_OBJ   := $(CORE_OBJ) $(INTERPOSE_OBJ) $(CXX_OBJ)
+
+LIB_SO    := $(BUILD)/libpartmalloc.so
+LIB_A     := $(BUILD)/libpartmalloc.a
+
+.PHONY: all check setup test clean install
+all: $(LIB_SO) $(LIB_A)
+
+$(BUILD)/gen/pm_fast_tokens.h: src/gen_tokens.sh
+	@mkdir -p $(dir $@)
+	sh src/gen_tokens.sh 64 > $@
+
+$(BUILD)/obj/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIBFLAGS) $(WARN) $(INCLUDES) -c $< -o $@
+
+$(BUILD)/obj/%.o: src/%.cc $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXLIBFLAGS) $(INCLUDES) -c $< -o $@
+
+$(LIB_SO): $(ALL_OBJ)
+	$(CXX) -shared -Wl,-soname,libpartmalloc.so -Wl,-z,now -o $@ $(ALL_OBJ) -lpthread
+
+$(LIB_A): $(ALL_OBJ)
+	rm -f $@
+	ar rcs $@ $(ALL_OBJ)
+
+# Sanitizer builds of the core alone (interposition off): the tests call pm_*.
+SAN_ASAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+SAN_TSAN := -fsanitize=thread
+$(BUILD)/asan/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(LIBFLAGS) $(WARN) $(SAN_ASAN) $(INCLUDES) -c $< -o $@
+$(BUILD)/tsan/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(LIBFLAGS) $(WARN) $(SAN_TSAN) $(INCLUDES) -c $< -o $@
+ASAN_OBJ := $(patsubst src/%.c,$(BUILD)/asan/%.o,$(CORE_SRC))
+TSAN_OBJ := $(patsubst src/%.c,$(BUILD)/tsan/%.o,$(CORE_SRC))
+
+include tests/tests.mk
+
+setup:
+	@sh tools/setup.sh
+
+check: setup
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory test
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/partmalloc.h $(DESTDIR)$(PREFIX)/include/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define PARTMALLOC_VERSION "\(.*\)"/\1/p' include/partmalloc.h)|g' \
+	    partmalloc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/partmalloc.pc
+
+clean:
+	rm -rf $(BUILD)

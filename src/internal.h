@@ -1,0 +1,213 @@
+/* Internal declarations shared by the library's layers:
+ *   os.c        OS pages, randomness, fatal reports
+ *   options.c   run-time options from the environment
+ *   sizeclass.c the size-class table
+ *   cache.c     (size class, partition) caches: regions, slabs, central free maps
+ *   tcache.c    per-thread caches
+ *   large.c     page-granular mappings above the largest class
+ *   kmalloc.c   partition choice and the core allocate/free/realloc
+ *   init.c      process start, fork
+ * and the front ends malloc.c, alloc_token.c, new.cc.
+ */
+#ifndef PM_INTERNAL_H
+#define PM_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "partmalloc.h"
+
+#define PM_LIKELY(x) __builtin_expect(!!(x), 1)
+#define PM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define PM_NOINLINE __attribute__((noinline))
+#define PM_COLD __attribute__((cold, noinline))
+#define PM_HIDDEN __attribute__((visibility("hidden")))
+#define PM_EXPORT __attribute__((visibility("default")))
+
+#define PM_PAGE 4096u
+#define PM_MAX_PARTITIONS 64u
+#define PM_NUM_CLASSES 41u
+#define PM_MAX_SMALL 32768u
+#define PM_MAX_CACHES (PM_NUM_CLASSES * PM_MAX_PARTITIONS)
+/* Requests at or below this size use the direct lookup table. */
+#define PM_SMALL_LOOKUP_MAX 1024u
+
+/* ---- os.c ---- */
+void *pm_os_reserve(size_t size);                  /* PROT_NONE, no commit charge */
+bool pm_os_commit(void *addr, size_t size);        /* make RW */
+void pm_os_decommit(void *addr, size_t size);      /* give pages back, keep range */
+void *pm_os_alloc(size_t size);                    /* RW zeroed pages for metadata */
+void pm_os_random(void *buf, size_t len);
+void pm_write_stderr(const char *s, size_t len);
+/* Formats "partmalloc: <what> at <ptr> (cache <name>)" and aborts. */
+__attribute__((noreturn)) void pm_fatal_ptr(const char *what, const void *ptr, const char *cache);
+__attribute__((noreturn)) void pm_fatal(const char *msg);
+size_t pm_fmt_u64(char *out, uint64_t v);          /* decimal, returns length */
+size_t pm_fmt_hex(char *out, uint64_t v);          /* 0x..., returns length */
+
+/* Spin-free mutex wrapper; pthread mutexes are fork-reset in init.c. */
+typedef pthread_mutex_t pm_lock_t;
+#define PM_LOCK_INIT PTHREAD_MUTEX_INITIALIZER
+static inline void pm_lock(pm_lock_t *l) { pthread_mutex_lock(l); }
+static inline void pm_unlock(pm_lock_t *l) { pthread_mutex_unlock(l); }
+
+/* ---- options.c ---- */
+struct pm_options {
+    enum pm_mode mode;
+    unsigned partitions;
+    uint64_t token_max;   /* 0 = SIZE_MAX, Clang's default */
+    bool seed_set;
+    uint64_t seed;
+};
+void pm_options_read(struct pm_options *out);
+
+/* ---- sizeclass.c ---- */
+extern const uint32_t pm_class_size[PM_NUM_CLASSES];
+extern const uint8_t pm_class_of_small[PM_SMALL_LOOKUP_MAX / 8 + 1];
+unsigned pm_class_of_large_small(size_t size); /* PM_SMALL_LOOKUP_MAX < size <= PM_MAX_SMALL */
+
+static inline unsigned pm_size_to_class(size_t size) {
+    if (PM_LIKELY(size <= PM_SMALL_LOOKUP_MAX))
+        return pm_class_of_small[(size + 7) >> 3];
+    return pm_class_of_large_small(size);
+}
+
+/* ---- cache.c ---- */
+enum pm_slot_state {
+    PM_SLOT_NEVER = 0,  /* never handed out */
+    PM_SLOT_LIVE = 1,   /* owned by the program */
+    PM_SLOT_CACHED = 2, /* freed, held by a thread cache */
+    PM_SLOT_FREED = 3,  /* freed, back in its slab's free map */
+};
+
+struct pm_slab {
+    uint32_t free_count;  /* free slots in the central map */
+    uint32_t prev, next;  /* links of the list the slab is on */
+    uint8_t list;         /* enum pm_slab_list */
+};
+
+/* The fields the free fast path reads, together in one cache line. */
+struct pm_cache_hot {
+    uint64_t magic;       /* ceil(2^64 / obj_size): offset -> slot by multiply-high */
+    uint32_t obj_size;
+    uint32_t pad;
+    uint8_t *state;       /* one pm_slot_state byte per slot of the region */
+};
+
+struct pm_cache {
+    pm_lock_t lock;
+    unsigned id, size_class, partition;
+    uint32_t obj_size, objs_per_slab;
+    size_t slab_bytes;
+    char *base;           /* start of the region this cache owns */
+    size_t max_slabs;
+    size_t used_slabs;    /* slabs ever carved out of the region */
+    size_t committed;     /* bytes of the region made RW */
+    uint64_t *free_map;   /* one bit per slot: free in the central map */
+    struct pm_slab *slabs;
+    uint32_t heads[3];    /* lists of slabs: partial, empty, decommitted */
+    uint32_t tails[3];
+    uint32_t counts[3];
+    uint64_t decommits, reuses;
+};
+
+enum pm_slab_list { PM_LIST_PARTIAL = 0, PM_LIST_EMPTY = 1, PM_LIST_DECOMMITTED = 2, PM_LIST_NONE = 3 };
+#define PM_NO_SLAB UINT32_MAX
+
+struct pm_entry {
+    void *ptr;
+    uint8_t *state;
+};
+
+extern struct pm_cache_hot pm_hot[PM_MAX_CACHES];
+extern struct pm_cache *pm_caches;         /* [num_caches] */
+/* The small-object address space: one region per cache, side by side. */
+struct pm_region {
+    char *base;
+    size_t total;      /* all caches' regions; 0 before initialization */
+    size_t mask;       /* one region's size - 1 */
+    unsigned shift;    /* log2 of one region's size */
+};
+extern struct pm_region pm_region;
+
+void pm_caches_init(void);
+void pm_cache_name(unsigned cache_id, char out[32]);
+/* Moves up to `want` free slots of cache `cid` into out[]; returns the count
+ * (0 only when the region is exhausted or the OS refuses memory). */
+size_t pm_cache_refill(unsigned cid, struct pm_entry *out, size_t want);
+/* Returns `n` cached slots (state CACHED) of cache `cid` to their slabs. */
+void pm_cache_flush(unsigned cid, const struct pm_entry *in, size_t n);
+size_t pm_cache_trim(unsigned cid);        /* decommit all empty slabs */
+void pm_caches_lock_all(void);
+void pm_caches_reinit_locks(void);
+void pm_caches_unlock_all(void);
+
+/* ---- tcache.c ---- */
+struct pm_bin {
+    struct pm_entry *top;   /* next free entry slot; entries below are cached objects */
+    struct pm_entry *base;
+    struct pm_entry *end;
+};
+
+struct pm_tcache {
+    struct pm_tcache *next_free;
+    struct pm_bin bins[PM_MAX_CACHES];
+};
+
+extern __thread struct pm_tcache *pm_tc __attribute__((tls_model("initial-exec")));
+extern struct pm_tcache pm_tcache_empty;
+
+void *pm_tcache_alloc_slow(unsigned cid);
+void pm_tcache_free_slow(unsigned cid, void *ptr, uint8_t *state);
+void pm_tcache_flush_current(void);
+void pm_tcache_init(void);
+void pm_tcache_lock_all(void);
+void pm_tcache_reinit_locks(void);
+void pm_tcache_unlock_all(void);
+
+/* ---- large.c ---- */
+void *pm_large_alloc(size_t size, size_t alignment, bool zero);
+/* Returns the usable size of a live large pointer, or 0 if `ptr` is not one. */
+size_t pm_large_usable(const void *ptr);
+/* 1: live large block (usable size stored), -1: a recently freed one, 0: neither. */
+int pm_large_state(const void *ptr, size_t *usable);
+bool pm_large_free(void *ptr, size_t check_size, size_t check_align); /* false: not ours */
+void *pm_large_realloc(void *ptr, size_t size);
+void pm_large_lock_all(void);
+void pm_large_reinit_locks(void);
+void pm_large_unlock_all(void);
+
+/* ---- kmalloc.c ---- */
+struct pm_globals {
+    enum pm_mode mode;
+    unsigned partitions;
+    unsigned part_bits;       /* log2(partitions) */
+    unsigned part_mask;       /* partitions - 1 */
+    unsigned num_caches;
+    uint64_t token_half;      /* tokens >= this (and < token_max) hold pointers */
+    uint64_t token_max;
+    uint64_t secret;          /* keys the call-site hash */
+    uint64_t secret_mul;      /* odd multiplier derived from the secret */
+};
+extern struct pm_globals pm_g;
+extern int pm_initialized;
+void pm_init_slow(void);
+
+static inline void pm_ensure_init(void) {
+    if (PM_UNLIKELY(!__atomic_load_n(&pm_initialized, __ATOMIC_ACQUIRE)))
+        pm_init_slow();
+}
+
+void *pm_alloc(size_t size, unsigned partition);
+void *pm_alloc_aligned(size_t alignment, size_t size, unsigned partition);
+void *pm_alloc_zeroed(size_t n, size_t size, unsigned partition);
+void *pm_realloc_part(void *ptr, size_t size, unsigned partition);
+void pm_dealloc(void *ptr);
+void pm_dealloc_checked(void *ptr, size_t size, size_t alignment);
+size_t pm_usable(const void *ptr, const char *op);
+
+#define PM_CALLER() __builtin_return_address(0)
+
+#endif /* PM_INTERNAL_H */

@@ -1,0 +1,275 @@
+/* kmalloc: which partition an allocation goes to, and the core operations
+ * every front end shares (allocate, free, realloc, aligned, checked frees).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+
+#include "fastpath.h"
+
+struct pm_globals pm_g = {.partitions = 1, .secret_mul = 1};
+
+/* ---- partitions ---- */
+
+unsigned pm_token_partition(size_t token) {
+    pm_ensure_init();
+    return pm_g.mode == PM_MODE_TYPED ? pm_typed_part(token) : 0;
+}
+
+/* ---- errors ---- */
+
+static void cache_name_of_slot(const struct pm_slot_ref *ref, char name[32]) {
+    pm_cache_name(ref->cid, name);
+}
+
+void pm_bad_slot(const void *ptr, const struct pm_slot_ref *ref, int interior, const char *op) {
+    char name[32], what[96];
+    cache_name_of_slot(ref, name);
+    bool is_free = strcmp(op, "free") == 0;
+    const char *reason;
+    if (interior)
+        reason = "not the start of an object";
+    else if (*ref->state == PM_SLOT_NEVER)
+        reason = "slot never allocated";
+    else
+        reason = NULL; /* freed */
+    if (!reason && is_free) {
+        strcpy(what, "double free");
+    } else if (!reason) {
+        strcpy(what, op);
+        strcat(what, " of a freed pointer");
+    } else {
+        strcpy(what, "invalid ");
+        strcat(what, op);
+        strcat(what, " (");
+        strcat(what, reason);
+        strcat(what, ")");
+    }
+    pm_fatal_ptr(what, ptr, name);
+}
+
+static __attribute__((noreturn)) void foreign_pointer(const void *ptr, const char *op) {
+    char what[64];
+    strcpy(what, "invalid ");
+    strcat(what, op);
+    strcat(what, " (not a partmalloc pointer)");
+    pm_fatal_ptr(what, ptr, "none");
+}
+
+void pm_free_outside(void *ptr) {
+    if (!ptr)
+        return;
+    if (!pm_large_free(ptr, 0, 0))
+        foreign_pointer(ptr, "free");
+}
+
+/* Classifies `ptr` as a slab slot (1, ref filled), or not in the slab
+ * space (0). An interior pointer is reported for `op` and aborts. */
+static int locate_small(const void *ptr, struct pm_slot_ref *ref, const char *op) {
+    uintptr_t off = (uintptr_t)ptr - (uintptr_t)pm_region.base;
+    if (off >= pm_region.total)
+        return 0;
+    ref->cid = (unsigned)(off >> pm_region.shift);
+    uint64_t soff = off & pm_region.mask;
+    const struct pm_cache_hot *hot = &pm_hot[ref->cid];
+    ref->idx = pm_slot_of(soff, hot->magic);
+    ref->state = hot->state + ref->idx;
+    if (ref->idx * hot->obj_size != soff)
+        pm_bad_slot(ptr, ref, 1, op);
+    return 1;
+}
+
+/* The live slot of `ptr` for `op`, aborting on anything else. Returns 0
+ * for a pointer outside the slab space. */
+static int live_small(const void *ptr, struct pm_slot_ref *ref, const char *op) {
+    if (!locate_small(ptr, ref, op))
+        return 0;
+    if (*ref->state != PM_SLOT_LIVE)
+        pm_bad_slot(ptr, ref, 0, op);
+    return 1;
+}
+
+/* ---- allocation ---- */
+
+PM_NOINLINE void *pm_alloc_large_path(size_t size) {
+    pm_ensure_init();
+    return pm_large_alloc(size, 0, true);
+}
+
+void *pm_alloc(size_t size, unsigned partition) {
+    return pm_alloc_inline(size, partition);
+}
+
+/* The first class at or above `size` whose objects all have `alignment`
+ * (every class that is a multiple of it, since regions are 1 MiB aligned);
+ * PM_NUM_CLASSES if none. */
+static unsigned aligned_class(size_t alignment, size_t size) {
+    size_t need = size > alignment ? size : alignment;
+    if (need > PM_MAX_SMALL)
+        return PM_NUM_CLASSES;
+    for (unsigned cls = pm_size_to_class(need); cls < PM_NUM_CLASSES; cls++)
+        if (pm_class_size[cls] % alignment == 0)
+            return cls;
+    return PM_NUM_CLASSES;
+}
+
+/* The class an allocation of (alignment, size) is served from, or
+ * PM_NUM_CLASSES for a large block. Plain classes are 16-byte aligned from
+ * 16 bytes up, 8-byte aligned below. */
+static unsigned class_for(size_t alignment, size_t size) {
+    if (alignment <= 8 || (alignment <= 16 && size > 8))
+        return size <= PM_MAX_SMALL ? pm_size_to_class(size) : PM_NUM_CLASSES;
+    return aligned_class(alignment, size);
+}
+
+/* `alignment` is a power of two. */
+void *pm_alloc_aligned(size_t alignment, size_t size, unsigned partition) {
+    pm_ensure_init();
+    unsigned cls = class_for(alignment, size);
+    if (cls < PM_NUM_CLASSES)
+        return pm_alloc_cid(pm_cache_id(cls, partition));
+    return pm_large_alloc(size, alignment, true);
+}
+
+void *pm_alloc_zeroed(size_t n, size_t size, unsigned partition) {
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = pm_alloc_inline(total, partition);
+    if (p && total <= PM_MAX_SMALL)
+        memset(p, 0, total); /* large blocks are fresh mappings, already zero */
+    return p;
+}
+
+void pm_dealloc(void *ptr) {
+    pm_free_inline(ptr);
+}
+
+/* free_sized / free_aligned_sized / sized delete: the size (and alignment)
+ * must be those the block was allocated with. For a slab object that means
+ * the same size class the allocation would have chosen. */
+void pm_dealloc_checked(void *ptr, size_t size, size_t alignment) {
+    if (!ptr)
+        return;
+    struct pm_slot_ref ref;
+    const char *op = alignment ? "free_aligned_sized" : "free_sized";
+    if (live_small(ptr, &ref, op)) {
+        if (class_for(alignment, size) != ref.cid >> pm_g.part_bits) {
+            char name[32];
+            pm_cache_name(ref.cid, name);
+            pm_fatal_ptr(alignment ? "free_aligned_sized with a size or alignment the object was not allocated with"
+                                   : "free_sized with a size the object was not allocated with",
+                         ptr, name);
+        }
+        pm_free_inline(ptr);
+        return;
+    }
+    /* A large block: the exact size asked for (0 never matches). */
+    if (!pm_large_free(ptr, size ? size : SIZE_MAX, alignment))
+        foreign_pointer(ptr, op);
+}
+
+size_t pm_usable(const void *ptr, const char *op) {
+    if (!ptr)
+        return 0;
+    struct pm_slot_ref ref;
+    if (live_small(ptr, &ref, op))
+        return pm_hot[ref.cid].obj_size;
+    size_t usable = 0;
+    int st = pm_large_state(ptr, &usable);
+    if (st == 1)
+        return usable;
+    if (st == -1) {
+        char what[64];
+        strcpy(what, op);
+        strcat(what, " of a freed pointer");
+        pm_fatal_ptr(what, ptr, "large");
+    }
+    foreign_pointer(ptr, op);
+}
+
+/* realloc: in place when the new size keeps the size class (so that a later
+ * free_sized with the new size agrees), else allocate, copy, free. */
+void *pm_realloc_part(void *ptr, size_t size, unsigned partition) {
+    if (!ptr)
+        return pm_alloc_inline(size, partition);
+    if (size == 0) {
+        pm_free_inline(ptr);
+        return NULL;
+    }
+    struct pm_slot_ref ref;
+    size_t old_usable;
+    if (live_small(ptr, &ref, "realloc")) {
+        old_usable = pm_hot[ref.cid].obj_size;
+        if (size <= PM_MAX_SMALL && pm_size_to_class(size) == ref.cid >> pm_g.part_bits)
+            return ptr;
+    } else {
+        int st = pm_large_state(ptr, &old_usable);
+        if (st != 1) {
+            if (st == -1)
+                pm_fatal_ptr("realloc of a freed pointer", ptr, "large");
+            foreign_pointer(ptr, "realloc");
+        }
+        if (size > PM_MAX_SMALL)
+            return pm_large_realloc(ptr, size);
+    }
+    void *fresh = pm_alloc_inline(size, partition);
+    if (!fresh)
+        return NULL; /* errno is ENOMEM; the old block is untouched */
+    memcpy(fresh, ptr, size < old_usable ? size : old_usable);
+    pm_free_inline(ptr);
+    return fresh;
+}
+
+/* ---- introspection ---- */
+
+int pm_ptr_info(const void *ptr, struct pm_ptr_info *info) {
+    memset(info, 0, sizeof *info);
+    if (!ptr || !__atomic_load_n(&pm_initialized, __ATOMIC_ACQUIRE))
+        return 0;
+    uintptr_t off = (uintptr_t)ptr - (uintptr_t)pm_region.base;
+    if (off < pm_region.total) {
+        unsigned cid = (unsigned)(off >> pm_region.shift);
+        uint64_t soff = off & pm_region.mask;
+        const struct pm_cache_hot *hot = &pm_hot[cid];
+        uint64_t idx = soff / hot->obj_size;
+        info->is_small = 1;
+        info->live = hot->state[idx] == PM_SLOT_LIVE;
+        info->size_class = cid >> pm_g.part_bits;
+        info->partition = cid & pm_g.part_mask;
+        info->object_size = hot->obj_size;
+        info->start = pm_region.base + ((size_t)cid << pm_region.shift) + idx * hot->obj_size;
+        pm_cache_name(cid, info->cache_name);
+        return 1;
+    }
+    size_t usable = 0;
+    int st = pm_large_state(ptr, &usable);
+    if (st == 0)
+        return 0;
+    info->live = st == 1;
+    info->object_size = usable;
+    info->start = ptr;
+    strcpy(info->cache_name, "large");
+    return 1;
+}
+
+void pm_get_config(struct pm_config *out) {
+    pm_ensure_init();
+    out->mode = pm_g.mode;
+    out->partitions = pm_g.partitions;
+    out->token_max = pm_g.token_max == UINT64_MAX ? 0 : pm_g.token_max;
+    out->num_size_classes = PM_NUM_CLASSES;
+    out->max_small_size = PM_MAX_SMALL;
+    out->cache_region_size = pm_region.mask + 1;
+}
+
+size_t pm_collect(void) {
+    pm_ensure_init();
+    pm_tcache_flush_current();
+    size_t bytes = 0;
+    for (unsigned cid = 0; cid < pm_g.num_caches; cid++)
+        bytes += pm_cache_trim(cid);
+    return bytes;
+}

@@ -1,0 +1,299 @@
+/* Allocations above the largest size class: one mapping each, page-granular,
+ * with an inaccessible guard page before and after.
+ *
+ * A table keyed by address (out of line, under one lock) records each live
+ * mapping, and for a while each freed one, so that a double free of a large
+ * block is caught until its record is recycled (the last PM_FREED_KEPT
+ * freed blocks, or until the address is mapped again).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+
+enum { L_EMPTY = 0, L_LIVE = 1, L_FREED = 2, L_DEAD = 3 };
+enum { GUARD_LEAD = 1, GUARD_TRAIL = 2 };
+#define PM_FREED_KEPT 1024
+
+struct large_entry {
+    uintptr_t key;        /* the user pointer */
+    size_t data_bytes;    /* read-write bytes at key */
+    size_t requested;     /* the size asked for, for free_sized */
+    uint8_t state;
+    uint8_t guards;
+};
+
+static pm_lock_t large_lock = PM_LOCK_INIT;
+static struct large_entry *table;
+static size_t table_cap;      /* a power of two, or 0 */
+static size_t table_used;     /* entries not L_EMPTY */
+static uintptr_t freed_ring[PM_FREED_KEPT];
+static size_t freed_next;
+
+static size_t slot_of(uintptr_t key, size_t cap) {
+    return (size_t)(((key >> 12) * 0x9e3779b97f4a7c15ull) >> 20) & (cap - 1);
+}
+
+/* The live or freed record of `key`, or NULL. */
+static struct large_entry *lookup(uintptr_t key) {
+    if (!table_cap)
+        return NULL;
+    for (size_t i = slot_of(key, table_cap);; i = (i + 1) & (table_cap - 1)) {
+        struct large_entry *e = &table[i];
+        if (e->state == L_EMPTY)
+            return NULL;
+        if (e->key == key && (e->state == L_LIVE || e->state == L_FREED))
+            return e;
+    }
+}
+
+static bool grow_table(void) {
+    size_t cap = table_cap ? table_cap * 2 : 512;
+    struct large_entry *t = pm_os_alloc(cap * sizeof *t);
+    if (!t)
+        return false;
+    size_t used = 0;
+    for (size_t i = 0; i < table_cap; i++) {
+        struct large_entry *e = &table[i];
+        if (e->state != L_LIVE && e->state != L_FREED)
+            continue;
+        size_t j = slot_of(e->key, cap);
+        while (t[j].state != L_EMPTY)
+            j = (j + 1) & (cap - 1);
+        t[j] = *e;
+        used++;
+    }
+    if (table)
+        munmap(table, table_cap * sizeof *table);
+    table = t;
+    table_cap = cap;
+    table_used = used;
+    return true;
+}
+
+static struct large_entry *insert(uintptr_t key) {
+    struct large_entry *e = lookup(key);
+    if (e)
+        return e; /* a freed record at an address mapped again */
+    if ((table_used + 1) * 4 > table_cap * 3 && !grow_table())
+        return NULL;
+    size_t i = slot_of(key, table_cap);
+    while (table[i].state == L_LIVE || table[i].state == L_FREED)
+        i = (i + 1) & (table_cap - 1);
+    if (table[i].state == L_EMPTY)
+        table_used++;
+    table[i].key = key;
+    return &table[i];
+}
+
+static void remember_freed(uintptr_t key) {
+    uintptr_t old = freed_ring[freed_next];
+    if (old) {
+        struct large_entry *e = lookup(old);
+        if (e && e->state == L_FREED)
+            e->state = L_DEAD;
+    }
+    freed_ring[freed_next] = key;
+    freed_next = (freed_next + 1) % PM_FREED_KEPT;
+}
+
+static bool guard_at(void *addr) {
+    void *g = mmap(addr, PM_PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE,
+                   -1, 0);
+    if (g == addr)
+        return true;
+    if (g != MAP_FAILED)
+        munmap(g, PM_PAGE); /* a kernel without MAP_FIXED_NOREPLACE placed it elsewhere */
+    return false;
+}
+
+void *pm_large_alloc(size_t size, size_t alignment, bool zero) {
+    (void)zero; /* fresh mappings are zero */
+    if (alignment < PM_PAGE)
+        alignment = PM_PAGE;
+    if (size > PTRDIFF_MAX - alignment - 4 * (size_t)PM_PAGE) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t data = (size + PM_PAGE - 1) & ~(size_t)(PM_PAGE - 1);
+    size_t slack = alignment - PM_PAGE;
+    size_t total = data + slack + 2 * PM_PAGE;
+    char *base = pm_os_reserve(total);
+    if (!base) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    char *user = (char *)(((uintptr_t)base + PM_PAGE + alignment - 1) & ~(uintptr_t)(alignment - 1));
+    char *map_start = user - PM_PAGE, *map_end = user + data + PM_PAGE;
+    if (map_start > base)
+        munmap(base, (size_t)(map_start - base));
+    if (base + total > map_end)
+        munmap(map_end, (size_t)(base + total - map_end));
+    if (!pm_os_commit(user, data)) {
+        munmap(map_start, (size_t)(map_end - map_start));
+        errno = ENOMEM;
+        return NULL;
+    }
+    pm_lock(&large_lock);
+    struct large_entry *e = insert((uintptr_t)user);
+    if (e) {
+        e->data_bytes = data;
+        e->requested = size;
+        e->state = L_LIVE;
+        e->guards = GUARD_LEAD | GUARD_TRAIL;
+    }
+    pm_unlock(&large_lock);
+    if (!e) {
+        munmap(map_start, (size_t)(map_end - map_start));
+        errno = ENOMEM;
+        return NULL;
+    }
+    return user;
+}
+
+size_t pm_large_usable(const void *ptr) {
+    pm_lock(&large_lock);
+    struct large_entry *e = lookup((uintptr_t)ptr);
+    size_t n = e && e->state == L_LIVE ? e->data_bytes : 0;
+    pm_unlock(&large_lock);
+    return n;
+}
+
+int pm_large_state(const void *ptr, size_t *usable) {
+    pm_lock(&large_lock);
+    struct large_entry *e = lookup((uintptr_t)ptr);
+    int st = e ? e->state : L_EMPTY;
+    if (e && usable)
+        *usable = e->data_bytes;
+    pm_unlock(&large_lock);
+    return st == L_LIVE ? 1 : st == L_FREED ? -1 : 0;
+}
+
+static void unmap_block(uintptr_t key, size_t data, uint8_t guards) {
+    char *start = (char *)key - ((guards & GUARD_LEAD) ? PM_PAGE : 0);
+    char *end = (char *)key + data + ((guards & GUARD_TRAIL) ? PM_PAGE : 0);
+    munmap(start, (size_t)(end - start));
+}
+
+bool pm_large_free(void *ptr, size_t check_size, size_t check_align) {
+    pm_lock(&large_lock);
+    struct large_entry *e = lookup((uintptr_t)ptr);
+    if (!e) {
+        pm_unlock(&large_lock);
+        return false;
+    }
+    if (e->state == L_FREED) {
+        pm_unlock(&large_lock);
+        pm_fatal_ptr("double free", ptr, "large");
+    }
+    if (check_size && check_size != e->requested) {
+        pm_unlock(&large_lock);
+        pm_fatal_ptr("free_sized with a size the block was not allocated with", ptr, "large");
+    }
+    if (check_align && ((uintptr_t)ptr & (check_align - 1))) {
+        pm_unlock(&large_lock);
+        pm_fatal_ptr("free_aligned_sized with an alignment the block does not have", ptr, "large");
+    }
+    size_t data = e->data_bytes;
+    uint8_t guards = e->guards;
+    e->state = L_FREED;
+    remember_freed((uintptr_t)ptr);
+    pm_unlock(&large_lock);
+    unmap_block((uintptr_t)ptr, data, guards);
+    return true;
+}
+
+/* Shrinks in place: the first page past the new end becomes the guard. */
+static void shrink(struct large_entry *e, size_t new_data) {
+    char *p = (char *)e->key;
+    mprotect(p + new_data, PM_PAGE, PROT_NONE);
+    char *old_end = p + e->data_bytes + ((e->guards & GUARD_TRAIL) ? PM_PAGE : 0);
+    if (old_end > p + new_data + PM_PAGE)
+        munmap(p + new_data + PM_PAGE, (size_t)(old_end - (p + new_data + PM_PAGE)));
+    e->guards |= GUARD_TRAIL;
+    e->data_bytes = new_data;
+}
+
+/* Grows in place when the pages after the block are free, else lets the
+ * kernel move the pages (no copy). Returns the new address or NULL. */
+static char *grow(struct large_entry *e, size_t new_data) {
+    char *p = (char *)e->key;
+    size_t old = e->data_bytes;
+    if (e->guards & GUARD_TRAIL)
+        munmap(p + old, PM_PAGE);
+    char *r = mremap(p, old, new_data, 0);
+    if (r == MAP_FAILED) {
+        r = mremap(p, old, new_data, MREMAP_MAYMOVE);
+        if (r == MAP_FAILED) {
+            bool had = (e->guards & GUARD_TRAIL) && guard_at(p + old);
+            e->guards = (uint8_t)((e->guards & GUARD_LEAD) | (had ? GUARD_TRAIL : 0));
+            return NULL;
+        }
+        if (e->guards & GUARD_LEAD)
+            munmap(p - PM_PAGE, PM_PAGE);
+        e->guards = guard_at(r - PM_PAGE) ? GUARD_LEAD : 0;
+    } else {
+        e->guards &= GUARD_LEAD;
+    }
+    if (guard_at(r + new_data))
+        e->guards |= GUARD_TRAIL;
+    return r;
+}
+
+void *pm_large_realloc(void *ptr, size_t size) {
+    if (size > PTRDIFF_MAX - 4 * (size_t)PM_PAGE) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t new_data = (size + PM_PAGE - 1) & ~(size_t)(PM_PAGE - 1);
+    pm_lock(&large_lock);
+    /* Room for the record of a moved block first, so nothing fails after the move. */
+    if ((table_used + 1) * 4 > table_cap * 3 && !grow_table()) {
+        pm_unlock(&large_lock);
+        errno = ENOMEM;
+        return NULL;
+    }
+    struct large_entry *e = lookup((uintptr_t)ptr);
+    if (!e || e->state != L_LIVE) {
+        pm_unlock(&large_lock);
+        pm_fatal_ptr(e ? "realloc of a freed pointer" : "invalid realloc (not a partmalloc pointer)", ptr,
+                     e ? "large" : "none");
+    }
+    char *result = ptr;
+    if (new_data < e->data_bytes) {
+        shrink(e, new_data);
+    } else if (new_data > e->data_bytes) {
+        result = grow(e, new_data);
+        if (!result) {
+            pm_unlock(&large_lock);
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    if (result != ptr) {
+        struct large_entry moved = *e;
+        e->state = L_DEAD; /* the old address is not a freed block */
+        struct large_entry *n = insert((uintptr_t)result); /* cannot grow: room was made above */
+        *n = moved;
+        n->key = (uintptr_t)result;
+        e = n;
+    }
+    e->data_bytes = new_data;
+    e->requested = size;
+    pm_unlock(&large_lock);
+    return result;
+}
+
+void pm_large_lock_all(void) {
+    pm_lock(&large_lock);
+}
+
+void pm_large_unlock_all(void) {
+    pm_unlock(&large_lock);
+}
+
+void pm_large_reinit_locks(void) {
+    pthread_mutex_init(&large_lock, NULL);
+}

@@ -1,0 +1,171 @@
+/* Per-thread caches: one bin of cached objects per (class, partition) cache.
+ *
+ * A bin is a stack of {object, state byte} entries, so the fast paths touch
+ * only thread-local memory plus the object's own state byte, and need no
+ * atomic read-modify-write. A bin refills from, and flushes half of itself
+ * to, its central cache under the cache's lock. A thread's cache goes back
+ * to the central caches when the thread exits, and its memory is reused by
+ * the next thread.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+__thread struct pm_tcache *pm_tc __attribute__((tls_model("initial-exec"))) = &pm_tcache_empty;
+/* Set once this thread's cache has been handed back at exit: later
+ * allocations from other destructors go straight to the central caches. */
+static __thread bool pm_tc_gone __attribute__((tls_model("initial-exec")));
+
+struct pm_tcache pm_tcache_empty;
+
+static pthread_key_t tcache_key;
+static pm_lock_t tcache_lock = PM_LOCK_INIT;
+static struct pm_tcache *tcache_free_list;
+static size_t bin_capacity[PM_NUM_CLASSES];
+static size_t entries_per_tcache;
+
+/* Objects a bin holds at most: up to 64, and about 64 KiB of them. */
+static size_t capacity_of(unsigned cls) {
+    size_t cap = 65536 / pm_class_size[cls];
+    return cap < 2 ? 2 : cap > 64 ? 64 : cap;
+}
+
+static size_t tcache_bytes(void) {
+    return sizeof(struct pm_tcache) + sizeof(struct pm_entry) * entries_per_tcache;
+}
+
+static void bins_reset(struct pm_tcache *tc) {
+    struct pm_entry *e = (struct pm_entry *)(tc + 1); /* entries follow the bins */
+    for (unsigned cid = 0; cid < pm_g.num_caches; cid++) {
+        size_t cap = bin_capacity[cid >> pm_g.part_bits];
+        tc->bins[cid].base = tc->bins[cid].top = e;
+        tc->bins[cid].end = e + cap;
+        e += cap;
+    }
+}
+
+static void tcache_release(void *arg);
+
+void pm_tcache_init(void) {
+    entries_per_tcache = 0;
+    for (unsigned cls = 0; cls < PM_NUM_CLASSES; cls++) {
+        bin_capacity[cls] = capacity_of(cls);
+        entries_per_tcache += bin_capacity[cls] * pm_g.partitions;
+    }
+    if (pthread_key_create(&tcache_key, tcache_release) != 0)
+        pm_fatal("cannot create the thread-cache key");
+}
+
+static struct pm_tcache *tcache_create(void) {
+    pm_lock(&tcache_lock);
+    struct pm_tcache *tc = tcache_free_list;
+    if (tc)
+        tcache_free_list = tc->next_free;
+    pm_unlock(&tcache_lock);
+    if (!tc) {
+        tc = pm_os_alloc(tcache_bytes());
+        if (!tc)
+            return NULL;
+        bins_reset(tc);
+    }
+    tc->next_free = NULL;
+    pthread_setspecific(tcache_key, tc);
+    pm_tc = tc;
+    return tc;
+}
+
+static void bin_flush(unsigned cid, struct pm_bin *bin, size_t n) {
+    pm_cache_flush(cid, bin->base, n);
+    size_t rest = (size_t)(bin->top - bin->base) - n;
+    memmove(bin->base, bin->base + n, rest * sizeof(struct pm_entry));
+    bin->top = bin->base + rest;
+}
+
+void pm_tcache_flush_current(void) {
+    struct pm_tcache *tc = pm_tc;
+    if (tc == &pm_tcache_empty)
+        return;
+    for (unsigned cid = 0; cid < pm_g.num_caches; cid++) {
+        struct pm_bin *bin = &tc->bins[cid];
+        if (bin->top != bin->base)
+            bin_flush(cid, bin, (size_t)(bin->top - bin->base));
+    }
+}
+
+static void tcache_release(void *arg) {
+    struct pm_tcache *tc = arg;
+    pm_tcache_flush_current();
+    pm_tc = &pm_tcache_empty;
+    pm_tc_gone = true;
+    pm_lock(&tcache_lock);
+    tc->next_free = tcache_free_list;
+    tcache_free_list = tc;
+    pm_unlock(&tcache_lock);
+}
+
+/* One object straight from the central cache, for threads without a cache. */
+static void *alloc_uncached(unsigned cid) {
+    struct pm_entry e;
+    if (pm_cache_refill(cid, &e, 1) == 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    *e.state = PM_SLOT_LIVE;
+    return e.ptr;
+}
+
+void *pm_tcache_alloc_slow(unsigned cid) {
+    if (PM_UNLIKELY(!pm_initialized)) {
+        /* Before initialization the partition mask was 0, so `cid` is the
+         * bare class: place it in partition 0 of the real layout. */
+        pm_init_slow();
+        cid <<= pm_g.part_bits;
+    }
+    struct pm_tcache *tc = pm_tc;
+    if (tc == &pm_tcache_empty) {
+        if (pm_tc_gone || !(tc = tcache_create()))
+            return alloc_uncached(cid);
+    }
+    struct pm_bin *bin = &tc->bins[cid];
+    if (bin->top == bin->base) {
+        size_t cap = (size_t)(bin->end - bin->base);
+        size_t n = pm_cache_refill(cid, bin->base, cap / 2 ? cap / 2 : 1);
+        if (n == 0) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        bin->top = bin->base + n;
+    }
+    struct pm_entry *e = --bin->top;
+    *e->state = PM_SLOT_LIVE;
+    return e->ptr;
+}
+
+void pm_tcache_free_slow(unsigned cid, void *ptr, uint8_t *state) {
+    struct pm_entry e = {ptr, state};
+    struct pm_tcache *tc = pm_tc;
+    if (tc == &pm_tcache_empty) {
+        if (pm_tc_gone || !(tc = tcache_create())) {
+            pm_cache_flush(cid, &e, 1);
+            return;
+        }
+    }
+    struct pm_bin *bin = &tc->bins[cid];
+    if (bin->top == bin->end)
+        bin_flush(cid, bin, (size_t)(bin->end - bin->base + 1) / 2);
+    *bin->top++ = e;
+}
+
+void pm_tcache_lock_all(void) {
+    pm_lock(&tcache_lock);
+}
+
+void pm_tcache_unlock_all(void) {
+    pm_unlock(&tcache_lock);
+}
+
+void pm_tcache_reinit_locks(void) {
+    pthread_mutex_init(&tcache_lock, NULL);
+}
