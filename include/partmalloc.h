@@ -16,21 +16,27 @@ extern "C" {
 
 #define PARTMALLOC_VERSION "0.1.0"
 
+#if defined(__GNUC__)
+#define PARTMALLOC_API __attribute__((visibility("default")))
+#else
+#define PARTMALLOC_API
+#endif
+
 /* Allocation. `token` is a Clang allocation token (see docs/tokens.md);
  * the plain forms choose the partition from the caller's address. */
-void *pm_malloc(size_t size);
-void *pm_malloc_token(size_t size, size_t token);
-void *pm_calloc(size_t n, size_t size);
-void *pm_calloc_token(size_t n, size_t size, size_t token);
-void *pm_realloc(void *ptr, size_t size);
-void *pm_realloc_token(void *ptr, size_t size, size_t token);
-void *pm_aligned_alloc(size_t alignment, size_t size);
-void *pm_aligned_alloc_token(size_t alignment, size_t size, size_t token);
-int pm_posix_memalign(void **out, size_t alignment, size_t size);
-void pm_free(void *ptr);
-void pm_free_sized(void *ptr, size_t size);
-void pm_free_aligned_sized(void *ptr, size_t alignment, size_t size);
-size_t pm_usable_size(const void *ptr);
+PARTMALLOC_API void *pm_malloc(size_t size);
+PARTMALLOC_API void *pm_malloc_token(size_t size, size_t token);
+PARTMALLOC_API void *pm_calloc(size_t n, size_t size);
+PARTMALLOC_API void *pm_calloc_token(size_t n, size_t size, size_t token);
+PARTMALLOC_API void *pm_realloc(void *ptr, size_t size);
+PARTMALLOC_API void *pm_realloc_token(void *ptr, size_t size, size_t token);
+PARTMALLOC_API void *pm_aligned_alloc(size_t alignment, size_t size);
+PARTMALLOC_API void *pm_aligned_alloc_token(size_t alignment, size_t size, size_t token);
+PARTMALLOC_API int pm_posix_memalign(void **out, size_t alignment, size_t size);
+PARTMALLOC_API void pm_free(void *ptr);
+PARTMALLOC_API void pm_free_sized(void *ptr, size_t size);
+PARTMALLOC_API void pm_free_aligned_sized(void *ptr, size_t alignment, size_t size);
+PARTMALLOC_API size_t pm_usable_size(const void *ptr);
 
 /* Where an allocation lives. */
 enum pm_mode { PM_MODE_TYPED = 0, PM_MODE_RANDOM = 1, PM_MODE_NONE = 2 };
@@ -47,7 +53,7 @@ struct pm_ptr_info {
 
 /* Fills *info and returns 1 if `ptr` points into memory partmalloc manages
  * (small slab space or a live large mapping); 0 otherwise. Never aborts. */
-int pm_ptr_info(const void *ptr, struct pm_ptr_info *info);
+PARTMALLOC_API int pm_ptr_info(const void *ptr, struct pm_ptr_info *info);
 
 /* Run-time configuration, fixed at the first allocation. */
 struct pm_config {
@@ -58,18 +64,18 @@ struct pm_config {
     size_t max_small_size;      /* larger requests are page-granular mappings */
     size_t cache_region_size;   /* address space owned by each (class, partition) cache */
 };
-void pm_get_config(struct pm_config *out);
+PARTMALLOC_API void pm_get_config(struct pm_config *out);
 
 /* The size class table. */
-size_t pm_size_class_size(unsigned size_class);
+PARTMALLOC_API size_t pm_size_class_size(unsigned size_class);
 
 /* The partition a token maps to in typed mode under the current config
  * (the documented mapping; see docs/tokens.md). */
-unsigned pm_token_partition(size_t token);
+PARTMALLOC_API unsigned pm_token_partition(size_t token);
 
 /* Gives every thread cache's objects back and returns empty slabs'
  * pages to the OS. Returns the number of bytes decommitted. */
-size_t pm_collect(void);
+PARTMALLOC_API size_t pm_collect(void);
 
 #ifdef __cplusplus
 }

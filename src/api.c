@@ -32,13 +32,13 @@ PM_EXPORT void *pm_aligned_alloc_token(size_t alignment, size_t size, size_t tok
 /* For the C++ operators in new.cc. */
 #include "cxx_bridge.h"
 
-void *pm_cxx_alloc(size_t size, size_t alignment, unsigned partition) {
+void *pm_cxx_alloc(size_t size, size_t alignment, size_t part) {
     if (alignment == 0)
-        return pm_alloc_inline(size, partition);
+        return pm_alloc_inline(size, part);
     if (!pm_is_pow2(alignment))
         return NULL;
-    return pm_alloc_aligned(alignment, size, partition);
+    return pm_alloc_aligned(alignment, size, part);
 }
 
-unsigned pm_cxx_site_part(const void *return_address) { return pm_site_part(return_address); }
-unsigned pm_cxx_token_part(size_t token, const void *return_address) { return pm_token_part(token, return_address); }
+size_t pm_cxx_site_part(const void *return_address) { return pm_site_part(return_address); }
+size_t pm_cxx_token_part(size_t token, const void *return_address) { return pm_token_part(token, return_address); }

@@ -83,10 +83,10 @@ static size_t meta_bytes_per_partition(size_t region) {
  * multiples of an alignment up to 32 KiB give aligned objects) and the
  * metadata. Start at 128 GiB of address space per size class, shared by its
  * partitions; halve until the OS agrees. */
-static bool reserve(unsigned num_caches, unsigned partitions, char **data, char **meta) {
+static bool reserve(size_t num_caches, unsigned partitions, char **data, char **meta) {
     const size_t align = 1u << 20;
-    unsigned shift = 37;
-    while ((1u << (37 - shift)) < partitions)
+    unsigned shift = 36;
+    while ((1u << (36 - shift)) < partitions)
         shift--;
     for (; shift >= 20; shift--) {
         size_t region = (size_t)1 << shift;
@@ -113,8 +113,8 @@ static bool reserve(unsigned num_caches, unsigned partitions, char **data, char 
     return false;
 }
 
-void pm_cache_name(unsigned cid, char out[32]) {
-    unsigned cls = cid >> pm_g.part_bits, part = cid & pm_g.part_mask;
+void pm_cache_name(size_t cid, char out[32]) {
+    unsigned cls = PM_CID_CLASS(cid), part = PM_CID_PART(cid);
     size_t at = 0;
     if (part == 0) {
         memcpy(out, "kmalloc-", 8);
@@ -131,7 +131,7 @@ void pm_cache_name(unsigned cid, char out[32]) {
 }
 
 void pm_caches_init(void) {
-    unsigned n = pm_g.num_caches;
+    size_t n = pm_g.num_caches;
     char *data, *meta;
     if (!reserve(n, pm_g.partitions, &data, &meta))
         pm_fatal("cannot reserve address space for the slab regions");
@@ -139,10 +139,18 @@ void pm_caches_init(void) {
     if (!pm_caches)
         pm_fatal("cannot allocate the cache table");
     size_t region = pm_region.mask + 1;
+    /* Ids with no class: one never-allocated slot at the region's start,
+     * every other offset an interior pointer. */
+    static uint8_t no_slots[1];
+    for (size_t cid = 0; cid < n; cid++) {
+        pm_hot[cid].magic = 1;
+        pm_hot[cid].obj_size = region;
+        pm_hot[cid].state = no_slots;
+    }
     for (unsigned cls = 0; cls < PM_NUM_CLASSES; cls++) {
         struct meta_layout ml = meta_layout(cls, region);
         for (unsigned part = 0; part < pm_g.partitions; part++) {
-            unsigned cid = (cls << pm_g.part_bits) | part;
+            size_t cid = PM_CID(cls, part);
             struct pm_cache *c = &pm_caches[cid];
             pthread_mutex_init(&c->lock, NULL);
             c->id = cid;
@@ -275,7 +283,7 @@ static size_t take_from_slab(struct pm_cache *c, uint32_t s, struct pm_entry *ou
     return n;
 }
 
-size_t pm_cache_refill(unsigned cid, struct pm_entry *out, size_t want) {
+size_t pm_cache_refill(size_t cid, struct pm_entry *out, size_t want) {
     struct pm_cache *c = &pm_caches[cid];
     size_t n = 0;
     pm_lock(&c->lock);
@@ -297,7 +305,7 @@ static void slab_decommit_oldest_empty(struct pm_cache *c) {
     c->decommits++;
 }
 
-void pm_cache_flush(unsigned cid, const struct pm_entry *in, size_t n) {
+void pm_cache_flush(size_t cid, const struct pm_entry *in, size_t n) {
     struct pm_cache *c = &pm_caches[cid];
     uint64_t magic = pm_hot[cid].magic;
     pm_lock(&c->lock);
@@ -319,7 +327,7 @@ void pm_cache_flush(unsigned cid, const struct pm_entry *in, size_t n) {
     pm_unlock(&c->lock);
 }
 
-size_t pm_cache_trim(unsigned cid) {
+size_t pm_cache_trim(size_t cid) {
     struct pm_cache *c = &pm_caches[cid];
     size_t bytes = 0;
     pm_lock(&c->lock);
@@ -332,16 +340,19 @@ size_t pm_cache_trim(unsigned cid) {
 }
 
 void pm_caches_lock_all(void) {
-    for (unsigned i = 0; i < pm_g.num_caches; i++)
-        pm_lock(&pm_caches[i].lock);
+    for (size_t i = 0; i < pm_g.num_caches; i++)
+        if (PM_CID_VALID(i))
+            pm_lock(&pm_caches[i].lock);
 }
 
 void pm_caches_unlock_all(void) {
-    for (unsigned i = 0; i < pm_g.num_caches; i++)
-        pm_unlock(&pm_caches[i].lock);
+    for (size_t i = 0; i < pm_g.num_caches; i++)
+        if (PM_CID_VALID(i))
+            pm_unlock(&pm_caches[i].lock);
 }
 
 void pm_caches_reinit_locks(void) {
-    for (unsigned i = 0; i < pm_g.num_caches; i++)
-        pthread_mutex_init(&pm_caches[i].lock, NULL);
+    for (size_t i = 0; i < pm_g.num_caches; i++)
+        if (PM_CID_VALID(i))
+            pthread_mutex_init(&pm_caches[i].lock, NULL);
 }

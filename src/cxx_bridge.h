@@ -9,9 +9,9 @@ extern "C" {
 #endif
 
 /* NULL on failure; `alignment` 0 is the default alignment. */
-void *pm_cxx_alloc(size_t size, size_t alignment, unsigned partition);
-unsigned pm_cxx_site_part(const void *return_address);
-unsigned pm_cxx_token_part(size_t token, const void *return_address);
+void *pm_cxx_alloc(size_t size, size_t alignment, size_t part);
+size_t pm_cxx_site_part(const void *return_address);
+size_t pm_cxx_token_part(size_t token, const void *return_address);
 void pm_dealloc(void *ptr);
 void pm_dealloc_checked(void *ptr, size_t size, size_t alignment);
 

@@ -19,6 +19,10 @@
 
 #include "partmalloc.h"
 
+/* Everything declared below is internal to the shared library: direct
+ * references, no GOT. */
+#pragma GCC visibility push(hidden)
+
 #define PM_LIKELY(x) __builtin_expect(!!(x), 1)
 #define PM_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define PM_NOINLINE __attribute__((noinline))
@@ -30,7 +34,16 @@
 #define PM_MAX_PARTITIONS 64u
 #define PM_NUM_CLASSES 41u
 #define PM_MAX_SMALL 32768u
-#define PM_MAX_CACHES (PM_NUM_CLASSES * PM_MAX_PARTITIONS)
+/* A cache id is (partition << 6) | size class: the partition's bits come
+ * pre-shifted from the partition choice and the class is or-ed in. Ids whose
+ * class is 41..63 name no cache (their regions stay inaccessible). */
+#define PM_CLASS_SLOTS 64u
+#define PM_CLASS_BITS 6u
+#define PM_MAX_CACHES (PM_CLASS_SLOTS * PM_MAX_PARTITIONS)
+#define PM_CID(cls, part) (((size_t)(part) << PM_CLASS_BITS) | (cls))
+#define PM_CID_CLASS(cid) ((unsigned)(cid) & (PM_CLASS_SLOTS - 1))
+#define PM_CID_PART(cid) ((unsigned)((cid) >> PM_CLASS_BITS))
+#define PM_CID_VALID(cid) (PM_CID_CLASS(cid) < PM_NUM_CLASSES)
 /* Requests at or below this size use the direct lookup table. */
 #define PM_SMALL_LOOKUP_MAX 1024u
 
@@ -91,9 +104,9 @@ struct pm_slab {
 /* The fields the free fast path reads, together in one cache line. */
 struct pm_cache_hot {
     uint64_t magic;       /* ceil(2^64 / obj_size): offset -> slot by multiply-high */
-    uint32_t obj_size;
-    uint32_t pad;
+    uint64_t obj_size;
     uint8_t *state;       /* one pm_slot_state byte per slot of the region */
+    uint64_t pad;         /* 32 bytes: the index is a shift */
 };
 
 struct pm_cache {
@@ -122,7 +135,7 @@ struct pm_entry {
 };
 
 extern struct pm_cache_hot pm_hot[PM_MAX_CACHES];
-extern struct pm_cache *pm_caches;         /* [num_caches] */
+extern struct pm_cache *pm_caches;         /* [num_caches], by cache id */
 /* The small-object address space: one region per cache, side by side. */
 struct pm_region {
     char *base;
@@ -133,13 +146,13 @@ struct pm_region {
 extern struct pm_region pm_region;
 
 void pm_caches_init(void);
-void pm_cache_name(unsigned cache_id, char out[32]);
+void pm_cache_name(size_t cache_id, char out[32]);
 /* Moves up to `want` free slots of cache `cid` into out[]; returns the count
  * (0 only when the region is exhausted or the OS refuses memory). */
-size_t pm_cache_refill(unsigned cid, struct pm_entry *out, size_t want);
+size_t pm_cache_refill(size_t cid, struct pm_entry *out, size_t want);
 /* Returns `n` cached slots (state CACHED) of cache `cid` to their slabs. */
-void pm_cache_flush(unsigned cid, const struct pm_entry *in, size_t n);
-size_t pm_cache_trim(unsigned cid);        /* decommit all empty slabs */
+void pm_cache_flush(size_t cid, const struct pm_entry *in, size_t n);
+size_t pm_cache_trim(size_t cid);        /* decommit all empty slabs */
 void pm_caches_lock_all(void);
 void pm_caches_reinit_locks(void);
 void pm_caches_unlock_all(void);
@@ -149,6 +162,7 @@ struct pm_bin {
     struct pm_entry *top;   /* next free entry slot; entries below are cached objects */
     struct pm_entry *base;
     struct pm_entry *end;
+    void *unused;           /* 32 bytes: the index is a shift */
 };
 
 struct pm_tcache {
@@ -159,8 +173,8 @@ struct pm_tcache {
 extern __thread struct pm_tcache *pm_tc __attribute__((tls_model("initial-exec")));
 extern struct pm_tcache pm_tcache_empty;
 
-void *pm_tcache_alloc_slow(unsigned cid);
-void pm_tcache_free_slow(unsigned cid, void *ptr, uint8_t *state);
+void *pm_tcache_alloc_slow(size_t cid);
+void pm_tcache_free_slow(size_t cid, void *ptr, uint8_t *state);
 void pm_tcache_flush_current(void);
 void pm_tcache_init(void);
 void pm_tcache_lock_all(void);
@@ -183,9 +197,8 @@ void pm_large_unlock_all(void);
 struct pm_globals {
     enum pm_mode mode;
     unsigned partitions;
-    unsigned part_bits;       /* log2(partitions) */
-    unsigned part_mask;       /* partitions - 1 */
-    unsigned num_caches;
+    uint64_t part_mask;       /* (partitions - 1) << PM_CLASS_BITS */
+    unsigned num_caches;      /* cache ids in use: partitions << PM_CLASS_BITS */
     uint64_t token_half;      /* tokens >= this (and < token_max) hold pointers */
     uint64_t token_max;
     uint64_t secret;          /* keys the call-site hash */
@@ -200,14 +213,16 @@ static inline void pm_ensure_init(void) {
         pm_init_slow();
 }
 
-void *pm_alloc(size_t size, unsigned partition);
-void *pm_alloc_aligned(size_t alignment, size_t size, unsigned partition);
-void *pm_alloc_zeroed(size_t n, size_t size, unsigned partition);
-void *pm_realloc_part(void *ptr, size_t size, unsigned partition);
+void *pm_alloc(size_t size, size_t part);
+void *pm_alloc_aligned(size_t alignment, size_t size, size_t part);
+void *pm_alloc_zeroed(size_t n, size_t size, size_t part);
+void *pm_realloc_part(void *ptr, size_t size, size_t part);
 void pm_dealloc(void *ptr);
 void pm_dealloc_checked(void *ptr, size_t size, size_t alignment);
 size_t pm_usable(const void *ptr, const char *op);
 
 #define PM_CALLER() __builtin_return_address(0)
+
+#pragma GCC visibility pop
 
 #endif /* PM_INTERNAL_H */

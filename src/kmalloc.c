@@ -13,23 +13,19 @@ struct pm_globals pm_g = {.partitions = 1, .secret_mul = 1};
 
 unsigned pm_token_partition(size_t token) {
     pm_ensure_init();
-    return pm_g.mode == PM_MODE_TYPED ? pm_typed_part(token) : 0;
+    return pm_g.mode == PM_MODE_TYPED ? pm_typed_partition(token) : 0;
 }
 
 /* ---- errors ---- */
 
-static void cache_name_of_slot(const struct pm_slot_ref *ref, char name[32]) {
-    pm_cache_name(ref->cid, name);
-}
-
-void pm_bad_slot(const void *ptr, const struct pm_slot_ref *ref, int interior, const char *op) {
+void pm_bad_slot(const void *ptr, size_t cid, const uint8_t *state, int interior, const char *op) {
     char name[32], what[96];
-    cache_name_of_slot(ref, name);
+    pm_cache_name(cid, name);
     bool is_free = strcmp(op, "free") == 0;
     const char *reason;
     if (interior)
         reason = "not the start of an object";
-    else if (*ref->state == PM_SLOT_NEVER)
+    else if (*state == PM_SLOT_NEVER)
         reason = "slot never allocated";
     else
         reason = NULL; /* freed */
@@ -69,13 +65,13 @@ static int locate_small(const void *ptr, struct pm_slot_ref *ref, const char *op
     uintptr_t off = (uintptr_t)ptr - (uintptr_t)pm_region.base;
     if (off >= pm_region.total)
         return 0;
-    ref->cid = (unsigned)(off >> pm_region.shift);
+    ref->cid = off >> pm_region.shift;
     uint64_t soff = off & pm_region.mask;
     const struct pm_cache_hot *hot = &pm_hot[ref->cid];
     ref->idx = pm_slot_of(soff, hot->magic);
     ref->state = hot->state + ref->idx;
     if (ref->idx * hot->obj_size != soff)
-        pm_bad_slot(ptr, ref, 1, op);
+        pm_bad_slot(ptr, ref->cid, ref->state, 1, op);
     return 1;
 }
 
@@ -85,19 +81,21 @@ static int live_small(const void *ptr, struct pm_slot_ref *ref, const char *op) 
     if (!locate_small(ptr, ref, op))
         return 0;
     if (*ref->state != PM_SLOT_LIVE)
-        pm_bad_slot(ptr, ref, 0, op);
+        pm_bad_slot(ptr, ref->cid, ref->state, 0, op);
     return 1;
 }
 
 /* ---- allocation ---- */
 
-PM_NOINLINE void *pm_alloc_large_path(size_t size) {
+PM_NOINLINE void *pm_alloc_medium(size_t size, size_t part) {
+    if (size <= PM_MAX_SMALL)
+        return pm_alloc_cid(pm_cache_id(pm_class_of_large_small(size), part));
     pm_ensure_init();
     return pm_large_alloc(size, 0, true);
 }
 
-void *pm_alloc(size_t size, unsigned partition) {
-    return pm_alloc_inline(size, partition);
+void *pm_alloc(size_t size, size_t part) {
+    return pm_alloc_inline(size, part);
 }
 
 /* The first class at or above `size` whose objects all have `alignment`
@@ -123,21 +121,21 @@ static unsigned class_for(size_t alignment, size_t size) {
 }
 
 /* `alignment` is a power of two. */
-void *pm_alloc_aligned(size_t alignment, size_t size, unsigned partition) {
+void *pm_alloc_aligned(size_t alignment, size_t size, size_t part) {
     pm_ensure_init();
     unsigned cls = class_for(alignment, size);
     if (cls < PM_NUM_CLASSES)
-        return pm_alloc_cid(pm_cache_id(cls, partition));
+        return pm_alloc_cid(pm_cache_id(cls, part));
     return pm_large_alloc(size, alignment, true);
 }
 
-void *pm_alloc_zeroed(size_t n, size_t size, unsigned partition) {
+void *pm_alloc_zeroed(size_t n, size_t size, size_t part) {
     size_t total;
     if (__builtin_mul_overflow(n, size, &total)) {
         errno = ENOMEM;
         return NULL;
     }
-    void *p = pm_alloc_inline(total, partition);
+    void *p = pm_alloc_inline(total, part);
     if (p && total <= PM_MAX_SMALL)
         memset(p, 0, total); /* large blocks are fresh mappings, already zero */
     return p;
@@ -156,7 +154,7 @@ void pm_dealloc_checked(void *ptr, size_t size, size_t alignment) {
     struct pm_slot_ref ref;
     const char *op = alignment ? "free_aligned_sized" : "free_sized";
     if (live_small(ptr, &ref, op)) {
-        if (class_for(alignment, size) != ref.cid >> pm_g.part_bits) {
+        if (class_for(alignment, size) != PM_CID_CLASS(ref.cid)) {
             char name[32];
             pm_cache_name(ref.cid, name);
             pm_fatal_ptr(alignment ? "free_aligned_sized with a size or alignment the object was not allocated with"
@@ -192,9 +190,9 @@ size_t pm_usable(const void *ptr, const char *op) {
 
 /* realloc: in place when the new size keeps the size class (so that a later
  * free_sized with the new size agrees), else allocate, copy, free. */
-void *pm_realloc_part(void *ptr, size_t size, unsigned partition) {
+void *pm_realloc_part(void *ptr, size_t size, size_t part) {
     if (!ptr)
-        return pm_alloc_inline(size, partition);
+        return pm_alloc_inline(size, part);
     if (size == 0) {
         pm_free_inline(ptr);
         return NULL;
@@ -203,7 +201,7 @@ void *pm_realloc_part(void *ptr, size_t size, unsigned partition) {
     size_t old_usable;
     if (live_small(ptr, &ref, "realloc")) {
         old_usable = pm_hot[ref.cid].obj_size;
-        if (size <= PM_MAX_SMALL && pm_size_to_class(size) == ref.cid >> pm_g.part_bits)
+        if (size <= PM_MAX_SMALL && pm_size_to_class(size) == PM_CID_CLASS(ref.cid))
             return ptr;
     } else {
         int st = pm_large_state(ptr, &old_usable);
@@ -215,7 +213,7 @@ void *pm_realloc_part(void *ptr, size_t size, unsigned partition) {
         if (size > PM_MAX_SMALL)
             return pm_large_realloc(ptr, size);
     }
-    void *fresh = pm_alloc_inline(size, partition);
+    void *fresh = pm_alloc_inline(size, part);
     if (!fresh)
         return NULL; /* errno is ENOMEM; the old block is untouched */
     memcpy(fresh, ptr, size < old_usable ? size : old_usable);
@@ -231,14 +229,14 @@ int pm_ptr_info(const void *ptr, struct pm_ptr_info *info) {
         return 0;
     uintptr_t off = (uintptr_t)ptr - (uintptr_t)pm_region.base;
     if (off < pm_region.total) {
-        unsigned cid = (unsigned)(off >> pm_region.shift);
+        size_t cid = off >> pm_region.shift;
         uint64_t soff = off & pm_region.mask;
         const struct pm_cache_hot *hot = &pm_hot[cid];
         uint64_t idx = soff / hot->obj_size;
         info->is_small = 1;
         info->live = hot->state[idx] == PM_SLOT_LIVE;
-        info->size_class = cid >> pm_g.part_bits;
-        info->partition = cid & pm_g.part_mask;
+        info->size_class = PM_CID_CLASS(cid);
+        info->partition = PM_CID_PART(cid);
         info->object_size = hot->obj_size;
         info->start = pm_region.base + ((size_t)cid << pm_region.shift) + idx * hot->obj_size;
         pm_cache_name(cid, info->cache_name);
@@ -269,7 +267,8 @@ size_t pm_collect(void) {
     pm_ensure_init();
     pm_tcache_flush_current();
     size_t bytes = 0;
-    for (unsigned cid = 0; cid < pm_g.num_caches; cid++)
-        bytes += pm_cache_trim(cid);
+    for (size_t cid = 0; cid < pm_g.num_caches; cid++)
+        if (PM_CID_VALID(cid))
+            bytes += pm_cache_trim(cid);
     return bytes;
 }

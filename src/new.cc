@@ -13,11 +13,11 @@
 namespace {
 
 // Alignment 0 means the default (16 bytes from 16 up).
-void *try_alloc(std::size_t size, std::size_t alignment, unsigned part) {
+void *try_alloc(std::size_t size, std::size_t alignment, std::size_t part) {
     return pm_cxx_alloc(size, alignment, part);
 }
 
-void *new_or_throw(std::size_t size, std::size_t alignment, unsigned part) {
+void *new_or_throw(std::size_t size, std::size_t alignment, std::size_t part) {
     for (;;) {
         void *p = try_alloc(size, alignment, part);
         if (p)
@@ -29,7 +29,7 @@ void *new_or_throw(std::size_t size, std::size_t alignment, unsigned part) {
     }
 }
 
-void *new_or_null(std::size_t size, std::size_t alignment, unsigned part) noexcept {
+void *new_or_null(std::size_t size, std::size_t alignment, std::size_t part) noexcept {
     try {
         return new_or_throw(size, alignment, part);
     } catch (...) {

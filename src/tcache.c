@@ -38,8 +38,8 @@ static size_t tcache_bytes(void) {
 
 static void bins_reset(struct pm_tcache *tc) {
     struct pm_entry *e = (struct pm_entry *)(tc + 1); /* entries follow the bins */
-    for (unsigned cid = 0; cid < pm_g.num_caches; cid++) {
-        size_t cap = bin_capacity[cid >> pm_g.part_bits];
+    for (size_t cid = 0; cid < pm_g.num_caches; cid++) {
+        size_t cap = PM_CID_VALID(cid) ? bin_capacity[PM_CID_CLASS(cid)] : 0;
         tc->bins[cid].base = tc->bins[cid].top = e;
         tc->bins[cid].end = e + cap;
         e += cap;
@@ -76,7 +76,7 @@ static struct pm_tcache *tcache_create(void) {
     return tc;
 }
 
-static void bin_flush(unsigned cid, struct pm_bin *bin, size_t n) {
+static void bin_flush(size_t cid, struct pm_bin *bin, size_t n) {
     pm_cache_flush(cid, bin->base, n);
     size_t rest = (size_t)(bin->top - bin->base) - n;
     memmove(bin->base, bin->base + n, rest * sizeof(struct pm_entry));
@@ -87,7 +87,7 @@ void pm_tcache_flush_current(void) {
     struct pm_tcache *tc = pm_tc;
     if (tc == &pm_tcache_empty)
         return;
-    for (unsigned cid = 0; cid < pm_g.num_caches; cid++) {
+    for (size_t cid = 0; cid < pm_g.num_caches; cid++) {
         struct pm_bin *bin = &tc->bins[cid];
         if (bin->top != bin->base)
             bin_flush(cid, bin, (size_t)(bin->top - bin->base));
@@ -106,7 +106,7 @@ static void tcache_release(void *arg) {
 }
 
 /* One object straight from the central cache, for threads without a cache. */
-static void *alloc_uncached(unsigned cid) {
+static void *alloc_uncached(size_t cid) {
     struct pm_entry e;
     if (pm_cache_refill(cid, &e, 1) == 0) {
         errno = ENOMEM;
@@ -116,13 +116,10 @@ static void *alloc_uncached(unsigned cid) {
     return e.ptr;
 }
 
-void *pm_tcache_alloc_slow(unsigned cid) {
-    if (PM_UNLIKELY(!pm_initialized)) {
-        /* Before initialization the partition mask was 0, so `cid` is the
-         * bare class: place it in partition 0 of the real layout. */
-        pm_init_slow();
-        cid <<= pm_g.part_bits;
-    }
+void *pm_tcache_alloc_slow(size_t cid) {
+    /* Before initialization the partition mask is 0: `cid` is partition 0
+     * of its class, a valid cache under any configuration. */
+    pm_ensure_init();
     struct pm_tcache *tc = pm_tc;
     if (tc == &pm_tcache_empty) {
         if (pm_tc_gone || !(tc = tcache_create()))
@@ -143,7 +140,7 @@ void *pm_tcache_alloc_slow(unsigned cid) {
     return e->ptr;
 }
 
-void pm_tcache_free_slow(unsigned cid, void *ptr, uint8_t *state) {
+void pm_tcache_free_slow(size_t cid, void *ptr, uint8_t *state) {
     struct pm_entry e = {ptr, state};
     struct pm_tcache *tc = pm_tc;
     if (tc == &pm_tcache_empty) {

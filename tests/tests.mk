@@ -1,0 +1,73 @@
+# Tests, included by the Makefile. `make test` builds and runs them all via
+# tests/run.sh, which prints one closing line: "check: N passed, N failed".
+#
+#   tests/unit/test_*.c|.cc   Criterion suites linked with the static library
+#                             (internals visible, malloc replaced)
+#   tests/helpers/*.c         programs the suites and scripts start with a
+#                             chosen environment (linked with the shared library)
+#   tests/typed/*.c           built with clang-22 -fsanitize=alloc-token
+#   tests/scripts/*.sh        end-to-end checks (LD_PRELOAD of real programs)
+# Sanitizer runs of the core (interposition off): ASAN_TESTS under
+# ASan+UBSan, TSAN_TESTS under TSan, built with clang-22.
+
+TEST_CFLAGS   := -std=gnu17 -O1 -g $(WARN) -Iinclude -Isrc -I$(BUILD)/gen -Itests -pthread
+TEST_CXXFLAGS := -std=c++17 -O1 -g $(WARN) -Iinclude -Isrc -I$(BUILD)/gen -Itests -pthread
+TEST_LIBS     := -lcriterion -lpthread -lm
+
+UNIT_C_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_CXX_SRC := $(wildcard tests/unit/test_*.cc)
+UNIT_BIN     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_C_SRC)) \
+                $(patsubst tests/unit/%.cc,$(BUILD)/tests/%,$(UNIT_CXX_SRC))
+HELPER_BIN   := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(wildcard tests/helpers/*.c))
+
+ASAN_TESTS := test_api test_sizeclass test_isolation test_death
+TSAN_TESTS := test_threads
+ASAN_BIN   := $(patsubst %,$(BUILD)/tests/asan/%,$(ASAN_TESTS))
+TSAN_BIN   := $(patsubst %,$(BUILD)/tests/tsan/%,$(TSAN_TESTS))
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_A) tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $< -o $@ $(LIB_A) -lstdc++ $(TEST_LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.cc $(LIB_A) tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CXX) $(TEST_CXXFLAGS) $< -o $@ $(LIB_A) $(TEST_LIBS)
+
+$(BUILD)/tests/helpers/%: tests/helpers/%.c $(LIB_SO)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $< -o $@ -L$(BUILD) -Wl,-rpath,'$$ORIGIN/../..' -lpartmalloc -lpthread
+
+# Sanitizer builds: the same suites against the core objects alone.
+$(BUILD)/tests/asan/%: tests/unit/%.c $(ASAN_OBJ) tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CLANG) $(TEST_CFLAGS) -DPM_TEST_NO_INTERPOSE $(SAN_ASAN) $< -o $@ $(ASAN_OBJ) $(TEST_LIBS)
+
+$(BUILD)/tests/tsan/%: tests/unit/%.c $(TSAN_OBJ) tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CLANG) $(TEST_CFLAGS) -DPM_TEST_NO_INTERPOSE $(SAN_TSAN) $< -o $@ $(TSAN_OBJ) $(TEST_LIBS)
+
+TEST_BINS := $(UNIT_BIN) $(HELPER_BIN) $(ASAN_BIN) $(TSAN_BIN)
+
+# Typed-placement programs: one build per -falloc-token-max and ABI.
+TYPED_MAXES := 2 16 64 none
+TYPED_BIN := $(foreach m,$(TYPED_MAXES),$(BUILD)/tests/typed/typed_max$(m)) \
+             $(BUILD)/tests/typed/typed_fast16 $(BUILD)/tests/typed/typed_cxx16
+typed_max_flag = $(if $(filter none,$(1)),,-falloc-token-max=$(1))
+$(BUILD)/tests/typed/typed_max%: tests/typed/typed.c $(LIB_SO)
+	@mkdir -p $(dir $@)
+	$(CLANG) -std=c17 -O1 -g $(WARN) -Iinclude -fsanitize=alloc-token $(call typed_max_flag,$*) $< -o $@ \
+	    -L$(BUILD) -Wl,-rpath,'$$ORIGIN/../..' -lpartmalloc
+$(BUILD)/tests/typed/typed_fast16: tests/typed/typed.c $(LIB_SO)
+	@mkdir -p $(dir $@)
+	$(CLANG) -std=c17 -O1 -g $(WARN) -Iinclude -fsanitize=alloc-token -fsanitize-alloc-token-fast-abi \
+	    -falloc-token-max=16 $< -o $@ -L$(BUILD) -Wl,-rpath,'$$ORIGIN/../..' -lpartmalloc
+$(BUILD)/tests/typed/typed_cxx16: tests/typed/typed_cxx.cc $(LIB_SO)
+	@mkdir -p $(dir $@)
+	clang++-22 -std=c++17 -O1 -g $(WARN) -Iinclude -fsanitize=alloc-token -falloc-token-max=16 $< -o $@ \
+	    -L$(BUILD) -Wl,-rpath,'$$ORIGIN/../..' -lpartmalloc
+
+.PHONY: test-build
+test-build: $(TEST_BINS) $(TYPED_BIN)
+
+test: test-build
+	@BUILD=$(BUILD) sh tests/run.sh
