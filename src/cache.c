@@ -116,6 +116,10 @@ static bool reserve(size_t num_caches, unsigned partitions, char **data, char **
 void pm_cache_name(size_t cid, char out[32]) {
     unsigned cls = PM_CID_CLASS(cid), part = PM_CID_PART(cid);
     size_t at = 0;
+    if (cls >= PM_NUM_CLASSES) {
+        memcpy(out, "none", 5);
+        return;
+    }
     if (part == 0) {
         memcpy(out, "kmalloc-", 8);
         at = 8;
@@ -126,7 +130,7 @@ void pm_cache_name(size_t cid, char out[32]) {
         out[15] = '-';
         at = 16;
     }
-    at += pm_fmt_u64(out + at, cls < PM_NUM_CLASSES ? pm_class_size[cls] : 0);
+    at += pm_fmt_u64(out + at, pm_class_size[cls]);
     out[at] = '\0';
 }
 

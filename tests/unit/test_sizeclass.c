@@ -1,0 +1,50 @@
+/* The size-class table and the offset-to-slot arithmetic the free path
+ * relies on, checked exhaustively. */
+#include "testutil.h"
+#include "fastpath.h"
+
+Test(sizeclass, table_is_increasing_aligned_and_tight) {
+    cr_assert_eq(pm_class_size[0], 8);
+    cr_assert_eq(pm_class_size[PM_NUM_CLASSES - 1], PM_MAX_SMALL);
+    for (unsigned c = 1; c < PM_NUM_CLASSES; c++) {
+        cr_assert_gt(pm_class_size[c], pm_class_size[c - 1]);
+        cr_assert_eq(pm_class_size[c] % 16, 0, "class %u", c);
+        /* the worst request of this class is one byte above the previous */
+        double waste = (double)(pm_class_size[c] - pm_class_size[c - 1] - 1) / pm_class_size[c];
+        if (pm_class_size[c] > 64)
+            cr_assert_leq(waste, 0.20, "class %u (%u) wastes %.2f", c, pm_class_size[c], waste);
+        else
+            cr_assert_leq(pm_class_size[c] - pm_class_size[c - 1] - 1, 15u);
+    }
+}
+
+Test(sizeclass, lookup_agrees_with_the_table_for_every_size) {
+    for (size_t n = 0; n <= PM_MAX_SMALL; n++) {
+        unsigned c = pm_size_to_class(n);
+        cr_assert_lt(c, PM_NUM_CLASSES);
+        cr_assert_geq(pm_class_size[c], n, "size %zu class %u", n, c);
+        if (c > 0)
+            cr_assert_lt(pm_class_size[c - 1], n ? n : 1, "size %zu not in the smallest class", n);
+    }
+}
+
+Test(sizeclass, slot_arithmetic_is_exact, .timeout = 60) {
+    for (unsigned c = 0; c < PM_NUM_CLASSES; c++) {
+        uint64_t size = pm_class_size[c], magic = UINT64_MAX / size + 1;
+        /* every offset of the first 256 KiB, then samples up to 2^40 */
+        for (uint64_t off = 0; off < (1u << 18); off++)
+            cr_assert_eq(pm_slot_of(off, magic), off / size, "class %u offset %lu", c, (unsigned long)off);
+        uint64_t x = 88172645463325252ull;
+        for (int i = 0; i < 100000; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            uint64_t off = x & ((1ull << 40) - 1);
+            uint64_t edge = off / size * size; /* exact slot starts, and one before */
+            cr_assert_eq(pm_slot_of(off, magic), off / size);
+            cr_assert_eq(pm_slot_of(edge, magic), edge / size);
+            if (edge)
+                cr_assert_eq(pm_slot_of(edge - 1, magic), (edge - 1) / size);
+        }
+    }
+}
