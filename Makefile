@@ -37,7 +37,7 @@ ALL_OBJ   := $(CORE_OBJ) $(INTERPOSE_OBJ) $(CXX_OBJ)
 LIB_SO    := $(BUILD)/libpartmalloc.so
 LIB_A     := $(BUILD)/libpartmalloc.a
 
-.PHONY: all check setup test clean install
+.PHONY: all check setup test clean install example
 all: $(LIB_SO) $(LIB_A)
 
 $(BUILD)/gen/pm_fast_tokens.h: src/gen_tokens.sh
@@ -75,6 +75,16 @@ include tests/tests.mk
 
 setup:
 	@sh tools/setup.sh
+
+# The bundled example, built with allocation tokens, in typed and random mode.
+$(BUILD)/examples/placement: examples/placement.c $(LIB_SO)
+	@mkdir -p $(dir $@)
+	$(CLANG) -std=c17 -O2 $(WARN) -Iinclude -fsanitize=alloc-token -falloc-token-max=16 -DTOKEN_MAX=16 $< -o $@ \
+	    -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -lpartmalloc
+example: setup
+	@$(MAKE) --no-print-directory $(BUILD)/examples/placement
+	@echo "== typed mode (the default)"; $(BUILD)/examples/placement
+	@echo; echo "== random mode"; PARTMALLOC_MODE=random $(BUILD)/examples/placement
 
 check: setup
 	@$(MAKE) --no-print-directory all
