@@ -70,6 +70,7 @@ $(BUILD)/tsan/%.o: src/%.c $(HEADERS)
 	$(CLANG) $(LIBFLAGS) $(WARN) $(SAN_TSAN) $(INCLUDES) -c $< -o $@
 ASAN_OBJ := $(patsubst src/%.c,$(BUILD)/asan/%.o,$(CORE_SRC))
 TSAN_OBJ := $(patsubst src/%.c,$(BUILD)/tsan/%.o,$(CORE_SRC))
+.SECONDARY: $(ASAN_OBJ) $(TSAN_OBJ)
 
 include tests/tests.mk
 
@@ -87,8 +88,8 @@ example: setup
 	@echo; echo "== random mode"; PARTMALLOC_MODE=random $(BUILD)/examples/placement
 
 check: setup
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory test
+	@$(MAKE) -s --no-print-directory all
+	@$(MAKE) -s --no-print-directory test
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
