@@ -10,8 +10,9 @@
 
 #pragma GCC visibility push(hidden)
 
-/* Partition choices below return the partition pre-shifted into cache-id
- * position (partition << PM_CLASS_BITS), so the cache id is one `or`. */
+/* Partition choices below return the partition as an entry offset,
+ * partition << PM_PART_SHIFT ("part_off"): or-ed with the class's offset it
+ * indexes the thread-cache bins directly. */
 
 /* Partition from the call site: a keyed multiplicative hash of the return
  * address, the kernel's hash_64(caller ^ seed) with a secret multiplier; its
@@ -19,7 +20,7 @@
  * and N = 1 the mask is 0. */
 static inline size_t pm_site_part(const void *return_address) {
     uint64_t h = ((uint64_t)(uintptr_t)return_address ^ pm_g.secret) * pm_g.secret_mul;
-    return (size_t)(h >> (64 - 6 - PM_CLASS_BITS)) & pm_g.part_mask;
+    return (size_t)(h >> (64 - 6 - PM_PART_SHIFT)) & pm_g.part_mask;
 }
 
 /* Typed mode under Clang's typehashpointersplit: tokens in [max/2, max) are
@@ -41,42 +42,46 @@ static inline unsigned pm_typed_partition(uint64_t token) {
 /* The partition of a call that carries a token. Cost: the mode test (2). */
 static inline size_t pm_token_part(uint64_t token, const void *return_address) {
     if (PM_LIKELY(pm_g.mode == PM_MODE_TYPED))
-        return (size_t)pm_typed_partition(token) << PM_CLASS_BITS;
+        return (size_t)pm_typed_partition(token) << PM_PART_SHIFT;
     return pm_site_part(return_address); /* random; in mode none the mask is 0 */
 }
 
-/* Cache id of (class, pre-shifted partition). Cost: or (1). */
-static inline size_t pm_cache_id(unsigned size_class, size_t part) {
-    return part | size_class;
+/* Cache id of (class, partition offset). */
+static inline size_t pm_cache_id(unsigned size_class, size_t part_off) {
+    return (part_off >> PM_ENTRY_SHIFT) | size_class;
 }
 
-/* Pops a cached object of cache `cid`.
+/* Pops a cached object of the cache whose bin is at `entry_off`.
  * Cost: TLS load, bin address (2), two loads and a compare for "bin empty"
  * (3, taken only when the bin must be refilled), pop (2), mark the slot live
  * through the state pointer kept beside it (2), return the pointer (1).
  * Before the first allocation, and in a thread without a cache, pm_tc points
  * at an all-empty cache, so no NULL test is needed here. */
-static inline void *pm_alloc_cid(size_t cid) {
-    struct pm_bin *bin = &pm_tc->bins[cid];
+static inline void *pm_alloc_off(size_t entry_off) {
+    struct pm_bin *bin = (struct pm_bin *)((char *)pm_tc->bins + entry_off);
     struct pm_entry *top = bin->top;
     if (PM_UNLIKELY(top == bin->base))
-        return pm_tcache_alloc_slow(cid);
+        return pm_tcache_alloc_slow(entry_off >> PM_ENTRY_SHIFT);
     top--;
     bin->top = top;
     *top->state = PM_SLOT_LIVE;
     return top->ptr;
 }
 
-/* Sizes above 1 KiB: the class by formula, or a large mapping. */
-void *pm_alloc_medium(size_t size, size_t part);
+static inline void *pm_alloc_cid(size_t cid) {
+    return pm_alloc_off(cid << PM_ENTRY_SHIFT);
+}
 
-/* Cost on top of pm_alloc_cid: the size compare (2), the table lookup (3),
- * the cache id (2). Sizes above 1 KiB leave by a tail call, so this path
+/* Sizes above 1 KiB: the class by formula, or a large mapping. */
+void *pm_alloc_medium(size_t size, size_t part_off);
+
+/* Cost on top of pm_alloc_off: the size compare (2), the table lookup (2),
+ * the bin offset (1). Sizes above 1 KiB leave by a tail call, so this path
  * needs no stack frame. */
-static inline void *pm_alloc_inline(size_t size, size_t part) {
+static inline void *pm_alloc_inline(size_t size, size_t part_off) {
     if (PM_UNLIKELY(size > PM_SMALL_LOOKUP_MAX))
-        return pm_alloc_medium(size, part);
-    return pm_alloc_cid(pm_cache_id(pm_class_of_small[(size + 7) >> 3], part));
+        return pm_alloc_medium(size, part_off);
+    return pm_alloc_off(part_off | pm_class_off_small[size]);
 }
 
 /* Where a pointer would sit if it were a slab object. */
@@ -86,11 +91,33 @@ struct pm_slot_ref {
     uint8_t *state;
 };
 
-/* Offset -> slot by multiply-high with ceil(2^64 / size): exact for every
- * offset below 2^49 and size below 2^15 (tests/unit/test_sizeclass.c
- * checks every class over a whole slab). */
+/* Offset -> slot by one multiply with m = ceil(2^64 / size). With
+ * offset = q * size + r, offset * m = q * 2^64 + q * e + r * m, where
+ * e = m * size - 2^64 < size. For offsets below 2^49 and sizes up to 2^15:
+ * the high half is q exactly, and the low half is q * e < 2^49 when r = 0
+ * but at least m >= 2^49 when r > 0 — so "low half below 2^49" says the
+ * offset is the start of a slot. tests/unit/test_sizeclass.c checks both. */
+struct pm_slot_div {
+    uint64_t slot;
+    bool is_start;
+};
+
+static inline struct pm_slot_div pm_slot_div(uint64_t offset, uint64_t magic) {
+    uint64_t high, low;
+#if defined(__x86_64__)
+    /* One mulq; written out because gcc 12 copies the __int128 halves around. */
+    __asm__("mulq %3" : "=a"(low), "=d"(high) : "a"(offset), "rm"(magic) : "cc");
+#else
+    unsigned __int128 product = (unsigned __int128)offset * magic;
+    high = (uint64_t)(product >> 64);
+    low = (uint64_t)product;
+#endif
+    struct pm_slot_div d = {high, (low >> 49) == 0};
+    return d;
+}
+
 static inline uint64_t pm_slot_of(uint64_t offset, uint64_t magic) {
-    return (uint64_t)(((unsigned __int128)offset * magic) >> 64);
+    return pm_slot_div(offset, magic).slot;
 }
 
 /* Reports a free (or `op`) of a slot that is not a live object's start. */
@@ -100,9 +127,9 @@ PM_COLD void pm_free_outside(void *ptr);
 
 /* Free fast path.
  * Cost: region offset and bound check (3; NULL, large and foreign pointers
- * leave here), cache id and offset in region (3), hot cache fields (2),
- * slot by multiply-high (2), "is the start of a slot" (3), state load and
- * "is live" (3), mark cached (1), bin full check (4), push (4). */
+ * leave here), cache id and offset in region (4), hot cache fields (3),
+ * slot by multiply (2), "is the start of a slot" (2), state load and
+ * "is live" (3), mark cached (1), bin full check (5), push (4). */
 static inline void pm_free_inline(void *ptr) {
     uintptr_t off = (uintptr_t)ptr - (uintptr_t)pm_region.base;
     if (PM_UNLIKELY(off >= pm_region.total)) {
@@ -112,10 +139,10 @@ static inline void pm_free_inline(void *ptr) {
     size_t cid = off >> pm_region.shift;
     uint64_t soff = off & pm_region.mask;
     const struct pm_cache_hot *hot = &pm_hot[cid];
-    uint64_t idx = pm_slot_of(soff, hot->magic);
-    uint8_t *state = hot->state + idx;
-    if (PM_UNLIKELY(idx * hot->obj_size != soff || *state != PM_SLOT_LIVE))
-        pm_bad_slot(ptr, cid, state, idx * hot->obj_size != soff, "free");
+    struct pm_slot_div slot = pm_slot_div(soff, hot->magic);
+    uint8_t *state = hot->state + slot.slot;
+    if (PM_UNLIKELY(!slot.is_start || *state != PM_SLOT_LIVE))
+        pm_bad_slot(ptr, cid, state, !slot.is_start, "free");
     *state = PM_SLOT_CACHED;
     struct pm_bin *bin = &pm_tc->bins[cid];
     struct pm_entry *top = bin->top;

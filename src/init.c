@@ -42,7 +42,7 @@ static void fork_child(void) {
 static void set_globals(const struct pm_options *o) {
     pm_g.mode = o->mode;
     pm_g.partitions = o->mode == PM_MODE_NONE ? 1 : o->partitions;
-    pm_g.part_mask = (uint64_t)(pm_g.partitions - 1) << PM_CLASS_BITS;
+    pm_g.part_mask = (uint64_t)(pm_g.partitions - 1) << PM_PART_SHIFT;
     pm_g.num_caches = pm_g.partitions << PM_CLASS_BITS;
     pm_g.token_max = o->token_max ? o->token_max : UINT64_MAX;
     pm_g.token_half = pm_g.token_max / 2;

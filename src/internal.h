@@ -44,6 +44,12 @@
 #define PM_CID_CLASS(cid) ((unsigned)(cid) & (PM_CLASS_SLOTS - 1))
 #define PM_CID_PART(cid) ((unsigned)((cid) >> PM_CLASS_BITS))
 #define PM_CID_VALID(cid) (PM_CID_CLASS(cid) < PM_NUM_CLASSES)
+/* Per-cache tables (thread-cache bins, hot cache fields) have 32-byte
+ * entries, so a cache id shifted by PM_ENTRY_SHIFT is an entry's offset.
+ * The fast paths carry the partition as such an offset ("part_off",
+ * partition << PM_PART_SHIFT) and the class as one too. */
+#define PM_ENTRY_SHIFT 5u
+#define PM_PART_SHIFT (PM_CLASS_BITS + PM_ENTRY_SHIFT)
 /* Requests at or below this size use the direct lookup table. */
 #define PM_SMALL_LOOKUP_MAX 1024u
 
@@ -78,12 +84,13 @@ void pm_options_read(struct pm_options *out);
 
 /* ---- sizeclass.c ---- */
 extern const uint32_t pm_class_size[PM_NUM_CLASSES];
-extern const uint8_t pm_class_of_small[PM_SMALL_LOOKUP_MAX / 8 + 1];
+/* The class of each size up to 1 KiB, as an entry offset (class << PM_ENTRY_SHIFT). */
+extern const uint16_t pm_class_off_small[PM_SMALL_LOOKUP_MAX + 1];
 unsigned pm_class_of_large_small(size_t size); /* PM_SMALL_LOOKUP_MAX < size <= PM_MAX_SMALL */
 
 static inline unsigned pm_size_to_class(size_t size) {
     if (PM_LIKELY(size <= PM_SMALL_LOOKUP_MAX))
-        return pm_class_of_small[(size + 7) >> 3];
+        return pm_class_off_small[size] >> PM_ENTRY_SHIFT;
     return pm_class_of_large_small(size);
 }
 
@@ -197,7 +204,7 @@ void pm_large_unlock_all(void);
 struct pm_globals {
     enum pm_mode mode;
     unsigned partitions;
-    uint64_t part_mask;       /* (partitions - 1) << PM_CLASS_BITS */
+    uint64_t part_mask;       /* (partitions - 1) << PM_PART_SHIFT */
     unsigned num_caches;      /* cache ids in use: partitions << PM_CLASS_BITS */
     uint64_t token_half;      /* tokens >= this (and < token_max) hold pointers */
     uint64_t token_max;
@@ -222,6 +229,9 @@ void pm_dealloc_checked(void *ptr, size_t size, size_t alignment);
 size_t pm_usable(const void *ptr, const char *op);
 
 #define PM_CALLER() __builtin_return_address(0)
+
+_Static_assert(sizeof(struct pm_bin) == 1u << PM_ENTRY_SHIFT, "bins are indexed by shift");
+_Static_assert(sizeof(struct pm_cache_hot) == 1u << PM_ENTRY_SHIFT, "hot fields are indexed by shift");
 
 #pragma GCC visibility pop
 

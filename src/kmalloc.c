@@ -68,9 +68,10 @@ static int locate_small(const void *ptr, struct pm_slot_ref *ref, const char *op
     ref->cid = off >> pm_region.shift;
     uint64_t soff = off & pm_region.mask;
     const struct pm_cache_hot *hot = &pm_hot[ref->cid];
-    ref->idx = pm_slot_of(soff, hot->magic);
+    struct pm_slot_div slot = pm_slot_div(soff, hot->magic);
+    ref->idx = slot.slot;
     ref->state = hot->state + ref->idx;
-    if (ref->idx * hot->obj_size != soff)
+    if (!slot.is_start)
         pm_bad_slot(ptr, ref->cid, ref->state, 1, op);
     return 1;
 }

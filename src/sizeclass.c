@@ -20,12 +20,14 @@ const uint32_t pm_class_size[PM_NUM_CLASSES] = {
 #define PM_CLASS_OF(s)                                                                             \
     ((s) <= 8 ? 0u : (s) <= 16 ? 1u : (s) <= 32 ? 2u : (s) <= 48 ? 3u : (s) <= 64 ? 4u : PM_CLASS_ABOVE_64(s))
 
-/* Direct table for sizes up to 1 KiB, indexed by (size + 7) / 8. */
-#define T1(i) PM_CLASS_OF((i) * 8ull)
+/* Direct table for sizes up to 1 KiB, indexed by the size itself: one load
+ * on the allocation fast path, no arithmetic. */
+#define T1(i) (PM_CLASS_OF((i) + 0ull) << PM_ENTRY_SHIFT)
 #define T4(i) T1(i), T1((i) + 1), T1((i) + 2), T1((i) + 3)
 #define T16(i) T4(i), T4((i) + 4), T4((i) + 8), T4((i) + 12)
 #define T64(i) T16(i), T16((i) + 16), T16((i) + 32), T16((i) + 48)
-const uint8_t pm_class_of_small[PM_SMALL_LOOKUP_MAX / 8 + 1] = {T64(0), T64(64), T1(128)};
+#define T256(i) T64(i), T64((i) + 64), T64((i) + 128), T64((i) + 192)
+const uint16_t pm_class_off_small[PM_SMALL_LOOKUP_MAX + 1] = {T256(0), T256(256), T256(512), T256(768), T1(1024)};
 
 unsigned pm_class_of_large_small(size_t size) {
     return PM_CLASS_ABOVE_64(size);

@@ -32,19 +32,24 @@ Test(sizeclass, slot_arithmetic_is_exact, .timeout = 60) {
     for (unsigned c = 0; c < PM_NUM_CLASSES; c++) {
         uint64_t size = pm_class_size[c], magic = UINT64_MAX / size + 1;
         /* every offset of the first 256 KiB, then samples up to 2^40 */
-        for (uint64_t off = 0; off < (1u << 18); off++)
-            cr_assert_eq(pm_slot_of(off, magic), off / size, "class %u offset %lu", c, (unsigned long)off);
+        for (uint64_t off = 0; off < (1u << 18); off++) {
+            struct pm_slot_div d = pm_slot_div(off, magic);
+            cr_assert_eq(d.slot, off / size, "class %u offset %lu", c, (unsigned long)off);
+            cr_assert_eq(d.is_start, off % size == 0, "class %u offset %lu", c, (unsigned long)off);
+        }
         uint64_t x = 88172645463325252ull;
         for (int i = 0; i < 100000; i++) {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             uint64_t off = x & ((1ull << 40) - 1);
-            uint64_t edge = off / size * size; /* exact slot starts, and one before */
-            cr_assert_eq(pm_slot_of(off, magic), off / size);
-            cr_assert_eq(pm_slot_of(edge, magic), edge / size);
-            if (edge)
-                cr_assert_eq(pm_slot_of(edge - 1, magic), (edge - 1) / size);
+            uint64_t edge = off / size * size; /* exact slot starts, one before and after */
+            uint64_t probes[] = {off, edge, edge ? edge - 1 : 0, edge + 1, (1ull << 49) - 1 - (x & 0xffff)};
+            for (int k = 0; k < 5; k++) {
+                struct pm_slot_div d = pm_slot_div(probes[k], magic);
+                cr_assert_eq(d.slot, probes[k] / size);
+                cr_assert_eq(d.is_start, probes[k] % size == 0);
+            }
         }
     }
 }
