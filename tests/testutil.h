@@ -38,8 +38,15 @@ static inline struct death run_in_child(void (*fn)(void *), void *arg) {
     close(fds[1]);
     size_t got = 0;
     ssize_t r;
-    while ((r = read(fds[0], d.stderr_text + got, sizeof d.stderr_text - 1 - got)) > 0)
-        got += (size_t)r;
+    char drain[4096];
+    for (;;) { /* keep the first part; read to the end so the child never blocks */
+        size_t room = sizeof d.stderr_text - 1 - got;
+        r = room ? read(fds[0], d.stderr_text + got, room) : read(fds[0], drain, sizeof drain);
+        if (r <= 0)
+            break;
+        if (room)
+            got += (size_t)r;
+    }
     close(fds[0]);
     int status;
     cr_assert(waitpid(pid, &status, 0) == pid);

@@ -180,3 +180,35 @@ Test(death, valid_free_is_silent) {
     cr_expect_eq(d.exit_code, 0);
     cr_expect_str_empty(d.stderr_text);
 }
+
+static void write_past_end(void *p) {
+    size_t usable = pm_usable_size(p);
+    ((volatile char *)p)[usable] = 1; /* the guard page after the block */
+}
+
+static void write_before_start(void *p) {
+    ((volatile char *)p)[-1] = 1; /* the guard page before the block */
+}
+
+static void write_past_end_after_growth(void *p) {
+    p = pm_realloc(p, 8u << 20);
+    ((volatile char *)p)[pm_usable_size(p)] = 1;
+}
+
+static void write_past_end_after_shrink(void *p) {
+    p = pm_realloc(p, 40000);
+    ((volatile char *)p)[pm_usable_size(p)] = 1;
+}
+
+Test(death, large_blocks_have_guard_pages) {
+    void *p = pm_malloc(100000);
+    struct death d = run_in_child(write_past_end, p);
+    cr_expect_eq(d.signal, SIGSEGV, "overflow past a large block: signal %d", d.signal);
+    d = run_in_child(write_before_start, p);
+    cr_expect_eq(d.signal, SIGSEGV, "underflow before a large block: signal %d", d.signal);
+    d = run_in_child(write_past_end_after_growth, p);
+    cr_expect_eq(d.signal, SIGSEGV, "overflow after mremap growth: signal %d", d.signal);
+    d = run_in_child(write_past_end_after_shrink, p);
+    cr_expect_eq(d.signal, SIGSEGV, "overflow after shrinking: signal %d", d.signal);
+    pm_free(p);
+}
