@@ -73,6 +73,7 @@ TSAN_OBJ := $(patsubst src/%.c,$(BUILD)/tsan/%.o,$(CORE_SRC))
 .SECONDARY: $(ASAN_OBJ) $(TSAN_OBJ)
 
 include tests/tests.mk
+-include bench/bench.mk
 
 setup:
 	@sh tools/setup.sh

@@ -2,7 +2,9 @@
 # Installs from Debian's packages whatever the build and tests need and is
 # missing. Idempotent and quiet when everything is present.
 set -e
+# Build and tests, then the peers the benchmark suite measures against.
 need="clang-22 libclang-rt-22-dev libcriterion-dev pkg-config git perl python3 valgrind"
+need="$need libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4"
 missing=""
 for p in $need; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

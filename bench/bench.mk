@@ -1,0 +1,14 @@
+# Benchmarks, included by the Makefile. `make bench` runs the full suite,
+# `make bench QUICK=1` a subset; see bench/README.md.
+BENCH_SRC := $(wildcard bench/workloads/*.c)
+BENCH_BIN := $(patsubst bench/workloads/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+$(BUILD)/bench/%: bench/workloads/%.c bench/workloads/common.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu17 -O2 -g $(WARN) -pthread $< -o $@ -lm
+
+.PHONY: bench bench-build
+bench-build: $(BENCH_BIN) $(LIB_SO)
+
+bench: setup bench-build
+	@python3 bench/run.py --build $(BUILD) $(if $(QUICK),--quick)
