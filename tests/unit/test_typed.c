@@ -1,0 +1,360 @@
+/* Typed placement end to end: runs the programs built with clang-22
+ * -fsanitize=alloc-token (tests/typed/, one per -falloc-token-max and ABI)
+ * under several partition counts and modes. Each program checks its own
+ * allocations with pm_ptr_info and exits nonzero on a mismatch (see
+ * tests/typed/typed.c); here we choose the environment and read the result.
+ */
+#include "testutil.h" /* first: it defines _GNU_SOURCE */
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* ---- running a program with a clean PARTMALLOC_* environment ---- */
+
+struct run {
+    int status;
+    char *out; /* stdout, malloc'd */
+    char *err; /* stderr, malloc'd */
+};
+
+/* Unsets every PARTMALLOC_* variable the test runner inherited. */
+static void clear_partmalloc_env(void) {
+    for (;;) {
+        char name[128] = "";
+        for (char **e = environ; *e; e++) {
+            if (strncmp(*e, "PARTMALLOC_", 11) == 0) {
+                size_t len = strcspn(*e, "=");
+                if (len < sizeof name) {
+                    memcpy(name, *e, len);
+                    name[len] = '\0';
+                }
+                break;
+            }
+        }
+        if (!name[0])
+            return;
+        unsetenv(name);
+    }
+}
+
+static void append(char **buf, size_t *len, size_t *cap, const char *data, size_t n) {
+    if (*len + n + 1 > *cap) {
+        while (*len + n + 1 > *cap)
+            *cap *= 2;
+        *buf = realloc(*buf, *cap);
+        cr_assert_not_null(*buf);
+    }
+    memcpy(*buf + *len, data, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+}
+
+/* Runs argv with only `env` ("NAME=value", NULL terminated) as its
+ * PARTMALLOC_* settings; collects stdout and stderr. */
+static struct run run_env(const char *const *argv, const char *const *env) {
+    int out[2], err[2];
+    cr_assert(pipe(out) == 0 && pipe(err) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        close(out[0]), close(out[1]), close(err[0]), close(err[1]);
+        clear_partmalloc_env();
+        for (const char *const *e = env; e && *e; e++)
+            putenv((char *)*e);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(out[1]);
+    close(err[1]);
+    struct run r = {0};
+    size_t olen = 0, ocap = 4096, elen = 0, ecap = 4096;
+    r.out = calloc(1, ocap);
+    r.err = calloc(1, ecap);
+    struct pollfd fds[2] = {{.fd = out[0], .events = POLLIN}, {.fd = err[0], .events = POLLIN}};
+    int open_fds = 2;
+    while (open_fds > 0) {
+        cr_assert(poll(fds, 2, 20000) > 0, "%s timed out", argv[0]);
+        for (int i = 0; i < 2; i++) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            char chunk[4096];
+            ssize_t n = read(fds[i].fd, chunk, sizeof chunk);
+            if (n <= 0) {
+                close(fds[i].fd);
+                fds[i].fd = -1;
+                open_fds--;
+            } else if (i == 0) {
+                append(&r.out, &olen, &ocap, chunk, (size_t)n);
+            } else {
+                append(&r.err, &elen, &ecap, chunk, (size_t)n);
+            }
+        }
+    }
+    cr_assert(waitpid(pid, &r.status, 0) == pid);
+    return r;
+}
+
+static void run_free(struct run *r) {
+    free(r->out);
+    free(r->err);
+}
+
+static int exit_code(const struct run *r) {
+    return WIFEXITED(r->status) ? WEXITSTATUS(r->status) : 128 + WTERMSIG(r->status);
+}
+
+/* The last line starting with `prefix`, or "" (static buffer). */
+static const char *line_starting(const char *text, const char *prefix) {
+    static char line[512];
+    line[0] = '\0';
+    size_t plen = strlen(prefix);
+    for (const char *s = text; s && *s;) {
+        const char *end = strchr(s, '\n');
+        size_t len = end ? (size_t)(end - s) : strlen(s);
+        if (len >= plen && strncmp(s, prefix, plen) == 0) {
+            size_t n = len < sizeof line - 1 ? len : sizeof line - 1;
+            memcpy(line, s, n);
+            line[n] = '\0';
+        }
+        s = end ? end + 1 : s + len;
+    }
+    return line;
+}
+
+/* The lines of `text` that start with "BAD" (static buffer, for messages). */
+static const char *bad_lines(const char *text) {
+    static char buf[2048];
+    size_t used = 0;
+    buf[0] = '\0';
+    for (const char *s = text; s && *s;) {
+        const char *end = strchr(s, '\n');
+        size_t len = end ? (size_t)(end - s) + 1 : strlen(s);
+        if (strncmp(s, "BAD", 3) == 0 && used + len < sizeof buf) {
+            memcpy(buf + used, s, len);
+            used += len;
+            buf[used] = '\0';
+        }
+        s += len;
+    }
+    return buf;
+}
+
+/* ---- the typed programs ---- */
+
+struct build {
+    const char *name;    /* under $BUILD/tests/typed/ */
+    const char *max;     /* its -falloc-token-max, NULL for none */
+    bool cxx;            /* typed_cxx.cc: no section arguments */
+};
+
+static const struct build builds[] = {
+    {"typed_max2", "2", false},   {"typed_max16", "16", false}, {"typed_max64", "64", false},
+    {"typed_maxnone", NULL, false}, {"typed_fast16", "16", false}, {"typed_cxx16", "16", true},
+};
+
+static const struct build *find_build(const char *name) {
+    for (size_t i = 0; i < sizeof builds / sizeof builds[0]; i++)
+        if (strcmp(builds[i].name, name) == 0)
+            return &builds[i];
+    cr_assert_fail("no build %s", name);
+    return NULL;
+}
+
+/* Runs a typed program. `token_max`: the PARTMALLOC_TOKEN_MAX value, or
+ * NULL to leave it unset; `mode` and `partitions` likewise; `sections`: the
+ * typed.c sections to run ("" for all; ignored by the C++ program). */
+static struct run run_typed(const struct build *b, const char *token_max, const char *mode, const char *partitions,
+                            const char *sections) {
+    char path[512], env_max[64], env_mode[64], env_parts[64];
+    snprintf(path, sizeof path, "%s/tests/typed/%s", build_dir(), b->name);
+    cr_assert(access(path, X_OK) == 0, "%s is not built (make test-build)", path);
+    const char *env[4] = {NULL};
+    int ne = 0;
+    if (token_max) {
+        snprintf(env_max, sizeof env_max, "PARTMALLOC_TOKEN_MAX=%s", token_max);
+        env[ne++] = env_max;
+    }
+    if (mode) {
+        snprintf(env_mode, sizeof env_mode, "PARTMALLOC_MODE=%s", mode);
+        env[ne++] = env_mode;
+    }
+    if (partitions) {
+        snprintf(env_parts, sizeof env_parts, "PARTMALLOC_PARTITIONS=%s", partitions);
+        env[ne++] = env_parts;
+    }
+    /* argv: the program, then each word of `sections` */
+    const char *argv[8] = {path};
+    char words[128];
+    snprintf(words, sizeof words, "%s", b->cxx ? "" : sections);
+    int na = 1;
+    for (char *save = NULL, *w = strtok_r(words, " ", &save); w && na < 7; w = strtok_r(NULL, " ", &save))
+        argv[na++] = w;
+    argv[na] = NULL;
+    return run_env(argv, env);
+}
+
+static const char *const partition_counts[] = {"1", "2", "8", "16", "32", "64"};
+
+/* Every placement check passes for every partition count, with
+ * PARTMALLOC_TOKEN_MAX matching the build. */
+static void placement_matrix(const char *name) {
+    const struct build *b = find_build(name);
+    const char *maxes[2] = {b->max, b->max ? NULL : "0"}; /* none: unset, and 0 */
+    for (int m = 0; m < (b->max ? 1 : 2); m++) {
+        for (size_t i = 0; i < sizeof partition_counts / sizeof partition_counts[0]; i++) {
+            const char *n = partition_counts[i];
+            struct run r = run_typed(b, maxes[m], NULL, n, "placement spread fallback");
+            const char *summary = line_starting(r.out, b->cxx ? "typed_cxx:" : "typed:");
+            char want[128];
+            snprintf(want, sizeof want, "mode=typed partitions=%s token_max=%s:", n, b->max ? b->max : "0");
+            cr_expect_eq(exit_code(&r), 0, "%s, N=%s, PARTMALLOC_TOKEN_MAX=%s: exit %d\n%s%s", name, n,
+                         maxes[m] ? maxes[m] : "(unset)", exit_code(&r), bad_lines(r.out), r.err);
+            cr_expect(strstr(summary, want) != NULL, "%s: summary '%s' lacks '%s'", name, summary, want);
+            cr_expect(strstr(summary, " 0 mismatches") != NULL, "%s: %s", name, summary);
+            cr_expect_str_empty(r.err, "%s wrote to stderr: %s", name, r.err);
+            run_free(&r);
+        }
+    }
+}
+
+Test(typed, placement_max2) { placement_matrix("typed_max2"); }
+Test(typed, placement_max16) { placement_matrix("typed_max16"); }
+Test(typed, placement_max64) { placement_matrix("typed_max64"); }
+Test(typed, placement_max_none) { placement_matrix("typed_maxnone"); }
+Test(typed, placement_fast_abi_max16) { placement_matrix("typed_fast16"); }
+Test(typed, placement_cxx_max16) { placement_matrix("typed_cxx16"); }
+
+/* The checks have teeth: told the wrong max (none instead of 16), the
+ * library sorts pointer types into the lower half and the programs see it. */
+Test(typed, wrong_token_max_is_caught) {
+    const char *names[] = {"typed_max16", "typed_fast16", "typed_cxx16"};
+    for (int i = 0; i < 3; i++) {
+        struct run r = run_typed(find_build(names[i]), NULL, NULL, "16", "placement");
+        cr_expect_eq(exit_code(&r), 1, "%s without PARTMALLOC_TOKEN_MAX: exit %d", names[i], exit_code(&r));
+        cr_expect(strstr(r.out, "WRONG HALF") != NULL, "%s: no misplaced pointer type reported", names[i]);
+        run_free(&r);
+    }
+}
+
+/* realloc that stays in its size class but changes the type (char[48] ->
+ * struct node *[6], struct table -> struct ints[6]) must still put the
+ * result where the realloc's token says. */
+Test(typed, realloc_to_another_type_follows_the_token) {
+    const char *names[] = {"typed_max2", "typed_max16", "typed_max64", "typed_maxnone", "typed_fast16"};
+    for (int i = 0; i < 5; i++) {
+        const struct build *b = find_build(names[i]);
+        struct run r = run_typed(b, b->max, NULL, "16", "retype");
+        cr_expect_eq(exit_code(&r), 0, "%s: realloc kept the object in the old type's partition:\n%s", names[i],
+                     bad_lines(r.out));
+        run_free(&r);
+    }
+}
+
+/* A token at or above the max (an unreduced -mllvm -alloc-token-fallback)
+ * goes to partition 0, not to token % max, in every build and N. */
+Test(typed, token_at_or_above_max_goes_to_partition_0) {
+    const char *names[] = {"typed_max2", "typed_max16", "typed_max64", "typed_maxnone", "typed_fast16"};
+    for (int i = 0; i < 5; i++) {
+        const struct build *b = find_build(names[i]);
+        for (int n = 0; n < 3; n++) {
+            const char *parts = (const char *[]){"2", "16", "64"}[n];
+            struct run r = run_typed(b, b->max, NULL, parts, "fallback");
+            cr_expect_eq(exit_code(&r), 0, "%s N=%s:\n%s", names[i], parts, bad_lines(r.out));
+            cr_expect(strstr(r.out, "ok   fallback __alloc_token_malloc") != NULL, "%s: no fallback checks ran",
+                      names[i]);
+            run_free(&r);
+        }
+    }
+}
+
+/* Random mode ignores tokens: one type from 64 call sites scatters over the
+ * partitions (both halves), each site keeping its own. Checked by the
+ * programs' "spread" section. */
+Test(typed, random_mode_ignores_tokens) {
+    for (size_t i = 0; i < sizeof builds / sizeof builds[0]; i++) {
+        const struct build *b = &builds[i];
+        for (int n = 0; n < 3; n++) {
+            const char *parts = (const char *[]){"2", "16", "64"}[n];
+            struct run r = run_typed(b, b->max, "random", parts, "placement spread");
+            char want[64];
+            snprintf(want, sizeof want, "mode=random partitions=%s ", parts);
+            cr_expect_eq(exit_code(&r), 0, "%s random N=%s:\n%s", b->name, parts, bad_lines(r.out));
+            cr_expect(strstr(r.out, want) != NULL, "%s: %s", b->name, r.out);
+            cr_expect(strstr(r.out, "ok   spread") != NULL, "%s: spread check missing or failed", b->name);
+            run_free(&r);
+        }
+    }
+}
+
+/* Mode none: one partition, everything in it, tokens or not. */
+Test(typed, none_mode_puts_everything_in_partition_0) {
+    for (size_t i = 0; i < sizeof builds / sizeof builds[0]; i++) {
+        const struct build *b = &builds[i];
+        struct run r = run_typed(b, b->max, "none", "16", "placement spread fallback");
+        cr_expect_eq(exit_code(&r), 0, "%s mode none:\n%s", b->name, bad_lines(r.out));
+        cr_expect(strstr(r.out, "mode=none partitions=1 ") != NULL, "%s: %s", b->name,
+                  line_starting(r.out, b->cxx ? "typed_cxx:" : "typed:"));
+        run_free(&r);
+    }
+}
+
+/* A program may state its max by defining partmalloc_token_max (the helper
+ * says 16); PARTMALLOC_TOKEN_MAX overrides it. */
+Test(typed, token_max_from_the_program_symbol) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/tests/helpers/token_max_sym", build_dir());
+    const char *argv[] = {path, NULL};
+    static const struct {
+        const char *env;
+        const char *config;
+    } cases[] = {
+        {NULL, "config mode=typed partitions=16 token_max=16\n"},
+        {"PARTMALLOC_TOKEN_MAX=64", "config mode=typed partitions=16 token_max=64\n"},
+        {"PARTMALLOC_TOKEN_MAX=0", "config mode=typed partitions=16 token_max=0\n"},
+    };
+    for (int c = 0; c < 3; c++) {
+        const char *env[] = {cases[c].env, NULL};
+        struct run r = run_env(argv, env);
+        cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+        cr_expect(strncmp(r.out, cases[c].config, strlen(cases[c].config)) == 0, "env %s: got %s",
+                  cases[c].env ? cases[c].env : "(none)", r.out);
+        /* every allocation where pm_token_partition says */
+        for (const char *s = strstr(r.out, "token "); s; s = strstr(s + 1, "\ntoken ")) {
+            unsigned long long t;
+            unsigned part, want;
+            cr_assert(sscanf(s + (*s == '\n'), "token %llu partition %u expected %u", &t, &part, &want) == 3);
+            cr_expect_eq(part, want, "token %llu: partition %u, pm_token_partition %u", t, part, want);
+            if (c == 0) { /* max 16, N 16: the documented mapping */
+                unsigned doc = t >= 16 ? 0 : t >= 8 ? 8 + (unsigned)(t - 8) % 8 : (unsigned)t % 8;
+                cr_expect_eq(part, doc, "token %llu with max 16: partition %u, want %u", t, part, doc);
+            }
+        }
+        run_free(&r);
+    }
+}
+
+/* In this process (config from the runner's environment): the documented
+ * mapping, token by token, including the edges of both halves. */
+Test(typed, token_partition_is_the_documented_mapping) {
+    struct pm_config c;
+    pm_get_config(&c);
+    if (c.mode != PM_MODE_TYPED) {
+        for (uint64_t t = 0; t < 1000; t++)
+            cr_expect_eq(pm_token_partition(t), 0);
+        return;
+    }
+    uint64_t max = c.token_max ? c.token_max : UINT64_MAX, half = max / 2;
+    unsigned hn = c.partitions / 2;
+    uint64_t probes[] = {0, 1, 2, 3, 7, 31, 63, half - 1, half, half + 1, half + 7, max - 2, max - 1, max,
+                         max + 1, UINT64_MAX - 1, UINT64_MAX};
+    for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
+        uint64_t t = probes[i];
+        unsigned want = hn == 0 || t >= max ? 0 : t >= half ? hn + (unsigned)((t - half) % hn) : (unsigned)(t % hn);
+        cr_expect_eq(pm_token_partition(t), want, "token %llu (max %llu, N %u)", (unsigned long long)t,
+                     (unsigned long long)max, c.partitions);
+    }
+}
