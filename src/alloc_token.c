@@ -17,9 +17,11 @@
 
 PM_EXPORT void *__alloc_token_malloc(size_t size, size_t t) { return fe_malloc(size, PART(t)); }
 PM_EXPORT void *__alloc_token_calloc(size_t n, size_t size, size_t t) { return fe_calloc(n, size, PART(t)); }
-PM_EXPORT void *__alloc_token_realloc(void *p, size_t size, size_t t) { return fe_realloc(p, size, PART(t)); }
+PM_EXPORT void *__alloc_token_realloc(void *p, size_t size, size_t t) {
+    return fe_realloc_token(p, size, t, PM_CALLER());
+}
 PM_EXPORT void *__alloc_token_reallocarray(void *p, size_t n, size_t size, size_t t) {
-    return fe_reallocarray(p, n, size, PART(t));
+    return fe_reallocarray_token(p, n, size, t, PM_CALLER());
 }
 PM_EXPORT void *__alloc_token_aligned_alloc(size_t a, size_t size, size_t t) {
     return fe_aligned_alloc(a, size, PART(t));
@@ -34,9 +36,11 @@ PM_EXPORT void *__alloc_token_pvalloc(size_t size, size_t t) { return fe_pvalloc
 #define FAST_ABI(T)                                                                                \
     PM_EXPORT void *__alloc_token_##T##_malloc(size_t size) { return fe_malloc(size, PART(T)); }  \
     PM_EXPORT void *__alloc_token_##T##_calloc(size_t n, size_t size) { return fe_calloc(n, size, PART(T)); } \
-    PM_EXPORT void *__alloc_token_##T##_realloc(void *p, size_t size) { return fe_realloc(p, size, PART(T)); } \
+    PM_EXPORT void *__alloc_token_##T##_realloc(void *p, size_t size) {                            \
+        return fe_realloc_token(p, size, T, PM_CALLER());                                          \
+    }                                                                                              \
     PM_EXPORT void *__alloc_token_##T##_reallocarray(void *p, size_t n, size_t size) {                   \
-        return fe_reallocarray(p, n, size, PART(T));                                               \
+        return fe_reallocarray_token(p, n, size, T, PM_CALLER());                                  \
     }                                                                                              \
     PM_EXPORT void *__alloc_token_##T##_aligned_alloc(size_t a, size_t size) {                     \
         return fe_aligned_alloc(a, size, PART(T));                                                 \

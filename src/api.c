@@ -23,7 +23,7 @@ PM_EXPORT size_t pm_usable_size(const void *ptr) { return pm_usable(ptr, "pm_usa
 PM_EXPORT void *pm_malloc_token(size_t size, size_t token) { return fe_malloc(size, TOKEN(token)); }
 PM_EXPORT void *pm_calloc_token(size_t n, size_t size, size_t token) { return fe_calloc(n, size, TOKEN(token)); }
 PM_EXPORT void *pm_realloc_token(void *ptr, size_t size, size_t token) {
-    return fe_realloc(ptr, size, TOKEN(token));
+    return fe_realloc_token(ptr, size, token, PM_CALLER());
 }
 PM_EXPORT void *pm_aligned_alloc_token(size_t alignment, size_t size, size_t token) {
     return fe_aligned_alloc(alignment, size, TOKEN(token));

@@ -14,12 +14,15 @@
  * partition << PM_PART_SHIFT ("part_off"): or-ed with the class's offset it
  * indexes the thread-cache bins directly. */
 
-/* Partition from the call site: a keyed multiplicative hash of the return
- * address, the kernel's hash_64(caller ^ seed) with a secret multiplier; its
- * top bits are the partition. Cost: xor, imul, shr, and (4). For mode none
- * and N = 1 the mask is 0. */
+/* Partition from the call site: a keyed hash of the return address, as the
+ * kernel hashes caller ^ seed. One multiply spreads evenly spaced call sites
+ * badly for some keys (their partitions bunch in waves), so the product is
+ * mixed once more: xor-shift, multiply, top bits. Cost: xor, imul, mov, shr,
+ * xor, imul, shr, and (8). For mode none and N = 1 the mask is 0. */
 static inline size_t pm_site_part(const void *return_address) {
     uint64_t h = ((uint64_t)(uintptr_t)return_address ^ pm_g.secret) * pm_g.secret_mul;
+    h ^= h >> 32;
+    h *= pm_g.secret_mul;
     return (size_t)(h >> (64 - 6 - PM_PART_SHIFT)) & pm_g.part_mask;
 }
 

@@ -23,7 +23,7 @@ static inline void *fe_calloc(size_t n, size_t size, size_t part) {
 }
 
 static inline void *fe_realloc(void *ptr, size_t size, size_t part) {
-    return pm_realloc_part(ptr, size, part);
+    return pm_realloc_part(ptr, size, part, false);
 }
 
 static inline void *fe_reallocarray(void *ptr, size_t n, size_t size, size_t part) {
@@ -32,7 +32,22 @@ static inline void *fe_reallocarray(void *ptr, size_t n, size_t size, size_t par
         errno = ENOMEM;
         return NULL;
     }
-    return pm_realloc_part(ptr, total, part);
+    return pm_realloc_part(ptr, total, part, false);
+}
+
+/* realloc with a token: in typed mode the new type decides the partition. */
+static inline void *fe_realloc_token(void *ptr, size_t size, size_t token, const void *return_address) {
+    return pm_realloc_part(ptr, size, pm_token_part(token, return_address), pm_g.mode == PM_MODE_TYPED);
+}
+
+static inline void *fe_reallocarray_token(void *ptr, size_t n, size_t size, size_t token,
+                                          const void *return_address) {
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return fe_realloc_token(ptr, total, token, return_address);
 }
 
 /* C17: an alignment the implementation does not support gives NULL; here

@@ -223,7 +223,10 @@ static inline void pm_ensure_init(void) {
 void *pm_alloc(size_t size, size_t part);
 void *pm_alloc_aligned(size_t alignment, size_t size, size_t part);
 void *pm_alloc_zeroed(size_t n, size_t size, size_t part);
-void *pm_realloc_part(void *ptr, size_t size, size_t part);
+/* `binding`: the partition is the type's (a token in typed mode), so the
+ * block moves when it is in another partition; otherwise the call site's,
+ * and a block that keeps its size class stays where it is. */
+void *pm_realloc_part(void *ptr, size_t size, size_t part, bool binding);
 void pm_dealloc(void *ptr);
 void pm_dealloc_checked(void *ptr, size_t size, size_t alignment);
 size_t pm_usable(const void *ptr, const char *op);

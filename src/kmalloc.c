@@ -190,8 +190,9 @@ size_t pm_usable(const void *ptr, const char *op) {
 }
 
 /* realloc: in place when the new size keeps the size class (so that a later
- * free_sized with the new size agrees), else allocate, copy, free. */
-void *pm_realloc_part(void *ptr, size_t size, size_t part) {
+ * free_sized with the new size agrees) and, when the partition is binding,
+ * the partition; else allocate, copy, free. */
+void *pm_realloc_part(void *ptr, size_t size, size_t part, bool binding) {
     if (!ptr)
         return pm_alloc_inline(size, part);
     if (size == 0) {
@@ -202,7 +203,8 @@ void *pm_realloc_part(void *ptr, size_t size, size_t part) {
     size_t old_usable;
     if (live_small(ptr, &ref, "realloc")) {
         old_usable = pm_hot[ref.cid].obj_size;
-        if (size <= PM_MAX_SMALL && pm_size_to_class(size) == PM_CID_CLASS(ref.cid))
+        if (size <= PM_MAX_SMALL && pm_size_to_class(size) == PM_CID_CLASS(ref.cid) &&
+            (!binding || PM_CID_PART(ref.cid) == part >> PM_PART_SHIFT))
             return ptr;
     } else {
         int st = pm_large_state(ptr, &old_usable);
