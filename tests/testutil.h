@@ -4,10 +4,13 @@
 
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/personality.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,37 +69,104 @@ static inline struct death run_in_child(void (*fn)(void *), void *arg) {
         cr_expect_str_eq(d_.stderr_text, (expected));                                              \
     } while (0)
 
-/* Runs a program with extra environment entries ("NAME=value", NULL
- * terminated) and returns its standard output (malloc'd) and exit status. */
-static inline char *run_program(const char *const *argv, const char *const *env, int *status) {
-    int fds[2];
-    cr_assert(pipe(fds) == 0);
+struct run {
+    int status;
+    char *out; /* stdout, malloc'd */
+    char *err; /* stderr, malloc'd */
+};
+
+/* Unsets every PARTMALLOC_* variable the test runner inherited. */
+extern char **environ;
+
+static inline void clear_partmalloc_env(void) {
+    for (;;) {
+        char name[128] = "";
+        for (char **e = environ; *e; e++) {
+            if (strncmp(*e, "PARTMALLOC_", 11) == 0) {
+                size_t len = strcspn(*e, "=");
+                if (len < sizeof name) {
+                    memcpy(name, *e, len);
+                    name[len] = '\0';
+                }
+                break;
+            }
+        }
+        if (!name[0])
+            return;
+        unsetenv(name);
+    }
+}
+
+static inline void run_append(char **buf, size_t *len, size_t *cap, const char *data, size_t n) {
+    if (*len + n + 1 > *cap) {
+        while (*len + n + 1 > *cap)
+            *cap *= 2;
+        *buf = realloc(*buf, *cap);
+        cr_assert_not_null(*buf);
+    }
+    memcpy(*buf + *len, data, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+}
+
+/* Runs argv with only `env` ("NAME=value", NULL terminated) as its
+ * PARTMALLOC_* settings; collects stdout and stderr. `fixed_layout` turns
+ * address-space randomization off in the child where the kernel allows. */
+static inline struct run run_env(const char *const *argv, const char *const *env, bool fixed_layout) {
+    int out[2], err[2];
+    cr_assert(pipe(out) == 0 && pipe(err) == 0);
     fflush(NULL);
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        close(out[0]), close(out[1]), close(err[0]), close(err[1]);
+        clear_partmalloc_env();
         for (const char *const *e = env; e && *e; e++)
             putenv((char *)*e);
+        if (fixed_layout)
+            personality(ADDR_NO_RANDOMIZE); /* best effort */
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
-    close(fds[1]);
-    size_t cap = 1 << 16, len = 0;
-    char *out = malloc(cap);
-    ssize_t r;
-    while ((r = read(fds[0], out + len, cap - 1 - len)) > 0) {
-        len += (size_t)r;
-        if (cap - 1 - len < 4096) {
-            cap *= 2;
-            out = realloc(out, cap);
+    close(out[1]);
+    close(err[1]);
+    struct run r = {0};
+    size_t olen = 0, ocap = 1 << 15, elen = 0, ecap = 4096;
+    r.out = calloc(1, ocap);
+    r.err = calloc(1, ecap);
+    struct pollfd fds[2] = {{.fd = out[0], .events = POLLIN}, {.fd = err[0], .events = POLLIN}};
+    int open_fds = 2;
+    while (open_fds > 0) {
+        cr_assert(poll(fds, 2, 20000) > 0, "%s timed out", argv[0]);
+        for (int i = 0; i < 2; i++) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            char chunk[4096];
+            ssize_t n = read(fds[i].fd, chunk, sizeof chunk);
+            if (n <= 0) {
+                close(fds[i].fd);
+                fds[i].fd = -1;
+                open_fds--;
+            } else if (i == 0) {
+                run_append(&r.out, &olen, &ocap, chunk, (size_t)n);
+            } else {
+                run_append(&r.err, &elen, &ecap, chunk, (size_t)n);
+            }
         }
     }
-    out[len] = '\0';
-    close(fds[0]);
-    waitpid(pid, status, 0);
-    return out;
+    cr_assert(waitpid(pid, &r.status, 0) == pid);
+    return r;
+}
+
+static inline void run_free(struct run *r) {
+    free(r->out);
+    free(r->err);
+}
+
+static inline int exit_code(const struct run *r) {
+    return WIFEXITED(r->status) ? WEXITSTATUS(r->status) : 128 + WTERMSIG(r->status);
 }
 
 /* The directory of build products (tests run from the project root). */

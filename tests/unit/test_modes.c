@@ -6,49 +6,8 @@
  */
 #include "testutil.h" /* first: it defines _GNU_SOURCE */
 
-#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/personality.h>
-
-/* ---- running a helper with a clean PARTMALLOC_* environment ---- */
-
-struct run {
-    int status;
-    char *out; /* stdout, malloc'd */
-    char *err; /* stderr, malloc'd */
-};
-
-static void clear_partmalloc_env(void) {
-    for (;;) {
-        char name[128] = "";
-        for (char **e = environ; *e; e++) {
-            if (strncmp(*e, "PARTMALLOC_", 11) == 0) {
-                size_t len = strcspn(*e, "=");
-                if (len < sizeof name) {
-                    memcpy(name, *e, len);
-                    name[len] = '\0';
-                }
-                break;
-            }
-        }
-        if (!name[0])
-            return;
-        unsetenv(name);
-    }
-}
-
-static void append(char **buf, size_t *len, size_t *cap, const char *data, size_t n) {
-    if (*len + n + 1 > *cap) {
-        while (*len + n + 1 > *cap)
-            *cap *= 2;
-        *buf = realloc(*buf, *cap);
-        cr_assert_not_null(*buf);
-    }
-    memcpy(*buf + *len, data, n);
-    *len += n;
-    (*buf)[*len] = '\0';
-}
 
 /* Runs helper `name` (under $BUILD/tests/helpers) with only `env` (NULL
  * terminated "NAME=value") as its PARTMALLOC_* settings. `fixed_layout`:
@@ -59,60 +18,7 @@ static struct run run_helper(const char *name, const char *const *env, bool fixe
     snprintf(path, sizeof path, "%s/tests/helpers/%s", build_dir(), name);
     cr_assert(access(path, X_OK) == 0, "%s is not built (make test-build)", path);
     const char *argv[] = {path, NULL};
-    int out[2], err[2];
-    cr_assert(pipe(out) == 0 && pipe(err) == 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        dup2(out[1], 1);
-        dup2(err[1], 2);
-        close(out[0]), close(out[1]), close(err[0]), close(err[1]);
-        clear_partmalloc_env();
-        for (const char *const *e = env; e && *e; e++)
-            putenv((char *)*e);
-        if (fixed_layout)
-            personality(ADDR_NO_RANDOMIZE); /* best effort: callers compare the "base" lines */
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(out[1]);
-    close(err[1]);
-    struct run r = {0};
-    size_t olen = 0, ocap = 1 << 15, elen = 0, ecap = 4096;
-    r.out = calloc(1, ocap);
-    r.err = calloc(1, ecap);
-    struct pollfd fds[2] = {{.fd = out[0], .events = POLLIN}, {.fd = err[0], .events = POLLIN}};
-    int open_fds = 2;
-    while (open_fds > 0) {
-        cr_assert(poll(fds, 2, 20000) > 0, "%s timed out", path);
-        for (int i = 0; i < 2; i++) {
-            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-            char chunk[4096];
-            ssize_t n = read(fds[i].fd, chunk, sizeof chunk);
-            if (n <= 0) {
-                close(fds[i].fd);
-                fds[i].fd = -1;
-                open_fds--;
-            } else if (i == 0) {
-                append(&r.out, &olen, &ocap, chunk, (size_t)n);
-            } else {
-                append(&r.err, &elen, &ecap, chunk, (size_t)n);
-            }
-        }
-    }
-    cr_assert(waitpid(pid, &r.status, 0) == pid);
-    return r;
-}
-
-static void run_free(struct run *r) {
-    free(r->out);
-    free(r->err);
-}
-
-static int exit_code(const struct run *r) {
-    return WIFEXITED(r->status) ? WEXITSTATUS(r->status) : 128 + WTERMSIG(r->status);
+    return run_env(argv, env, fixed_layout);
 }
 
 /* ---- the sites helper's output ---- */

@@ -6,106 +6,8 @@
  */
 #include "testutil.h" /* first: it defines _GNU_SOURCE */
 
-#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
-
-/* ---- running a program with a clean PARTMALLOC_* environment ---- */
-
-struct run {
-    int status;
-    char *out; /* stdout, malloc'd */
-    char *err; /* stderr, malloc'd */
-};
-
-/* Unsets every PARTMALLOC_* variable the test runner inherited. */
-static void clear_partmalloc_env(void) {
-    for (;;) {
-        char name[128] = "";
-        for (char **e = environ; *e; e++) {
-            if (strncmp(*e, "PARTMALLOC_", 11) == 0) {
-                size_t len = strcspn(*e, "=");
-                if (len < sizeof name) {
-                    memcpy(name, *e, len);
-                    name[len] = '\0';
-                }
-                break;
-            }
-        }
-        if (!name[0])
-            return;
-        unsetenv(name);
-    }
-}
-
-static void append(char **buf, size_t *len, size_t *cap, const char *data, size_t n) {
-    if (*len + n + 1 > *cap) {
-        while (*len + n + 1 > *cap)
-            *cap *= 2;
-        *buf = realloc(*buf, *cap);
-        cr_assert_not_null(*buf);
-    }
-    memcpy(*buf + *len, data, n);
-    *len += n;
-    (*buf)[*len] = '\0';
-}
-
-/* Runs argv with only `env` ("NAME=value", NULL terminated) as its
- * PARTMALLOC_* settings; collects stdout and stderr. */
-static struct run run_env(const char *const *argv, const char *const *env) {
-    int out[2], err[2];
-    cr_assert(pipe(out) == 0 && pipe(err) == 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        dup2(out[1], 1);
-        dup2(err[1], 2);
-        close(out[0]), close(out[1]), close(err[0]), close(err[1]);
-        clear_partmalloc_env();
-        for (const char *const *e = env; e && *e; e++)
-            putenv((char *)*e);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(out[1]);
-    close(err[1]);
-    struct run r = {0};
-    size_t olen = 0, ocap = 4096, elen = 0, ecap = 4096;
-    r.out = calloc(1, ocap);
-    r.err = calloc(1, ecap);
-    struct pollfd fds[2] = {{.fd = out[0], .events = POLLIN}, {.fd = err[0], .events = POLLIN}};
-    int open_fds = 2;
-    while (open_fds > 0) {
-        cr_assert(poll(fds, 2, 20000) > 0, "%s timed out", argv[0]);
-        for (int i = 0; i < 2; i++) {
-            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-            char chunk[4096];
-            ssize_t n = read(fds[i].fd, chunk, sizeof chunk);
-            if (n <= 0) {
-                close(fds[i].fd);
-                fds[i].fd = -1;
-                open_fds--;
-            } else if (i == 0) {
-                append(&r.out, &olen, &ocap, chunk, (size_t)n);
-            } else {
-                append(&r.err, &elen, &ecap, chunk, (size_t)n);
-            }
-        }
-    }
-    cr_assert(waitpid(pid, &r.status, 0) == pid);
-    return r;
-}
-
-static void run_free(struct run *r) {
-    free(r->out);
-    free(r->err);
-}
-
-static int exit_code(const struct run *r) {
-    return WIFEXITED(r->status) ? WEXITSTATUS(r->status) : 128 + WTERMSIG(r->status);
-}
 
 /* The last line starting with `prefix`, or "" (static buffer). */
 static const char *line_starting(const char *text, const char *prefix) {
@@ -194,7 +96,7 @@ static struct run run_typed(const struct build *b, const char *token_max, const 
     for (char *save = NULL, *w = strtok_r(words, " ", &save); w && na < 7; w = strtok_r(NULL, " ", &save))
         argv[na++] = w;
     argv[na] = NULL;
-    return run_env(argv, env);
+    return run_env(argv, env, false);
 }
 
 static const char *const partition_counts[] = {"1", "2", "8", "16", "32", "64"};
@@ -318,7 +220,7 @@ Test(typed, token_max_from_the_program_symbol) {
     };
     for (int c = 0; c < 3; c++) {
         const char *env[] = {cases[c].env, NULL};
-        struct run r = run_env(argv, env);
+        struct run r = run_env(argv, env, false);
         cr_assert_eq(exit_code(&r), 0, "%s", r.err);
         cr_expect(strncmp(r.out, cases[c].config, strlen(cases[c].config)) == 0, "env %s: got %s",
                   cases[c].env ? cases[c].env : "(none)", r.out);
