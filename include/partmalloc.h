@@ -41,11 +41,14 @@ PARTMALLOC_API size_t pm_usable_size(const void *ptr);
 /* Where an allocation lives. */
 enum pm_mode { PM_MODE_TYPED = 0, PM_MODE_RANDOM = 1, PM_MODE_NONE = 2 };
 
+enum pm_cache_kind_public { PM_CACHE_KMALLOC = 0, PM_CACHE_BUCKET = 1, PM_CACHE_DEDICATED = 2 };
+
 struct pm_ptr_info {
     int is_small;          /* 1: slab object; 0: large mapping */
+    int kind;              /* small only: kmalloc, bucket set or dedicated cache */
     int live;              /* 1 if currently allocated */
     unsigned size_class;   /* index into the size-class table (small only) */
-    unsigned partition;    /* 0 .. partitions-1 (small only) */
+    unsigned partition;    /* kmalloc: 0 .. partitions-1; buckets and dedicated: the group */
     size_t object_size;    /* usable size */
     const void *start;     /* first byte of the object */
     char cache_name[32];   /* kmalloc-<size> or kmalloc-part-NN-<size>, or "large" */

@@ -22,6 +22,7 @@
 struct pm_cache_hot pm_hot[PM_MAX_CACHES];
 struct pm_cache *pm_caches;
 struct pm_region pm_region;
+pm_lock_t pm_registry_lock = PM_LOCK_INIT;
 
 /* Empty slabs kept committed per cache before pages go back to the OS: one
  * is enough to stop a slab flapping between empty and in use. */
@@ -44,8 +45,7 @@ static size_t gcd(size_t a, size_t b) {
 
 /* A slab is the smallest whole number of lcm(size, page) bytes that holds at
  * least 8 objects and 16 KiB. */
-static void class_geometry(unsigned cls, size_t *slab_bytes, uint32_t *objs) {
-    size_t size = pm_class_size[cls];
+static void geometry(size_t size, size_t *slab_bytes, uint32_t *objs) {
     size_t lcm = size / gcd(size, PM_PAGE) * PM_PAGE;
     size_t want = size * 8 > 16384 ? size * 8 : 16384;
     *slab_bytes = round_up(want, lcm);
@@ -59,11 +59,11 @@ struct meta_layout {
     size_t state_bytes, map_bytes, slab_bytes, total;
 };
 
-static struct meta_layout meta_layout(unsigned cls, size_t region) {
+static struct meta_layout meta_layout(size_t obj_size, size_t region) {
     size_t slab;
     uint32_t objs;
-    class_geometry(cls, &slab, &objs);
-    size_t slots = region / pm_class_size[cls] + 1;
+    geometry(obj_size, &slab, &objs);
+    size_t slots = region / obj_size + 1;
     struct meta_layout m;
     m.state_bytes = round_up(slots, PM_PAGE);
     m.map_bytes = round_up((slots + 63) / 64 * 8, PM_PAGE);
@@ -72,17 +72,17 @@ static struct meta_layout meta_layout(unsigned cls, size_t region) {
     return m;
 }
 
-static size_t meta_bytes_per_partition(size_t region) {
+static size_t meta_bytes_per_group(size_t region) {
     size_t total = 0;
     for (unsigned c = 0; c < PM_NUM_CLASSES; c++)
-        total += meta_layout(c, region).total;
+        total += meta_layout(pm_class_size[c], region).total;
     return total;
 }
 
-/* Reserve the data regions (aligned to 1 MiB, so that classes that are
- * multiples of an alignment up to 32 KiB give aligned objects) and the
- * metadata. Start at 128 GiB of address space per size class, shared by its
- * partitions; halve until the OS agrees. */
+/* Reserve the data regions of every cache id (aligned to 1 MiB, so that
+ * classes that are multiples of an alignment up to 32 KiB give aligned
+ * objects) and the kmalloc caches' metadata. Start at 64 GiB of address
+ * space per size class, shared by its partitions; halve until the OS agrees. */
 static bool reserve(size_t num_caches, unsigned partitions, char **data, char **meta) {
     const size_t align = 1u << 20;
     unsigned shift = 36;
@@ -94,7 +94,7 @@ static bool reserve(size_t num_caches, unsigned partitions, char **data, char **
         char *d = pm_os_reserve(data_bytes + align);
         if (!d)
             continue;
-        char *m = pm_os_alloc(meta_bytes_per_partition(region) * partitions);
+        char *m = pm_os_alloc(meta_bytes_per_group(region) * partitions);
         if (!m) {
             munmap(d, data_bytes + align);
             continue;
@@ -113,25 +113,59 @@ static bool reserve(size_t num_caches, unsigned partitions, char **data, char **
     return false;
 }
 
+static size_t append_str(char *out, size_t at, const char *s) {
+    while (*s && at < 31)
+        out[at++] = *s++;
+    return at;
+}
+
 void pm_cache_name(size_t cid, char out[32]) {
-    unsigned cls = PM_CID_CLASS(cid), part = PM_CID_PART(cid);
+    const struct pm_cache *c = cid < pm_g.num_caches ? &pm_caches[cid] : NULL;
     size_t at = 0;
-    if (cls >= PM_NUM_CLASSES) {
-        memcpy(out, "none", 5);
-        return;
-    }
-    if (part == 0) {
-        memcpy(out, "kmalloc-", 8);
-        at = 8;
+    if (!c || !c->ready) {
+        at = append_str(out, 0, "none");
+    } else if (c->kind == PM_KIND_DEDICATED) {
+        at = append_str(out, 0, c->name);
+    } else if (c->kind == PM_KIND_BUCKET) {
+        at = append_str(out, 0, c->name);
+        at = append_str(out, at, "-");
+        at += pm_fmt_u64(out + at, c->obj_size);
+    } else if (c->partition == 0) {
+        at = append_str(out, 0, "kmalloc-");
+        at += pm_fmt_u64(out + at, c->obj_size);
     } else {
-        memcpy(out, "kmalloc-part-", 13);
-        out[13] = (char)('0' + part / 10);
-        out[14] = (char)('0' + part % 10);
-        out[15] = '-';
-        at = 16;
+        at = append_str(out, 0, "kmalloc-part-");
+        out[at++] = (char)('0' + c->partition / 10);
+        out[at++] = (char)('0' + c->partition % 10);
+        out[at++] = '-';
+        at += pm_fmt_u64(out + at, c->obj_size);
     }
-    at += pm_fmt_u64(out + at, pm_class_size[cls]);
     out[at] = '\0';
+}
+
+/* Makes cache `cid` usable for objects of `obj_size` with metadata at `meta`
+ * (laid out by meta_layout). The hot fields are written last. */
+static void cache_setup(size_t cid, uint32_t obj_size, unsigned size_class, enum pm_cache_kind kind, char *meta) {
+    size_t region = pm_region.mask + 1;
+    struct meta_layout ml = meta_layout(obj_size, region);
+    struct pm_cache *c = &pm_caches[cid];
+    pthread_mutex_init(&c->lock, NULL);
+    c->id = (unsigned)cid;
+    c->kind = (uint8_t)kind;
+    c->size_class = size_class;
+    c->partition = PM_CID_PART(cid);
+    c->obj_size = obj_size;
+    geometry(obj_size, &c->slab_bytes, &c->objs_per_slab);
+    c->base = pm_region.base + cid * region;
+    c->max_slabs = region / c->slab_bytes;
+    c->free_map = (uint64_t *)(meta + ml.state_bytes);
+    c->slabs = (struct pm_slab *)(meta + ml.state_bytes + ml.map_bytes);
+    for (int l = 0; l < 3; l++)
+        c->heads[l] = c->tails[l] = PM_NO_SLAB;
+    pm_hot[cid].magic = UINT64_MAX / obj_size + 1;
+    pm_hot[cid].obj_size = obj_size;
+    __atomic_store_n(&pm_hot[cid].state, (uint8_t *)meta, __ATOMIC_RELEASE);
+    c->ready = true;
 }
 
 void pm_caches_init(void) {
@@ -142,41 +176,48 @@ void pm_caches_init(void) {
     pm_caches = pm_os_alloc(round_up(sizeof(struct pm_cache) * n, PM_PAGE));
     if (!pm_caches)
         pm_fatal("cannot allocate the cache table");
+    pm_region.base = data;
     size_t region = pm_region.mask + 1;
-    /* Ids with no class: one never-allocated slot at the region's start,
-     * every other offset an interior pointer. */
+    /* Ids with no cache (yet): one never-allocated slot at the region's
+     * start, every other offset an interior pointer. */
     static uint8_t no_slots[1];
     for (size_t cid = 0; cid < n; cid++) {
         pm_hot[cid].magic = 1;
         pm_hot[cid].obj_size = region;
         pm_hot[cid].state = no_slots;
     }
-    for (unsigned cls = 0; cls < PM_NUM_CLASSES; cls++) {
-        struct meta_layout ml = meta_layout(cls, region);
-        for (unsigned part = 0; part < pm_g.partitions; part++) {
-            size_t cid = PM_CID(cls, part);
-            struct pm_cache *c = &pm_caches[cid];
-            pthread_mutex_init(&c->lock, NULL);
-            c->id = cid;
-            c->size_class = cls;
-            c->partition = part;
-            c->obj_size = pm_class_size[cls];
-            class_geometry(cls, &c->slab_bytes, &c->objs_per_slab);
-            c->base = data + (size_t)cid * region;
-            c->max_slabs = region / c->slab_bytes;
-            uint8_t *state = (uint8_t *)meta;
-            c->free_map = (uint64_t *)(meta + ml.state_bytes);
-            c->slabs = (struct pm_slab *)(meta + ml.state_bytes + ml.map_bytes);
-            meta += ml.total;
-            for (int l = 0; l < 3; l++)
-                c->heads[l] = c->tails[l] = PM_NO_SLAB;
-            pm_hot[cid].magic = UINT64_MAX / c->obj_size + 1;
-            pm_hot[cid].obj_size = c->obj_size;
-            pm_hot[cid].state = state;
+    for (unsigned part = 0; part < pm_g.partitions; part++)
+        for (unsigned cls = 0; cls < PM_NUM_CLASSES; cls++) {
+            cache_setup(PM_CID(cls, part), pm_class_size[cls], cls, PM_KIND_KMALLOC, meta);
+            meta += meta_layout(pm_class_size[cls], region).total;
         }
-    }
-    pm_region.base = data;
     pm_region.total = region * n; /* last: frees look at the region only now */
+}
+
+bool pm_cache_create_buckets(unsigned set, const char *name) {
+    size_t region = pm_region.mask + 1;
+    char *meta = pm_os_alloc(meta_bytes_per_group(region));
+    if (!meta)
+        return false;
+    unsigned group = pm_g.bucket_group + set;
+    for (unsigned cls = 0; cls < PM_NUM_CLASSES; cls++) {
+        size_t cid = PM_CID(cls, group);
+        strncpy(pm_caches[cid].name, name, sizeof pm_caches[cid].name - 8);
+        cache_setup(cid, pm_class_size[cls], cls, PM_KIND_BUCKET, meta);
+        meta += meta_layout(pm_class_size[cls], region).total;
+    }
+    return true;
+}
+
+bool pm_cache_create_dedicated(size_t cid, const char *name, size_t obj_size, void (*ctor)(void *)) {
+    char *meta = pm_os_alloc(meta_layout(obj_size, pm_region.mask + 1).total);
+    if (!meta)
+        return false;
+    struct pm_cache *c = &pm_caches[cid];
+    strncpy(c->name, name, sizeof c->name - 1);
+    c->ctor = ctor;
+    cache_setup(cid, (uint32_t)obj_size, PM_NUM_CLASSES, PM_KIND_DEDICATED, meta);
+    return true;
 }
 
 /* ---- slab lists (under the cache lock) ---- */
@@ -235,6 +276,16 @@ static bool slab_commit(struct pm_cache *c, uint32_t s) {
     return true;
 }
 
+/* A dedicated cache's constructor runs on every object of a slab whose
+ * memory is fresh: the objects are handed out, and come back, constructed. */
+static void construct_slab(struct pm_cache *c, uint32_t s) {
+    if (!c->ctor)
+        return;
+    char *obj = c->base + (size_t)s * c->slab_bytes;
+    for (uint32_t i = 0; i < c->objs_per_slab; i++, obj += c->obj_size)
+        c->ctor(obj);
+}
+
 /* A slab to take slots from: an empty one kept committed, else one whose
  * pages went back to the OS, else a new one from the region. */
 static uint32_t slab_for_refill(struct pm_cache *c) {
@@ -243,8 +294,10 @@ static uint32_t slab_for_refill(struct pm_cache *c) {
         if (s != PM_NO_SLAB) {
             list_remove(c, s);
             list_push_head(c, s, PM_LIST_PARTIAL);
-            if (l == PM_LIST_DECOMMITTED)
+            if (l == PM_LIST_DECOMMITTED) {
                 c->reuses++;
+                construct_slab(c, s); /* its pages came back zeroed */
+            }
             return s;
         }
     }
@@ -257,6 +310,7 @@ static uint32_t slab_for_refill(struct pm_cache *c) {
     c->slabs[s].free_count = c->objs_per_slab;
     map_set_range(c->free_map, (uint64_t)s * c->objs_per_slab, c->objs_per_slab);
     list_push_head(c, s, PM_LIST_PARTIAL);
+    construct_slab(c, s);
     return s;
 }
 
@@ -331,6 +385,15 @@ void pm_cache_flush(size_t cid, const struct pm_entry *in, size_t n) {
     pm_unlock(&c->lock);
 }
 
+void pm_cache_destroy(size_t cid) {
+    struct pm_cache *c = &pm_caches[cid];
+    pm_lock(&c->lock);
+    while (c->counts[PM_LIST_EMPTY] > 0)
+        slab_decommit_oldest_empty(c);
+    c->destroyed = true;
+    pm_unlock(&c->lock);
+}
+
 size_t pm_cache_trim(size_t cid) {
     struct pm_cache *c = &pm_caches[cid];
     size_t bytes = 0;
@@ -344,6 +407,7 @@ size_t pm_cache_trim(size_t cid) {
 }
 
 void pm_caches_lock_all(void) {
+    pm_lock(&pm_registry_lock);
     for (size_t i = 0; i < pm_g.num_caches; i++)
         if (PM_CID_VALID(i))
             pm_lock(&pm_caches[i].lock);
@@ -353,9 +417,11 @@ void pm_caches_unlock_all(void) {
     for (size_t i = 0; i < pm_g.num_caches; i++)
         if (PM_CID_VALID(i))
             pm_unlock(&pm_caches[i].lock);
+    pm_unlock(&pm_registry_lock);
 }
 
 void pm_caches_reinit_locks(void) {
+    pthread_mutex_init(&pm_registry_lock, NULL);
     for (size_t i = 0; i < pm_g.num_caches; i++)
         if (PM_CID_VALID(i))
             pthread_mutex_init(&pm_caches[i].lock, NULL);

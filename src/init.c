@@ -43,7 +43,9 @@ static void set_globals(const struct pm_options *o) {
     pm_g.mode = o->mode;
     pm_g.partitions = o->mode == PM_MODE_NONE ? 1 : o->partitions;
     pm_g.part_mask = (uint64_t)(pm_g.partitions - 1) << PM_PART_SHIFT;
-    pm_g.num_caches = pm_g.partitions << PM_CLASS_BITS;
+    pm_g.num_caches = (pm_g.partitions + PM_EXTRA_GROUPS) << PM_CLASS_BITS;
+    pm_g.bucket_group = pm_g.partitions;
+    pm_g.dedicated_cid = (pm_g.partitions + PM_MAX_BUCKET_SETS) << PM_CLASS_BITS;
     pm_g.token_max = o->token_max ? o->token_max : UINT64_MAX;
     pm_g.token_half = pm_g.token_max / 2;
     uint64_t key[2];

@@ -39,11 +39,18 @@
  * class is 41..63 name no cache (their regions stay inaccessible). */
 #define PM_CLASS_SLOTS 64u
 #define PM_CLASS_BITS 6u
-#define PM_MAX_CACHES (PM_CLASS_SLOTS * PM_MAX_PARTITIONS)
+/* Groups of 64 cache ids: the N partitions of kmalloc, then the bucket sets
+ * of kmem_buckets_create (one partition each), then the dedicated caches of
+ * kmem_cache_create (any slot of their groups). */
+#define PM_MAX_BUCKET_SETS 8u
+#define PM_MAX_DEDICATED 256u
+#define PM_DEDICATED_GROUPS (PM_MAX_DEDICATED / PM_CLASS_SLOTS)
+#define PM_EXTRA_GROUPS (PM_MAX_BUCKET_SETS + PM_DEDICATED_GROUPS)
+#define PM_MAX_CACHES (PM_CLASS_SLOTS * (PM_MAX_PARTITIONS + PM_EXTRA_GROUPS))
 #define PM_CID(cls, part) (((size_t)(part) << PM_CLASS_BITS) | (cls))
 #define PM_CID_CLASS(cid) ((unsigned)(cid) & (PM_CLASS_SLOTS - 1))
 #define PM_CID_PART(cid) ((unsigned)((cid) >> PM_CLASS_BITS))
-#define PM_CID_VALID(cid) (PM_CID_CLASS(cid) < PM_NUM_CLASSES)
+#define PM_CID_VALID(cid) (pm_caches[cid].ready)
 /* Per-cache tables (thread-cache bins, hot cache fields) have 32-byte
  * entries, so a cache id shifted by PM_ENTRY_SHIFT is an entry's offset.
  * The fast paths carry the partition as such an offset ("part_off",
@@ -116,9 +123,18 @@ struct pm_cache_hot {
     uint64_t pad;         /* 32 bytes: the index is a shift */
 };
 
+enum pm_cache_kind { PM_KIND_KMALLOC = 0, PM_KIND_BUCKET = 1, PM_KIND_DEDICATED = 2 };
+
 struct pm_cache {
     pm_lock_t lock;
-    unsigned id, size_class, partition;
+    bool ready;           /* set up: metadata mapped, geometry known */
+    bool destroyed;       /* a dedicated cache after kmem_cache_destroy */
+    uint8_t kind;         /* enum pm_cache_kind */
+    unsigned id;
+    unsigned size_class;  /* kmalloc and bucket caches; PM_NUM_CLASSES for dedicated */
+    unsigned partition;   /* the group: partition, N + bucket set, ... */
+    char name[32];        /* a dedicated cache's or a bucket set's name */
+    void (*ctor)(void *); /* dedicated caches: run on every object of a fresh slab */
     uint32_t obj_size, objs_per_slab;
     size_t slab_bytes;
     char *base;           /* start of the region this cache owns */
@@ -153,6 +169,16 @@ struct pm_region {
 extern struct pm_region pm_region;
 
 void pm_caches_init(void);
+/* Sets up bucket set `set` (its 41 caches) named `name`; false if out of memory. */
+bool pm_cache_create_buckets(unsigned set, const char *name);
+/* Sets up dedicated cache `cid` for objects of `obj_size` bytes (a multiple
+ * of 8 up to PM_MAX_SMALL); false if out of memory. */
+bool pm_cache_create_dedicated(size_t cid, const char *name, size_t obj_size, void (*ctor)(void *));
+/* Returns every empty slab's pages and marks the cache destroyed. */
+void pm_cache_destroy(size_t cid);
+/* Held while bucket sets and dedicated caches are created or destroyed
+ * (and across fork). */
+extern pm_lock_t pm_registry_lock;
 void pm_cache_name(size_t cache_id, char out[32]);
 /* Moves up to `want` free slots of cache `cid` into out[]; returns the count
  * (0 only when the region is exhausted or the OS refuses memory). */
@@ -205,7 +231,9 @@ struct pm_globals {
     enum pm_mode mode;
     unsigned partitions;
     uint64_t part_mask;       /* (partitions - 1) << PM_PART_SHIFT */
-    unsigned num_caches;      /* cache ids in use: partitions << PM_CLASS_BITS */
+    unsigned num_caches;      /* cache ids: (partitions + PM_EXTRA_GROUPS) << PM_CLASS_BITS */
+    unsigned bucket_group;    /* group of bucket set 0: partitions */
+    unsigned dedicated_cid;   /* first dedicated cache id */
     uint64_t token_half;      /* tokens >= this (and < token_max) hold pointers */
     uint64_t token_max;
     uint64_t secret;          /* keys the call-site hash */

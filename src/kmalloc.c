@@ -155,7 +155,7 @@ void pm_dealloc_checked(void *ptr, size_t size, size_t alignment) {
     struct pm_slot_ref ref;
     const char *op = alignment ? "free_aligned_sized" : "free_sized";
     if (live_small(ptr, &ref, op)) {
-        if (class_for(alignment, size) != PM_CID_CLASS(ref.cid)) {
+        if (class_for(alignment, size) != pm_caches[ref.cid].size_class) {
             char name[32];
             pm_cache_name(ref.cid, name);
             pm_fatal_ptr(alignment ? "free_aligned_sized with a size or alignment the object was not allocated with"
@@ -203,7 +203,7 @@ void *pm_realloc_part(void *ptr, size_t size, size_t part, bool binding) {
     size_t old_usable;
     if (live_small(ptr, &ref, "realloc")) {
         old_usable = pm_hot[ref.cid].obj_size;
-        if (size <= PM_MAX_SMALL && pm_size_to_class(size) == PM_CID_CLASS(ref.cid) &&
+        if (size <= PM_MAX_SMALL && pm_size_to_class(size) == pm_caches[ref.cid].size_class &&
             (!binding || PM_CID_PART(ref.cid) == part >> PM_PART_SHIFT))
             return ptr;
     } else {
@@ -238,8 +238,9 @@ int pm_ptr_info(const void *ptr, struct pm_ptr_info *info) {
         uint64_t idx = soff / hot->obj_size;
         info->is_small = 1;
         info->live = hot->state[idx] == PM_SLOT_LIVE;
-        info->size_class = PM_CID_CLASS(cid);
+        info->size_class = pm_caches[cid].size_class;
         info->partition = PM_CID_PART(cid);
+        info->kind = pm_caches[cid].kind;
         info->object_size = hot->obj_size;
         info->start = pm_region.base + ((size_t)cid << pm_region.shift) + idx * hot->obj_size;
         pm_cache_name(cid, info->cache_name);

@@ -32,6 +32,15 @@ static size_t capacity_of(unsigned cls) {
     return cap < 2 ? 2 : cap > 64 ? 64 : cap;
 }
 
+/* Bins exist for caches that may be created later (bucket sets, dedicated
+ * caches), so their capacity follows from the id alone. */
+#define PM_DEDICATED_BIN_CAPACITY 8
+static size_t bin_capacity_of(size_t cid) {
+    if (cid >= pm_g.dedicated_cid)
+        return PM_DEDICATED_BIN_CAPACITY;
+    return PM_CID_CLASS(cid) < PM_NUM_CLASSES ? bin_capacity[PM_CID_CLASS(cid)] : 0;
+}
+
 static size_t tcache_bytes(void) {
     return sizeof(struct pm_tcache) + sizeof(struct pm_entry) * entries_per_tcache;
 }
@@ -39,7 +48,7 @@ static size_t tcache_bytes(void) {
 static void bins_reset(struct pm_tcache *tc) {
     struct pm_entry *e = (struct pm_entry *)(tc + 1); /* entries follow the bins */
     for (size_t cid = 0; cid < pm_g.num_caches; cid++) {
-        size_t cap = PM_CID_VALID(cid) ? bin_capacity[PM_CID_CLASS(cid)] : 0;
+        size_t cap = bin_capacity_of(cid);
         tc->bins[cid].base = tc->bins[cid].top = e;
         tc->bins[cid].end = e + cap;
         e += cap;
@@ -49,11 +58,11 @@ static void bins_reset(struct pm_tcache *tc) {
 static void tcache_release(void *arg);
 
 void pm_tcache_init(void) {
-    entries_per_tcache = 0;
-    for (unsigned cls = 0; cls < PM_NUM_CLASSES; cls++) {
+    for (unsigned cls = 0; cls < PM_NUM_CLASSES; cls++)
         bin_capacity[cls] = capacity_of(cls);
-        entries_per_tcache += bin_capacity[cls] * pm_g.partitions;
-    }
+    entries_per_tcache = 0;
+    for (size_t cid = 0; cid < pm_g.num_caches; cid++)
+        entries_per_tcache += bin_capacity_of(cid);
     if (pthread_key_create(&tcache_key, tcache_release) != 0)
         pm_fatal("cannot create the thread-cache key");
 }
