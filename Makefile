@@ -24,10 +24,10 @@ INCLUDES  := -Iinclude -Isrc -I$(BUILD)/gen
 
 # The core (no C allocator names) and the front ends that replace glibc's.
 CORE_SRC  := src/os.c src/options.c src/sizeclass.c src/cache.c src/tcache.c src/large.c \
-             src/kmalloc.c src/init.c src/api.c src/alloc_token.c
+             src/kmalloc.c src/init.c src/api.c src/alloc_token.c src/slab.c
 INTERPOSE_SRC := src/malloc.c
 CXX_SRC   := src/new.cc
-HEADERS   := $(wildcard src/*.h) include/partmalloc.h $(BUILD)/gen/pm_fast_tokens.h
+HEADERS   := $(wildcard src/*.h) include/partmalloc.h include/partmalloc/slab.h $(BUILD)/gen/pm_fast_tokens.h
 
 CORE_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(CORE_SRC))
 INTERPOSE_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(INTERPOSE_SRC))
@@ -97,6 +97,8 @@ install: all
 	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 include/partmalloc.h $(DESTDIR)$(PREFIX)/include/
+	install -d $(DESTDIR)$(PREFIX)/include/partmalloc
+	install -m 644 include/partmalloc/slab.h $(DESTDIR)$(PREFIX)/include/partmalloc/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define PARTMALLOC_VERSION "\(.*\)"/\1/p' include/partmalloc.h)|g' \
 	    partmalloc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/partmalloc.pc
 

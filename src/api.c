@@ -18,7 +18,7 @@ PM_EXPORT void pm_free_aligned_sized(void *ptr, size_t alignment, size_t size) {
 }
 PM_EXPORT size_t pm_usable_size(const void *ptr) { return pm_usable(ptr, "pm_usable_size"); }
 
-#define TOKEN(t) pm_token_part((t), PM_CALLER())
+#define TOKEN(t) pm_token_part_at((t), PM_CALLER())
 
 PM_EXPORT void *pm_malloc_token(size_t size, size_t token) { return fe_malloc(size, TOKEN(token)); }
 PM_EXPORT void *pm_calloc_token(size_t n, size_t size, size_t token) { return fe_calloc(n, size, TOKEN(token)); }
@@ -41,4 +41,6 @@ void *pm_cxx_alloc(size_t size, size_t alignment, size_t part) {
 }
 
 size_t pm_cxx_site_part(const void *return_address) { return pm_site_part(return_address); }
-size_t pm_cxx_token_part(size_t token, const void *return_address) { return pm_token_part(token, return_address); }
+size_t pm_cxx_token_part(size_t token, const void *return_address) {
+    return pm_token_part_at(token, return_address);
+}

@@ -49,6 +49,25 @@ static inline size_t pm_token_part(uint64_t token, const void *return_address) {
     return pm_site_part(return_address); /* random; in mode none the mask is 0 */
 }
 
+/* A token and call site recorded by pm_token_scope_begin (a program's
+ * allocation wrapper, see <partmalloc/slab.h>) for the next allocation that
+ * carries a token. */
+struct pm_token_override {
+    size_t token;
+    const void *site;
+    bool pending;
+};
+extern __thread struct pm_token_override pm_override __attribute__((tls_model("initial-exec")));
+size_t pm_token_part_overridden(void);
+
+/* The partition of a token entry point's call. Cost over pm_token_part: a
+ * TLS load and test (2). */
+static inline size_t pm_token_part_at(uint64_t token, const void *return_address) {
+    if (PM_UNLIKELY(pm_override.pending))
+        return pm_token_part_overridden();
+    return pm_token_part(token, return_address);
+}
+
 /* Cache id of (class, partition offset). */
 static inline size_t pm_cache_id(unsigned size_class, size_t part_off) {
     return (part_off >> PM_ENTRY_SHIFT) | size_class;

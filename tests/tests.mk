@@ -20,7 +20,7 @@ UNIT_BIN     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_C_SRC)) \
                 $(patsubst tests/unit/%.cc,$(BUILD)/tests/%,$(UNIT_CXX_SRC))
 HELPER_BIN   := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(wildcard tests/helpers/*.c))
 
-ASAN_TESTS := test_api test_sizeclass test_isolation test_death
+ASAN_TESTS := test_api test_sizeclass test_isolation test_death test_slab
 TSAN_TESTS := test_threads
 ASAN_BIN   := $(patsubst %,$(BUILD)/tests/asan/%,$(ASAN_TESTS))
 TSAN_BIN   := $(patsubst %,$(BUILD)/tests/tsan/%,$(TSAN_TESTS))
@@ -71,3 +71,24 @@ test-build: $(TEST_BINS) $(TYPED_BIN)
 
 test: test-build
 	@BUILD=$(BUILD) sh tests/run.sh
+
+# The kernel-style API: typed with clang-22's inference, and with gcc's
+# fallback; tokens through wrappers with and without the companions.
+KAPI_BIN := $(BUILD)/tests/kapi/kapi_clang $(BUILD)/tests/kapi/kapi_gcc \
+            $(BUILD)/tests/kapi/wrappers $(BUILD)/tests/kapi/wrappers_baseline
+KAPI_LINK = -L$(BUILD) -Wl,-rpath,'$$ORIGIN/../..' -lpartmalloc
+$(BUILD)/tests/kapi/kapi_clang: tests/kapi/kapi_typed.c include/partmalloc/slab.h $(LIB_SO)
+	@mkdir -p $(dir $@)
+	$(CLANG) -std=gnu17 -O1 -g $(WARN) -Iinclude $< -o $@ $(KAPI_LINK)
+$(BUILD)/tests/kapi/kapi_gcc: tests/kapi/kapi_typed.c include/partmalloc/slab.h $(LIB_SO)
+	@mkdir -p $(dir $@)
+	gcc -std=gnu17 -O1 -g $(WARN) -Iinclude $< -o $@ $(KAPI_LINK)
+$(BUILD)/tests/kapi/wrappers: tests/kapi/wrappers.c tests/kapi/wrapper_lib.c tests/kapi/wrappers.h $(LIB_SO)
+	@mkdir -p $(dir $@)
+	$(CLANG) -std=gnu17 -O2 -g $(WARN) -Iinclude -fsanitize=alloc-token -fsanitize-alloc-token-extended \
+	    tests/kapi/wrappers.c tests/kapi/wrapper_lib.c -o $@ $(KAPI_LINK)
+$(BUILD)/tests/kapi/wrappers_baseline: tests/kapi/wrappers.c tests/kapi/wrapper_lib.c tests/kapi/wrappers.h $(LIB_SO)
+	@mkdir -p $(dir $@)
+	$(CLANG) -std=gnu17 -O2 -g $(WARN) -Iinclude -fsanitize=alloc-token -DWITHOUT_COMPANIONS \
+	    tests/kapi/wrappers.c tests/kapi/wrapper_lib.c -o $@ $(KAPI_LINK)
+test-build: $(KAPI_BIN)
