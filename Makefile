@@ -24,7 +24,7 @@ INCLUDES  := -Iinclude -Isrc -I$(BUILD)/gen
 
 # The core (no C allocator names) and the front ends that replace glibc's.
 CORE_SRC  := src/os.c src/options.c src/sizeclass.c src/cache.c src/tcache.c src/large.c \
-             src/kmalloc.c src/init.c src/api.c src/alloc_token.c src/slab.c
+             src/kmalloc.c src/init.c src/api.c src/alloc_token.c src/slab.c src/token_stats.c
 INTERPOSE_SRC := src/malloc.c
 CXX_SRC   := src/new.cc
 HEADERS   := $(wildcard src/*.h) include/partmalloc.h include/partmalloc/slab.h $(BUILD)/gen/pm_fast_tokens.h
@@ -91,6 +91,19 @@ example: setup
 check: setup
 	@$(MAKE) -s --no-print-directory all
 	@$(MAKE) -s --no-print-directory test
+
+# The counting build: allocations by kind of token (src/token_stats.c).
+STATS_OBJ := $(patsubst src/%.c,$(BUILD)/stats/obj/%.o,$(CORE_SRC) $(INTERPOSE_SRC)) $(BUILD)/stats/obj/new.o
+$(BUILD)/stats/obj/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIBFLAGS) $(WARN) -DPM_TOKEN_STATS $(INCLUDES) -c $< -o $@
+$(BUILD)/stats/obj/new.o: src/new.cc $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXLIBFLAGS) -DPM_TOKEN_STATS $(INCLUDES) -c $< -o $@
+$(BUILD)/stats/libpartmalloc.so: $(STATS_OBJ)
+	$(CXX) -shared -Wl,-soname,libpartmalloc.so -Wl,-z,now -o $@ $(STATS_OBJ) -lpthread
+.PHONY: stats-lib
+stats-lib: $(BUILD)/stats/libpartmalloc.so
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig

@@ -68,6 +68,19 @@ static inline size_t pm_token_part_at(uint64_t token, const void *return_address
     return pm_token_part(token, return_address);
 }
 
+/* Token statistics, compiled in only for the counting build
+ * (build/stats/libpartmalloc.so, `make stats-lib`): how many allocations
+ * carried a type token, a fallback token, or none. */
+#ifdef PM_TOKEN_STATS
+void pm_stat_plain(void);
+void pm_stat_token(uint64_t token);
+#define PM_STAT_PLAIN() pm_stat_plain()
+#define PM_STAT_TOKEN(t) pm_stat_token(t)
+#else
+#define PM_STAT_PLAIN() ((void)0)
+#define PM_STAT_TOKEN(t) ((void)0)
+#endif
+
 /* Cache id of (class, partition offset). */
 static inline size_t pm_cache_id(unsigned size_class, size_t part_off) {
     return (part_off >> PM_ENTRY_SHIFT) | size_class;

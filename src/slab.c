@@ -32,6 +32,10 @@ size_t pm_token_part_overridden(void) {
 /* PM_NO_TOKEN: the compiler could not infer one (not clang 22): place the
  * call by its site, as plain malloc. */
 static size_t kmalloc_part(size_t token, const void *site) {
+    if (token == PM_NO_TOKEN)
+        PM_STAT_PLAIN();
+    else
+        PM_STAT_TOKEN(token);
     return token == PM_NO_TOKEN ? pm_site_part(site) : pm_token_part_at(token, site);
 }
 

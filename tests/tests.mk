@@ -91,4 +91,4 @@ $(BUILD)/tests/kapi/wrappers_baseline: tests/kapi/wrappers.c tests/kapi/wrapper_
 	@mkdir -p $(dir $@)
 	$(CLANG) -std=gnu17 -O2 -g $(WARN) -Iinclude -fsanitize=alloc-token -DWITHOUT_COMPANIONS \
 	    tests/kapi/wrappers.c tests/kapi/wrapper_lib.c -o $@ $(KAPI_LINK)
-test-build: $(KAPI_BIN)
+test-build: $(KAPI_BIN) $(BUILD)/stats/libpartmalloc.so

@@ -256,3 +256,21 @@ Test(slab, tokens_cross_wrappers_only_with_companions) {
         run_free(&r);
     }
 }
+
+Test(slab, counting_build_reports_the_share_of_typed_allocations) {
+    char path[512], libdir[512];
+    snprintf(path, sizeof path, "%s/tests/kapi/wrappers", build_dir());
+    snprintf(libdir, sizeof libdir, "LD_LIBRARY_PATH=%s/stats", build_dir());
+    const char *argv[] = {path, NULL};
+    const char *env[] = {libdir, "PARTMALLOC_TOKEN_STATS=1", NULL};
+    struct run r = run_env(argv, env, false);
+    cr_expect_eq(exit_code(&r), 0);
+    cr_expect(strstr(r.err, "partmalloc token stats: 34 allocations, 32 with a type token (94.1%), 0 fallback, 2 without a token") != NULL,
+              "%s", r.err);
+    run_free(&r);
+    snprintf(path, sizeof path, "%s/tests/kapi/wrappers_baseline", build_dir());
+    r = run_env(argv, env, false);
+    cr_expect(strstr(r.err, "34 allocations, 8 with a type token (23.5%), 24 fallback, 2 without a token") != NULL,
+              "%s", r.err);
+    run_free(&r);
+}
