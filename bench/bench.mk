@@ -7,8 +7,13 @@ $(BUILD)/bench/%: bench/workloads/%.c bench/workloads/common.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu17 -O2 -g $(WARN) -pthread $< -o $@ -lm
 
+# The driver's launcher: runs each workload and reports its time and peak RSS.
+$(BUILD)/bench/launch: bench/launch.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu17 -O2 $(WARN) $< -o $@
+
 .PHONY: bench bench-build
-bench-build: $(BENCH_BIN) $(LIB_SO)
+bench-build: $(BENCH_BIN) $(BUILD)/bench/launch $(LIB_SO)
 
 bench: setup bench-build
 	@python3 bench/run.py --build $(BUILD) $(if $(QUICK),--quick)

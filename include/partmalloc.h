@@ -76,8 +76,10 @@ PARTMALLOC_API size_t pm_size_class_size(unsigned size_class);
  * (the documented mapping; see docs/tokens.md). */
 PARTMALLOC_API unsigned pm_token_partition(size_t token);
 
-/* Gives every thread cache's objects back and returns empty slabs'
- * pages to the OS. Returns the number of bytes decommitted. */
+/* Gives the calling thread's cached objects back to their caches and returns
+ * every cache's empty slabs' pages to the OS. Returns the number of bytes
+ * decommitted. Another thread's cache goes back when that thread exits or
+ * calls pm_collect itself: no thread touches another's cache. */
 PARTMALLOC_API size_t pm_collect(void);
 
 #ifdef __cplusplus
