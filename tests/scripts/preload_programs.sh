@@ -71,7 +71,7 @@ class Config(ctypes.Structure):
                 ("num_size_classes", ctypes.c_uint), ("max_small_size", ctypes.c_size_t),
                 ("cache_region_size", ctypes.c_size_t)]
 class Info(ctypes.Structure):
-    _fields_ = [("is_small", ctypes.c_int), ("live", ctypes.c_int), ("size_class", ctypes.c_uint),
+    _fields_ = [("is_small", ctypes.c_int), ("kind", ctypes.c_int), ("live", ctypes.c_int), ("size_class", ctypes.c_uint),
                 ("partition", ctypes.c_uint), ("object_size", ctypes.c_size_t), ("start", ctypes.c_void_p),
                 ("cache_name", ctypes.c_char * 32)]
 c = Config()
