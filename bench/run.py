@@ -78,6 +78,7 @@ SCUDO_NOTE = "Scudo does not run under valgrind (it aborts at start-up: \"Scudo 
 
 # Instruction-count benchmark: sizes, live-object counts, the two iteration counts.
 CG_SIZES = [16, 32, 64, 256, 1024, 4096]
+CG_SIZES_QUICK = [32, 256, 4096]
 CG_LIVE = [0, 64]
 CG_ITERS = (20000, 120000)
 
@@ -443,7 +444,7 @@ def run_callgrind(args, cfgs):
     tmpdir = tempfile.mkdtemp(prefix="pm-callgrind-")
     jobs = {}
     env0 = base_env()
-    cases = [(s, l) for s in CG_SIZES for l in CG_LIVE]
+    cases = [(s, l) for s in (CG_SIZES_QUICK if args.quick else CG_SIZES) for l in CG_LIVE]
     for live in CG_LIVE:
         for n in (n1, n2):
             jobs[("noop", 32, live, n)] = (env0, ["size=32", f"live={live}", f"iters={n}", "noop=1"])
