@@ -222,6 +222,8 @@ size_t pm_large_usable(const void *ptr);
 int pm_large_state(const void *ptr, size_t *usable);
 bool pm_large_free(void *ptr, size_t check_size, size_t check_align); /* false: not ours */
 void *pm_large_realloc(void *ptr, size_t size);
+/* Unmaps the freed blocks kept for reuse; returns their bytes. */
+size_t pm_large_trim(void);
 void pm_large_lock_all(void);
 void pm_large_reinit_locks(void);
 void pm_large_unlock_all(void);

@@ -92,7 +92,7 @@ PM_NOINLINE void *pm_alloc_medium(size_t size, size_t part) {
     if (size <= PM_MAX_SMALL)
         return pm_alloc_cid(pm_cache_id(pm_class_of_large_small(size), part));
     pm_ensure_init();
-    return pm_large_alloc(size, 0, true);
+    return pm_large_alloc(size, 0, false);
 }
 
 void *pm_alloc(size_t size, size_t part) {
@@ -127,7 +127,7 @@ void *pm_alloc_aligned(size_t alignment, size_t size, size_t part) {
     unsigned cls = class_for(alignment, size);
     if (cls < PM_NUM_CLASSES)
         return pm_alloc_cid(pm_cache_id(cls, part));
-    return pm_large_alloc(size, alignment, true);
+    return pm_large_alloc(size, alignment, false);
 }
 
 void *pm_alloc_zeroed(size_t n, size_t size, size_t part) {
@@ -136,9 +136,13 @@ void *pm_alloc_zeroed(size_t n, size_t size, size_t part) {
         errno = ENOMEM;
         return NULL;
     }
+    if (total > PM_MAX_SMALL) {
+        pm_ensure_init();
+        return pm_large_alloc(total, 0, true); /* zeroes only a reused block */
+    }
     void *p = pm_alloc_inline(total, part);
-    if (p && total <= PM_MAX_SMALL)
-        memset(p, 0, total); /* large blocks are fresh mappings, already zero */
+    if (p)
+        memset(p, 0, total);
     return p;
 }
 
@@ -270,7 +274,7 @@ void pm_get_config(struct pm_config *out) {
 size_t pm_collect(void) {
     pm_ensure_init();
     pm_tcache_flush_current();
-    size_t bytes = 0;
+    size_t bytes = pm_large_trim();
     for (size_t cid = 0; cid < pm_g.num_caches; cid++)
         if (PM_CID_VALID(cid))
             bytes += pm_cache_trim(cid);

@@ -99,6 +99,55 @@ static void remember_freed(uintptr_t key) {
     freed_next = (freed_next + 1) % PM_FREED_KEPT;
 }
 
+/* Freed blocks kept mapped (with their guards) for reuse by a later block
+ * of about the same size: a fresh mapping costs an mmap, an mprotect, two
+ * trims and a page fault per page, and its free an munmap. Up to
+ * PM_LARGE_KEPT blocks of at most PM_LARGE_KEPT_MAX bytes; the pages of
+ * the first PM_LARGE_RESIDENT bytes stay resident, the rest are given back
+ * with MADV_DONTNEED. A kept block's record stays "freed", so a double free
+ * of it is still caught. */
+#define PM_LARGE_KEPT 16
+#define PM_LARGE_KEPT_MAX ((size_t)8 << 20)
+#define PM_LARGE_RESIDENT ((size_t)16 << 20)
+struct kept_block {
+    uintptr_t key;
+    size_t data_bytes;
+    bool resident; /* pages still hold the old contents */
+};
+static struct kept_block kept[PM_LARGE_KEPT];
+static size_t kept_count, kept_resident;
+
+/* Takes a kept block of `data` to `data * 5/4` bytes (the smallest). */
+static bool take_kept(size_t data, struct kept_block *out) {
+    size_t best = kept_count;
+    for (size_t i = 0; i < kept_count; i++)
+        if (kept[i].data_bytes >= data && kept[i].data_bytes - data <= data / 4 &&
+            (best == kept_count || kept[i].data_bytes < kept[best].data_bytes))
+            best = i;
+    if (best == kept_count)
+        return false;
+    *out = kept[best];
+    kept[best] = kept[kept_count - 1];
+    __atomic_store_n(&kept_count, kept_count - 1, __ATOMIC_RELAXED);
+    if (out->resident)
+        kept_resident -= out->data_bytes;
+    return true;
+}
+
+/* Keeps a freed block if there is room; false if the caller must unmap it. */
+static bool keep_block(uintptr_t key, size_t data, uint8_t guards) {
+    if (guards != (GUARD_LEAD | GUARD_TRAIL) || data > PM_LARGE_KEPT_MAX || kept_count == PM_LARGE_KEPT)
+        return false;
+    bool resident = kept_resident + data <= PM_LARGE_RESIDENT;
+    if (resident)
+        kept_resident += data;
+    else
+        pm_os_decommit((void *)key, data);
+    kept[kept_count] = (struct kept_block){key, data, resident};
+    __atomic_store_n(&kept_count, kept_count + 1, __ATOMIC_RELAXED);
+    return true;
+}
+
 static bool guard_at(void *addr) {
     void *g = mmap(addr, PM_PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE,
                    -1, 0);
@@ -109,8 +158,35 @@ static bool guard_at(void *addr) {
     return false;
 }
 
+static void unmap_block(uintptr_t key, size_t data, uint8_t guards) {
+    char *start = (char *)key - ((guards & GUARD_LEAD) ? PM_PAGE : 0);
+    char *end = (char *)key + data + ((guards & GUARD_TRAIL) ? PM_PAGE : 0);
+    munmap(start, (size_t)(end - start));
+}
+
+/* A kept block for `size`, live again, or NULL. */
+static void *reuse_kept(size_t size, size_t data, bool zero) {
+    struct kept_block b;
+    pm_lock(&large_lock);
+    bool found = take_kept(data, &b);
+    struct large_entry *e = found ? insert(b.key) : NULL;
+    if (e) {
+        e->data_bytes = b.data_bytes;
+        e->requested = size;
+        e->state = L_LIVE;
+        e->guards = GUARD_LEAD | GUARD_TRAIL;
+    }
+    pm_unlock(&large_lock);
+    if (found && !e) {
+        unmap_block(b.key, b.data_bytes, GUARD_LEAD | GUARD_TRAIL);
+        return NULL;
+    }
+    if (e && zero && b.resident)
+        memset((void *)b.key, 0, size);
+    return e ? (void *)b.key : NULL;
+}
+
 void *pm_large_alloc(size_t size, size_t alignment, bool zero) {
-    (void)zero; /* fresh mappings are zero */
     if (alignment < PM_PAGE)
         alignment = PM_PAGE;
     if (size > PTRDIFF_MAX - alignment - 4 * (size_t)PM_PAGE) {
@@ -118,6 +194,11 @@ void *pm_large_alloc(size_t size, size_t alignment, bool zero) {
         return NULL;
     }
     size_t data = (size + PM_PAGE - 1) & ~(size_t)(PM_PAGE - 1);
+    if (alignment == PM_PAGE && __atomic_load_n(&kept_count, __ATOMIC_RELAXED)) { /* a peek; take_kept decides under the lock */
+        void *p = reuse_kept(size, data, zero);
+        if (p)
+            return p;
+    }
     size_t slack = alignment - PM_PAGE;
     size_t total = data + slack + 2 * PM_PAGE;
     char *base = pm_os_reserve(total);
@@ -171,11 +252,6 @@ int pm_large_state(const void *ptr, size_t *usable) {
     return st == L_LIVE ? 1 : st == L_FREED ? -1 : 0;
 }
 
-static void unmap_block(uintptr_t key, size_t data, uint8_t guards) {
-    char *start = (char *)key - ((guards & GUARD_LEAD) ? PM_PAGE : 0);
-    char *end = (char *)key + data + ((guards & GUARD_TRAIL) ? PM_PAGE : 0);
-    munmap(start, (size_t)(end - start));
-}
 
 bool pm_large_free(void *ptr, size_t check_size, size_t check_align) {
     pm_lock(&large_lock);
@@ -200,9 +276,26 @@ bool pm_large_free(void *ptr, size_t check_size, size_t check_align) {
     uint8_t guards = e->guards;
     e->state = L_FREED;
     remember_freed((uintptr_t)ptr);
+    bool kept_it = keep_block((uintptr_t)ptr, data, guards);
     pm_unlock(&large_lock);
-    unmap_block((uintptr_t)ptr, data, guards);
+    if (!kept_it)
+        unmap_block((uintptr_t)ptr, data, guards);
     return true;
+}
+
+size_t pm_large_trim(void) {
+    pm_lock(&large_lock);
+    struct kept_block blocks[PM_LARGE_KEPT];
+    size_t n = kept_count, bytes = 0;
+    memcpy(blocks, kept, sizeof blocks);
+    __atomic_store_n(&kept_count, 0, __ATOMIC_RELAXED);
+    kept_resident = 0;
+    pm_unlock(&large_lock);
+    for (size_t i = 0; i < n; i++) {
+        unmap_block(blocks[i].key, blocks[i].data_bytes, GUARD_LEAD | GUARD_TRAIL);
+        bytes += blocks[i].data_bytes;
+    }
+    return bytes;
 }
 
 /* Shrinks in place: the first page past the new end becomes the guard. */

@@ -45,8 +45,8 @@ static void *finish(void *p, size_t size, gfp_t flags) {
             pm_fatal("out of memory in an allocation with __GFP_NOFAIL");
         return NULL;
     }
-    if ((flags & __GFP_ZERO) && size <= PM_MAX_SMALL)
-        memset(p, 0, size); /* large blocks are fresh mappings, already zero */
+    if (flags & __GFP_ZERO)
+        memset(p, 0, size);
     return p;
 }
 

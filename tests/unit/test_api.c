@@ -225,3 +225,22 @@ Test(api, many_objects_distinct_and_intact) {
         pm_free(objs[i]);
     }
 }
+
+Test(api, freed_large_blocks_are_kept_for_reuse_and_zeroed_for_calloc) {
+    pm_collect(); /* start with no kept blocks */
+    unsigned char *a = pm_malloc(1 << 20);
+    memset(a, 0xab, 1 << 20);
+    pm_free(a);
+    unsigned char *b = pm_malloc((1 << 20) - 100); /* about the same size: the kept block */
+    cr_expect_eq(b, a, "a freed large block is reused");
+    pm_free(b);
+    unsigned char *c = pm_calloc(1, 1 << 20);
+    cr_expect_eq(c, a);
+    for (size_t i = 0; i < (1 << 20); i += 61)
+        cr_assert_eq(c[i], 0, "calloc of a reused block is zeroed (byte %zu)", i);
+    pm_free(c);
+    unsigned char *d = pm_malloc(4 << 20); /* much larger: a fresh mapping */
+    cr_expect_neq(d, a);
+    pm_free(d);
+    cr_expect_geq(pm_collect(), (size_t)(1 << 20), "pm_collect unmaps the kept blocks");
+}

@@ -212,3 +212,25 @@ Test(death, large_blocks_have_guard_pages) {
     cr_expect_eq(d.signal, SIGSEGV, "overflow after shrinking: signal %d", d.signal);
     pm_free(p);
 }
+
+static void free_kept_twice(void *p) {
+    pm_free(p);
+    void *q = pm_malloc(100000); /* reuses the kept block */
+    pm_free(q);
+    pm_free(q);
+}
+
+static void overflow_reused_block(void *p) {
+    pm_free(p);
+    char *q = pm_malloc(100000);
+    ((volatile char *)q)[pm_usable_size(q)] = 1;
+}
+
+Test(death, kept_large_blocks_keep_their_checks_and_guards) {
+    void *p = pm_malloc(100000);
+    expect_msg("double free", p, "large");
+    cr_expect_abort(free_kept_twice, p, expected);
+    struct death d = run_in_child(overflow_reused_block, p);
+    cr_expect_eq(d.signal, SIGSEGV, "overflow past a reused large block: signal %d", d.signal);
+    pm_free(p);
+}
