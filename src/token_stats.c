@@ -16,10 +16,46 @@ void pm_stat_plain(void) {
     __atomic_fetch_add(&plain_count, 1, __ATOMIC_RELAXED);
 }
 
+/* Tokens that stand for no real type besides the fallback: clang gives a
+ * call like `(void *)malloc(n)` the token of `void`. The realworld scripts
+ * find such tokens with a probe and list them in
+ * PARTMALLOC_TOKEN_STATS_UNTYPED (comma-separated). */
+static uint64_t untyped[8];
+static size_t untyped_count;
+static int untyped_read;
+
+static void read_untyped(void) {
+    const char *v = secure_getenv("PARTMALLOC_TOKEN_STATS_UNTYPED");
+    while (v && *v && untyped_count < 8) {
+        char *end;
+        unsigned long long t = strtoull(v, &end, 0);
+        if (end == v)
+            break;
+        untyped[untyped_count++] = t;
+        v = *end == ',' ? end + 1 : end;
+    }
+}
+
+static bool is_untyped(uint64_t token) {
+    if (!__atomic_load_n(&untyped_read, __ATOMIC_ACQUIRE)) {
+        static pm_lock_t lock = PM_LOCK_INIT;
+        pm_lock(&lock);
+        if (!untyped_read) {
+            read_untyped();
+            __atomic_store_n(&untyped_read, 1, __ATOMIC_RELEASE);
+        }
+        pm_unlock(&lock);
+    }
+    for (size_t i = 0; i < untyped_count; i++)
+        if (untyped[i] == token)
+            return true;
+    return false;
+}
+
 void pm_stat_token(uint64_t token) {
     if (pm_override.pending) /* inside a wrapper's companion: the caller's token counts */
         token = pm_override.token;
-    bool fallback = token == 0 || (pm_g.token_max && token >= pm_g.token_max);
+    bool fallback = token == 0 || (pm_g.token_max && token >= pm_g.token_max) || is_untyped(token);
     __atomic_fetch_add(fallback ? &fallback_count : &typed_count, 1, __ATOMIC_RELAXED);
 }
 
