@@ -6,6 +6,7 @@
  * A child reports through its exit status (0: all good, see enum child_err
  * for the rest); an alarm kills a child that deadlocks (SIGALRM). */
 #include "testutil.h" /* first: it defines _GNU_SOURCE */
+#include "threadutil.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -27,16 +28,7 @@ enum child_err {
     CHILD_INHERITED = 16,      /* an object inherited from the parent was damaged */
 };
 
-/* ---- patterns (keyed by address and size, a prefix is the shorter pattern) ---- */
-
-static inline uint64_t mix(uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
+/* ---- patterns (threadutil.h; keyed by address and size) ---- */
 
 static inline uint64_t rng_next(uint64_t *s) {
     *s += 0x9e3779b97f4a7c15ull;
@@ -47,35 +39,8 @@ static inline uint64_t seed_of(const void *p, size_t n) {
     return mix((uint64_t)(uintptr_t)p ^ ((uint64_t)n << 40));
 }
 
-static inline unsigned char pattern_byte(uint64_t seed, size_t i) {
-    return (unsigned char)((seed ^ ((i / 8) * 0x9e3779b97f4a7c15ull)) >> ((i & 7) * 8));
-}
-
-/* Word at a time (little-endian: the same bytes as pattern_byte). */
-static void fill(void *p, size_t n, uint64_t seed) {
-    unsigned char *b = p;
-    size_t words = n / 8;
-    for (size_t i = 0; i < words; i++) {
-        uint64_t w = seed ^ (i * 0x9e3779b97f4a7c15ull);
-        memcpy(b + i * 8, &w, 8);
-    }
-    for (size_t i = words * 8; i < n; i++)
-        b[i] = pattern_byte(seed, i);
-}
-
-static int intact(const void *p, size_t n, uint64_t seed) {
-    const unsigned char *b = p;
-    size_t words = n / 8;
-    for (size_t i = 0; i < words; i++) {
-        uint64_t w;
-        memcpy(&w, b + i * 8, 8);
-        if (w != (seed ^ (i * 0x9e3779b97f4a7c15ull)))
-            return 0;
-    }
-    for (size_t i = words * 8; i < n; i++)
-        if (b[i] != pattern_byte(seed, i))
-            return 0;
-    return 1;
+static inline int intact(const void *p, size_t n, uint64_t seed) {
+    return pattern_check(p, n, seed) < 0;
 }
 
 /* 1 B .. 96 KiB, most of them small; about 2% large mappings. */
@@ -93,10 +58,6 @@ static size_t rand_size(uint64_t *rng) {
 
 #define SLOTS 4096u
 #define SLOT_LOCKS 64u
-struct slot {
-    void *p;
-    size_t n;
-};
 static struct slot slots[SLOTS];
 static pthread_mutex_t slot_locks[SLOT_LOCKS];
 static atomic_int stop_churn;
@@ -109,12 +70,7 @@ static void init_slots(void) {
 }
 
 static struct slot exchange(size_t i, void *p, size_t n) {
-    pthread_mutex_t *l = &slot_locks[i % SLOT_LOCKS];
-    pthread_mutex_lock(l);
-    struct slot old = slots[i];
-    slots[i] = (struct slot){p, n};
-    pthread_mutex_unlock(l);
-    return old;
+    return slot_exchange(&slots[i], &slot_locks[i % SLOT_LOCKS], p, n);
 }
 
 /* One step of churn: malloc/calloc/realloc a filled object into a random
@@ -147,7 +103,7 @@ static int churn_step(uint64_t *rng) {
         if (!p)
             return 0;
     }
-    fill(p, n, seed_of(p, n));
+    pattern_fill(p, n, seed_of(p, n));
     struct slot old = exchange(i, p, n);
     if (old.p) {
         if (!intact(old.p, old.n, seed_of(old.p, old.n)))
@@ -220,21 +176,21 @@ static int child_allocate_everything(uint64_t seed) {
         kept[k].p = malloc(kept[k].n);
         if (!kept[k].p)
             return CHILD_ALLOC_FAILED;
-        fill(kept[k].p, kept[k].n, seed_of(kept[k].p, kept[k].n));
+        pattern_fill(kept[k].p, kept[k].n, seed_of(kept[k].p, kept[k].n));
     }
     /* every size class and then some, growing and shrinking */
     for (size_t n = 0; n <= 300000; n = n < 128 ? n + 1 : n + n / 6) {
         unsigned char *p = malloc(n);
         if (!p)
             return CHILD_ALLOC_FAILED;
-        fill(p, n, seed_of(p, n));
+        pattern_fill(p, n, seed_of(p, n));
         uint64_t s = seed_of(p, n);
         unsigned char *q = realloc(p, n * 2 + 1);
         if (!q)
             return CHILD_ALLOC_FAILED;
         if (!intact(q, n, s))
             return CHILD_PATTERN;
-        fill(q, n * 2 + 1, seed_of(q, n * 2 + 1));
+        pattern_fill(q, n * 2 + 1, seed_of(q, n * 2 + 1));
         s = seed_of(q, n * 2 + 1);
         unsigned char *r = realloc(q, n / 3 + 1);
         if (!r)

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "testutil.h"
+#include "threadutil.h"
 
 #ifdef PM_TEST_NO_INTERPOSE
 #define STRESS_TOTAL_OPS 4000000u /* TSan: about 15 s on 2 cores */
@@ -78,15 +79,6 @@ static inline uint64_t rng_next(uint64_t *s) { /* xorshift64* */
     return x * 0x2545f4914f6cdd1dull;
 }
 
-static inline uint64_t mix(uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
-
 /* 8 B .. 64 KiB, weighted to small sizes like real programs: 70% up to
  * 256 B, 25% up to 4 KiB, 4.5% up to 32 KiB (the largest class), 0.5%
  * large mappings up to 64 KiB. */
@@ -105,46 +97,10 @@ static size_t rand_size(uint64_t *rng) {
     return lo + (size_t)((r >> 10) % (hi - lo + 1));
 }
 
-/* The pattern of an object is keyed by the address and size it was
- * allocated with. */
+/* The pattern of an object (threadutil.h) is keyed by the address and size
+ * it was allocated with. */
 static inline uint64_t seed_of(const void *p, size_t n) {
     return mix((uint64_t)(uintptr_t)p ^ ((uint64_t)n << 40) ^ 0x5bd1e995u);
-}
-
-/* Byte i of the pattern: byte i % 8 of word i / 8 (little-endian), so a
- * prefix of a pattern is the pattern of the shorter size (realloc checks). */
-static inline unsigned char pattern_byte(uint64_t seed, size_t i) {
-    return (unsigned char)((seed ^ ((i / 8) * 0x9e3779b97f4a7c15ull)) >> ((i & 7) * 8));
-}
-
-static void fill(void *p, size_t n, uint64_t seed) {
-    unsigned char *b = p;
-    size_t words = n / 8;
-    for (size_t i = 0; i < words; i++) {
-        uint64_t w = seed ^ (i * 0x9e3779b97f4a7c15ull);
-        memcpy(b + i * 8, &w, 8);
-    }
-    for (size_t i = words * 8; i < n; i++)
-        b[i] = pattern_byte(seed, i);
-}
-
-/* Offset of the first byte that differs from the pattern, or -1. */
-static long check(const void *p, size_t n, uint64_t seed) {
-    const unsigned char *b = p;
-    size_t words = n / 8;
-    for (size_t i = 0; i < words; i++) {
-        uint64_t w;
-        memcpy(&w, b + i * 8, 8);
-        if (w != (seed ^ (i * 0x9e3779b97f4a7c15ull))) {
-            for (size_t k = 0; k < 8; k++)
-                if (b[i * 8 + k] != pattern_byte(seed, i * 8 + k))
-                    return (long)(i * 8 + k);
-        }
-    }
-    for (size_t i = words * 8; i < n; i++)
-        if (b[i] != pattern_byte(seed, i))
-            return (long)i;
-    return -1;
 }
 
 /* ---- errors seen by worker threads (Criterion asserts only on the main thread) ---- */
@@ -160,7 +116,7 @@ static void report(const char *what, const void *p, size_t n, long at) {
 }
 
 static void verify_and_free(void *p, size_t n) {
-    long at = check(p, n, seed_of(p, n));
+    long at = pattern_check(p, n, seed_of(p, n));
     if (at >= 0)
         report("pattern damaged before free", p, n, at);
     pm_free(p);
@@ -172,7 +128,7 @@ static void *alloc_filled(size_t n) {
         report("pm_malloc returned NULL", NULL, n, -1);
         return NULL;
     }
-    fill(p, n, seed_of(p, n));
+    pattern_fill(p, n, seed_of(p, n));
     return p;
 }
 
@@ -201,24 +157,14 @@ static void sleep_ms(long ms) {
 
 /* ---- the stress test: a shared array of slots, each holding a live object ---- */
 
-struct slot {
-    void *p;
-    size_t n;
-};
 static struct slot slots[STRESS_SLOTS];
 static pthread_mutex_t slot_locks[SLOT_LOCKS];
 
 static inline pthread_mutex_t *lock_of(size_t i) { return &slot_locks[i % SLOT_LOCKS]; }
 
-/* Puts (p, n) into slot i and returns what was there (possibly nothing).
- * The mutex orders the writes of one thread before the other's reads. */
+/* Puts (p, n) into slot i and returns what was there (possibly nothing). */
 static struct slot exchange(size_t i, void *p, size_t n) {
-    pthread_mutex_lock(lock_of(i));
-    struct slot old = slots[i];
-    slots[i].p = p;
-    slots[i].n = n;
-    pthread_mutex_unlock(lock_of(i));
-    return old;
+    return slot_exchange(&slots[i], lock_of(i), p, n);
 }
 
 struct worker_arg {
@@ -261,7 +207,7 @@ static void *worker(void *argp) {
                 if (!s.p)
                     continue;
             }
-            long at = check(s.p, s.n, seed_of(s.p, s.n));
+            long at = pattern_check(s.p, s.n, seed_of(s.p, s.n));
             if (at >= 0)
                 report("pattern damaged before realloc", s.p, s.n, at);
             size_t m = rand_size(&rng);
@@ -273,10 +219,10 @@ static void *worker(void *argp) {
                 continue;
             }
             size_t keep = s.n < m ? s.n : m;
-            at = check(q, keep, old_seed);
+            at = pattern_check(q, keep, old_seed);
             if (at >= 0)
                 report("contents lost by realloc", q, keep, at);
-            fill(q, m, seed_of(q, m));
+            pattern_fill(q, m, seed_of(q, m));
             struct slot old = exchange(i, q, m);
             if (old.p)
                 verify_and_free(old.p, old.n);
@@ -295,7 +241,7 @@ static void *worker(void *argp) {
                     report("pm_calloc memory not zero", p, count * elem, (long)k);
                     break;
                 }
-            fill(p, count * elem, seed_of(p, count * elem));
+            pattern_fill(p, count * elem, seed_of(p, count * elem));
             struct slot old = exchange(i, p, count * elem);
             if (old.p)
                 verify_and_free(old.p, old.n);
