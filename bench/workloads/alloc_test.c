@@ -31,44 +31,27 @@ static size_t nslots;
 static uint64_t seed;
 static _Atomic uint64_t alloc_total, free_total;
 
-struct worker {
-    int id;
-    char pad[BENCH_CACHELINE - sizeof(int)];
-};
-
 static void *worker_main(void *arg) {
-    struct worker *w = arg;
+    struct bench_worker *w = arg;
     struct rng rng;
     rng_seed(&rng, mix64(seed + (uint64_t)w->id));
-    struct slot {
-        void *p;
-        size_t size;
-        uint64_t tag;
-    } *slots = calloc(nslots, sizeof *slots);
+    struct obj_slot *slots = calloc(nslots, sizeof *slots);
     if (!slots)
         bench_fail("calloc of the slot array failed");
     uint64_t asum = 0, fsum = 0, serial = 0;
     for (long i = 0; i < ops; i++) {
-        struct slot *s = &slots[rng_below(&rng, nslots)];
+        struct obj_slot *s = &slots[rng_below(&rng, nslots)];
         if (s->p) {
-            obj_check_sized(s->p, s->size, s->tag);
-            bench_free(s->p);
-            fsum += s->tag;
-            s->p = NULL;
+            fsum += obj_slot_free(s);
         } else {
             unsigned e = 4 + (unsigned)rng_below(&rng, 10);
-            s->size = ((size_t)1 << e) + rng_below(&rng, (size_t)1 << e);
-            s->tag = obj_tag((uint64_t)w->id, serial++);
-            s->p = obj_new(s->size, s->tag);
-            asum += s->tag;
+            size_t size = ((size_t)1 << e) + rng_below(&rng, (size_t)1 << e);
+            asum += obj_slot_new(s, size, obj_tag((uint64_t)w->id, serial++));
         }
     }
     for (size_t i = 0; i < nslots; i++)
-        if (slots[i].p) {
-            obj_check_sized(slots[i].p, slots[i].size, slots[i].tag);
-            bench_free(slots[i].p);
-            fsum += slots[i].tag;
-        }
+        if (slots[i].p)
+            fsum += obj_slot_free(&slots[i]);
     bench_free(slots);
     atomic_fetch_add(&alloc_total, asum);
     atomic_fetch_add(&free_total, fsum);
@@ -83,15 +66,9 @@ int main(int argc, char **argv) {
     seed = (uint64_t)params[3].value;
 
     double t0 = bench_now();
-    struct worker *workers = bench_malloc((size_t)threads * sizeof *workers);
-    for (int t = 0; t < threads; t++)
-        workers[t].id = t;
-    bench_run_threads(threads, worker_main, workers, sizeof *workers);
-    bench_free(workers);
+    bench_run_workers(threads, worker_main);
     double t1 = bench_now();
-    if (alloc_total != free_total)
-        bench_fail("allocated-tag sum %016llx != freed-tag sum %016llx", (unsigned long long)alloc_total,
-                   (unsigned long long)free_total);
+    bench_check_tag_sums(alloc_total, free_total);
     bench_report(alloc_total, t1 - t0, NULL);
     return 0;
 }

@@ -29,31 +29,9 @@ static long iterations, repetitions;
 static size_t objsize;
 static _Atomic uint64_t total;
 
-struct worker {
-    int id;
-    char pad[BENCH_CACHELINE - sizeof(int)];
-};
-
 static void *worker_main(void *arg) {
-    struct worker *w = arg;
-    uint64_t sum = 0;
-    for (long i = 0; i < iterations; i++) {
-        volatile char *a = bench_malloc(objsize);
-        for (long r = 0; r < repetitions; r++)
-            for (size_t k = 0; k < objsize; k++) {
-                a[k] = (char)(r + w->id);
-                char ch = a[k];
-                (void)ch;
-            }
-        char want = (char)(repetitions - 1 + w->id);
-        for (size_t k = 0; k < objsize; k++) {
-            if (a[k] != want)
-                bench_fail("worker %d: byte %zu of %p is %d, expected %d", w->id, k, (void *)a, a[k], want);
-            sum += (unsigned char)a[k];
-        }
-        bench_free((void *)a);
-    }
-    atomic_fetch_add(&total, sum);
+    struct bench_worker *w = arg;
+    atomic_fetch_add(&total, bench_write_cycles(w->id, iterations, objsize, repetitions));
     return NULL;
 }
 
@@ -65,17 +43,9 @@ int main(int argc, char **argv) {
     repetitions = params[3].value;
 
     double t0 = bench_now();
-    struct worker *workers = bench_malloc((size_t)threads * sizeof *workers);
-    for (int t = 0; t < threads; t++)
-        workers[t].id = t;
-    bench_run_threads(threads, worker_main, workers, sizeof *workers);
-    bench_free(workers);
+    bench_run_workers(threads, worker_main);
     double t1 = bench_now();
-    uint64_t expect = 0;
-    for (int t = 0; t < threads; t++)
-        expect += (uint64_t)iterations * objsize * (unsigned char)(char)(repetitions - 1 + t);
-    if (total != expect)
-        bench_fail("byte sum %llu, expected %llu", (unsigned long long)total, (unsigned long long)expect);
+    bench_check_write_total(total, threads, iterations, objsize, repetitions);
     bench_report(total, t1 - t0, NULL);
     return 0;
 }

@@ -35,12 +35,6 @@ static struct bench_param params[] = {
     {"seed", 1, 0, 1L << 62, "random seed"},
 };
 
-struct slot {
-    void *p;
-    size_t size;
-    uint64_t tag;
-};
-
 static struct rng rng;
 static uint64_t serial, alloc_sum, free_sum, checksum;
 
@@ -53,21 +47,15 @@ static size_t churn_size(void) {
     return rng_range(&rng, 257, 1024);
 }
 
-static void slot_new(struct slot *s, size_t size) {
-    s->size = size;
-    s->tag = obj_tag(0, serial++);
-    s->p = obj_new(size, s->tag);
-    alloc_sum += s->tag;
+static void slot_new(struct obj_slot *s, size_t size) {
+    alloc_sum += obj_slot_new(s, size, obj_tag(0, serial++));
 }
 
-static void slot_free(struct slot *s) {
-    obj_check_sized(s->p, s->size, s->tag);
-    bench_free(s->p);
-    free_sum += s->tag;
-    s->p = NULL;
+static void slot_free(struct obj_slot *s) {
+    free_sum += obj_slot_free(s);
 }
 
-static uint64_t peek(const struct slot *s) {
+static uint64_t peek(const struct obj_slot *s) {
     const uint64_t *w = s->p;
     if (BENCH_UNLIKELY(w[0] != s->tag))
         bench_fail("working object %p: tag %016llx, expected %016llx", s->p, (unsigned long long)w[0],
@@ -82,14 +70,14 @@ int main(int argc, char **argv) {
     rng_seed(&rng, (uint64_t)params[3].value);
 
     double t0 = bench_now();
-    struct slot *work = bench_malloc(nwork * sizeof *work);
-    struct slot *keep = bench_malloc(nkeep * sizeof *keep);
+    struct obj_slot *work = bench_malloc(nwork * sizeof *work);
+    struct obj_slot *keep = bench_malloc(nkeep * sizeof *keep);
     for (size_t i = 0; i < nkeep; i++)
         slot_new(&keep[i], churn_size());
     for (size_t i = 0; i < nwork; i++)
         slot_new(&work[i], churn_size());
 
-    struct slot tmp[4];
+    struct obj_slot tmp[4];
     for (long step = 0; step < steps; step++) {
         unsigned ntmp = 1 + (unsigned)rng_below(&rng, 4);
         for (unsigned i = 0; i < ntmp; i++)
@@ -100,14 +88,14 @@ int main(int argc, char **argv) {
             checksum += peek(&tmp[i]);
         unsigned last = ntmp;
         if (rng_below(&rng, 4) == 0) {
-            struct slot *w = &work[rng_below(&rng, nwork)];
+            struct obj_slot *w = &work[rng_below(&rng, nwork)];
             slot_free(w);
             *w = tmp[--last];
         }
         while (last > 0)
             slot_free(&tmp[--last]);
         if (rng_below(&rng, 32) == 0) {
-            struct slot *w = &work[rng_below(&rng, nwork)];
+            struct obj_slot *w = &work[rng_below(&rng, nwork)];
             if (w->size >= 4096) {
                 slot_free(w);
                 slot_new(w, churn_size());
@@ -123,7 +111,7 @@ int main(int argc, char **argv) {
             }
         }
         if (rng_below(&rng, 512) == 0) {
-            struct slot *k = &keep[rng_below(&rng, nkeep)];
+            struct obj_slot *k = &keep[rng_below(&rng, nkeep)];
             slot_free(k);
             slot_new(k, churn_size());
         }
@@ -135,9 +123,7 @@ int main(int argc, char **argv) {
     bench_free(work);
     bench_free(keep);
     double t1 = bench_now();
-    if (alloc_sum != free_sum)
-        bench_fail("allocated-tag sum %016llx != freed-tag sum %016llx", (unsigned long long)alloc_sum,
-                   (unsigned long long)free_sum);
+    bench_check_tag_sums(alloc_sum, free_sum);
     char extra[64];
     snprintf(extra, sizeof extra, "objects=%llu", (unsigned long long)serial);
     bench_report(checksum + alloc_sum, t1 - t0, extra);

@@ -271,6 +271,40 @@ static inline uint64_t obj_tag(uint64_t stream, uint64_t serial) {
     return mix64((stream << 40) ^ serial) | 1;
 }
 
+/* A slot that remembers the size and tag of the object it holds, so the
+ * object is verified against them rather than against its own header. */
+struct obj_slot {
+    void *p;
+    size_t size;
+    uint64_t tag;
+};
+
+/* Puts a new object of `size` with `tag` into s; returns the tag (for the
+ * allocated-tag sum). */
+static inline uint64_t obj_slot_new(struct obj_slot *s, size_t size, uint64_t tag) {
+    s->size = size;
+    s->tag = tag;
+    s->p = obj_new(size, tag);
+    return tag;
+}
+
+/* Verifies s's object against the size and tag recorded, frees it and
+ * empties s; returns the tag (for the freed-tag sum). */
+static inline uint64_t obj_slot_free(struct obj_slot *s) {
+    obj_check_sized(s->p, s->size, s->tag);
+    bench_free(s->p);
+    s->p = NULL;
+    return s->tag;
+}
+
+/* The closing check of every workload that sums tags: each object
+ * allocated was freed exactly once. */
+static inline void bench_check_tag_sums(uint64_t allocated, uint64_t freed) {
+    if (BENCH_UNLIKELY(allocated != freed))
+        bench_fail("allocated-tag sum %016llx != freed-tag sum %016llx", (unsigned long long)allocated,
+                   (unsigned long long)freed);
+}
+
 /* ---- time, memory, threads ---- */
 
 static inline double bench_now(void) {
@@ -301,6 +335,59 @@ static BENCH_UNUSED void bench_run_threads(int n, void *(*fn)(void *), void *bas
             bench_fail("pthread_create failed");
     for (int i = 0; i < n; i++)
         pthread_join(tid[i], NULL);
+}
+
+/* A worker that needs nothing but its index, alone on its cache line. */
+struct bench_worker {
+    int id;
+    char pad[BENCH_CACHELINE - sizeof(int)];
+};
+
+/* Runs fn on n threads, thread i getting a struct bench_worker with id i,
+ * and joins them. */
+static BENCH_UNUSED void bench_run_workers(int n, void *(*fn)(void *)) {
+    struct bench_worker *workers = bench_malloc((size_t)n * sizeof *workers);
+    for (int i = 0; i < n; i++)
+        workers[i].id = i;
+    bench_run_threads(n, fn, workers, sizeof *workers);
+    bench_free(workers);
+}
+
+/* ---- false sharing (cache_scratch, cache_thrash) ----
+ *
+ * `iterations` times: allocates an object of objsize bytes, writes every
+ * byte of it `repetitions` times (a volatile store and load per byte; pass r
+ * writes (char)(r + id)), verifies every byte holds the value of the last
+ * pass, adds the object's bytes to the sum and frees it. Returns the sum. */
+static inline uint64_t bench_write_cycles(int id, long iterations, size_t objsize, long repetitions) {
+    uint64_t sum = 0;
+    for (long i = 0; i < iterations; i++) {
+        volatile char *a = bench_malloc(objsize);
+        for (long r = 0; r < repetitions; r++)
+            for (size_t k = 0; k < objsize; k++) {
+                a[k] = (char)(r + id);
+                char ch = a[k];
+                (void)ch;
+            }
+        char want = (char)(repetitions - 1 + id);
+        for (size_t k = 0; k < objsize; k++) {
+            if (a[k] != want)
+                bench_fail("worker %d: byte %zu of %p is %d, expected %d", id, k, (void *)a, a[k], want);
+            sum += (unsigned char)a[k];
+        }
+        bench_free((void *)a);
+    }
+    return sum;
+}
+
+/* Fails unless `total` is the sum of what bench_write_cycles returns for
+ * ids 0 .. threads-1 (computed from the parameters alone). */
+static inline void bench_check_write_total(uint64_t total, int threads, long iterations, size_t objsize, long repetitions) {
+    uint64_t expect = 0;
+    for (int t = 0; t < threads; t++)
+        expect += (uint64_t)iterations * objsize * (unsigned char)(char)(repetitions - 1 + t);
+    if (total != expect)
+        bench_fail("byte sum %llu, expected %llu", (unsigned long long)total, (unsigned long long)expect);
 }
 
 /* The closing line; `extra` is printed after the standard fields. */

@@ -36,12 +36,6 @@ static struct bench_param params[] = {
     {"seed", 1, 0, 1L << 62, "random seed"},
 };
 
-struct obj {
-    void *p;
-    size_t size;
-    uint64_t tag;
-};
-
 static size_t frag_size(struct rng *r) {
     uint64_t x = rng_below(r, 100);
     if (x < 60)
@@ -53,13 +47,6 @@ static size_t frag_size(struct rng *r) {
     return rng_range(r, 4097, 16384);
 }
 
-static uint64_t release(struct obj *o) {
-    obj_check_sized(o->p, o->size, o->tag);
-    bench_free(o->p);
-    o->p = NULL;
-    return o->tag;
-}
-
 int main(int argc, char **argv) {
     bench_args(argc, argv, params, BENCH_NPARAMS(params), "fragmentation: peak, scattered free, RSS, reuse");
     size_t n = (size_t)params[0].value, keep = (size_t)params[1].value;
@@ -69,17 +56,15 @@ int main(int argc, char **argv) {
     double t0 = bench_now();
     /* The bookkeeping arrays are allocated first, so they sit below the heap
      * they describe in allocators that grow upwards. */
-    struct obj *objs = bench_malloc(n * sizeof *objs);
+    struct obj_slot *objs = bench_malloc(n * sizeof *objs);
     size_t *order = bench_malloc(n * sizeof *order);
     memset(order, 0, n * sizeof *order); /* resident from the start, like objs */
     uint64_t asum = 0, fsum = 0, serial = 0;
     size_t freed_bytes = 0;
 
     for (size_t i = 0; i < n; i++) {
-        objs[i].size = frag_size(&rng);
-        objs[i].tag = obj_tag(1, serial++);
-        objs[i].p = obj_new(objs[i].size, objs[i].tag);
-        asum += objs[i].tag;
+        size_t size = frag_size(&rng);
+        asum += obj_slot_new(&objs[i], size, obj_tag(1, serial++));
     }
     long rss_peak = bench_rss_kib();
 
@@ -95,18 +80,16 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < m; i++) {
         freed_bytes += objs[order[i]].size;
-        fsum += release(&objs[order[i]]);
+        fsum += obj_slot_free(&objs[order[i]]);
     }
     long rss_free = bench_rss_kib();
 
     /* Reuse: the freed entries of objs are refilled with larger objects. */
     size_t target = freed_bytes / 2, got = 0, k = 0;
     for (size_t i = 0; i < m && got < target; i++) {
-        struct obj *o = &objs[order[i]];
-        o->size = 2 * frag_size(&rng);
-        o->tag = obj_tag(2, serial++);
-        o->p = obj_new(o->size, o->tag);
-        asum += o->tag;
+        struct obj_slot *o = &objs[order[i]];
+        size_t size = 2 * frag_size(&rng);
+        asum += obj_slot_new(o, size, obj_tag(2, serial++));
         got += o->size;
         k++;
     }
@@ -114,13 +97,11 @@ int main(int argc, char **argv) {
 
     for (size_t i = 0; i < n; i++)
         if (objs[i].p)
-            fsum += release(&objs[i]);
+            fsum += obj_slot_free(&objs[i]);
     bench_free(order);
     bench_free(objs);
     double t1 = bench_now();
-    if (asum != fsum)
-        bench_fail("allocated-tag sum %016llx != freed-tag sum %016llx", (unsigned long long)asum,
-                   (unsigned long long)fsum);
+    bench_check_tag_sums(asum, fsum);
     char extra[160];
     snprintf(extra, sizeof extra, "rss_peak_kib=%ld rss_free_kib=%ld rss_reuse_kib=%ld reused_objects=%zu", rss_peak,
              rss_free, rss_reuse, k);

@@ -29,11 +29,6 @@ static long iters;
 static size_t ring_len;
 static _Atomic uint64_t alloc_total, free_total;
 
-struct worker {
-    int id;
-    char pad[BENCH_CACHELINE - sizeof(int)];
-};
-
 struct entry {
     uint64_t *p;
     size_t size;
@@ -56,7 +51,7 @@ static inline uint64_t take(struct entry *e) {
 }
 
 static void *worker_main(void *arg) {
-    struct worker *w = arg;
+    struct bench_worker *w = arg;
     struct entry *ring = bench_malloc(ring_len * sizeof *ring);
     uint64_t asum = 0, fsum = 0, tag = (uint64_t)w->id << 48;
     for (size_t j = 0; j < ring_len; j++) {
@@ -86,15 +81,9 @@ int main(int argc, char **argv) {
     ring_len = (size_t)params[2].value;
 
     double t0 = bench_now();
-    struct worker *workers = bench_malloc((size_t)threads * sizeof *workers);
-    for (int t = 0; t < threads; t++)
-        workers[t].id = t;
-    bench_run_threads(threads, worker_main, workers, sizeof *workers);
-    bench_free(workers);
+    bench_run_workers(threads, worker_main);
     double t1 = bench_now();
-    if (alloc_total != free_total)
-        bench_fail("allocated-tag sum %016llx != freed-tag sum %016llx", (unsigned long long)alloc_total,
-                   (unsigned long long)free_total);
+    bench_check_tag_sums(alloc_total, free_total);
     char extra[64];
     snprintf(extra, sizeof extra, "ns_per_pair=%.2f", (t1 - t0) * 1e9 / (double)iters);
     bench_report(alloc_total, t1 - t0, extra);

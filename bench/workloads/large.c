@@ -90,9 +90,7 @@ int main(int argc, char **argv) {
         }
     bench_free(bufs);
     double t1 = bench_now();
-    if (asum != fsum)
-        bench_fail("allocated-tag sum %016llx != freed-tag sum %016llx", (unsigned long long)asum,
-                   (unsigned long long)fsum);
+    bench_check_tag_sums(asum, fsum);
     char extra[96];
     snprintf(extra, sizeof extra, "buffers=%llu reallocs=%llu moved=%llu", (unsigned long long)serial,
              (unsigned long long)reallocs, (unsigned long long)moved);

@@ -140,9 +140,7 @@ int main(int argc, char **argv) {
     bench_free(arrays);
     bench_free((void *)transfer);
     double t1 = bench_now();
-    if (alloc_total != free_total)
-        bench_fail("allocated-tag sum %016llx != freed-tag sum %016llx", (unsigned long long)alloc_total,
-                   (unsigned long long)free_total);
+    bench_check_tag_sums(alloc_total, free_total);
     char extra[64];
     snprintf(extra, sizeof extra, "live_at_end=%zu", left);
     bench_report(alloc_total, t1 - t0, extra);

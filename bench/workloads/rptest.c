@@ -54,11 +54,6 @@ struct inbox {
 };
 static struct inbox *inboxes;
 
-struct worker {
-    int id;
-    char pad[BENCH_CACHELINE - sizeof(int)];
-};
-
 static size_t rp_size(struct rng *r) {
     uint64_t x = rng_below(r, 1000);
     if (x < 500)
@@ -97,7 +92,7 @@ static uint64_t inbox_drain(struct inbox *in) {
 }
 
 static void *worker_main(void *arg) {
-    struct worker *w = arg;
+    struct bench_worker *w = arg;
     struct rng rng;
     rng_seed(&rng, mix64(seed + (uint64_t)w->id));
     struct batch **ring = calloc(gens, sizeof *ring);
@@ -147,23 +142,18 @@ int main(int argc, char **argv) {
 
     double t0 = bench_now();
     inboxes = bench_malloc((size_t)nthreads * sizeof *inboxes);
-    struct worker *workers = bench_malloc((size_t)nthreads * sizeof *workers);
     for (int t = 0; t < nthreads; t++) {
         pthread_mutex_init(&inboxes[t].lock, NULL);
         inboxes[t].head = NULL;
-        workers[t].id = t;
     }
-    bench_run_threads(nthreads, worker_main, workers, sizeof *workers);
+    bench_run_workers(nthreads, worker_main);
     uint64_t fsum = 0;
     for (int t = 0; t < nthreads; t++)
         fsum += inbox_drain(&inboxes[t]);
     atomic_fetch_add(&free_total, fsum);
-    bench_free(workers);
     bench_free(inboxes);
     double t1 = bench_now();
-    if (alloc_total != free_total)
-        bench_fail("allocated-tag sum %016llx != freed-tag sum %016llx", (unsigned long long)alloc_total,
-                   (unsigned long long)free_total);
+    bench_check_tag_sums(alloc_total, free_total);
     bench_report(alloc_total, t1 - t0, NULL);
     return 0;
 }

@@ -155,9 +155,7 @@ int main(int argc, char **argv) {
     if (freed_count != (uint64_t)pairs * (uint64_t)objects)
         bench_fail("freed %llu objects, expected %llu", (unsigned long long)freed_count,
                    (unsigned long long)pairs * (unsigned long long)objects);
-    if (alloc_total != free_total)
-        bench_fail("allocated-tag sum %016llx != freed-tag sum %016llx", (unsigned long long)alloc_total,
-                   (unsigned long long)free_total);
+    bench_check_tag_sums(alloc_total, free_total);
     char extra[64];
     snprintf(extra, sizeof extra, "objects=%llu", (unsigned long long)freed_count);
     bench_report(alloc_total, t1 - t0, extra);
