@@ -25,7 +25,7 @@ TSAN_TESTS := test_threads
 ASAN_BIN   := $(patsubst %,$(BUILD)/tests/asan/%,$(ASAN_TESTS))
 TSAN_BIN   := $(patsubst %,$(BUILD)/tests/tsan/%,$(TSAN_TESTS))
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB_A) tests/testutil.h
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_A) tests/testutil.h tests/threadutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $< -o $@ $(LIB_A) -lstdc++ $(TEST_LIBS)
 
@@ -42,7 +42,7 @@ $(BUILD)/tests/asan/%: tests/unit/%.c $(ASAN_OBJ) tests/testutil.h
 	@mkdir -p $(dir $@)
 	$(CLANG) $(TEST_CFLAGS) -DPM_TEST_NO_INTERPOSE $(SAN_ASAN) $< -o $@ $(ASAN_OBJ) $(TEST_LIBS)
 
-$(BUILD)/tests/tsan/%: tests/unit/%.c $(TSAN_OBJ) tests/testutil.h
+$(BUILD)/tests/tsan/%: tests/unit/%.c $(TSAN_OBJ) tests/testutil.h tests/threadutil.h
 	@mkdir -p $(dir $@)
 	$(CLANG) $(TEST_CFLAGS) -DPM_TEST_NO_INTERPOSE $(SAN_TSAN) $< -o $@ $(TSAN_OBJ) $(TEST_LIBS)
 
