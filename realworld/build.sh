@@ -7,6 +7,11 @@
 #             -DPARTMALLOC_WRAPPERS -I<repo>/include
 #     glibc   unpatched, no tokens, glibc malloc (to tell pre-existing failures)
 # Needs `make BUILD=build-rw all stats-lib` (BUILD defaults to <repo>/build-rw).
+# COUNT_ONLY=1 reuses build-rw/realworld/PROGRAM-VARIANT and its make check log
+# (no copy, build or test run) and redoes only the counting run.
+# The counting run passes the token of `void` (from realworld/void_token.sh,
+# same compiler and flags) in PARTMALLOC_TOKEN_STATS_UNTYPED, so that a bare
+# `(void *) malloc(n)` inside a wrapper counts as fallback, not as a type.
 # Prints "result: PROGRAM VARIANT tests ... | partmalloc token stats: ..." last.
 set -eu
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,8 +29,14 @@ done
 
 DIR=$WORK/$PROG-$VARIANT
 LOG=$WORK/$PROG-$VARIANT.log
-rm -rf "$DIR"
-cp -a "${SRC%/}" "$DIR"
+COUNT_ONLY=${COUNT_ONLY:-0}
+if [ "$COUNT_ONLY" = 1 ]; then
+    [ -x "$DIR/$PROG" ] && [ -f "$WORK/$PROG-$VARIANT.check.log" ] ||
+        { echo "build.sh: COUNT_ONLY=1 needs an earlier build and check of $PROG $VARIANT" >&2; exit 1; }
+else
+    rm -rf "$DIR"
+    cp -a "${SRC%/}" "$DIR"
+fi
 cd "$DIR"
 
 CFLAGS="-O2 -g"
@@ -36,7 +47,7 @@ case $VARIANT in
     before)
         CFLAGS="$CFLAGS -fsanitize=alloc-token" ;;
     after)
-        patch -s -p1 < "$REPO/realworld/patches/$PROG.patch"
+        [ "$COUNT_ONLY" = 1 ] || patch -s -p1 < "$REPO/realworld/patches/$PROG.patch"
         CFLAGS="$CFLAGS -fsanitize=alloc-token -fsanitize-alloc-token-extended -DPARTMALLOC_WRAPPERS -I$REPO/include" ;;
     *) echo "build.sh: variant is before, after or glibc" >&2; exit 1 ;;
 esac
@@ -46,6 +57,7 @@ if [ "$VARIANT" != glibc ]; then
     LIBS="-lpartmalloc"
 fi
 
+if [ "$COUNT_ONLY" != 1 ]; then
 echo "== $PROG $VARIANT: configure and build (log: $LOG)"
 {
     case $PROG in
@@ -71,6 +83,7 @@ echo "== $PROG $VARIANT: make check"
 set +e
 make -k check >"$WORK/$PROG-$VARIANT.check.log" 2>&1
 set -e
+fi
 CHECK=$WORK/$PROG-$VARIANT.check.log
 case $PROG in
     jq)
@@ -84,9 +97,10 @@ case $PROG in
         failed=$(grep -E '^(FAIL|ERROR):' "$CHECK" | tr '\n' ' ')
         ;;
     gawk)
-        # Each test prints its name; the survivors' _NAME output files are failures.
+        # Each test prints its name; each failure's diff is headed "==== _NAME ====".
+        # (Not the test/_NAME files: the counting run's scripts write some too.)
         total=$(grep -cE '^[A-Za-z0-9][A-Za-z0-9_+.-]*$' "$CHECK")
-        failed=$(cd test && ls _* 2>/dev/null | sed 's/^_//' | tr '\n' ' ')
+        failed=$(sed -n 's/^=\{5,\} _\([^ ]*\) =\{5,\}$/\1/p' "$CHECK" | tr '\n' ' ')
         nfail=$(echo $failed | wc -w)
         TESTS="$((total - nfail))/$total passed ($nfail failed)"
         ;;
@@ -99,27 +113,34 @@ if [ "$VARIANT" != glibc ]; then
     echo "== $PROG $VARIANT: counting run"
     SLOG=$WORK/$PROG-$VARIANT.stats.log
     : >"$SLOG"
-    export LD_LIBRARY_PATH=$BUILD/stats PARTMALLOC_TOKEN_STATS=1
+    # shellcheck disable=SC2086  # CFLAGS is a list of flags
+    VOID_TOKEN=$("$REPO/realworld/void_token.sh" clang-22 $CFLAGS)
+    echo "void token: $VOID_TOKEN (PARTMALLOC_TOKEN_STATS_UNTYPED)"
+    export LD_LIBRARY_PATH=$BUILD/stats PARTMALLOC_TOKEN_STATS=1 PARTMALLOC_TOKEN_STATS_UNTYPED=$VOID_TOKEN
     case $PROG in
         jq) # jq's own test cases: the whole language, one process per file.
             for t in jq onig base64 optional; do
                 [ -f tests/$t.test ] || continue
                 ./jq -L tests/modules --run-tests tests/$t.test >/dev/null 2>>"$SLOG" || true
             done ;;
-        gawk) # every test script with its input, one process each
-            cd test
+        gawk) # every test script with its input, one process each, in a scratch
+              # copy of test/ (some scripts write files such as _out1)
+            rm -rf count-test
+            cp -a test count-test
+            cd count-test
             for a in *.awk; do
                 n=${a%.awk}
                 in=/dev/null; [ -f "$n.in" ] && in=$n.in
                 timeout 5 ../gawk -f "$a" <"$in" >/dev/null 2>>"$SLOG" || true
             done
-            cd .. ;;
+            cd ..
+            rm -rf count-test ;;
     esac
-    unset LD_LIBRARY_PATH PARTMALLOC_TOKEN_STATS
+    unset LD_LIBRARY_PATH PARTMALLOC_TOKEN_STATS PARTMALLOC_TOKEN_STATS_UNTYPED
     STATS=$(grep -a '^partmalloc token stats:' "$SLOG" | awk '
         { n += $4; t += $6; f += $12; u += $14; k++ }
-        END { printf "partmalloc token stats: %d allocations, %d with a type token (%.1f%%), %d fallback, %d without a token [%d processes]",
-              n, t, n ? 100 * t / n : 0, f, u, k }')
+        END { printf "partmalloc token stats: %d allocations, %d with a type token (%.1f%%), %d fallback, %d without a token [%d processes; void token %s counted as fallback]",
+              n, t, n ? 100 * t / n : 0, f, u, k, v }' v="$VOID_TOKEN")
 fi
 echo "$STATS"
 echo "result: $PROG $VARIANT | $TESTS | $STATS"

@@ -3,6 +3,7 @@
 #   realworld/report.sh            (after realworld/fetch.sh and
 #                                   make BUILD=build-rw all stats-lib)
 # GLIBC=1 adds a glibc build of each (tests only) to tell pre-existing failures.
+# COUNT_ONLY=1 reuses the builds and test logs and redoes only the counting runs.
 set -u
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$REPO/build-rw}

@@ -75,7 +75,8 @@ test: test-build
 # The kernel-style API: typed with clang-22's inference, and with gcc's
 # fallback; tokens through wrappers with and without the companions.
 KAPI_BIN := $(BUILD)/tests/kapi/kapi_clang $(BUILD)/tests/kapi/kapi_gcc \
-            $(BUILD)/tests/kapi/wrappers $(BUILD)/tests/kapi/wrappers_baseline
+            $(BUILD)/tests/kapi/wrappers $(BUILD)/tests/kapi/wrappers_baseline \
+            $(BUILD)/tests/kapi/token_of
 KAPI_LINK = -L$(BUILD) -Wl,-rpath,'$$ORIGIN/../..' -lpartmalloc
 $(BUILD)/tests/kapi/kapi_clang: tests/kapi/kapi_typed.c include/partmalloc/slab.h $(LIB_SO)
 	@mkdir -p $(dir $@)
@@ -91,4 +92,8 @@ $(BUILD)/tests/kapi/wrappers_baseline: tests/kapi/wrappers.c tests/kapi/wrapper_
 	@mkdir -p $(dir $@)
 	$(CLANG) -std=gnu17 -O2 -g $(WARN) -Iinclude -fsanitize=alloc-token -DWITHOUT_COMPANIONS \
 	    tests/kapi/wrappers.c tests/kapi/wrapper_lib.c -o $@ $(KAPI_LINK)
+# Prints the token of wrappers.c's struct tree (same token flags as wrappers).
+$(BUILD)/tests/kapi/token_of: tests/kapi/token_of.c
+	@mkdir -p $(dir $@)
+	$(CLANG) -std=gnu17 -O2 -g $(WARN) -fsanitize=alloc-token -fsanitize-alloc-token-extended $< -o $@
 test-build: $(KAPI_BIN) $(BUILD)/stats/libpartmalloc.so

@@ -274,3 +274,30 @@ Test(slab, counting_build_reports_the_share_of_typed_allocations) {
               "%s", r.err);
     run_free(&r);
 }
+
+/* PARTMALLOC_TOKEN_STATS_UNTYPED: listing struct tree's token (printed by
+ * tests/kapi/token_of, built with wrappers' token flags) moves wrappers' 16
+ * struct tree allocations (4 rounds of xmalloc, xcalloc, xrealloc, hmalloc)
+ * from "typed" to "fallback"; the total stays 34. */
+Test(slab, counting_build_counts_listed_untyped_tokens_as_fallback) {
+    char path[512], libdir[512], untyped[128];
+    snprintf(path, sizeof path, "%s/tests/kapi/token_of", build_dir());
+    const char *tok_argv[] = {path, NULL};
+    struct run r = run_env(tok_argv, NULL, false);
+    cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+    char *end;
+    unsigned long long token = strtoull(r.out, &end, 10);
+    cr_assert(end != r.out && token != 0, "token_of printed: %s", r.out);
+    run_free(&r);
+    /* The second entry checks that a list is read past its first token. */
+    snprintf(untyped, sizeof untyped, "PARTMALLOC_TOKEN_STATS_UNTYPED=1,%#llx", token);
+    snprintf(path, sizeof path, "%s/tests/kapi/wrappers", build_dir());
+    snprintf(libdir, sizeof libdir, "LD_LIBRARY_PATH=%s/stats", build_dir());
+    const char *argv[] = {path, NULL};
+    const char *env[] = {libdir, "PARTMALLOC_TOKEN_STATS=1", untyped, NULL};
+    r = run_env(argv, env, false);
+    cr_expect_eq(exit_code(&r), 0, "%s%s", r.out, r.err);
+    cr_expect(strstr(r.err, "partmalloc token stats: 34 allocations, 16 with a type token (47.0%), 16 fallback, 2 without a token") != NULL,
+              "%s: %s", untyped, r.err);
+    run_free(&r);
+}
