@@ -309,29 +309,39 @@ static void shrink(struct large_entry *e, size_t new_data) {
     e->data_bytes = new_data;
 }
 
-/* Grows in place when the pages after the block are free, else lets the
- * kernel move the pages (no copy). Returns the new address or NULL. */
+/* Grows in place when the pages after the block, and one more for the
+ * guard, are free; else moves the pages (no copy) with mremap into a new
+ * reservation that has both guards. Returns the block's address, or NULL
+ * with the block as it was. */
 static char *grow(struct large_entry *e, size_t new_data) {
     char *p = (char *)e->key;
-    size_t old = e->data_bytes;
+    size_t old = e->data_bytes, now = old;
     if (e->guards & GUARD_TRAIL)
         munmap(p + old, PM_PAGE);
-    char *r = mremap(p, old, new_data, 0);
-    if (r == MAP_FAILED) {
-        r = mremap(p, old, new_data, MREMAP_MAYMOVE);
-        if (r == MAP_FAILED) {
-            bool had = (e->guards & GUARD_TRAIL) && guard_at(p + old);
-            e->guards = (uint8_t)((e->guards & GUARD_LEAD) | (had ? GUARD_TRAIL : 0));
-            return NULL;
+    if (mremap(p, old, new_data, 0) != MAP_FAILED) {
+        now = new_data;
+        if (guard_at(p + new_data)) {
+            e->guards |= GUARD_TRAIL;
+            return p;
         }
-        if (e->guards & GUARD_LEAD)
-            munmap(p - PM_PAGE, PM_PAGE);
-        e->guards = guard_at(r - PM_PAGE) ? GUARD_LEAD : 0;
-    } else {
-        e->guards &= GUARD_LEAD;
     }
-    if (guard_at(r + new_data))
-        e->guards |= GUARD_TRAIL;
+    /* Move: the new place comes with its guards, so none can be missing. */
+    char *base = pm_os_reserve(new_data + 2 * PM_PAGE);
+    char *r = base ? mremap(p, now, new_data, MREMAP_MAYMOVE | MREMAP_FIXED, base + PM_PAGE) : MAP_FAILED;
+    if (r == MAP_FAILED) {
+        if (base)
+            munmap(base, new_data + 2 * PM_PAGE);
+        if (now == new_data) { /* grown in place, but no room for a guard after it */
+            e->guards &= GUARD_LEAD;
+            return p;
+        }
+        bool had = (e->guards & GUARD_TRAIL) && guard_at(p + old);
+        e->guards = (uint8_t)((e->guards & GUARD_LEAD) | (had ? GUARD_TRAIL : 0));
+        return NULL;
+    }
+    if (e->guards & GUARD_LEAD)
+        munmap(p - PM_PAGE, PM_PAGE);
+    e->guards = GUARD_LEAD | GUARD_TRAIL;
     return r;
 }
 
