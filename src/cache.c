@@ -79,6 +79,10 @@ static size_t meta_bytes_per_group(size_t region) {
     return total;
 }
 
+/* At most 8 TiB of address space for the regions (the bucket-set and
+ * dedicated-cache groups would otherwise make it 52 TiB with one partition). */
+#define PM_MAX_RESERVE ((size_t)1 << 43)
+
 /* Reserve the data regions of every cache id (aligned to 1 MiB, so that
  * classes that are multiples of an alignment up to 32 KiB give aligned
  * objects) and the kmalloc caches' metadata. Start at 64 GiB of address
@@ -86,7 +90,7 @@ static size_t meta_bytes_per_group(size_t region) {
 static bool reserve(size_t num_caches, unsigned partitions, char **data, char **meta) {
     const size_t align = 1u << 20;
     unsigned shift = 36;
-    while ((1u << (36 - shift)) < partitions)
+    while ((1u << (36 - shift)) < partitions || ((size_t)1 << shift) * num_caches > PM_MAX_RESERVE)
         shift--;
     for (; shift >= 20; shift--) {
         size_t region = (size_t)1 << shift;
