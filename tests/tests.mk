@@ -33,7 +33,7 @@ $(BUILD)/tests/%: tests/unit/%.cc $(LIB_A) tests/testutil.h
 	@mkdir -p $(dir $@)
 	$(CXX) $(TEST_CXXFLAGS) $< -o $@ $(LIB_A) $(TEST_LIBS)
 
-$(BUILD)/tests/helpers/%: tests/helpers/%.c $(LIB_SO)
+$(BUILD)/tests/helpers/%: tests/helpers/%.c tests/helpers/print_config.h $(LIB_SO)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -L$(BUILD) -Wl,-rpath,'$$ORIGIN/../..' -lpartmalloc -lpthread
 

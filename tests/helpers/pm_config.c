@@ -5,15 +5,9 @@
 #include <stdio.h>
 
 #include "partmalloc.h"
-
-static const char *mode_name(enum pm_mode m) {
-    return m == PM_MODE_TYPED ? "typed" : m == PM_MODE_RANDOM ? "random" : m == PM_MODE_NONE ? "none" : "?";
-}
+#include "print_config.h"
 
 int main(void) {
-    struct pm_config c;
-    pm_get_config(&c);
-    printf("config mode=%s partitions=%u token_max=%llu\n", mode_name(c.mode), c.partitions,
-           (unsigned long long)c.token_max);
+    print_config();
     return 0;
 }

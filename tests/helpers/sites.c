@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "partmalloc.h"
+#include "print_config.h"
 
 /* Stores after each call keep it from becoming a tail call (which would
  * make the caller's address the call site) and make every site's body
@@ -48,10 +49,6 @@ static void *(*const sites[])(size_t) = {X10(SITE_REF, b)};
 enum { NSITES = sizeof sites / sizeof sites[0] };
 _Static_assert(NSITES == 1024, "1024 call sites");
 
-static const char *mode_name(enum pm_mode m) {
-    return m == PM_MODE_TYPED ? "typed" : m == PM_MODE_RANDOM ? "random" : m == PM_MODE_NONE ? "none" : "?";
-}
-
 static int partition_of(const void *p, unsigned *out) {
     struct pm_ptr_info info;
     if (!p || !pm_ptr_info(p, &info) || !info.is_small || !info.live)
@@ -61,10 +58,7 @@ static int partition_of(const void *p, unsigned *out) {
 }
 
 int main(void) {
-    struct pm_config c;
-    pm_get_config(&c);
-    printf("config mode=%s partitions=%u token_max=%llu\n", mode_name(c.mode), c.partitions,
-           (unsigned long long)c.token_max);
+    print_config();
     printf("base %p\n", (void *)(uintptr_t)sites[0]);
     static void *first[NSITES], *second[NSITES];
     for (int k = 0; k < NSITES; k++)

@@ -8,18 +8,12 @@
 #include <stdio.h>
 
 #include "partmalloc.h"
+#include "print_config.h"
 
 const unsigned long long partmalloc_token_max = 16;
 
-static const char *mode_name(enum pm_mode m) {
-    return m == PM_MODE_TYPED ? "typed" : m == PM_MODE_RANDOM ? "random" : m == PM_MODE_NONE ? "none" : "?";
-}
-
 int main(void) {
-    struct pm_config c;
-    pm_get_config(&c);
-    printf("config mode=%s partitions=%u token_max=%llu\n", mode_name(c.mode), c.partitions,
-           (unsigned long long)c.token_max);
+    print_config();
     static const uint64_t tokens[] = {0, 3, 7, 8, 12, 15, 16, 24, 40, 63, 64, UINT64_MAX};
     int bad = 0;
     for (size_t i = 0; i < sizeof tokens / sizeof tokens[0]; i++) {

@@ -257,6 +257,18 @@ Test(options, valid_values_print_nothing) {
     expect_config(env3, "", "config mode=typed partitions=1 token_max=0\n");
 }
 
+/* Each value of `option` is reported with `bad_format` (one %s for the
+ * value) and the default configuration is used. */
+static void expect_each_rejected(const char *option, const char *const *values, size_t n, const char *bad_format) {
+    for (size_t i = 0; i < n; i++) {
+        char env_v[128], want[256];
+        snprintf(env_v, sizeof env_v, "%s=%s", option, values[i]);
+        snprintf(want, sizeof want, bad_format, values[i]);
+        const char *env[] = {env_v, NULL};
+        expect_config(env, want, DEFAULT_CONFIG);
+    }
+}
+
 Test(options, invalid_mode) {
     const char *env[] = {"PARTMALLOC_MODE=bogus", NULL};
     expect_config(env, BAD_MODE("bogus"), DEFAULT_CONFIG);
@@ -268,13 +280,7 @@ Test(options, invalid_mode) {
 
 Test(options, invalid_partitions) {
     static const char *const values[] = {"3", "128", "0", "", "16x", "-16", " 16", "1024", "99999999999999999999999"};
-    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
-        char env_v[64], want[256];
-        snprintf(env_v, sizeof env_v, "PARTMALLOC_PARTITIONS=%s", values[i]);
-        snprintf(want, sizeof want, BAD_PARTS("%s"), values[i]);
-        const char *env[] = {env_v, NULL};
-        expect_config(env, want, DEFAULT_CONFIG);
-    }
+    expect_each_rejected("PARTMALLOC_PARTITIONS", values, sizeof values / sizeof values[0], BAD_PARTS("%s"));
     /* the other options still apply */
     const char *env[] = {"PARTMALLOC_PARTITIONS=3", "PARTMALLOC_MODE=random", NULL};
     expect_config(env, BAD_PARTS("3"), "config mode=random partitions=16 token_max=0\n");
@@ -282,24 +288,12 @@ Test(options, invalid_partitions) {
 
 Test(options, invalid_token_max) {
     static const char *const values[] = {"abc", "16abc", "0x", "-1", "18446744073709551616"};
-    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
-        char env_v[64], want[256];
-        snprintf(env_v, sizeof env_v, "PARTMALLOC_TOKEN_MAX=%s", values[i]);
-        snprintf(want, sizeof want, BAD_MAX("%s"), values[i]);
-        const char *env[] = {env_v, NULL};
-        expect_config(env, want, DEFAULT_CONFIG);
-    }
+    expect_each_rejected("PARTMALLOC_TOKEN_MAX", values, sizeof values / sizeof values[0], BAD_MAX("%s"));
 }
 
 Test(options, invalid_seed) {
     static const char *const values[] = {"xyz", "12z", "0xg", ""};
-    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
-        char env_v[64], want[256];
-        snprintf(env_v, sizeof env_v, "PARTMALLOC_SEED=%s", values[i]);
-        snprintf(want, sizeof want, BAD_SEED("%s"), values[i]);
-        const char *env[] = {env_v, NULL};
-        expect_config(env, want, DEFAULT_CONFIG);
-    }
+    expect_each_rejected("PARTMALLOC_SEED", values, sizeof values / sizeof values[0], BAD_SEED("%s"));
 }
 
 /* The fallback for a bad seed really is a random one: two runs at the same
