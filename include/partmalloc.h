@@ -15,6 +15,7 @@ extern "C" {
 #endif
 
 #define PARTMALLOC_VERSION "0.1.0"
+#define PARTMALLOC_MAX_PARTITIONS 64
 
 #if defined(__GNUC__)
 #define PARTMALLOC_API __attribute__((visibility("default")))
@@ -81,6 +82,52 @@ PARTMALLOC_API unsigned pm_token_partition(size_t token);
  * decommitted. Another thread's cache goes back when that thread exits or
  * calls pm_collect itself: no thread touches another's cache. */
 PARTMALLOC_API size_t pm_collect(void);
+
+/* ---- Statistics (see docs/guide.md) ----
+ * Kept without atomics on the fast paths: each thread counts its own
+ * allocations in its cache; reading merges every thread's counts. Object and
+ * slab counts are read from the caches' out-of-line slot states. A read while
+ * other threads allocate is a consistent-enough snapshot, not an atomic one. */
+struct pm_cache_stats {
+    char name[32];              /* kmalloc-<size>, kmalloc-part-NN-<size>, <bucket set>-<size>, <dedicated> */
+    int kind;                   /* enum pm_cache_kind_public */
+    unsigned partition;         /* kmalloc: partition; bucket sets and dedicated caches: their group */
+    unsigned size_class;        /* kmalloc and buckets; pm_get_config's num_size_classes for dedicated */
+    size_t object_size;
+    size_t objs_per_slab;
+    size_t pages_per_slab;
+    size_t active_objs;         /* allocated now */
+    size_t total_objs;          /* slots of the slabs that hold memory */
+    size_t active_slabs;        /* slabs with at least one allocated object */
+    size_t total_slabs;         /* slabs that hold memory */
+    size_t cached_objs;         /* freed, held by thread caches for reuse */
+    uint64_t allocs;            /* allocations served since start */
+    uint64_t frees;             /* allocations - active_objs */
+};
+
+/* Large blocks (above max_small_size): page-granular mappings. */
+struct pm_large_stats {
+    size_t active_blocks;
+    size_t active_bytes;        /* usable bytes of the live blocks */
+    size_t kept_blocks;         /* freed blocks kept mapped for reuse */
+    uint64_t allocs;
+    uint64_t frees;
+};
+
+/* Fills out[0 .. max) with the caches that have served an allocation or hold
+ * slabs, in cache-id order (partition, then size), and returns how many
+ * there are (which may exceed max). */
+PARTMALLOC_API size_t pm_stats_caches(struct pm_cache_stats *out, size_t max);
+PARTMALLOC_API void pm_stats_large(struct pm_large_stats *out);
+
+enum pm_stats_format {
+    PM_STATS_HISTOGRAM = 0,     /* objects per partition, '+' bars, pointer/data split */
+    PM_STATS_SLABINFO = 1,      /* /proc/slabinfo version 2.1 */
+    PM_STATS_JSON = 2,          /* everything, for tools (docs/guide.md gives the schema) */
+};
+/* Writes the statistics to file descriptor `fd`. Returns 0, or -1 with errno
+ * set if a write failed. Does not allocate: safe in a signal handler. */
+PARTMALLOC_API int pm_stats_write(int fd, enum pm_stats_format format);
 
 #ifdef __cplusplus
 }

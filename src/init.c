@@ -73,6 +73,7 @@ void pm_init_slow(void) {
     set_globals(&o);
     pm_caches_init();
     pm_tcache_init();
+    pm_stats_configure(&o);
     __atomic_store_n(&pm_initialized, 1, __ATOMIC_RELEASE);
     initializing = false;
     pm_unlock(&init_lock);
@@ -81,4 +82,5 @@ void pm_init_slow(void) {
 
 __attribute__((constructor)) static void pm_constructor(void) {
     pm_ensure_init();
+    pm_stats_install_signal();
 }

@@ -86,8 +86,21 @@ struct pm_options {
     uint64_t token_max;   /* 0 = SIZE_MAX, Clang's default */
     bool seed_set;
     uint64_t seed;
+    /* PARTMALLOC_STATS=stderr|<path>[,format]: statistics at exit */
+    bool stats_at_exit;
+    bool stats_to_stderr;
+    char stats_path[256];           /* "%p" becomes the process id */
+    enum pm_stats_format stats_format;
+    /* PARTMALLOC_STATS_SIGNAL=<signal>: a JSON dump on demand, written to
+     * PARTMALLOC_STATS_DIR (default /tmp) as partmalloc-<pid>.json */
+    int stats_signal;               /* 0: none */
+    char stats_dir[256];
 };
 void pm_options_read(struct pm_options *out);
+
+/* ---- stats.c ---- */
+void pm_stats_configure(const struct pm_options *o); /* at initialization */
+void pm_stats_install_signal(void);                   /* from the constructor */
 
 /* ---- sizeclass.c ---- */
 extern const uint32_t pm_class_size[PM_NUM_CLASSES];
@@ -147,6 +160,7 @@ struct pm_cache {
     uint32_t tails[3];
     uint32_t counts[3];
     uint64_t decommits, reuses;
+    uint64_t uncached_allocs;  /* objects handed out to threads without a cache */
 };
 
 enum pm_slab_list { PM_LIST_PARTIAL = 0, PM_LIST_EMPTY = 1, PM_LIST_DECOMMITTED = 2, PM_LIST_NONE = 3 };
@@ -195,12 +209,13 @@ struct pm_bin {
     struct pm_entry *top;   /* next free entry slot; entries below are cached objects */
     struct pm_entry *base;
     struct pm_entry *end;
-    void *unused;           /* 32 bytes: the index is a shift */
+    uint64_t allocs;        /* objects this thread took from the bin, ever (statistics) */
 };
 
 struct pm_tcache {
     struct pm_tcache *next_free;
-    struct pm_bin bins[PM_MAX_CACHES];
+    struct pm_bin bins[PM_MAX_CACHES]; /* at offset 8: the free path's best code */
+    struct pm_tcache *next_all;        /* every cache ever made, for statistics */
 };
 
 extern __thread struct pm_tcache *pm_tc __attribute__((tls_model("initial-exec")));
@@ -213,6 +228,8 @@ void pm_tcache_init(void);
 void pm_tcache_lock_all(void);
 void pm_tcache_reinit_locks(void);
 void pm_tcache_unlock_all(void);
+/* Sum over every thread cache of bins[cid].allocs (racy reads: statistics). */
+uint64_t pm_tcache_allocs(size_t cid);
 
 /* ---- large.c ---- */
 void *pm_large_alloc(size_t size, size_t alignment, bool zero);
@@ -224,6 +241,8 @@ bool pm_large_free(void *ptr, size_t check_size, size_t check_align); /* false: 
 void *pm_large_realloc(void *ptr, size_t size);
 /* Unmaps the freed blocks kept for reuse; returns their bytes. */
 size_t pm_large_trim(void);
+/* Live blocks and their bytes (a scan of the table), allocations ever. */
+void pm_large_counts(size_t *live, size_t *bytes, size_t *kept, uint64_t *allocs);
 void pm_large_lock_all(void);
 void pm_large_reinit_locks(void);
 void pm_large_unlock_all(void);

@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -26,6 +27,7 @@ struct large_entry {
 };
 
 static pm_lock_t large_lock = PM_LOCK_INIT;
+static uint64_t large_allocs; /* blocks handed out, ever (statistics) */
 static struct large_entry *table;
 static size_t table_cap;      /* a power of two, or 0 */
 static size_t table_used;     /* entries not L_EMPTY */
@@ -175,6 +177,7 @@ static void *reuse_kept(size_t size, size_t data, bool zero) {
         e->requested = size;
         e->state = L_LIVE;
         e->guards = GUARD_LEAD | GUARD_TRAIL;
+        large_allocs++;
     }
     pm_unlock(&large_lock);
     if (found && !e) {
@@ -224,6 +227,7 @@ void *pm_large_alloc(size_t size, size_t alignment, bool zero) {
         e->requested = size;
         e->state = L_LIVE;
         e->guards = GUARD_LEAD | GUARD_TRAIL;
+        large_allocs++;
     }
     pm_unlock(&large_lock);
     if (!e) {
@@ -281,6 +285,32 @@ bool pm_large_free(void *ptr, size_t check_size, size_t check_align) {
     if (!kept_it)
         unmap_block((uintptr_t)ptr, data, guards);
     return true;
+}
+
+/* A statistics read may come from a signal handler that interrupted a
+ * holder of the lock, so it only tries the lock (a blocking wait could never
+ * end); if the lock stays busy the block counts read as zero. */
+void pm_large_counts(size_t *live, size_t *bytes, size_t *kept_blocks, uint64_t *allocs) {
+    size_t n = 0, b = 0;
+    *kept_blocks = 0;
+    *allocs = 0;
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        if (pthread_mutex_trylock(&large_lock) != 0) {
+            sched_yield();
+            continue;
+        }
+        for (size_t i = 0; i < table_cap; i++)
+            if (table[i].state == L_LIVE) {
+                n++;
+                b += table[i].data_bytes;
+            }
+        *kept_blocks = kept_count;
+        *allocs = large_allocs;
+        pm_unlock(&large_lock);
+        break;
+    }
+    *live = n;
+    *bytes = b;
 }
 
 size_t pm_large_trim(void) {

@@ -1,10 +1,12 @@
 /* Run-time options, read once from the environment at the first allocation.
  * secure_getenv: a set-user-ID program ignores them all. */
 #define _GNU_SOURCE
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "stats_format.h"
 
 static void report_invalid(const char *name, const char *value, const char *accepted, const char *used) {
     pm_write_stderr("partmalloc: invalid ", 20);
@@ -96,6 +98,57 @@ static void read_seed(struct pm_options *o) {
     }
 }
 
+static void copy_option(char *dst, size_t size, const char *src) {
+    size_t n = strnlen(src, size - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* PARTMALLOC_STATS=stderr|<path>[,histogram|slabinfo|json] */
+static void read_stats(struct pm_options *o) {
+    const char *v = secure_getenv("PARTMALLOC_STATS");
+    if (!v || !*v)
+        return;
+    const char *comma = strrchr(v, ',');
+    size_t target_len = comma ? (size_t)(comma - v) : strlen(v);
+    if (comma && !pm_stats_format_parse(comma + 1, strlen(comma + 1), &o->stats_format)) {
+        report_invalid("PARTMALLOC_STATS", v, "stderr or a file path, then optionally ,histogram ,slabinfo or ,json",
+                       "no statistics");
+        return;
+    }
+    if (target_len == 0 || target_len >= sizeof o->stats_path) {
+        report_invalid("PARTMALLOC_STATS", v, "stderr or a file path of up to 255 bytes, then optionally a format",
+                       "no statistics");
+        return;
+    }
+    o->stats_at_exit = true;
+    o->stats_to_stderr = target_len == 6 && memcmp(v, "stderr", 6) == 0;
+    memcpy(o->stats_path, v, target_len);
+    o->stats_path[target_len] = '\0';
+}
+
+static int signal_number(const char *v) {
+    static const struct {
+        const char *name;
+        int number;
+    } names[] = {{"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(v, names[i].name) == 0)
+            return names[i].number;
+    uint64_t n;
+    if (parse_u64(v, &n) && (n == SIGUSR1 || n == SIGUSR2 || (n >= (uint64_t)SIGRTMIN && n <= (uint64_t)SIGRTMAX)))
+        return (int)n;
+    return 0;
+}
+
+static void read_stats_signal(struct pm_options *o) {
+    const char *v = secure_getenv("PARTMALLOC_STATS_SIGNAL");
+    if (v && *v && !(o->stats_signal = signal_number(v)))
+        report_invalid("PARTMALLOC_STATS_SIGNAL", v, "USR1, USR2, or a signal number: 10, 12, 34-64", "none");
+    const char *dir = secure_getenv("PARTMALLOC_STATS_DIR");
+    copy_option(o->stats_dir, sizeof o->stats_dir, dir && *dir ? dir : "/tmp");
+}
+
 /* The token max can also come from the program itself: a program built with
  * `-falloc-token-max=M` may define `const unsigned long long
  * partmalloc_token_max = M;` (visible to the dynamic linker, which it is
@@ -112,4 +165,9 @@ void pm_options_read(struct pm_options *o) {
     read_partitions(o);
     read_token_max(o);
     read_seed(o);
+    o->stats_at_exit = false;
+    o->stats_format = PM_STATS_HISTOGRAM;
+    o->stats_signal = 0;
+    read_stats(o);
+    read_stats_signal(o);
 }

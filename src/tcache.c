@@ -11,7 +11,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "internal.h"
+#include "fastpath.h"
 
 __thread struct pm_tcache *pm_tc __attribute__((tls_model("initial-exec"))) = &pm_tcache_empty;
 /* Set once this thread's cache has been handed back at exit: later
@@ -23,6 +23,10 @@ struct pm_tcache pm_tcache_empty;
 static pthread_key_t tcache_key;
 static pm_lock_t tcache_lock = PM_LOCK_INIT;
 static struct pm_tcache *tcache_free_list;
+/* Every thread cache ever made (they are recycled, never unmapped), newest
+ * first; published with release stores so a statistics reader can walk it
+ * without the lock. */
+static struct pm_tcache *tcache_all;
 static size_t bin_capacity[PM_NUM_CLASSES];
 static size_t entries_per_tcache;
 
@@ -78,6 +82,10 @@ static struct pm_tcache *tcache_create(void) {
         if (!tc)
             return NULL;
         bins_reset(tc);
+        pm_lock(&tcache_lock);
+        tc->next_all = tcache_all;
+        __atomic_store_n(&tcache_all, tc, __ATOMIC_RELEASE);
+        pm_unlock(&tcache_lock);
     }
     tc->next_free = NULL;
     pthread_setspecific(tcache_key, tc);
@@ -122,6 +130,7 @@ static void *alloc_uncached(size_t cid) {
         return NULL;
     }
     *e.state = PM_SLOT_LIVE;
+    __atomic_fetch_add(&pm_caches[cid].uncached_allocs, 1, __ATOMIC_RELAXED);
     return e.ptr;
 }
 
@@ -145,6 +154,7 @@ void *pm_tcache_alloc_slow(size_t cid) {
         bin->top = bin->base + n;
     }
     struct pm_entry *e = --bin->top;
+    pm_count(&bin->allocs);
     *e->state = PM_SLOT_LIVE;
     return e->ptr;
 }
@@ -162,6 +172,13 @@ void pm_tcache_free_slow(size_t cid, void *ptr, uint8_t *state) {
     if (bin->top == bin->end)
         bin_flush(cid, bin, (size_t)(bin->end - bin->base + 1) / 2);
     *bin->top++ = e;
+}
+
+uint64_t pm_tcache_allocs(size_t cid) {
+    uint64_t sum = 0;
+    for (struct pm_tcache *tc = __atomic_load_n(&tcache_all, __ATOMIC_ACQUIRE); tc; tc = tc->next_all)
+        sum += __atomic_load_n(&tc->bins[cid].allocs, __ATOMIC_RELAXED);
+    return sum;
 }
 
 void pm_tcache_lock_all(void) {

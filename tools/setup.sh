@@ -3,7 +3,7 @@
 # missing. Idempotent and quiet when everything is present.
 set -e
 # Build and tests, then the peers the benchmark suite measures against.
-need="clang-22 libclang-rt-22-dev libcriterion-dev pkg-config git perl python3 valgrind"
+need="clang-22 libclang-rt-22-dev libcriterion-dev libjansson-dev libdw-dev libelf-dev libsodium-dev pkg-config git perl python3 valgrind"
 need="$need libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4"
 missing=""
 for p in $need; do

@@ -1,0 +1,212 @@
+/* Statistics: per-cache object and slab counts, read on demand.
+ *
+ * Nothing here runs on the fast paths. Allocations are counted by each
+ * thread in its own bins (fastpath.h) and summed on read; object and slab
+ * counts come from the caches' out-of-line slot states; frees follow as
+ * allocations minus live objects. Reads take no lock on the caches, so they
+ * work at exit and in a signal handler, and see other threads' recent
+ * updates late or early: a snapshot, not an atomic one.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "stats_format.h"
+
+static struct pm_options stats_opts;
+
+void pm_stats_configure(const struct pm_options *o) {
+    stats_opts = *o;
+}
+
+/* Live and cached objects, and slabs with a live object, of slabs [0, used). */
+static void count_slots(const struct pm_cache *c, size_t used, struct pm_cache_stats *out) {
+    const uint8_t *state = __atomic_load_n(&pm_hot[c->id].state, __ATOMIC_ACQUIRE);
+    for (size_t s = 0; s < used; s++) {
+        if (c->slabs[s].list == PM_LIST_DECOMMITTED)
+            continue;
+        size_t live = 0, cached = 0;
+        const uint8_t *st = state + s * c->objs_per_slab;
+        for (uint32_t i = 0; i < c->objs_per_slab; i++) {
+            live += st[i] == PM_SLOT_LIVE;
+            cached += st[i] == PM_SLOT_CACHED;
+        }
+        out->total_slabs++;
+        out->active_slabs += live != 0;
+        out->active_objs += live;
+        out->cached_objs += cached;
+    }
+}
+
+static bool cache_stats(size_t cid, struct pm_cache_stats *out) {
+    const struct pm_cache *c = &pm_caches[cid];
+    if (!c->ready)
+        return false;
+    size_t used = __atomic_load_n(&c->used_slabs, __ATOMIC_ACQUIRE);
+    uint64_t allocs = __atomic_load_n(&c->uncached_allocs, __ATOMIC_RELAXED) + pm_tcache_allocs(cid);
+    if (used == 0 && allocs == 0)
+        return false;
+    memset(out, 0, sizeof *out);
+    pm_cache_name(cid, out->name);
+    out->kind = c->kind;
+    out->partition = c->partition;
+    out->size_class = c->size_class;
+    out->object_size = c->obj_size;
+    out->objs_per_slab = c->objs_per_slab;
+    out->pages_per_slab = c->slab_bytes / PM_PAGE;
+    count_slots(c, used, out);
+    out->total_objs = out->total_slabs * c->objs_per_slab;
+    out->allocs = allocs;
+    out->frees = allocs > out->active_objs ? allocs - out->active_objs : 0;
+    return true;
+}
+
+PM_EXPORT size_t pm_stats_caches(struct pm_cache_stats *out, size_t max) {
+    pm_ensure_init();
+    size_t n = 0;
+    struct pm_cache_stats one;
+    for (size_t cid = 0; cid < pm_g.num_caches; cid++)
+        if (cache_stats(cid, n < max ? &out[n] : &one))
+            n++;
+    return n;
+}
+
+PM_EXPORT void pm_stats_large(struct pm_large_stats *out) {
+    pm_ensure_init();
+    pm_large_counts(&out->active_blocks, &out->active_bytes, &out->kept_blocks, &out->allocs);
+    out->frees = out->allocs > out->active_blocks ? out->allocs - out->active_blocks : 0;
+}
+
+/* ---- writing ---- */
+
+static bool write_fd(void *ctx, const char *text, size_t len) {
+    int fd = *(int *)ctx;
+    while (len) {
+        ssize_t n = write(fd, text, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        text += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+static size_t exe_path(char *out, size_t size) {
+    ssize_t n = readlink("/proc/self/exe", out, size - 1);
+    n = n < 0 ? 0 : n;
+    out[n] = '\0';
+    return (size_t)n;
+}
+
+/* The snapshot lives in pages of its own: no allocation through malloc. */
+PM_EXPORT int pm_stats_write(int fd, enum pm_stats_format format) {
+    pm_ensure_init();
+    size_t max = pm_g.num_caches, bytes = (max * sizeof(struct pm_cache_stats) + PM_PAGE - 1) & ~(size_t)(PM_PAGE - 1);
+    struct pm_cache_stats *caches = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (caches == MAP_FAILED)
+        return -1;
+    char exe[512];
+    exe_path(exe, sizeof exe);
+    struct pm_stats_view view = {
+        .caches = caches,
+        .count = pm_stats_caches(caches, max),
+        .mode = pm_g.mode,
+        .partitions = pm_g.partitions,
+        .token_max = pm_g.token_max == UINT64_MAX ? 0 : pm_g.token_max,
+        .pid = (long)getpid(),
+        .exe = exe,
+    };
+    pm_stats_large(&view.large);
+    int saved = errno;
+    bool ok = pm_stats_render(&view, format, write_fd, &fd);
+    int err = errno;
+    munmap(caches, bytes);
+    errno = ok ? saved : err;
+    return ok ? 0 : -1;
+}
+
+/* ---- at exit ---- */
+
+/* Copies `path` into out with every "%p" replaced by the process id. */
+static void expand_path(const char *path, char *out, size_t size) {
+    size_t at = 0;
+    for (; *path && at + 24 < size; path++) {
+        if (path[0] == '%' && path[1] == 'p') {
+            at += pm_fmt_u64(out + at, (uint64_t)getpid());
+            path++;
+        } else {
+            out[at++] = *path;
+        }
+    }
+    out[at] = '\0';
+}
+
+static void report_open_failure(const char *path) {
+    static const char msg[] = "partmalloc: cannot write statistics to ";
+    pm_write_stderr(msg, sizeof msg - 1);
+    pm_write_stderr(path, strlen(path));
+    pm_write_stderr("\n", 1);
+}
+
+__attribute__((destructor)) static void stats_at_exit(void) {
+    if (!stats_opts.stats_at_exit || !pm_initialized)
+        return;
+    if (stats_opts.stats_to_stderr) {
+        pm_stats_write(STDERR_FILENO, stats_opts.stats_format);
+        return;
+    }
+    char path[300];
+    expand_path(stats_opts.stats_path, path, sizeof path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || pm_stats_write(fd, stats_opts.stats_format) != 0)
+        report_open_failure(path);
+    if (fd >= 0)
+        close(fd);
+}
+
+/* ---- on a signal ---- */
+
+/* <dir>/partmalloc-<pid>.json, written to a temporary name first so a reader
+ * never sees half a dump. */
+static void dump_on_signal(int sig) {
+    (void)sig;
+    int saved = errno;
+    char path[300], tmp[310];
+    size_t at = strnlen(stats_opts.stats_dir, 256);
+    memcpy(path, stats_opts.stats_dir, at);
+    memcpy(path + at, "/partmalloc-", 12);
+    at += 12;
+    at += pm_fmt_u64(path + at, (uint64_t)getpid());
+    memcpy(path + at, ".json", 6);
+    memcpy(tmp, path, at + 5);
+    memcpy(tmp + at + 5, ".tmp", 5);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        bool ok = pm_stats_write(fd, PM_STATS_JSON) == 0;
+        close(fd);
+        if (ok)
+            rename(tmp, path);
+        else
+            unlink(tmp);
+    }
+    errno = saved;
+}
+
+void pm_stats_install_signal(void) {
+    if (!stats_opts.stats_signal)
+        return;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = dump_on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(stats_opts.stats_signal, &sa, NULL);
+}

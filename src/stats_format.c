@@ -1,0 +1,332 @@
+/* Statistics as text: the partition histogram, /proc/slabinfo, JSON.
+ * No allocation and no stdio: this runs at exit and in signal handlers. */
+#include "stats_format.h"
+
+#include <string.h>
+
+/* Output buffered in a fixed array, flushed through the callback. */
+struct writer {
+    pm_stats_out out;
+    void *ctx;
+    bool ok;
+    size_t len;
+    char buf[2048];
+};
+
+static void flush(struct writer *w) {
+    if (w->ok && w->len && !w->out(w->ctx, w->buf, w->len))
+        w->ok = false;
+    w->len = 0;
+}
+
+static void put(struct writer *w, const char *s, size_t n) {
+    while (n) {
+        if (w->len == sizeof w->buf)
+            flush(w);
+        size_t room = sizeof w->buf - w->len, take = n < room ? n : room;
+        memcpy(w->buf + w->len, s, take);
+        w->len += take;
+        s += take;
+        n -= take;
+    }
+}
+
+static void puts_(struct writer *w, const char *s) { put(w, s, strlen(s)); }
+
+static void pad(struct writer *w, size_t n) {
+    while (n--)
+        put(w, " ", 1);
+}
+
+static size_t fmt_u64(char *out, uint64_t v) {
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static void num(struct writer *w, uint64_t v) {
+    char s[24];
+    put(w, s, fmt_u64(s, v));
+}
+
+/* Right-aligned in `width` columns. */
+static void num_w(struct writer *w, uint64_t v, size_t width) {
+    char s[24];
+    size_t n = fmt_u64(s, v);
+    if (n < width)
+        pad(w, width - n);
+    put(w, s, n);
+}
+
+/* Left-aligned in `width` columns, at least one space after. */
+static void str_w(struct writer *w, const char *s, size_t width) {
+    size_t n = strlen(s);
+    put(w, s, n);
+    pad(w, n < width ? width - n : 1);
+}
+
+static void two_digits(struct writer *w, unsigned v) {
+    char s[2] = {(char)('0' + v / 10 % 10), (char)('0' + v % 10)};
+    put(w, s, 2);
+}
+
+static const char *mode_name(enum pm_mode m) {
+    return m == PM_MODE_TYPED ? "typed" : m == PM_MODE_RANDOM ? "random" : "none";
+}
+
+static const char *kind_name(int kind) {
+    return kind == PM_CACHE_KMALLOC ? "kmalloc" : kind == PM_CACHE_BUCKET ? "bucket" : "dedicated";
+}
+
+/* ---- histogram ---- */
+
+#define HIST_WIDTH 40u
+
+static void partition_name(struct writer *w, unsigned part) {
+    if (part == 0) {
+        str_w(w, "kmalloc", 18);
+        return;
+    }
+    puts_(w, "kmalloc-part-");
+    two_digits(w, part);
+    pad(w, 3);
+}
+
+/* The bar, padded to its full width when a label follows. */
+static void bar(struct writer *w, uint64_t objs, uint64_t most, bool padded) {
+    uint64_t n = most ? objs * HIST_WIDTH / most : 0;
+    if (n == 0 && objs)
+        n = 1; /* any object at all shows */
+    for (uint64_t i = 0; i < n; i++)
+        put(w, "+", 1);
+    if (padded)
+        pad(w, HIST_WIDTH - n + 1);
+}
+
+static void header_line(struct writer *w, const struct pm_stats_view *v) {
+    puts_(w, "partmalloc: ");
+    puts_(w, mode_name(v->mode));
+    puts_(w, " mode, ");
+    num(w, v->partitions);
+    puts_(w, v->partitions == 1 ? " partition" : " partitions");
+    if (v->mode == PM_MODE_TYPED) {
+        puts_(w, ", token max ");
+        if (v->token_max)
+            num(w, v->token_max);
+        else
+            puts_(w, "none (clang's default)");
+    }
+    if (v->pid) {
+        puts_(w, ", pid ");
+        num(w, (uint64_t)v->pid);
+    }
+    puts_(w, "\n");
+}
+
+static void split_summary(struct writer *w, const struct pm_stats_view *v, const uint64_t *objs) {
+    unsigned n = v->partitions, half = n / 2;
+    if (v->mode != PM_MODE_TYPED || half == 0) {
+        puts_(w, v->mode == PM_MODE_RANDOM ? "random mode: partitions follow a keyed hash of the call site, not the type\n"
+                                           : "one partition: no pointer/data split\n");
+        return;
+    }
+    uint64_t low = 0, high = 0;
+    for (unsigned p = 0; p < n; p++)
+        *(p < half ? &low : &high) += objs[p];
+    num(w, low);
+    puts_(w, " objects in partitions 00-");
+    two_digits(w, half - 1);
+    puts_(w, " (no pointers, or no type), ");
+    num(w, high);
+    puts_(w, " in ");
+    two_digits(w, half);
+    puts_(w, "-");
+    two_digits(w, n - 1);
+    puts_(w, " (hold pointers)\n");
+}
+
+static void other_caches(struct writer *w, const struct pm_stats_view *v) {
+    bool first = true;
+    for (size_t i = 0; i < v->count; i++) {
+        const struct pm_cache_stats *c = &v->caches[i];
+        if (c->kind == PM_CACHE_KMALLOC)
+            continue;
+        if (first)
+            puts_(w, "<other cache>      <objs> <kind>\n");
+        first = false;
+        str_w(w, c->name, 18);
+        num_w(w, c->active_objs, 6);
+        puts_(w, "  ");
+        puts_(w, kind_name(c->kind));
+        puts_(w, "\n");
+    }
+}
+
+static void render_histogram(struct writer *w, const struct pm_stats_view *v) {
+    uint64_t objs[PARTMALLOC_MAX_PARTITIONS] = {0}, most = 0;
+    unsigned n = v->partitions <= PARTMALLOC_MAX_PARTITIONS ? v->partitions : PARTMALLOC_MAX_PARTITIONS;
+    for (size_t i = 0; i < v->count; i++)
+        if (v->caches[i].kind == PM_CACHE_KMALLOC && v->caches[i].partition < n)
+            objs[v->caches[i].partition] += v->caches[i].active_objs;
+    for (unsigned p = 0; p < n; p++)
+        most = objs[p] > most ? objs[p] : most;
+    header_line(w, v);
+    puts_(w, "<slab cache>       <objs> <hist>");
+    if (v->partition_labels) {
+        pad(w, HIST_WIDTH - 5);
+        puts_(w, "<types>");
+    }
+    puts_(w, "\n");
+    for (unsigned p = n; p-- > 0;) {
+        const char *label = v->partition_labels ? v->partition_labels[p] : NULL;
+        partition_name(w, p);
+        num_w(w, objs[p], 6);
+        if (objs[p] || (label && *label)) {
+            puts_(w, "  ");
+            bar(w, objs[p], most, label && *label);
+        }
+        if (label)
+            puts_(w, label);
+        puts_(w, "\n");
+    }
+    split_summary(w, v, objs);
+    other_caches(w, v);
+    puts_(w, "large blocks: ");
+    num(w, v->large.active_blocks);
+    puts_(w, " live, ");
+    num(w, (v->large.active_bytes + 1023) / 1024);
+    puts_(w, " KiB\n");
+}
+
+/* ---- /proc/slabinfo, version 2.1 ---- */
+
+static void render_slabinfo(struct writer *w, const struct pm_stats_view *v) {
+    puts_(w, "slabinfo - version: 2.1\n");
+    puts_(w, "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab>"
+             " : tunables <limit> <batchcount> <sharedfactor>"
+             " : slabdata <active_slabs> <num_slabs> <sharedavail>\n");
+    for (size_t i = 0; i < v->count; i++) {
+        const struct pm_cache_stats *c = &v->caches[i];
+        str_w(w, c->name, 17);
+        num_w(w, c->active_objs, 6);
+        puts_(w, " ");
+        num_w(w, c->total_objs, 6);
+        puts_(w, " ");
+        num_w(w, c->object_size, 6);
+        puts_(w, " ");
+        num_w(w, c->objs_per_slab, 4);
+        puts_(w, " ");
+        num_w(w, c->pages_per_slab, 4);
+        puts_(w, " : tunables    0    0    0 : slabdata ");
+        num_w(w, c->active_slabs, 6);
+        puts_(w, " ");
+        num_w(w, c->total_slabs, 6);
+        puts_(w, "      0\n");
+    }
+}
+
+/* ---- JSON ---- */
+
+static void json_str(struct writer *w, const char *s) {
+    static const char hex[] = "0123456789abcdef";
+    put(w, "\"", 1);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            char e[2] = {'\\', (char)ch};
+            put(w, e, 2);
+        } else if (ch < 0x20) {
+            char e[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
+            put(w, e, 6);
+        } else {
+            put(w, (const char *)&ch, 1);
+        }
+    }
+    put(w, "\"", 1);
+}
+
+static void json_field(struct writer *w, const char *key, uint64_t value, bool last) {
+    json_str(w, key);
+    put(w, ":", 1);
+    num(w, value);
+    if (!last)
+        put(w, ",", 1);
+}
+
+static void json_cache(struct writer *w, const struct pm_cache_stats *c) {
+    puts_(w, "{\"name\":");
+    json_str(w, c->name);
+    puts_(w, ",\"kind\":");
+    json_str(w, kind_name(c->kind));
+    put(w, ",", 1);
+    json_field(w, "partition", c->partition, false);
+    json_field(w, "size_class", c->size_class, false);
+    json_field(w, "object_size", c->object_size, false);
+    json_field(w, "objs_per_slab", c->objs_per_slab, false);
+    json_field(w, "pages_per_slab", c->pages_per_slab, false);
+    json_field(w, "active_objs", c->active_objs, false);
+    json_field(w, "total_objs", c->total_objs, false);
+    json_field(w, "active_slabs", c->active_slabs, false);
+    json_field(w, "total_slabs", c->total_slabs, false);
+    json_field(w, "cached_objs", c->cached_objs, false);
+    json_field(w, "allocs", c->allocs, false);
+    json_field(w, "frees", c->frees, true);
+    put(w, "}", 1);
+}
+
+static void render_json(struct writer *w, const struct pm_stats_view *v) {
+    puts_(w, "{\"version\":");
+    json_str(w, PARTMALLOC_VERSION);
+    puts_(w, ",\"pid\":");
+    num(w, (uint64_t)v->pid);
+    puts_(w, ",\"exe\":");
+    json_str(w, v->exe ? v->exe : "");
+    puts_(w, ",\"mode\":");
+    json_str(w, mode_name(v->mode));
+    put(w, ",", 1);
+    json_field(w, "partitions", v->partitions, false);
+    json_field(w, "token_max", v->token_max, false);
+    puts_(w, "\n\"caches\":[");
+    for (size_t i = 0; i < v->count; i++) {
+        puts_(w, i ? ",\n" : "\n");
+        json_cache(w, &v->caches[i]);
+    }
+    puts_(w, "],\n\"large\":{");
+    json_field(w, "active_blocks", v->large.active_blocks, false);
+    json_field(w, "active_bytes", v->large.active_bytes, false);
+    json_field(w, "kept_blocks", v->large.kept_blocks, false);
+    json_field(w, "allocs", v->large.allocs, false);
+    json_field(w, "frees", v->large.frees, true);
+    puts_(w, "}}\n");
+}
+
+bool pm_stats_render(const struct pm_stats_view *view, enum pm_stats_format format, pm_stats_out out, void *ctx) {
+    struct writer w = {.out = out, .ctx = ctx, .ok = true, .len = 0};
+    if (format == PM_STATS_SLABINFO)
+        render_slabinfo(&w, view);
+    else if (format == PM_STATS_JSON)
+        render_json(&w, view);
+    else
+        render_histogram(&w, view);
+    flush(&w);
+    return w.ok;
+}
+
+bool pm_stats_format_parse(const char *name, size_t len, enum pm_stats_format *out) {
+    static const struct {
+        const char *name;
+        enum pm_stats_format format;
+    } names[] = {{"histogram", PM_STATS_HISTOGRAM}, {"slabinfo", PM_STATS_SLABINFO}, {"json", PM_STATS_JSON}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strlen(names[i].name) == len && memcmp(names[i].name, name, len) == 0) {
+            *out = names[i].format;
+            return true;
+        }
+    return false;
+}

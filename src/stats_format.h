@@ -1,0 +1,38 @@
+/* Rendering of statistics as the histogram, /proc/slabinfo or JSON.
+ *
+ * Shared by the library (at exit, on a signal: so it never allocates and
+ * formats numbers itself) and by the partmalloc command (which reads a JSON
+ * dump back and adds type names). Output goes through a callback.
+ */
+#ifndef PM_STATS_FORMAT_H
+#define PM_STATS_FORMAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "partmalloc.h"
+
+struct pm_stats_view {
+    const struct pm_cache_stats *caches;
+    size_t count;
+    struct pm_large_stats large;
+    enum pm_mode mode;
+    unsigned partitions;
+    uint64_t token_max;           /* 0: Clang's default (no -falloc-token-max) */
+    long pid;
+    const char *exe;              /* may be NULL */
+    /* The command's additions, NULL in the library: per partition, the
+     * program's type names that map to it, already joined ("node, list"). */
+    const char *const *partition_labels;
+};
+
+/* Returns false if a write failed; rendering stops there. */
+typedef bool (*pm_stats_out)(void *ctx, const char *text, size_t len);
+
+bool pm_stats_render(const struct pm_stats_view *view, enum pm_stats_format format, pm_stats_out out, void *ctx);
+
+/* Names accepted for formats: "histogram", "slabinfo", "json". */
+bool pm_stats_format_parse(const char *name, size_t len, enum pm_stats_format *out);
+
+#endif

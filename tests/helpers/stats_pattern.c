@@ -1,0 +1,38 @@
+/* Allocates a known pattern and keeps it until exit, for the statistics
+ * tests: with PARTMALLOC_TOKEN_MAX=16 and 16 partitions, token p places an
+ * object in partition p, and partition p gets (p + 1) * 10 objects of 64
+ * bytes. Prints nothing, so nothing else allocates.
+ *   stats_pattern          allocate, exit (statistics at exit)
+ *   stats_pattern wait     allocate, write "ready" to stdout, wait for SIGTERM
+ */
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "partmalloc.h"
+
+#define PATTERN_PARTITIONS 16
+
+static void *objects[PATTERN_PARTITIONS * (PATTERN_PARTITIONS + 1) * 10 / 2];
+
+static void allocate_pattern(void) {
+    size_t at = 0;
+    for (unsigned p = 0; p < PATTERN_PARTITIONS; p++)
+        for (unsigned i = 0; i < (p + 1) * 10; i++)
+            objects[at++] = pm_malloc_token(64, p);
+}
+
+int main(int argc, char **argv) {
+    allocate_pattern();
+    if (argc > 1 && strcmp(argv[1], "wait") == 0) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigprocmask(SIG_BLOCK, &set, NULL);
+        if (write(STDOUT_FILENO, "ready\n", 6) != 6)
+            return 1;
+        int sig;
+        sigwait(&set, &sig);
+    }
+    return 0;
+}

@@ -1,0 +1,477 @@
+/* Statistics: counts follow a known allocation pattern, every output format
+ * parses back to the numbers the C API gives, and the at-exit and on-signal
+ * dumps of a separate process show exactly what it allocated. */
+#include "testutil.h"
+
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#include "partmalloc.h"
+#include "partmalloc/slab.h"
+
+/* Snapshots live in their own pages so taking one allocates nothing. */
+#define MAX_CACHES 8192
+struct snapshot {
+    size_t count;
+    struct pm_cache_stats caches[MAX_CACHES];
+};
+
+static struct snapshot *snapshot_new(void) {
+    struct snapshot *s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert(s != MAP_FAILED);
+    return s;
+}
+
+static void take(struct snapshot *s) {
+    s->count = pm_stats_caches(s->caches, MAX_CACHES);
+    cr_assert(s->count <= MAX_CACHES);
+}
+
+/* The cache called `name`, or an all-zero record if it is not listed. */
+static struct pm_cache_stats find(const struct snapshot *s, const char *name) {
+    for (size_t i = 0; i < s->count; i++)
+        if (strcmp(s->caches[i].name, name) == 0)
+            return s->caches[i];
+    struct pm_cache_stats none;
+    memset(&none, 0, sizeof none);
+    return none;
+}
+
+static const char *cache_of(const void *p) {
+    static struct pm_ptr_info info;
+    cr_assert(pm_ptr_info(p, &info));
+    return info.cache_name;
+}
+
+Test(stats, counts_follow_allocations_and_frees) {
+    struct snapshot *before = snapshot_new(), *after = snapshot_new(), *freed = snapshot_new();
+    enum { N = 300 };
+    void **objs = mmap(NULL, N * sizeof *objs, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    objs[0] = pm_malloc_token(200, 5);
+    char name[32];
+    strcpy(name, cache_of(objs[0]));
+    take(before);
+    for (int i = 1; i < N; i++)
+        objs[i] = pm_malloc_token(200, 5);
+    take(after);
+    for (int i = 0; i < 100; i++)
+        pm_free(objs[i]);
+    take(freed);
+    struct pm_cache_stats b = find(before, name), a = find(after, name), f = find(freed, name);
+    cr_assert_str_eq(a.name, name);
+    cr_expect_eq(a.active_objs - b.active_objs, N - 1);
+    cr_expect_eq(a.allocs - b.allocs, N - 1);
+    cr_expect_eq(a.frees, b.frees);
+    cr_expect_eq(a.active_objs - f.active_objs, 100);
+    cr_expect_eq(f.frees - a.frees, 100);
+    cr_expect_eq(f.allocs, a.allocs);
+    cr_expect_eq(f.frees, f.allocs - f.active_objs);
+    cr_expect_eq(a.object_size, pm_usable_size(objs[N - 1]));
+    cr_expect_eq(a.kind, PM_CACHE_KMALLOC);
+    cr_expect_eq(a.partition, pm_token_partition(5));
+    cr_expect_eq(a.objs_per_slab, a.pages_per_slab * 4096 / a.object_size);
+    cr_expect_eq(a.total_objs, a.total_slabs * a.objs_per_slab);
+    cr_expect_geq(a.total_objs, a.active_objs + a.cached_objs);
+    cr_expect_leq(a.active_slabs, a.total_slabs);
+    cr_expect_geq(a.active_slabs * a.objs_per_slab, a.active_objs);
+    for (int i = 100; i < N; i++)
+        pm_free(objs[i]);
+}
+
+struct thread_job {
+    size_t token;
+    void *objs[1000];
+};
+
+static void *allocate_in_thread(void *arg) {
+    struct thread_job *job = arg;
+    for (int i = 0; i < 1000; i++)
+        job->objs[i] = pm_malloc_token(72, job->token);
+    return NULL;
+}
+
+/* Threads that exit leave their counts behind: the sums stay exact. */
+Test(stats, threads_counts_are_merged) {
+    struct snapshot *before = snapshot_new(), *after = snapshot_new(), *freed = snapshot_new();
+    static struct thread_job jobs[4];
+    void *probe = pm_malloc_token(72, 3);
+    char name[32];
+    strcpy(name, cache_of(probe));
+    pm_free(probe);
+    take(before);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i].token = 3;
+        cr_assert_eq(pthread_create(&t[i], NULL, allocate_in_thread, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    take(after);
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 1000; j++)
+            pm_free(jobs[i].objs[j]);
+    take(freed);
+    struct pm_cache_stats b = find(before, name), a = find(after, name), f = find(freed, name);
+    cr_expect_eq(a.allocs - b.allocs, 4000);
+    cr_expect_eq(a.active_objs - b.active_objs, 4000);
+    cr_expect_eq(f.frees - a.frees, 4000);
+    cr_expect_eq(f.active_objs, b.active_objs);
+}
+
+Test(stats, dedicated_and_bucket_caches_are_listed) {
+    struct snapshot *s = snapshot_new();
+    struct kmem_cache *cache = kmem_cache_create("stats_probe", 100, 0, 0, NULL);
+    kmem_buckets *buckets = kmem_buckets_create("stats_bkt", 0, 0, 0, NULL);
+    cr_assert_not_null(cache);
+    cr_assert_not_null(buckets);
+    void *objs[7], *from_buckets[3];
+    for (int i = 0; i < 7; i++)
+        objs[i] = kmem_cache_alloc(cache, 0);
+    for (int i = 0; i < 3; i++)
+        from_buckets[i] = kmem_buckets_alloc(buckets, 500, 0);
+    take(s);
+    struct pm_cache_stats c = find(s, "stats_probe"), b = find(s, "stats_bkt-512");
+    cr_expect_eq(c.kind, PM_CACHE_DEDICATED);
+    cr_expect_eq(c.active_objs, 7);
+    cr_expect_eq(c.allocs, 7);
+    cr_expect_geq(c.object_size, 100);
+    cr_expect_eq(b.kind, PM_CACHE_BUCKET);
+    cr_expect_eq(b.active_objs, 3);
+    for (int i = 0; i < 7; i++)
+        kmem_cache_free(cache, objs[i]);
+    for (int i = 0; i < 3; i++)
+        kfree(from_buckets[i]);
+}
+
+/* ---- formats, parsed back ---- */
+
+/* Writes `format` into a memory file and returns its text (static buffer). */
+static const char *render(enum pm_stats_format format) {
+    static char text[1 << 20];
+    int fd = memfd_create("stats", 0);
+    cr_assert(fd >= 0);
+    cr_assert_eq(pm_stats_write(fd, format), 0);
+    ssize_t n = pread(fd, text, sizeof text - 1, 0);
+    cr_assert(n > 0 && (size_t)n < sizeof text - 1);
+    text[n] = '\0';
+    close(fd);
+    return text;
+}
+
+/* Keeps a few hundred objects live in several caches while formats render,
+ * so no format is checked on empty numbers. */
+static void *kept[600];
+static void keep_some(void) {
+    for (int i = 0; i < 600; i++)
+        kept[i] = pm_malloc_token((size_t)(16 + (i % 6) * 90), (size_t)(i % 16));
+}
+static void release_some(void) {
+    for (int i = 0; i < 600; i++)
+        pm_free(kept[i]);
+}
+
+Test(stats, slabinfo_parses_back) {
+    struct snapshot *s = snapshot_new();
+    keep_some();
+    take(s);
+    const char *text = render(PM_STATS_SLABINFO);
+    const char *line = text;
+    cr_assert(strncmp(line, "slabinfo - version: 2.1\n", 24) == 0);
+    line = strchr(line, '\n') + 1;
+    static const char columns[] = "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab>"
+                                  " : tunables <limit> <batchcount> <sharedfactor>"
+                                  " : slabdata <active_slabs> <num_slabs> <sharedavail>\n";
+    cr_assert(strncmp(line, columns, sizeof columns - 1) == 0, "%.200s", line);
+    line = strchr(line, '\n') + 1;
+    size_t rows = 0;
+    for (; *line; line = strchr(line, '\n') + 1, rows++) {
+        char name[64];
+        size_t active, total, size, per_slab, pages, active_slabs, slabs;
+        unsigned limit, batch, shared, avail;
+        cr_assert_eq(sscanf(line, "%63s %zu %zu %zu %zu %zu : tunables %u %u %u : slabdata %zu %zu %u", name, &active,
+                            &total, &size, &per_slab, &pages, &limit, &batch, &shared, &active_slabs, &slabs, &avail),
+                     12, "line: %.120s", line);
+        cr_assert(rows < s->count);
+        const struct pm_cache_stats *c = &s->caches[rows];
+        cr_expect_str_eq(name, c->name);
+        cr_expect_eq(active, c->active_objs, "%s", name);
+        cr_expect_eq(total, c->total_objs, "%s", name);
+        cr_expect_eq(size, c->object_size);
+        cr_expect_eq(per_slab, c->objs_per_slab);
+        cr_expect_eq(pages, c->pages_per_slab);
+        cr_expect_eq(active_slabs, c->active_slabs, "%s", name);
+        cr_expect_eq(slabs, c->total_slabs, "%s", name);
+    }
+    cr_expect_eq(rows, s->count);
+    release_some();
+}
+
+static uint64_t json_u64(json_t *obj, const char *key) {
+    json_t *v = json_object_get(obj, key);
+    cr_assert(json_is_integer(v), "missing integer %s", key);
+    return (uint64_t)json_integer_value(v);
+}
+
+Test(stats, json_parses_back) {
+    struct snapshot *s = snapshot_new();
+    keep_some();
+    take(s);
+    struct pm_large_stats large;
+    pm_stats_large(&large);
+    const char *text = render(PM_STATS_JSON);
+    json_error_t err;
+    json_t *root = json_loads(text, 0, &err);
+    cr_assert_not_null(root, "JSON error line %d: %s", err.line, err.text);
+    struct pm_config cfg;
+    pm_get_config(&cfg);
+    cr_expect_str_eq(json_string_value(json_object_get(root, "version")), PARTMALLOC_VERSION);
+    cr_expect_eq(json_u64(root, "pid"), (uint64_t)getpid());
+    cr_expect_eq(json_u64(root, "partitions"), cfg.partitions);
+    cr_expect_str_eq(json_string_value(json_object_get(root, "mode")),
+                     cfg.mode == PM_MODE_TYPED ? "typed" : cfg.mode == PM_MODE_RANDOM ? "random" : "none");
+    json_t *caches = json_object_get(root, "caches");
+    cr_assert(json_is_array(caches));
+    cr_assert_eq(json_array_size(caches), s->count);
+    for (size_t i = 0; i < s->count; i++) {
+        json_t *c = json_array_get(caches, i);
+        const struct pm_cache_stats *e = &s->caches[i];
+        cr_expect_str_eq(json_string_value(json_object_get(c, "name")), e->name);
+        cr_expect_eq(json_u64(c, "partition"), e->partition);
+        cr_expect_eq(json_u64(c, "object_size"), e->object_size);
+        cr_expect_eq(json_u64(c, "objs_per_slab"), e->objs_per_slab);
+        cr_expect_eq(json_u64(c, "pages_per_slab"), e->pages_per_slab);
+        cr_expect_eq(json_u64(c, "active_objs"), e->active_objs, "%s", e->name);
+        cr_expect_eq(json_u64(c, "total_objs"), e->total_objs);
+        cr_expect_eq(json_u64(c, "active_slabs"), e->active_slabs);
+        cr_expect_eq(json_u64(c, "total_slabs"), e->total_slabs);
+        cr_expect_eq(json_u64(c, "allocs"), e->allocs, "%s", e->name);
+        cr_expect_eq(json_u64(c, "frees"), e->frees, "%s", e->name);
+    }
+    json_t *l = json_object_get(root, "large");
+    cr_expect_eq(json_u64(l, "active_blocks"), large.active_blocks);
+    cr_expect_eq(json_u64(l, "active_bytes"), large.active_bytes);
+    cr_expect_eq(json_u64(l, "allocs"), large.allocs);
+    json_decref(root);
+    release_some();
+}
+
+/* Objects per kmalloc partition, from a snapshot. */
+static void per_partition(const struct snapshot *s, uint64_t *objs) {
+    memset(objs, 0, sizeof(uint64_t) * PARTMALLOC_MAX_PARTITIONS);
+    for (size_t i = 0; i < s->count; i++)
+        if (s->caches[i].kind == PM_CACHE_KMALLOC)
+            objs[s->caches[i].partition] += s->caches[i].active_objs;
+}
+
+Test(stats, histogram_parses_back) {
+    struct snapshot *s = snapshot_new();
+    keep_some();
+    take(s);
+    const char *text = render(PM_STATS_HISTOGRAM);
+    struct pm_config cfg;
+    pm_get_config(&cfg);
+    uint64_t expect[PARTMALLOC_MAX_PARTITIONS], most = 0, low = 0, high = 0;
+    per_partition(s, expect);
+    for (unsigned p = 0; p < cfg.partitions; p++)
+        most = expect[p] > most ? expect[p] : most;
+    const char *line = strchr(text, '\n') + 1;
+    cr_assert(strncmp(line, "<slab cache>       <objs> <hist>\n", 33) == 0);
+    line = strchr(line, '\n') + 1;
+    for (unsigned row = 0; row < cfg.partitions; row++, line = strchr(line, '\n') + 1) {
+        unsigned p = cfg.partitions - 1 - row;
+        char name[32], bars[64] = "";
+        unsigned long long objs;
+        int fields = sscanf(line, "%31s %llu %63s", name, &objs, bars);
+        cr_assert(fields >= 2, "line: %.80s", line);
+        char want[32];
+        if (p == 0)
+            strcpy(want, "kmalloc");
+        else
+            snprintf(want, sizeof want, "kmalloc-part-%02u", p);
+        cr_expect_str_eq(name, want);
+        cr_expect_eq(objs, expect[p], "%s", name);
+        size_t n = strspn(bars, "+");
+        size_t want_bars = most ? (size_t)(expect[p] * 40 / most) : 0;
+        cr_expect_eq(n, expect[p] && !want_bars ? 1 : want_bars, "%s", name);
+        *(p < cfg.partitions / 2 ? &low : &high) += expect[p];
+    }
+    if (cfg.mode == PM_MODE_TYPED && cfg.partitions >= 2) {
+        char want[200];
+        snprintf(want, sizeof want, "%llu objects in partitions 00-%02u (no pointers, or no type), %llu in %02u-%02u (hold pointers)\n",
+                 (unsigned long long)low, cfg.partitions / 2 - 1, (unsigned long long)high, cfg.partitions / 2,
+                 cfg.partitions - 1);
+        cr_expect(strncmp(line, want, strlen(want)) == 0, "summary: %.120s, want %s", line, want);
+    }
+    release_some();
+}
+
+/* ---- a separate process: at exit and on a signal ---- */
+
+static char *helper(void) {
+    static char path[512];
+    snprintf(path, sizeof path, "%s/tests/helpers/stats_pattern", build_dir());
+    return path;
+}
+
+/* Checks a histogram printed by stats_pattern: partition p has (p+1)*10. */
+static void expect_pattern_histogram(const char *text) {
+    cr_assert(strncmp(text, "partmalloc: typed mode, 16 partitions, token max 16, pid ", 57) == 0, "%.100s", text);
+    const char *line = strchr(text, '\n') + 1;
+    line = strchr(line, '\n') + 1;
+    for (int p = 15; p >= 0; p--, line = strchr(line, '\n') + 1) {
+        unsigned long long objs;
+        char name[32];
+        cr_assert_eq(sscanf(line, "%31s %llu", name, &objs), 2);
+        cr_expect_eq(objs, (unsigned long long)(p + 1) * 10, "%s: %llu", name, objs);
+    }
+    cr_expect(strncmp(line, "360 objects in partitions 00-07 (no pointers, or no type), 1000 in 08-15 (hold pointers)\n",
+                      89) == 0,
+              "%.100s", line);
+}
+
+Test(stats, at_exit_to_stderr) {
+    const char *argv[] = {helper(), NULL};
+    const char *env[] = {"PARTMALLOC_STATS=stderr", "PARTMALLOC_TOKEN_MAX=16", "PARTMALLOC_PARTITIONS=16", NULL};
+    struct run r = run_env(argv, env, false);
+    cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+    expect_pattern_histogram(r.err);
+    run_free(&r);
+}
+
+static char *read_file(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    static char text[1 << 20];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+Test(stats, at_exit_to_a_file_in_each_format) {
+    char dir[] = "/tmp/pmstatsXXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    const char *formats[] = {"histogram", "slabinfo", "json"};
+    for (int i = 0; i < 3; i++) {
+        char opt[600];
+        snprintf(opt, sizeof opt, "PARTMALLOC_STATS=%s/out-%%p.txt,%s", dir, formats[i]);
+        const char *argv[] = {helper(), NULL};
+        const char *env[] = {opt, "PARTMALLOC_TOKEN_MAX=16", "PARTMALLOC_PARTITIONS=16", NULL};
+        struct run r = run_env(argv, env, false);
+        cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+        cr_expect_str_eq(r.err, "");
+        run_free(&r);
+        /* %p became the child's pid: exactly one file, named by it */
+        char cmd[700];
+        snprintf(cmd, sizeof cmd, "ls %s | grep -c '^out-[0-9]*\\.txt$'", dir);
+        FILE *ls = popen(cmd, "r");
+        int files = 0;
+        cr_assert_eq(fscanf(ls, "%d", &files), 1);
+        pclose(ls);
+        cr_expect_eq(files, 1);
+        snprintf(cmd, sizeof cmd, "cat %s/out-*.txt > %s/all && rm -f %s/out-*.txt", dir, dir, dir);
+        cr_assert_eq(system(cmd), 0);
+        char all[600];
+        snprintf(all, sizeof all, "%s/all", dir);
+        char *text = read_file(all);
+        cr_assert_not_null(text);
+        if (i == 0) {
+            expect_pattern_histogram(text);
+        } else if (i == 1) {
+            cr_expect(strncmp(text, "slabinfo - version: 2.1\n", 24) == 0);
+            for (int p = 1; p < 16; p++) {
+                char want[64];
+                snprintf(want, sizeof want, "\nkmalloc-part-%02d-64 %6d ", p, (p + 1) * 10);
+                cr_expect_not_null(strstr(text, want), "no line %s", want + 1);
+            }
+        } else {
+            json_error_t err;
+            json_t *root = json_loads(text, 0, &err);
+            cr_assert_not_null(root, "%s", err.text);
+            cr_expect_eq(json_u64(root, "token_max"), 16);
+            json_decref(root);
+        }
+    }
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
+/* The dump on demand: the helper waits, the test signals it and reads the
+ * JSON file it writes. */
+Test(stats, dump_on_signal) {
+    char dir[] = "/tmp/pmsigXXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    int out[2];
+    cr_assert_eq(pipe(out), 0);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        clear_partmalloc_env();
+        setenv("PARTMALLOC_STATS_SIGNAL", "USR2", 1);
+        setenv("PARTMALLOC_STATS_DIR", dir, 1);
+        setenv("PARTMALLOC_TOKEN_MAX", "16", 1);
+        setenv("PARTMALLOC_PARTITIONS", "16", 1);
+        execl(helper(), helper(), "wait", (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    char ready[8] = "";
+    cr_assert_eq(read(out[0], ready, 6), 6);
+    cr_assert_str_eq(ready, "ready\n");
+    cr_assert_eq(kill(pid, SIGUSR2), 0);
+    char path[600];
+    snprintf(path, sizeof path, "%s/partmalloc-%d.json", dir, (int)pid);
+    char *text = NULL;
+    for (int i = 0; i < 500 && !(text = read_file(path)); i++)
+        usleep(10000);
+    cr_assert_not_null(text, "no dump at %s", path);
+    json_error_t err;
+    json_t *root = json_loads(text, 0, &err);
+    cr_assert_not_null(root, "%s", err.text);
+    cr_expect_eq(json_u64(root, "pid"), (uint64_t)pid);
+    uint64_t per_part[16] = {0};
+    json_t *caches = json_object_get(root, "caches");
+    for (size_t i = 0; i < json_array_size(caches); i++) {
+        json_t *c = json_array_get(caches, i);
+        if (strcmp(json_string_value(json_object_get(c, "kind")), "kmalloc") == 0)
+            per_part[json_u64(c, "partition")] += json_u64(c, "active_objs");
+    }
+    for (int p = 0; p < 16; p++)
+        cr_expect_eq(per_part[p], (uint64_t)(p + 1) * 10, "partition %d", p);
+    json_decref(root);
+    kill(pid, SIGTERM);
+    int status;
+    waitpid(pid, &status, 0);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
+Test(stats, bad_options_name_themselves) {
+    const char *argv[] = {helper(), NULL};
+    const char *env1[] = {"PARTMALLOC_STATS=stderr,xml", NULL};
+    struct run r = run_env(argv, env1, false);
+    cr_expect_str_eq(r.err, "partmalloc: invalid PARTMALLOC_STATS='stderr,xml' (accepted: stderr or a file path, then "
+                            "optionally ,histogram ,slabinfo or ,json); using no statistics\n");
+    run_free(&r);
+    const char *env2[] = {"PARTMALLOC_STATS_SIGNAL=HUP", NULL};
+    r = run_env(argv, env2, false);
+    cr_expect_str_eq(r.err, "partmalloc: invalid PARTMALLOC_STATS_SIGNAL='HUP' (accepted: USR1, USR2, or a signal "
+                            "number: 10, 12, 34-64); using none\n");
+    run_free(&r);
+    const char *env3[] = {"PARTMALLOC_STATS=/nonexistent-dir/stats.txt", NULL};
+    r = run_env(argv, env3, false);
+    cr_expect_str_eq(r.err, "partmalloc: cannot write statistics to /nonexistent-dir/stats.txt\n");
+    cr_expect_eq(exit_code(&r), 0);
+    run_free(&r);
+}
