@@ -13,7 +13,7 @@
 #include "frontend.h"
 #include "pm_fast_tokens.h"
 
-#define PART(t) (PM_STAT_TOKEN(t), pm_token_part_at((t), PM_CALLER()))
+#define PART(t) (PM_STAT_TOKEN((t), PM_CALLER()), pm_token_part_at((t), PM_CALLER()))
 
 PM_EXPORT void *__alloc_token_malloc(size_t size, size_t t) { return fe_malloc(size, PART(t)); }
 PM_EXPORT void *__alloc_token_calloc(size_t n, size_t size, size_t t) { return fe_calloc(n, size, PART(t)); }

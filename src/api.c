@@ -41,10 +41,10 @@ void *pm_cxx_alloc(size_t size, size_t alignment, size_t part) {
 }
 
 size_t pm_cxx_site_part(const void *return_address) {
-    PM_STAT_PLAIN();
+    PM_STAT_PLAIN(return_address);
     return pm_site_part(return_address);
 }
 size_t pm_cxx_token_part(size_t token, const void *return_address) {
-    PM_STAT_TOKEN(token);
+    PM_STAT_TOKEN(token, return_address);
     return pm_token_part_at(token, return_address);
 }

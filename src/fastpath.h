@@ -70,15 +70,16 @@ static inline size_t pm_token_part_at(uint64_t token, const void *return_address
 
 /* Token statistics, compiled in only for the counting build
  * (build/stats/libpartmalloc.so, `make stats-lib`): how many allocations
- * carried a type token, a fallback token, or none. */
+ * carried a type token, a fallback token, or none, and the census of which
+ * token went to which partition. `site` is the call's return address. */
 #ifdef PM_TOKEN_STATS
-void pm_stat_plain(void);
-void pm_stat_token(uint64_t token);
-#define PM_STAT_PLAIN() pm_stat_plain()
-#define PM_STAT_TOKEN(t) pm_stat_token(t)
+void pm_stat_plain(const void *site);
+void pm_stat_token(uint64_t token, const void *site);
+#define PM_STAT_PLAIN(site) pm_stat_plain(site)
+#define PM_STAT_TOKEN(t, site) pm_stat_token((t), (site))
 #else
-#define PM_STAT_PLAIN() ((void)0)
-#define PM_STAT_TOKEN(t) ((void)0)
+#define PM_STAT_PLAIN(site) ((void)0)
+#define PM_STAT_TOKEN(t, site) ((void)0)
 #endif
 
 /* Cache id of (class, partition offset). */

@@ -37,7 +37,7 @@ static inline void *fe_reallocarray(void *ptr, size_t n, size_t size, size_t par
 
 /* realloc with a token: in typed mode the new type decides the partition. */
 static inline void *fe_realloc_token(void *ptr, size_t size, size_t token, const void *return_address) {
-    PM_STAT_TOKEN(token);
+    PM_STAT_TOKEN(token, return_address);
     return pm_realloc_part(ptr, size, pm_token_part_at(token, return_address), pm_g.mode == PM_MODE_TYPED);
 }
 

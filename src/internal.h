@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "partmalloc.h"
+#include "stats_format.h"
 
 /* Everything declared below is internal to the shared library: direct
  * references, no GOT. */
@@ -97,6 +98,11 @@ struct pm_options {
     char stats_dir[256];
 };
 void pm_options_read(struct pm_options *out);
+
+/* ---- token_stats.c: the counting build's census (stats_format.h) ---- */
+/* Fills out[0 .. max) with the (token, partition) pairs seen; returns how
+ * many there are. Always 0 outside the counting build. */
+size_t pm_token_census(struct pm_census_entry *out, size_t max);
 
 /* ---- stats.c ---- */
 void pm_stats_configure(const struct pm_options *o); /* at initialization */

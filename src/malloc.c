@@ -10,7 +10,7 @@
 
 #include "frontend.h"
 
-#define SITE (PM_STAT_PLAIN(), pm_site_part(PM_CALLER()))
+#define SITE (PM_STAT_PLAIN(PM_CALLER()), pm_site_part(PM_CALLER()))
 
 PM_EXPORT void *malloc(size_t size) { return fe_malloc(size, SITE); }
 PM_EXPORT void free(void *ptr) { pm_free_inline(ptr); }

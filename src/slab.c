@@ -33,9 +33,9 @@ size_t pm_token_part_overridden(void) {
  * call by its site, as plain malloc. */
 static size_t kmalloc_part(size_t token, const void *site) {
     if (token == PM_NO_TOKEN)
-        PM_STAT_PLAIN();
+        PM_STAT_PLAIN(site);
     else
-        PM_STAT_TOKEN(token);
+        PM_STAT_TOKEN(token, site);
     return token == PM_NO_TOKEN ? pm_site_part(site) : pm_token_part_at(token, site);
 }
 

@@ -113,6 +113,9 @@ PM_EXPORT int pm_stats_write(int fd, enum pm_stats_format format) {
     struct pm_cache_stats *caches = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (caches == MAP_FAILED)
         return -1;
+    size_t census_max = 8192, census_bytes = census_max * sizeof(struct pm_census_entry);
+    struct pm_census_entry *census = mmap(NULL, census_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    size_t census_count = census != MAP_FAILED ? pm_token_census(census, census_max) : 0;
     char exe[512];
     exe_path(exe, sizeof exe);
     struct pm_stats_view view = {
@@ -123,12 +126,16 @@ PM_EXPORT int pm_stats_write(int fd, enum pm_stats_format format) {
         .token_max = pm_g.token_max == UINT64_MAX ? 0 : pm_g.token_max,
         .pid = (long)getpid(),
         .exe = exe,
+        .census = census_count ? census : NULL,
+        .census_count = census_count < census_max ? census_count : census_max,
     };
     pm_stats_large(&view.large);
     int saved = errno;
     bool ok = pm_stats_render(&view, format, write_fd, &fd);
     int err = errno;
     munmap(caches, bytes);
+    if (census != MAP_FAILED)
+        munmap(census, census_bytes);
     errno = ok ? saved : err;
     return ok ? 0 : -1;
 }

@@ -142,13 +142,15 @@ static void split_summary(struct writer *w, const struct pm_stats_view *v, const
     num(w, low);
     puts_(w, " objects in partitions 00-");
     two_digits(w, half - 1);
-    puts_(w, " (no pointers, or no type), ");
+    puts_(w, " (types without pointers), ");
     num(w, high);
     puts_(w, " in ");
     two_digits(w, half);
     puts_(w, "-");
     two_digits(w, n - 1);
-    puts_(w, " (hold pointers)\n");
+    puts_(w, " (types with pointers); calls without a type token spread over all ");
+    num(w, n);
+    puts_(w, " by call site\n");
 }
 
 static void other_caches(struct writer *w, const struct pm_stats_view *v) {
@@ -297,7 +299,30 @@ static void render_json(struct writer *w, const struct pm_stats_view *v) {
         puts_(w, i ? ",\n" : "\n");
         json_cache(w, &v->caches[i]);
     }
-    puts_(w, "],\n\"large\":{");
+    puts_(w, "],\n\"census\":");
+    if (!v->census) {
+        puts_(w, "null");
+    } else {
+        put(w, "[", 1);
+        for (size_t i = 0; i < v->census_count; i++) {
+            const struct pm_census_entry *e = &v->census[i];
+            puts_(w, i ? ",\n{" : "\n{");
+            json_field(w, "partition", e->partition, false);
+            puts_(w, "\"token\":");
+            if (e->token == PM_CENSUS_NO_TOKEN) {
+                puts_(w, "null");
+            } else { /* a string: tokens may exceed what JSON readers hold in an integer */
+                put(w, "\"", 1);
+                num(w, e->token);
+                put(w, "\"", 1);
+            }
+            put(w, ",", 1);
+            json_field(w, "allocs", e->allocs, true);
+            put(w, "}", 1);
+        }
+        put(w, "]", 1);
+    }
+    puts_(w, ",\n\"large\":{");
     json_field(w, "active_blocks", v->large.active_blocks, false);
     json_field(w, "active_bytes", v->large.active_bytes, false);
     json_field(w, "kept_blocks", v->large.kept_blocks, false);

@@ -13,6 +13,14 @@
 
 #include "partmalloc.h"
 
+/* The counting build's census: allocations per (partition, token). */
+#define PM_CENSUS_NO_TOKEN UINT64_MAX /* a plain allocation, placed by its call site */
+struct pm_census_entry {
+    uint64_t token;
+    unsigned partition;
+    uint64_t allocs;
+};
+
 struct pm_stats_view {
     const struct pm_cache_stats *caches;
     size_t count;
@@ -22,6 +30,8 @@ struct pm_stats_view {
     uint64_t token_max;           /* 0: Clang's default (no -falloc-token-max) */
     long pid;
     const char *exe;              /* may be NULL */
+    const struct pm_census_entry *census; /* NULL: not the counting build */
+    size_t census_count;
     /* The command's additions, NULL in the library: per partition, the
      * program's type names that map to it, already joined ("node, list"). */
     const char *const *partition_labels;

@@ -12,8 +12,55 @@
 #ifdef PM_TOKEN_STATS
 static uint64_t typed_count, fallback_count, plain_count;
 
-void pm_stat_plain(void) {
+/* The census: allocations per (partition, token), so the partmalloc command
+ * can name the types in each partition in any mode. An open-addressing
+ * table under one lock (this build is for looking, not for speed); pairs
+ * beyond its size are counted as dropped. */
+#define CENSUS_SLOTS 8192u
+struct census_slot {
+    uint64_t token;
+    uint32_t partition;
+    bool used;
+    uint64_t allocs;
+};
+static struct census_slot census[CENSUS_SLOTS];
+static uint64_t census_dropped;
+static pm_lock_t census_lock = PM_LOCK_INIT;
+
+static void census_add(uint64_t token, size_t part_off) {
+    uint32_t part = (uint32_t)(part_off >> PM_PART_SHIFT);
+    uint64_t h = (token ^ ((uint64_t)part << 56)) * 0x9e3779b97f4a7c15ull;
+    pm_lock(&census_lock);
+    for (uint32_t i = 0, at = (uint32_t)(h >> 51); i < CENSUS_SLOTS; i++, at = (at + 1) & (CENSUS_SLOTS - 1)) {
+        struct census_slot *s = &census[at];
+        if (!s->used) {
+            *s = (struct census_slot){token, part, true, 0};
+        } else if (s->token != token || s->partition != part) {
+            continue;
+        }
+        s->allocs++;
+        pm_unlock(&census_lock);
+        return;
+    }
+    census_dropped++;
+    pm_unlock(&census_lock);
+}
+
+size_t pm_token_census(struct pm_census_entry *out, size_t max) {
+    size_t n = 0;
+    for (uint32_t i = 0; i < CENSUS_SLOTS; i++) {
+        if (!__atomic_load_n(&census[i].used, __ATOMIC_ACQUIRE))
+            continue;
+        if (n < max)
+            out[n] = (struct pm_census_entry){census[i].token, census[i].partition, census[i].allocs};
+        n++;
+    }
+    return n;
+}
+
+void pm_stat_plain(const void *site) {
     __atomic_fetch_add(&plain_count, 1, __ATOMIC_RELAXED);
+    census_add(PM_CENSUS_NO_TOKEN, pm_site_part(site));
 }
 
 /* Tokens that stand for no real type besides the fallback: clang gives a
@@ -52,9 +99,12 @@ static bool is_untyped(uint64_t token) {
     return false;
 }
 
-void pm_stat_token(uint64_t token) {
-    if (pm_override.pending) /* inside a wrapper's companion: the caller's token counts */
+void pm_stat_token(uint64_t token, const void *site) {
+    if (pm_override.pending) { /* inside a wrapper's companion: the caller's token counts */
         token = pm_override.token;
+        site = pm_override.site;
+    }
+    census_add(token, pm_token_part(token, site));
     bool fallback = token == 0 || (pm_g.token_max && token >= pm_g.token_max) || is_untyped(token);
     __atomic_fetch_add(fallback ? &fallback_count : &typed_count, 1, __ATOMIC_RELAXED);
 }
@@ -87,5 +137,11 @@ __attribute__((destructor)) static void report(void) {
             break;
     }
     pm_write_stderr(line, at);
+}
+#else
+size_t pm_token_census(struct pm_census_entry *out, size_t max) {
+    (void)out;
+    (void)max;
+    return 0;
 }
 #endif
