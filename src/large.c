@@ -192,7 +192,8 @@ static void *reuse_kept(size_t size, size_t data, bool zero) {
 void *pm_large_alloc(size_t size, size_t alignment, bool zero) {
     if (alignment < PM_PAGE)
         alignment = PM_PAGE;
-    if (size > PTRDIFF_MAX - alignment - 4 * (size_t)PM_PAGE) {
+    /* Alignment first: PTRDIFF_MAX - alignment must not wrap. */
+    if (alignment > PTRDIFF_MAX / 2 || size > PTRDIFF_MAX - alignment - 4 * (size_t)PM_PAGE) {
         errno = ENOMEM;
         return NULL;
     }

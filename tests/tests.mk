@@ -20,7 +20,7 @@ UNIT_BIN     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_C_SRC)) \
                 $(patsubst tests/unit/%.cc,$(BUILD)/tests/%,$(UNIT_CXX_SRC))
 HELPER_BIN   := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(wildcard tests/helpers/*.c))
 
-ASAN_TESTS := test_api test_sizeclass test_isolation test_death test_slab test_stats
+ASAN_TESTS := test_api test_sizeclass test_isolation test_death test_slab test_stats test_misuse
 TSAN_TESTS := test_threads
 ASAN_BIN   := $(patsubst %,$(BUILD)/tests/asan/%,$(ASAN_TESTS))
 TSAN_BIN   := $(patsubst %,$(BUILD)/tests/tsan/%,$(TSAN_TESTS))
