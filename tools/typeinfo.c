@@ -293,9 +293,45 @@ static void dies_free(struct dies *a) {
     *a = (struct dies){0};
 }
 
+/* DIEs with a string each (a scope-qualified DWARF name). */
+struct scoped {
+    struct dies d;
+    char **raw;
+    size_t cap;
+};
+
+static bool scoped_push(struct scoped *a, const Dwarf_Die *die, const char *raw) {
+    if (a->d.n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 256;
+        char **p = realloc(a->raw, cap * sizeof *p);
+        if (!p)
+            return false;
+        a->raw = p;
+        a->cap = cap;
+    }
+    char *copy = strdup(raw);
+    if (!copy || !dies_push(&a->d, die, false)) {
+        free(copy);
+        return false;
+    }
+    a->raw[a->d.n - 1] = copy;
+    return true;
+}
+
+static void scoped_free(struct scoped *a) {
+    for (size_t i = 0; i < a->d.n; i++)
+        free(a->raw[i]);
+    free(a->raw);
+    dies_free(&a->d);
+    *a = (struct scoped){0};
+}
+
 /* ---- reading state ------------------------------------------------------- */
 
 #define MAX_DEPTH 64
+/* Recursion is also bounded by ctx.nest across names printed inside names
+ * (template arguments, scopes), which start their own depth count. */
+#define MAX_NEST 400
 #define NAME_FAILED ((uintptr_t)1)
 
 enum holds { H_NO = 1, H_YES, H_INCOMPLETE };
@@ -304,17 +340,18 @@ struct ctx {
     struct dies scopes;     /* parents of type, namespace and function DIEs */
     struct umap parent;     /* DIE -> index in scopes */
     struct dies cands;      /* DIEs that may be listed */
-    struct dies tdefs;      /* typedefs that name an anonymous type */
-    struct umap anon;       /* anonymous struct/union/enum -> index in tdefs */
+    struct scoped tdefs;    /* typedefs of anonymous types, with their scopes */
+    struct scoped anons;    /* anonymous structs, unions, enums, with their scopes */
+    struct umap anon_idx;   /* anonymous type -> index in anons */
+    struct umap anon;       /* anonymous type -> index in tdefs.d of its name */
     struct dies defs;       /* record definitions */
     struct smap def_by_raw; /* scope-qualified DWARF name -> index in defs */
-    struct dies decls;      /* record declarations to resolve */
-    char **decl_raw;        /* their scope-qualified DWARF names */
-    size_t decl_cap;
+    struct scoped decls;    /* record declarations to resolve, with their names */
     struct umap decl_def;   /* declaration -> index in defs */
     struct umap names;      /* record/enum -> canonical name (malloc'ed) or NAME_FAILED */
     struct umap holds;      /* record -> enum holds */
     bool default_cxx;       /* for units without a language */
+    int nest;               /* names being printed inside each other */
     bool oom;
 };
 
@@ -415,26 +452,6 @@ static char *join_scope(const char *scope, const char *name) {
     return s;
 }
 
-static void note_decl(struct ctx *c, Dwarf_Die *die, const char *raw) {
-    if (c->decls.n == c->decl_cap) {
-        size_t cap = c->decl_cap ? c->decl_cap * 2 : 256;
-        char **p = realloc(c->decl_raw, cap * sizeof *p);
-        if (!p) {
-            c->oom = true;
-            return;
-        }
-        c->decl_raw = p;
-        c->decl_cap = cap;
-    }
-    char *copy = strdup(raw);
-    if (!copy || !dies_push(&c->decls, die, false)) {
-        free(copy);
-        c->oom = true;
-        return;
-    }
-    c->decl_raw[c->decls.n - 1] = copy;
-}
-
 /* Visits the children of `die` (scope_idx: the index of the nearest
  * enclosing namespace, type, function or unit in c->scopes; raw: the
  * scope-qualified DWARF name of that scope, "" for a unit). */
@@ -479,18 +496,16 @@ static void walk(struct ctx *c, Dwarf_Die *die, size_t scope_idx, const char *ra
             c->oom = true;
             return;
         }
-        if (tag == DW_TAG_typedef) {
-            /* typedef struct { ... } name; names the struct */
+        if (tag == DW_TAG_typedef && name) {
+            /* typedef struct { ... } name; may name the struct (resolve_anon) */
             Dwarf_Die t;
-            if (name && type_of(&ch, &t) && (is_record(dwarf_tag(&t)) || dwarf_tag(&t) == DW_TAG_enumeration_type) &&
-                !dwarf_diename(&t)) {
-                uintptr_t old;
-                if (!umap_get(&c->anon, die_key(&t), &old)) {
-                    size_t i = dies_push(&c->tdefs, &ch, cxx);
-                    if (!i || !umap_put(&c->anon, die_key(&t), i))
-                        c->oom = true;
-                }
-            }
+            if (type_of(&ch, &t) && (is_record(dwarf_tag(&t)) || dwarf_tag(&t) == DW_TAG_enumeration_type) &&
+                !dwarf_diename(&t) && !scoped_push(&c->tdefs, &ch, raw))
+                c->oom = true;
+        }
+        if ((is_record(tag) || tag == DW_TAG_enumeration_type) && !name) {
+            if (!scoped_push(&c->anons, &ch, raw) || !umap_put(&c->anon_idx, die_key(&ch), c->anons.d.n))
+                c->oom = true;
         }
         if (!scope)
             continue;
@@ -511,7 +526,8 @@ static void walk(struct ctx *c, Dwarf_Die *die, size_t scope_idx, const char *ra
         }
         if (is_record(tag) && name) {
             if (has_flag(&ch, DW_AT_declaration)) {
-                note_decl(c, &ch, sub);
+                if (!scoped_push(&c->decls, &ch, sub))
+                    c->oom = true;
             } else {
                 uintptr_t old;
                 if (!smap_get(&c->def_by_raw, sub, &old)) {
@@ -575,10 +591,31 @@ static bool any_cxx(Dwarf *dw) {
     return false;
 }
 
+/* An anonymous struct, union or enum is named by the first typedef of it in
+ * its own scope (the typedef name for linkage); a typedef elsewhere, such as
+ * a template's member typedef of a lambda's class, does not name it. Scopes
+ * are compared by name: a type unit repeats its type's namespaces. */
+static void resolve_anon(struct ctx *c) {
+    for (size_t i = 0; i < c->tdefs.d.n && !c->oom; i++) {
+        Dwarf_Die t;
+        Dwarf_Attribute sig;
+        uintptr_t j, old;
+        if (!type_of(&c->tdefs.d.d[i], &t))
+            continue;
+        if (dwarf_attr(&t, DW_AT_signature, &sig) && !dwarf_formref_die(&sig, &t))
+            continue; /* the stub of a type unit's type: name the type */
+        if (!umap_get(&c->anon_idx, die_key(&t), &j) ||
+            strcmp(c->tdefs.raw[i], c->anons.raw[j - 1]) != 0 || umap_get(&c->anon, die_key(&t), &old))
+            continue;
+        if (!umap_put(&c->anon, die_key(&t), i + 1))
+            c->oom = true;
+    }
+}
+
 static void resolve_decls(struct ctx *c) {
-    for (size_t i = 0; i < c->decls.n && !c->oom; i++) {
+    for (size_t i = 0; i < c->decls.d.n && !c->oom; i++) {
         uintptr_t idx;
-        if (smap_get(&c->def_by_raw, c->decl_raw[i], &idx) && !umap_put(&c->decl_def, die_key(&c->decls.d[i]), idx))
+        if (smap_get(&c->def_by_raw, c->decls.raw[i], &idx) && !umap_put(&c->decl_def, die_key(&c->decls.d.d[i]), idx))
             c->oom = true;
     }
 }
@@ -809,38 +846,38 @@ static bool template_arg(struct ctx *c, Dwarf_Die *a, bool cxx, struct sb *out, 
  * need not be printable. */
 static bool template_args(struct ctx *c, Dwarf_Die *def, bool cxx, struct sb *out, int depth) {
     struct sb args = {0};
-    size_t keep = 0;     /* length of args up to the last non-default argument */
-    size_t bad_at = SIZE_MAX; /* length of args before the first unprintable one */
+    size_t keep = 0;      /* length of args up to the last non-default argument */
+    bool keep_ok = true;  /* every argument up to there printed */
+    bool all_ok = true;   /* every argument so far printed */
     Dwarf_Die p;
     if (dwarf_child(def, &p) != 0)
         return false;
     do {
         int tag = dwarf_tag(&p);
         if (tag == DW_TAG_GNU_template_parameter_pack) {
-            /* each element of the pack is one argument */
+            /* each element of the pack is one argument, none defaulted */
             Dwarf_Die e;
             if (dwarf_child(&p, &e) != 0)
                 continue;
             do {
                 if (args.len)
                     sb_add(&args, ", ");
-                size_t before = args.len;
-                if (!template_arg(c, &e, cxx, &args, depth) && bad_at == SIZE_MAX)
-                    bad_at = before;
+                all_ok &= template_arg(c, &e, cxx, &args, depth);
                 keep = args.len;
+                keep_ok = all_ok;
             } while (dwarf_siblingof(&e, &e) == 0);
         } else if (tag == DW_TAG_template_type_parameter || tag == DW_TAG_template_value_parameter ||
                    tag == DW_TAG_GNU_template_template_param) {
             if (args.len)
                 sb_add(&args, ", ");
-            size_t before = args.len;
-            if (!template_arg(c, &p, cxx, &args, depth) && bad_at == SIZE_MAX)
-                bad_at = before;
-            if (!has_flag(&p, DW_AT_default_value))
+            all_ok &= template_arg(c, &p, cxx, &args, depth);
+            if (!has_flag(&p, DW_AT_default_value)) {
                 keep = args.len;
+                keep_ok = all_ok;
+            }
         }
     } while (dwarf_siblingof(&p, &p) == 0);
-    bool ok = !args.oom && (bad_at == SIZE_MAX || bad_at >= keep);
+    bool ok = !args.oom && keep_ok;
     if (args.oom)
         c->oom = true;
     if (ok) {
@@ -963,13 +1000,17 @@ static bool scope_prefix(struct ctx *c, Dwarf_Die *die, bool cxx, int depth, str
 /* The qualified name of a struct, union, class, enum, typedef or function. */
 static bool qualified_name_uncached(struct ctx *c, Dwarf_Die *die, bool cxx, int depth, struct sb *out) {
     int tag = dwarf_tag(die);
+    Dwarf_Attribute sig;
+    Dwarf_Die def;
+    if (dwarf_attr(die, DW_AT_signature, &sig) && dwarf_formref_die(&sig, &def))
+        die = &def; /* a stub for a type unit's type: the stub has no name */
     const char *name = dwarf_diename(die);
     if (!name) {
         /* an anonymous type takes the name of its typedef */
         uintptr_t idx;
         if (!umap_get(&c->anon, die_key(die), &idx))
             return false;
-        Dwarf_Die *td = &c->tdefs.d[idx - 1];
+        Dwarf_Die *td = &c->tdefs.d.d[idx - 1];
         if (!scope_prefix(c, td, cxx, depth, out))
             return false;
         sb_add(out, dwarf_diename(td));
@@ -981,7 +1022,6 @@ static bool qualified_name_uncached(struct ctx *c, Dwarf_Die *die, bool cxx, int
         sb_add(out, name);
         return true;
     }
-    Dwarf_Die def;
     if (!definition(c, die, &def))
         def = *die;
     if (has_template_params(&def)) {
@@ -1007,8 +1047,12 @@ static bool qualified_name(struct ctx *c, Dwarf_Die *die, bool cxx, int depth, s
         sb_add(out, (const char *)v);
         return true;
     }
+    if (c->nest >= MAX_NEST)
+        return false;
     struct sb own = {0};
+    c->nest++;
     bool ok = qualified_name_uncached(c, die, cxx, depth, &own);
+    c->nest--;
     if (own.oom)
         c->oom = true, ok = false;
     if (ok)
@@ -1070,10 +1114,21 @@ static bool array_or_function(Dwarf_Die *die) {
 /* Prints a type the way clang's TypePrinter does: `inner` is the declarator
  * built so far ("*", "(*)[3]"), quals the qualifiers collected on the way.
  * Canonical unless sugared (then typedefs print as their names). NULL: void. */
+static bool print_type_at(struct ctx *c, Dwarf_Die *die, unsigned quals, const char *inner, bool sugared, bool cxx,
+                          struct sb *out, int depth);
+
 static bool print_type(struct ctx *c, Dwarf_Die *die, unsigned quals, const char *inner, bool sugared, bool cxx,
                        struct sb *out, int depth) {
-    if (depth > MAX_DEPTH)
+    if (depth > MAX_DEPTH || c->nest >= MAX_NEST)
         return false;
+    c->nest++;
+    bool ok = print_type_at(c, die, quals, inner, sugared, cxx, out, depth);
+    c->nest--;
+    return ok;
+}
+
+static bool print_type_at(struct ctx *c, Dwarf_Die *die, unsigned quals, const char *inner, bool sugared, bool cxx,
+                          struct sb *out, int depth) {
     Dwarf_Die cur;
     bool have = die != NULL;
     if (have)
@@ -1380,14 +1435,13 @@ static void ctx_free(struct ctx *c) {
     dies_free(&c->scopes);
     umap_free(&c->parent);
     dies_free(&c->cands);
-    dies_free(&c->tdefs);
+    scoped_free(&c->tdefs);
+    scoped_free(&c->anons);
+    umap_free(&c->anon_idx);
     umap_free(&c->anon);
     dies_free(&c->defs);
     smap_free(&c->def_by_raw);
-    for (size_t i = 0; i < c->decls.n; i++)
-        free(c->decl_raw[i]);
-    free(c->decl_raw);
-    dies_free(&c->decls);
+    scoped_free(&c->decls);
     umap_free(&c->decl_def);
     for (size_t i = 0; i < c->names.cap; i++)
         if (c->names.k[i] && c->names.v[i] != NAME_FAILED)
@@ -1471,6 +1525,8 @@ int pm_types_read(const char *path, struct pm_type **out, size_t *count, char *e
         walk_dwarf(&c, alt);
     if (!c.oom)
         resolve_decls(&c);
+    if (!c.oom)
+        resolve_anon(&c);
     int rc = c.oom ? -1 : collect(&c, out, count);
     if (rc < 0)
         set_err(err, errlen, "%s: out of memory", path);

@@ -19,7 +19,9 @@ struct pm_type {
 
 /* Reads the types of the ELF file at `path` (an executable, shared library
  * or object) from its DWARF, or from its separate debug file (.gnu_debuglink
- * or build-id under /usr/lib/debug, found the way elfutils' libdwfl does).
+ * or build-id under /usr/lib/debug, found the way elfutils' libdwfl does;
+ * with DEBUGINFOD_URLS set, libdwfl may also ask those servers), split DWARF
+ * (.dwo) and type units included.
  * Lists struct, union, class and enum definitions, base types, pointer types
  * and what typedefs name; declarations without a definition and types whose
  * clang name cannot be rebuilt from DWARF are left out. On success returns 0
@@ -28,7 +30,7 @@ struct pm_type {
  * holds_pointers values (uintptr_t is "unsigned long" holding pointers).
  * On failure returns -1 and writes one line to err (errlen bytes):
  *   "cannot open PATH: REASON", "PATH: not an ELF file",
- *   "PATH: no DWARF debug info", or "PATH: LIBDW MESSAGE". */
+ *   "PATH: no DWARF debug info", "PATH: out of memory" or "PATH: LIBDW MESSAGE". */
 int pm_types_read(const char *path, struct pm_type **out, size_t *count, char *err, size_t errlen);
 void pm_types_free(struct pm_type *types, size_t count);
 
