@@ -56,6 +56,8 @@ WORKLOADS = [
 REFERENCE = "mimalloc"
 PM_MAIN = "pm-typed-16"
 PM_ONE = "pm-typed-1"
+PM_OFF = "pm-harden-off"
+PM_STRICT = "pm-harden-strict"
 
 
 def configs(build):
@@ -71,6 +73,11 @@ def configs(build):
         (PM_ONE, pm, {"PARTMALLOC_MODE": "typed", "PARTMALLOC_PARTITIONS": "1"}, True, True),
         ("pm-random", pm, {"PARTMALLOC_MODE": "random", "PARTMALLOC_PARTITIONS": "16"}, False, True),
         ("pm-none", pm, {"PARTMALLOC_MODE": "none"}, False, True),
+        # the hardening presets (docs/security.md): pm-typed-16 is the default one
+        (PM_OFF, pm, {"PARTMALLOC_MODE": "typed", "PARTMALLOC_PARTITIONS": "16", "PARTMALLOC_HARDEN": "off"},
+         False, True),
+        (PM_STRICT, pm, {"PARTMALLOC_MODE": "typed", "PARTMALLOC_PARTITIONS": "16", "PARTMALLOC_HARDEN": "strict"},
+         False, True),
     ]
 
 
@@ -88,6 +95,7 @@ GOALS = {
     "rss_geomean": 1.1,
     "pair32_64": 40,
     "partition_cost": 1.03,
+    "harden_cost": 1.05,
 }
 
 ANALYSIS_BEGIN = "<!-- analysis:begin (kept by bench/run.py across regenerations) -->"
@@ -549,7 +557,25 @@ def goals_report(med, ref, gms, cfgs, workloads, counts):
     g = geomean([x for x, _ in pairs])
     row(f"partitioning: geomean time {PM_MAIN} / {PM_ONE} ≤ {GOALS['partition_cost']:.2f}",
         "—" if g is None else f"{g:.3f} ({(g - 1) * 100:+.1f}%)", None if g is None else g <= GOALS["partition_cost"])
+    hpairs = []
+    for w in wnames:
+        a, b = med[w].get(PM_MAIN), med[w].get(PM_OFF)
+        if a and b:
+            hpairs.append((a["wall"] / b["wall"], w))
+    g = geomean([x for x, _ in hpairs])
+    row(f"hardening: geomean time {PM_MAIN} (default preset) / {PM_OFF} ≤ {GOALS['harden_cost']:.2f}",
+        "—" if g is None else f"{g:.3f} ({(g - 1) * 100:+.1f}%)", None if g is None else g <= GOALS["harden_cost"])
+    spairs = []
+    for w in wnames:
+        a, b = med[w].get(PM_STRICT), med[w].get(PM_OFF)
+        if a and b:
+            spairs.append((a["wall"] / b["wall"], w))
     text = md_table(["goal", "measured", "verdict"], lines, ["l", "r", "l"])
+    if hpairs:
+        text += (f"\n\n{PM_MAIN} / {PM_OFF} per workload: " + ", ".join(f"{w} {x:.2f}" for x, w in hpairs) + ".")
+    if spairs:
+        text += (f" {PM_STRICT} / {PM_OFF}: geomean {geomean([x for x, _ in spairs]):.3f}; per workload: "
+                 + ", ".join(f"{w} {x:.2f}" for x, w in spairs) + ".")
     if pairs:
         text += (f"\n\n{PM_MAIN} / {PM_ONE} per workload: " + ", ".join(f"{w} {x:.2f}" for x, w in pairs) + ".")
         rest = [x for x, w in pairs if w != "cache-scratch"]
