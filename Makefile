@@ -37,9 +37,18 @@ ALL_OBJ   := $(CORE_OBJ) $(INTERPOSE_OBJ) $(CXX_OBJ)
 
 LIB_SO    := $(BUILD)/libpartmalloc.so
 LIB_A     := $(BUILD)/libpartmalloc.a
+# The command (tools/): run, cc, report, stat. It renders statistics with the
+# library's own formatter, src/stats_format.c.
+TOOL      := $(BUILD)/partmalloc
+TOOL_SRC  := tools/partmalloc.c tools/cmd_run.c tools/cmd_stat.c tools/cmd_cc.c tools/cmd_report.c \
+             tools/dump.c tools/labels.c tools/typeinfo.c src/stats_format.c
+TOOL_LIBS := -ljansson -ldw -lelf -lsodium
 
-.PHONY: all check setup test clean install example
-all: $(LIB_SO) $(LIB_A)
+.PHONY: all check setup test clean install example demo
+all: $(LIB_SO) $(LIB_A) $(TOOL) $(BUILD)/stats/libpartmalloc.so
+
+$(TOOL): $(TOOL_SRC) $(wildcard tools/*.h) src/stats_format.h include/partmalloc.h
+	$(CC) -std=gnu17 -O2 -g $(WARN) -Iinclude -Isrc -Itools $(TOOL_SRC) -o $@ $(TOOL_LIBS)
 
 $(BUILD)/gen/pm_fast_tokens.h: src/gen_tokens.sh
 	@mkdir -p $(dir $@)
@@ -89,6 +98,21 @@ example: setup
 	@echo "== typed mode (the default)"; $(BUILD)/examples/placement
 	@echo; echo "== random mode"; PARTMALLOC_MODE=random $(BUILD)/examples/placement
 
+# The main job in one command: the bundled key-value store built with type
+# tokens by `partmalloc cc`, run in typed and in random mode, each run's
+# partitions printed with the types in them.
+DEMO_BIN := $(BUILD)/examples/kvstore
+$(DEMO_BIN): examples/kvstore.c $(TOOL) $(LIB_SO)
+	@mkdir -p $(dir $@)
+	$(TOOL) cc -std=c17 -O2 -g $(WARN) $< -o $@
+demo: setup
+	@$(MAKE) -s --no-print-directory all $(DEMO_BIN)
+	@echo "== typed mode: partitions chosen by the type of each allocation"
+	@$(TOOL) run --mode typed -- $(DEMO_BIN) -q
+	@echo
+	@echo "== random mode: partitions chosen by a keyed hash of each call site"
+	@$(TOOL) run --mode random -- $(DEMO_BIN) -q
+
 check: setup
 	@$(MAKE) -s --no-print-directory all
 	@$(MAKE) -s --no-print-directory test
@@ -107,8 +131,11 @@ $(BUILD)/stats/libpartmalloc.so: $(STATS_OBJ)
 stats-lib: $(BUILD)/stats/libpartmalloc.so
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	    $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/partmalloc
 	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(TOOL) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(BUILD)/stats/libpartmalloc.so $(DESTDIR)$(PREFIX)/lib/partmalloc/libpartmalloc-counting.so
 	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 include/partmalloc.h $(DESTDIR)$(PREFIX)/include/
 	install -d $(DESTDIR)$(PREFIX)/include/partmalloc

@@ -88,14 +88,15 @@ static const char *kind_name(int kind) {
 
 #define HIST_WIDTH 40u
 
-static void partition_name(struct writer *w, unsigned part) {
+/* The partition's name in a column of `width`. */
+static void partition_name(struct writer *w, unsigned part, size_t width) {
     if (part == 0) {
-        str_w(w, "kmalloc", 18);
+        str_w(w, "kmalloc", width);
         return;
     }
     puts_(w, "kmalloc-part-");
     two_digits(w, part);
-    pad(w, 3);
+    pad(w, width - 15);
 }
 
 /* The bar, padded to its full width when a label follows. */
@@ -130,6 +131,7 @@ static void header_line(struct writer *w, const struct pm_stats_view *v) {
 }
 
 static void split_summary(struct writer *w, const struct pm_stats_view *v, const uint64_t *objs) {
+    const char *what = v->count_allocations ? " allocations" : " objects";
     unsigned n = v->partitions, half = n / 2;
     if (v->mode != PM_MODE_TYPED || half == 0) {
         puts_(w, v->mode == PM_MODE_RANDOM ? "random mode: partitions follow a keyed hash of the call site, not the type\n"
@@ -140,7 +142,8 @@ static void split_summary(struct writer *w, const struct pm_stats_view *v, const
     for (unsigned p = 0; p < n; p++)
         *(p < half ? &low : &high) += objs[p];
     num(w, low);
-    puts_(w, " objects in partitions 00-");
+    puts_(w, what);
+    puts_(w, " in partitions 00-");
     two_digits(w, half - 1);
     puts_(w, " (types without pointers), ");
     num(w, high);
@@ -175,11 +178,11 @@ static void render_histogram(struct writer *w, const struct pm_stats_view *v) {
     unsigned n = v->partitions <= PARTMALLOC_MAX_PARTITIONS ? v->partitions : PARTMALLOC_MAX_PARTITIONS;
     for (size_t i = 0; i < v->count; i++)
         if (v->caches[i].kind == PM_CACHE_KMALLOC && v->caches[i].partition < n)
-            objs[v->caches[i].partition] += v->caches[i].active_objs;
+            objs[v->caches[i].partition] += v->count_allocations ? v->caches[i].allocs : v->caches[i].active_objs;
     for (unsigned p = 0; p < n; p++)
         most = objs[p] > most ? objs[p] : most;
     header_line(w, v);
-    puts_(w, "<slab cache>       <objs> <hist>");
+    puts_(w, v->count_allocations ? "<slab cache>     <allocs> <hist>" : "<slab cache>       <objs> <hist>");
     if (v->partition_labels) {
         pad(w, HIST_WIDTH - 5);
         puts_(w, "<types>");
@@ -187,8 +190,9 @@ static void render_histogram(struct writer *w, const struct pm_stats_view *v) {
     puts_(w, "\n");
     for (unsigned p = n; p-- > 0;) {
         const char *label = v->partition_labels ? v->partition_labels[p] : NULL;
-        partition_name(w, p);
-        num_w(w, objs[p], 6);
+        /* the two columns take 24 characters either way */
+        partition_name(w, p, v->count_allocations ? 16 : 18);
+        num_w(w, objs[p], v->count_allocations ? 8 : 6);
         if (objs[p] || (label && *label)) {
             puts_(w, "  ");
             bar(w, objs[p], most, label && *label);

@@ -32,6 +32,9 @@ struct pm_stats_view {
     const char *exe;              /* may be NULL */
     const struct pm_census_entry *census; /* NULL: not the counting build */
     size_t census_count;
+    /* The histogram counts allocations made so far instead of objects
+     * allocated now (for a program that has freed everything by exit). */
+    bool count_allocations;
     /* The command's additions, NULL in the library: per partition, the
      * program's type names that map to it, already joined ("node, list"). */
     const char *const *partition_labels;

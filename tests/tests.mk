@@ -25,6 +25,11 @@ TSAN_TESTS := test_threads
 ASAN_BIN   := $(patsubst %,$(BUILD)/tests/asan/%,$(ASAN_TESTS))
 TSAN_BIN   := $(patsubst %,$(BUILD)/tests/tsan/%,$(TSAN_TESTS))
 
+# The typeinfo suite has tools/typeinfo.c compiled in (libdw, libsodium).
+$(BUILD)/tests/test_typeinfo: tests/unit/test_typeinfo.c tools/typeinfo.c tools/typeinfo.h $(LIB_A) tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -Itools $< tools/typeinfo.c -o $@ $(LIB_A) -lstdc++ -ldw -lelf -lsodium $(TEST_LIBS)
+
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_A) tests/testutil.h tests/threadutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $< -o $@ $(LIB_A) -lstdc++ $(TEST_LIBS)
@@ -97,3 +102,10 @@ $(BUILD)/tests/kapi/token_of: tests/kapi/token_of.c
 	@mkdir -p $(dir $@)
 	$(CLANG) -std=gnu17 -O2 -g $(WARN) -fsanitize=alloc-token -fsanitize-alloc-token-extended $< -o $@
 test-build: $(KAPI_BIN) $(BUILD)/stats/libpartmalloc.so
+
+# The partmalloc command's suites run $(TOOL) on programs it builds.
+$(BUILD)/tests/tools/labelled: tests/tools/labelled.c $(TOOL) $(LIB_SO)
+	@mkdir -p $(dir $@)
+	$(TOOL) cc -std=gnu17 -O1 -g $(WARN) $< -o $@
+$(BUILD)/tests/test_tool_run_stat: $(TOOL) $(LIB_SO) $(BUILD)/stats/libpartmalloc.so $(BUILD)/tests/tools/labelled
+$(BUILD)/tests/test_tool_cc_report: $(TOOL) $(LIB_SO) $(wildcard tests/tools/fixtures/*.log tests/tools/fixtures/*.yaml)

@@ -1,0 +1,604 @@
+/* The partmalloc command's `cc`, `c++` and `report` subcommands, run as
+ * $BUILD/partmalloc (with $BUILD/libpartmalloc.so beside it):
+ *
+ *   report   on the fixtures of tests/tools/fixtures (a clang-22 build log
+ *            with repeated remarks, an optimization record, a C++ log), on a
+ *            command that prints the log to stderr, and on `make` building a
+ *            small project with `partmalloc cc`;
+ *   cc/c++   programs built with it print their tokens and the token max
+ *            libpartmalloc read from them; the flags added (clang -###, and a
+ *            stand-in clang-22 that prints its arguments); the errors.
+ */
+#include "testutil.h" /* first: it defines _GNU_SOURCE */
+
+#include <limits.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+
+#define FIXTURES "tests/tools/fixtures"
+
+/* ---- helpers ---- */
+
+static const char *tool(void) {
+    static char path[PATH_MAX];
+    if (!path[0]) {
+        char rel[PATH_MAX];
+        snprintf(rel, sizeof rel, "%s/partmalloc", build_dir());
+        cr_assert_not_null(realpath(rel, path), "%s is not built", rel);
+        cr_assert(access(path, X_OK) == 0, "%s is not executable", path);
+    }
+    return path;
+}
+
+/* The build directory as the command sees it (its own directory). */
+static const char *tool_dir(void) {
+    static char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", tool());
+    *strrchr(dir, '/') = '\0';
+    return dir;
+}
+
+/* Runs the command: args[0] is the subcommand; env as for run_env. */
+static struct run run_tool(const char *const *args, const char *const *env) {
+    const char *argv[32] = {tool()};
+    size_t n = 1;
+    for (; args[n - 1]; n++) {
+        cr_assert(n < 31);
+        argv[n] = args[n - 1];
+    }
+    argv[n] = NULL;
+    return run_env(argv, env, false);
+}
+
+static struct run run_sh(const char *script, const char *const *env) {
+    const char *argv[] = {"/bin/sh", "-c", script, NULL};
+    return run_env(argv, env, false);
+}
+
+static char *make_tmpdir(void) {
+    char *dir = strdup("/tmp/pm-tool-test.XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    return dir;
+}
+
+static void remove_tree(char *dir) {
+    char cmd[PATH_MAX + 16];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_expect_eq(system(cmd), 0);
+    free(dir);
+}
+
+static void write_file(const char *dir, const char *name, const char *text) {
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "cannot write %s", path);
+    fputs(text, f);
+    cr_assert_eq(fclose(f), 0);
+}
+
+static char *read_file(const char *path) {
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "cannot read %s", path);
+    char *text = NULL;
+    size_t cap = 0;
+    if (getdelim(&text, &cap, '\0', f) < 0)
+        text = strdup("");
+    fclose(f);
+    return text;
+}
+
+static void copy_fixture_source(const char *dir, const char *name) {
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, FIXTURES "/src/%s", name);
+    char *text = read_file(path);
+    write_file(dir, name, text);
+    free(text);
+}
+
+/* Whether a directory has no entries (the temporary file was removed). */
+static bool dir_is_empty(const char *dir) {
+    char cmd[PATH_MAX + 32];
+    snprintf(cmd, sizeof cmd, "[ -z \"$(ls -A '%s')\" ]", dir);
+    return system(cmd) == 0;
+}
+
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt(const char *f, ...) {
+    va_list ap;
+    va_start(ap, f);
+    char *s = NULL;
+    cr_assert(vasprintf(&s, f, ap) >= 0);
+    va_end(ap);
+    return s;
+}
+
+#define expect_status(r, code)                                                                     \
+    cr_expect_eq(exit_code(r), (code), "exit %d, stdout:\n%s\nstderr:\n%s", exit_code(r), (r)->out, \
+                 (r)->err)
+
+/* ---- report ---- */
+
+/* What the fixtures' seven distinct sites look like (build.log has fifteen
+ * remarks: util.h's four come from two files and parse.c is built twice). */
+static const char fixture_report[] =
+    "7 allocation sites without a type token (2 files, 3 functions)\n"
+    "\n"
+    "file / function  sites  allocator lines\n"
+    "util.h               4\n"
+    "  buf_new            4  malloc 12:16, 12:28; realloc 9; calloc 11\n"
+    "parse.c              3\n"
+    "  parse              2  malloc 20; calloc 21\n"
+    "  grow               1  realloc 11\n";
+
+/* The lines of build.log that are not part of a remark. */
+static const char fixture_other_lines[] =
+    "main.c:10:9: warning: unused variable 'unused' [-Wunused-variable]\n"
+    "   10 |     int unused;\n"
+    "      |         ^~~~~~\n"
+    "1 warning generated.\n";
+
+Test(report, build_log_counts_each_site_once) {
+    struct run r = run_tool((const char *[]){"report", FIXTURES "/build.log", NULL}, NULL);
+    expect_status(&r, 0);
+    cr_expect_str_eq(r.out, fixture_report);
+    cr_expect_str_empty(r.err);
+    run_free(&r);
+}
+
+Test(report, optimization_record) {
+    struct run r = run_tool((const char *[]){"report", FIXTURES "/parse.opt.yaml", NULL}, NULL);
+    expect_status(&r, 0);
+    cr_expect_str_eq(r.out, fixture_report);
+    cr_expect_str_empty(r.err);
+    run_free(&r);
+}
+
+Test(report, log_and_record_together_and_stdin) {
+    char *script = fmt("'%s' report - " FIXTURES "/parse.opt.yaml < " FIXTURES "/build.log", tool());
+    struct run r = run_sh(script, NULL);
+    expect_status(&r, 0);
+    cr_expect_str_eq(r.out, fixture_report);
+    run_free(&r);
+    free(script);
+}
+
+Test(report, demangles_cxx_names) {
+    struct run r = run_tool((const char *[]){"report", FIXTURES "/cxx.log", NULL}, NULL);
+    expect_status(&r, 0);
+    cr_expect_str_eq(r.out,
+                     "2 allocation sites without a type token (1 file, 2 functions)\n"
+                     "\n"
+                     "file / function                            sites  allocator lines\n"
+                     "cxx.cc                                         2\n"
+                     "  store::raw(unsigned long)                    1  operator new(unsigned long) 7\n"
+                     "  void* store::array<char>(unsigned long)      1  malloc 8\n");
+    run_free(&r);
+}
+
+Test(report, json) {
+    struct run r = run_tool((const char *[]){"report", "--json", FIXTURES "/build.log", FIXTURES "/cxx.log", NULL}, NULL);
+    expect_status(&r, 0);
+    cr_expect_str_eq(r.out,
+                     "{\n"
+                     "  \"sites\": 9,\n"
+                     "  \"files\": [\n"
+                     "    {\n"
+                     "      \"file\": \"util.h\",\n"
+                     "      \"sites\": 4,\n"
+                     "      \"functions\": [\n"
+                     "        {\n"
+                     "          \"function\": \"buf_new\",\n"
+                     "          \"symbol\": \"buf_new\",\n"
+                     "          \"sites\": 4,\n"
+                     "          \"calls\": [\n"
+                     "            {\"allocator\": \"realloc\", \"symbol\": \"realloc\", \"line\": 9, \"column\": 16},\n"
+                     "            {\"allocator\": \"calloc\", \"symbol\": \"calloc\", \"line\": 11, \"column\": 16},\n"
+                     "            {\"allocator\": \"malloc\", \"symbol\": \"malloc\", \"line\": 12, \"column\": 16},\n"
+                     "            {\"allocator\": \"malloc\", \"symbol\": \"malloc\", \"line\": 12, \"column\": 28}\n"
+                     "          ]\n"
+                     "        }\n"
+                     "      ]\n"
+                     "    },\n"
+                     "    {\n"
+                     "      \"file\": \"parse.c\",\n"
+                     "      \"sites\": 3,\n"
+                     "      \"functions\": [\n"
+                     "        {\n"
+                     "          \"function\": \"parse\",\n"
+                     "          \"symbol\": \"parse\",\n"
+                     "          \"sites\": 2,\n"
+                     "          \"calls\": [\n"
+                     "            {\"allocator\": \"malloc\", \"symbol\": \"malloc\", \"line\": 20, \"column\": 21},\n"
+                     "            {\"allocator\": \"calloc\", \"symbol\": \"calloc\", \"line\": 21, \"column\": 20}\n"
+                     "          ]\n"
+                     "        },\n"
+                     "        {\n"
+                     "          \"function\": \"grow\",\n"
+                     "          \"symbol\": \"grow\",\n"
+                     "          \"sites\": 1,\n"
+                     "          \"calls\": [\n"
+                     "            {\"allocator\": \"realloc\", \"symbol\": \"realloc\", \"line\": 11, \"column\": 12}\n"
+                     "          ]\n"
+                     "        }\n"
+                     "      ]\n"
+                     "    },\n"
+                     "    {\n"
+                     "      \"file\": \"cxx.cc\",\n"
+                     "      \"sites\": 2,\n"
+                     "      \"functions\": [\n"
+                     "        {\n"
+                     "          \"function\": \"store::raw(unsigned long)\",\n"
+                     "          \"symbol\": \"_ZN5store3rawEm\",\n"
+                     "          \"sites\": 1,\n"
+                     "          \"calls\": [\n"
+                     "            {\"allocator\": \"operator new(unsigned long)\", \"symbol\": \"_Znwm\", \"line\": 7, \"column\": 35}\n"
+                     "          ]\n"
+                     "        },\n"
+                     "        {\n"
+                     "          \"function\": \"void* store::array<char>(unsigned long)\",\n"
+                     "          \"symbol\": \"_ZN5store5arrayIcEEPvm\",\n"
+                     "          \"sites\": 1,\n"
+                     "          \"calls\": [\n"
+                     "            {\"allocator\": \"malloc\", \"symbol\": \"malloc\", \"line\": 8, \"column\": 56}\n"
+                     "          ]\n"
+                     "        }\n"
+                     "      ]\n"
+                     "    }\n"
+                     "  ]\n"
+                     "}\n");
+    run_free(&r);
+}
+
+Test(report, json_output_file_and_no_sites) {
+    char *dir = make_tmpdir();
+    char *out = fmt("%s/r.json", dir);
+    struct run r = run_tool((const char *[]){"report", "--json", "--output", out, "/dev/null", NULL}, NULL);
+    expect_status(&r, 0);
+    cr_expect_str_empty(r.out);
+    char *text = read_file(out);
+    cr_expect_str_eq(text, "{\n  \"sites\": 0,\n  \"files\": []\n}\n");
+    free(text);
+    run_free(&r);
+    r = run_tool((const char *[]){"report", "/dev/null", NULL}, NULL);
+    expect_status(&r, 0);
+    cr_expect_str_eq(r.out, "0 allocation sites without a type token\n");
+    run_free(&r);
+    free(out);
+    remove_tree(dir);
+}
+
+Test(report, command_stderr_passes_through_without_remarks) {
+    struct run r = run_tool((const char *[]){"report", "--", "sh", "-c",
+                                             "echo to stdout; cat " FIXTURES "/build.log >&2; "
+                                             "echo \"remarks=$PARTMALLOC_REMARKS\" >&2; exit 3",
+                                             NULL},
+                            NULL);
+    expect_status(&r, 3);
+    char *out = fmt("to stdout\n%s", fixture_report), *err = fmt("%sremarks=1\n", fixture_other_lines);
+    cr_expect_str_eq(r.out, out);
+    cr_expect_str_eq(r.err, err);
+    free(out);
+    free(err);
+    run_free(&r);
+}
+
+Test(report, command_killed_or_missing) {
+    struct run r = run_tool((const char *[]){"report", "--", "sh", "-c", "kill -TERM $$", NULL}, NULL);
+    expect_status(&r, 128 + SIGTERM);
+    cr_expect_str_eq(r.out, "0 allocation sites without a type token\n");
+    run_free(&r);
+    r = run_tool((const char *[]){"report", "--", "/nonexistent/build", NULL}, NULL);
+    expect_status(&r, 127);
+    cr_expect_str_eq(r.err, "partmalloc report: cannot run '/nonexistent/build': No such file or directory\n");
+    run_free(&r);
+}
+
+/* A two-file project built by make with CC="partmalloc cc". */
+Test(report, make_with_partmalloc_cc, .timeout = 120) {
+    char *dir = make_tmpdir();
+    copy_fixture_source(dir, "util.h");
+    copy_fixture_source(dir, "parse.c");
+    copy_fixture_source(dir, "main.c");
+    write_file(dir, "Makefile", "CFLAGS = -O0 -Wall\nprog: parse.o main.o\n\t$(CC) -o $@ parse.o main.o\n");
+    char *cc = fmt("CC=%s cc", tool());
+    const char *const env[] = {"MAKEFLAGS=", "MAKELEVEL=", NULL};
+    const char *const args[] = {"report", "--", "make", "-s", "--no-print-directory", "-C", dir, cc, NULL};
+    struct run r = run_tool(args, env);
+    expect_status(&r, 0);
+    cr_expect_str_eq(r.out, fixture_report);
+    cr_expect_str_eq(r.err, fixture_other_lines);
+    run_free(&r);
+
+    char *prog = fmt("%s/prog", dir);
+    const char *const prog_argv[] = {prog, NULL};
+    r = run_env(prog_argv, NULL, false);
+    expect_status(&r, 0);
+    run_free(&r);
+
+    r = run_tool(args, env); /* nothing to rebuild: nothing to report */
+    expect_status(&r, 0);
+    cr_expect_str_eq(r.out, "0 allocation sites without a type token\n");
+    run_free(&r);
+    free(prog);
+    free(cc);
+    remove_tree(dir);
+}
+
+Test(report, errors) {
+    struct run r = run_tool((const char *[]){"report", "--bogus", FIXTURES "/build.log", NULL}, NULL);
+    expect_status(&r, 2);
+    cr_expect_str_empty(r.out);
+    cr_expect_str_eq(r.err, "partmalloc report: unknown option '--bogus' "
+                            "(accepted: --json, --output FILE, --help, -- COMMAND)\n");
+    run_free(&r);
+    r = run_tool((const char *[]){"report", FIXTURES "/missing.log", NULL}, NULL);
+    expect_status(&r, 1);
+    cr_expect_str_empty(r.out);
+    cr_expect_str_eq(r.err, "partmalloc report: cannot read '" FIXTURES "/missing.log': No such file or directory\n");
+    run_free(&r);
+    r = run_tool((const char *[]){"report", "--", NULL}, NULL);
+    expect_status(&r, 2);
+    cr_expect_str_eq(r.err, "partmalloc report: missing COMMAND after '--'\n");
+    run_free(&r);
+}
+
+/* ---- cc ---- */
+
+/* Prints the token max libpartmalloc read from the program, and the tokens
+ * clang gives a type with pointers and one without. */
+static const char token_program[] =
+    "#include <stdio.h>\n"
+    "#include <partmalloc.h>\n"
+    "struct x { struct x *next; int v; };\n"
+    "struct y { int a[4]; };\n"
+    "int main(void) {\n"
+    "    struct pm_config c;\n"
+    "    pm_get_config(&c);\n"
+    "    printf(\"%llu %zu %zu\\n\", (unsigned long long)c.token_max,\n"
+    "           (size_t)__builtin_infer_alloc_token(sizeof(struct x)),\n"
+    "           (size_t)__builtin_infer_alloc_token(sizeof(struct y)));\n"
+    "    return 0;\n"
+    "}\n";
+
+/* Builds `source` (written as dir/name) with `partmalloc sub flags...` and
+ * runs it; returns the token max and the two tokens it printed. */
+static void build_and_run(const char *sub, const char *name, const char *source, const char *const *env,
+                          const char *flag, unsigned long long out[3]) {
+    char *dir = make_tmpdir();
+    write_file(dir, name, source);
+    char *src = fmt("%s/%s", dir, name), *prog = fmt("%s/prog", dir);
+    const char *const args[] = {sub, "-O1", "-Wall", "-Werror", src, "-o", prog, flag, NULL};
+    struct run r = run_tool(args, env);
+    expect_status(&r, 0);
+    cr_assert_eq(exit_code(&r), 0);
+    run_free(&r);
+    const char *const prog_argv[] = {prog, NULL};
+    r = run_env(prog_argv, NULL, false); /* no PARTMALLOC_TOKEN_MAX: the max comes from the program */
+    expect_status(&r, 0);
+    cr_assert_eq(sscanf(r.out, "%llu %llu %llu", &out[0], &out[1], &out[2]), 3, "printed: %s", r.out);
+    run_free(&r);
+    free(src);
+    free(prog);
+    remove_tree(dir);
+}
+
+static void check_tokens(const unsigned long long got[3], unsigned long long n) {
+    cr_expect_eq(got[0], n, "token_max %llu, expected %llu", got[0], n);
+    cr_expect(got[1] >= n / 2 && got[1] < n, "pointer type's token %llu not in [%llu, %llu)", got[1], n / 2, n);
+    cr_expect(got[2] < n / 2, "plain type's token %llu not below %llu", got[2], n / 2);
+}
+
+Test(cc, default_sixteen_partitions, .timeout = 60) {
+    unsigned long long got[3];
+    build_and_run("cc", "t.c", token_program, NULL, NULL, got);
+    check_tokens(got, 16);
+}
+
+Test(cc, partitions_from_environment, .timeout = 60) {
+    unsigned long long got[3];
+    build_and_run("cc", "t.c", token_program, (const char *[]){"PARTMALLOC_PARTITIONS=8", NULL}, NULL, got);
+    check_tokens(got, 8);
+}
+
+Test(cc, users_token_max_wins, .timeout = 60) {
+    unsigned long long got[3];
+    build_and_run("cc", "t.c", token_program, (const char *[]){"PARTMALLOC_PARTITIONS=8", NULL},
+                  "-falloc-token-max=32", got);
+    check_tokens(got, 32);
+}
+
+Test(cc, cxx_program, .timeout = 60) {
+    static const char source[] =
+        "#include <cstdio>\n"
+        "#include <partmalloc.h>\n"
+        "struct X { X *next; int v; };\n"
+        "struct Y { int a[4]; };\n"
+        "int main() {\n"
+        "    pm_config c;\n"
+        "    pm_get_config(&c);\n"
+        "    X *x = new X;\n"
+        "    struct pm_ptr_info info;\n"
+        "    int ok = pm_ptr_info(x, &info);\n"
+        "    delete x;\n"
+        "    std::printf(\"%llu %zu %zu\\n\", (unsigned long long)c.token_max,\n"
+        "                (size_t)__builtin_infer_alloc_token(sizeof(X)),\n"
+        "                (size_t)__builtin_infer_alloc_token(sizeof(Y)));\n"
+        "    return ok ? 0 : 1;\n"
+        "}\n";
+    unsigned long long got[3];
+    build_and_run("c++", "t.cc", source, (const char *[]){"PARTMALLOC_PARTITIONS=32", NULL}, "-std=c++17", got);
+    check_tokens(got, 32);
+}
+
+/* clang -### prints the commands it would run. */
+static struct run dry_run(const char *const *args) {
+    struct run r = run_tool(args, NULL);
+    expect_status(&r, 0);
+    return r;
+}
+
+Test(cc, compile_only_adds_no_link_flags) {
+    struct run r = dry_run((const char *[]){"cc", "-###", "-c", FIXTURES "/src/parse.c", "-o", "/tmp/x.o", NULL});
+    cr_expect(strstr(r.err, "\"-fsanitize=alloc-token\""), "%s", r.err);
+    cr_expect(strstr(r.err, "\"-falloc-token-max=16\""), "%s", r.err);
+    cr_expect_null(strstr(r.err, "-lpartmalloc"), "%s", r.err);
+    cr_expect_null(strstr(r.err, "-rpath"), "%s", r.err);
+    cr_expect_null(strstr(r.err, "token_max.c"), "%s", r.err);
+    run_free(&r);
+
+    r = dry_run((const char *[]){"cc", "-###", FIXTURES "/src/parse.c", "-o", "/tmp/x", NULL});
+    cr_expect(strstr(r.err, "\"-lpartmalloc\""), "%s", r.err);
+    cr_expect(strstr(r.err, "\"-rpath\""), "%s", r.err);
+    cr_expect(strstr(r.err, "/token_max.c\""), "%s", r.err);
+    run_free(&r);
+
+    r = dry_run((const char *[]){"cc", "-###", "-fno-sanitize=alloc-token", FIXTURES "/src/parse.c", NULL});
+    cr_expect_null(strstr(r.err, "\"-fsanitize=alloc-token\""), "%s", r.err);
+    cr_expect_null(strstr(r.err, "-falloc-token-max"), "%s", r.err);
+    cr_expect_null(strstr(r.err, "token_max.c"), "%s", r.err);
+    cr_expect(strstr(r.err, "\"-lpartmalloc\""), "%s", r.err);
+    run_free(&r);
+}
+
+/* A stand-in clang-22 (first in PATH) that prints its arguments, one a
+ * line, and the definition file's text; exits with $FAKE_STATUS. */
+static char *fake_clang_dir(void) {
+    char *dir = make_tmpdir();
+    write_file(dir, "clang-22",
+               "#!/bin/sh\n"
+               "for a in \"$@\"; do\n"
+               "    echo \"$a\"\n"
+               "    case \"$a\" in */token_max.c) sed 's/^/  /' \"$a\" ;; esac\n"
+               "done\n"
+               "exit ${FAKE_STATUS:-0}\n");
+    char *path = fmt("%s/clang-22", dir);
+    cr_assert_eq(chmod(path, 0755), 0);
+    free(path);
+    char *tmp = fmt("%s/tmp", dir);
+    cr_assert_eq(mkdir(tmp, 0700), 0);
+    free(tmp);
+    return dir;
+}
+
+/* Runs `partmalloc cc args...` with the stand-in; returns its output with
+ * the temporary directory's name replaced by TMP. */
+static struct run run_fake(const char *dir, const char *const *args, const char *extra_env) {
+    char *path = fmt("PATH=%s:/usr/bin:/bin", dir), *tmp = fmt("TMPDIR=%s/tmp", dir);
+    const char *const env[] = {path, tmp, extra_env, NULL};
+    struct run r = run_tool(args, env);
+    char *p = strstr(r.out, "/tmp/partmalloc-cc.");
+    if (p) {
+        char *prefix = strstr(r.out, dir);
+        size_t cut = (size_t)(p + strlen("/tmp/partmalloc-cc.XXXXXX") - prefix);
+        memcpy(prefix, "TMP", 3);
+        memmove(prefix + 3, prefix + cut, strlen(prefix + cut) + 1);
+    }
+    free(path);
+    free(tmp);
+    return r;
+}
+
+Test(cc, arguments_added) {
+    char *dir = fake_clang_dir();
+    struct run r = run_fake(dir, (const char *[]){"cc", "-x", "c++", "a.cc", "-o", "out", "--", "b.c", NULL},
+                            "FAKE_STATUS=3");
+    expect_status(&r, 3);
+    char *expected = fmt("-fsanitize=alloc-token\n-falloc-token-max=16\n-x\nc\nTMP/token_max.c\n"
+                         "  /* Written by partmalloc cc: the -falloc-token-max this program was built with. */\n"
+                         "  #pragma clang diagnostic ignored \"-Weverything\"\n"
+                         "  __attribute__((visibility(\"default\"), used)) extern const unsigned long long partmalloc_token_max;\n"
+                         "  __attribute__((visibility(\"default\"), used)) const unsigned long long partmalloc_token_max = 16ULL;\n"
+                         "-x\nnone\n-x\nc++\na.cc\n-o\nout\n"
+                         "-I%s/../include\n-L%s\n-Wl,-rpath,%s\n-lpartmalloc\n--\nb.c\n",
+                         tool_dir(), tool_dir(), tool_dir());
+    cr_expect_str_eq(r.out, expected);
+    char *tmp = fmt("%s/tmp", dir);
+    cr_expect(dir_is_empty(tmp), "the temporary file was left in %s", tmp);
+    free(tmp);
+    free(expected);
+    run_free(&r);
+    remove_tree(dir);
+}
+
+Test(cc, arguments_not_repeated) {
+    char *dir = fake_clang_dir();
+    char *inc = fmt("-I%s/../include", tool_dir()), *lib = fmt("-L%s", tool_dir());
+    struct run r = run_fake(dir,
+                            (const char *[]){"cc", "-fsanitize=address,alloc-token", "-falloc-token-max=64",
+                                             "-Rpass=alloc-token", inc, lib, "-l", "partmalloc", "a.o", NULL},
+                            "PARTMALLOC_REMARKS=1");
+    expect_status(&r, 0);
+    char *expected = fmt("-x\nc\nTMP/token_max.c\n"
+                         "  /* Written by partmalloc cc: the -falloc-token-max this program was built with. */\n"
+                         "  #pragma clang diagnostic ignored \"-Weverything\"\n"
+                         "  __attribute__((visibility(\"default\"), used)) extern const unsigned long long partmalloc_token_max;\n"
+                         "  __attribute__((visibility(\"default\"), used)) const unsigned long long partmalloc_token_max = 64ULL;\n"
+                         "-x\nnone\n-fsanitize=address,alloc-token\n-falloc-token-max=64\n-Rpass=alloc-token\n"
+                         "%s\n%s\n-l\npartmalloc\na.o\n-Wl,-rpath,%s\n",
+                         inc, lib, tool_dir());
+    cr_expect_str_eq(r.out, expected);
+    free(expected);
+    run_free(&r);
+    free(inc);
+    free(lib);
+    remove_tree(dir);
+}
+
+Test(cc, compile_only_and_no_tokens) {
+    char *dir = fake_clang_dir();
+    struct run r = run_fake(dir, (const char *[]){"cc", "-c", "a.c", "-o", "a.o", NULL}, "PARTMALLOC_REMARKS=1");
+    expect_status(&r, 0);
+    char *expected = fmt("-fsanitize=alloc-token\n-falloc-token-max=16\n-Rpass=alloc-token\n-c\na.c\n-o\na.o\n"
+                         "-I%s/../include\n", tool_dir());
+    cr_expect_str_eq(r.out, expected);
+    free(expected);
+    run_free(&r);
+
+    r = run_fake(dir, (const char *[]){"cc", "-fsanitize=alloc-token", "-fno-sanitize=alloc-token", "a.c", NULL},
+                 "PARTMALLOC_PARTITIONS=4");
+    expect_status(&r, 0);
+    expected = fmt("-fsanitize=alloc-token\n-fno-sanitize=alloc-token\na.c\n-I%s/../include\n-L%s\n"
+                   "-Wl,-rpath,%s\n-lpartmalloc\n", tool_dir(), tool_dir(), tool_dir());
+    cr_expect_str_eq(r.out, expected);
+    free(expected);
+    run_free(&r);
+
+    r = run_fake(dir, (const char *[]){"cc", "--version", NULL}, NULL); /* no input: no link */
+    expect_status(&r, 0);
+    expected = fmt("-fsanitize=alloc-token\n-falloc-token-max=16\n--version\n-I%s/../include\n", tool_dir());
+    cr_expect_str_eq(r.out, expected);
+    free(expected);
+    run_free(&r);
+    remove_tree(dir);
+}
+
+Test(cc, bad_partitions) {
+    static const char *const values[] = {"3", "0", "128", "abc", "", "16k"};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        for (int cxx = 0; cxx < 2; cxx++) {
+            char *env = fmt("PARTMALLOC_PARTITIONS=%s", values[i]);
+            struct run r = run_tool((const char *[]){cxx ? "c++" : "cc", "-c", "x.c", NULL},
+                                    (const char *[]){env, NULL});
+            expect_status(&r, 2);
+            char *expected = fmt("partmalloc %s: invalid PARTMALLOC_PARTITIONS='%s' "
+                                 "(accepted: 1, 2, 4, 8, 16, 32, 64)\n", cxx ? "c++" : "cc", values[i]);
+            cr_expect_str_eq(r.err, expected);
+            cr_expect_str_empty(r.out);
+            free(expected);
+            free(env);
+            run_free(&r);
+        }
+    }
+}
+
+Test(cc, clang_missing) {
+    char *dir = make_tmpdir();
+    char *path = fmt("PATH=%s", dir);
+    struct run r = run_tool((const char *[]){"c++", "-c", "x.cc", NULL}, (const char *[]){path, NULL});
+    expect_status(&r, 1);
+    cr_expect_str_eq(r.err, "partmalloc c++: clang++-22 not found (install it with: apt-get install -y clang-22)\n");
+    run_free(&r);
+    free(path);
+    remove_tree(dir);
+}

@@ -1,0 +1,278 @@
+/* The partmalloc command's run and stat: the histogram of a program built
+ * with `partmalloc cc` names its types in the right partitions, a live
+ * process can be looked at, and every bad argument is one line and exit 2. */
+#include "testutil.h"
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+static const char *path_of(const char *rel) {
+    static char paths[4][512];
+    static int next;
+    char *p = paths[next++ % 4];
+    snprintf(p, 512, "%s/%s", build_dir(), rel);
+    return p;
+}
+
+static const char *tool(void) { return path_of("partmalloc"); }
+
+/* The line of `text` that starts with `prefix` followed by a space. */
+static const char *line_of(const char *text, const char *prefix) {
+    size_t n = strlen(prefix);
+    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (strncmp(l, prefix, n) == 0 && l[n] == ' ')
+            return l;
+    return NULL;
+}
+
+static char *copy_line(const char *l) {
+    static char buf[1024];
+    size_t n = strcspn(l, "\n");
+    snprintf(buf, sizeof buf, "%.*s", (int)n, l);
+    return buf;
+}
+
+static void partition_name(unsigned p, char *out, size_t size) {
+    if (p == 0)
+        snprintf(out, size, "kmalloc");
+    else
+        snprintf(out, size, "kmalloc-part-%02u", p);
+}
+
+Test(tool_run, typed_histogram_names_the_types_where_they_are) {
+    const char *argv[] = {tool(), "run", "--mode", "typed", "--partitions", "16", "--", path_of("tests/tools/labelled"),
+                          NULL};
+    const char *env[] = {NULL};
+    struct run r = run_env(argv, env, false);
+    cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+    unsigned long with_ptrs, plain;
+    cr_assert_eq(sscanf(r.out, "tokens %lu %lu", &with_ptrs, &plain), 2, "%s", r.out);
+    /* -falloc-token-max=16 with 16 partitions: the token is the partition */
+    cr_expect_geq(with_ptrs, 8);
+    cr_expect_lt(plain, 8);
+    cr_assert(strncmp(r.err, "partmalloc: typed mode, 16 partitions, token max 16, pid ", 57) == 0, "%s", r.err);
+    char name[32];
+    partition_name((unsigned)with_ptrs, name, sizeof name);
+    const char *l = line_of(r.err, name);
+    cr_assert_not_null(l, "no line %s in\n%s", name, r.err);
+    unsigned long allocs;
+    cr_assert_eq(sscanf(l + strlen(name), "%lu", &allocs), 1);
+    cr_expect_geq(allocs, 500, "%s", copy_line(l));
+    cr_expect_not_null(strstr(copy_line(l), "with_ptrs"), "%s", copy_line(l));
+    partition_name((unsigned)plain, name, sizeof name);
+    l = line_of(r.err, name);
+    cr_assert_not_null(l);
+    cr_assert_eq(sscanf(l + strlen(name), "%lu", &allocs), 1);
+    cr_expect_geq(allocs, 300, "%s", copy_line(l));
+    cr_expect_not_null(strstr(copy_line(l), "plain_data"), "%s", copy_line(l));
+    cr_expect_null(strstr(r.err, "no type names"), "%s", r.err);
+    run_free(&r);
+}
+
+/* Random mode: the census names the types wherever their call sites sent them. */
+Test(tool_run, random_histogram_names_the_types_from_the_census) {
+    const char *argv[] = {tool(), "run", "--mode", "random", "--", path_of("tests/tools/labelled"), NULL};
+    const char *env[] = {"PARTMALLOC_SEED=7", NULL};
+    struct run r = run_env(argv, env, false);
+    cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+    const char *hit = strstr(r.err, "with_ptrs");
+    cr_assert_not_null(hit, "%s", r.err);
+    const char *colon = strchr(hit, ':');
+    cr_assert_not_null(colon);
+    unsigned long n = strtoul(colon + 1, NULL, 10);
+    cr_expect_eq(n, 500, "%s", r.err);
+    cr_expect_not_null(strstr(r.err, "plain_data"), "%s", r.err);
+    cr_expect_not_null(strstr(r.err, "random mode: partitions follow a keyed hash of the call site, not the type\n"));
+    run_free(&r);
+}
+
+Test(tool_run, json_and_slabinfo) {
+    const char *argv[] = {tool(), "run", "--stats", "json", "--", path_of("tests/tools/labelled"), NULL};
+    const char *env[] = {NULL};
+    struct run r = run_env(argv, env, false);
+    cr_assert_eq(exit_code(&r), 0);
+    json_error_t err;
+    json_t *root = json_loads(r.err, 0, &err);
+    cr_assert_not_null(root, "%s: %s", err.text, r.err);
+    char real[4096];
+    cr_assert_not_null(realpath(path_of("tests/tools/labelled"), real));
+    cr_expect_str_eq(json_string_value(json_object_get(root, "exe")), real);
+    cr_expect(json_is_array(json_object_get(root, "census")));
+    json_decref(root);
+    run_free(&r);
+    const char *argv2[] = {tool(), "run", "--stats", "slabinfo", "--", path_of("tests/tools/labelled"), NULL};
+    r = run_env(argv2, env, false);
+    cr_expect(strncmp(r.err, "slabinfo - version: 2.1\n", 24) == 0, "%s", r.err);
+    run_free(&r);
+}
+
+Test(tool_run, exit_status_is_the_programs) {
+    const char *argv[] = {tool(), "run", "--", "sh", "-c", "exit 7", NULL};
+    const char *env[] = {NULL};
+    struct run r = run_env(argv, env, false);
+    cr_expect_eq(exit_code(&r), 7);
+    run_free(&r);
+    const char *argv2[] = {tool(), "run", "--", "/nonexistent/program", NULL};
+    r = run_env(argv2, env, false);
+    cr_expect_eq(exit_code(&r), 127);
+    cr_expect_str_eq(r.err, "partmalloc run: cannot run /nonexistent/program: No such file or directory\n");
+    run_free(&r);
+}
+
+struct usage_case {
+    const char *args[6];
+    const char *message;
+};
+
+Test(tool, bad_arguments_name_themselves) {
+    static const struct usage_case cases[] = {
+        {{"run", "--mode", "fast", "--", "true"}, "partmalloc run: invalid --mode 'fast' (accepted: typed, random, none)\n"},
+        {{"run", "--partitions", "12", "--", "true"},
+         "partmalloc run: invalid --partitions '12' (accepted: 1, 2, 4, 8, 16, 32, 64)\n"},
+        {{"run", "--stats", "xml", "--", "true"},
+         "partmalloc run: invalid --stats 'xml' (accepted: histogram, slabinfo, json)\n"},
+        {{"run", "--verbose", "--", "true"},
+         "partmalloc run: unknown option '--verbose' (accepted: --mode, --partitions, --stats, --no-census, --)\n"},
+        {{"run", "--"}, "partmalloc run: no program given (usage: partmalloc run [OPTIONS] -- PROGRAM ARGS...)\n"},
+        {{"run", "--mode"}, "partmalloc run: option '--mode' needs a value\n"},
+        {{"stat"}, "partmalloc stat: no process id or dump file given (usage: partmalloc stat [--format F] PID|FILE)\n"},
+        {{"stat", "--format", "csv", "1"},
+         "partmalloc stat: invalid --format 'csv' (accepted: histogram, slabinfo, json)\n"},
+        {{"stat", "-x"}, "partmalloc stat: unknown option '-x' (accepted: --format)\n"},
+        {{"frobnicate"}, "partmalloc: unknown command 'frobnicate' (accepted: run, cc, c++, report, stat, version, help)\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *argv[8] = {tool()};
+        for (int a = 0; a < 6 && cases[i].args[a]; a++)
+            argv[a + 1] = cases[i].args[a];
+        const char *env[] = {NULL};
+        struct run r = run_env(argv, env, false);
+        cr_expect_eq(exit_code(&r), 2, "case %zu", i);
+        cr_expect_str_eq(r.err, cases[i].message, "case %zu", i);
+        run_free(&r);
+    }
+}
+
+/* ---- stat ---- */
+
+struct waiting {
+    pid_t pid;
+    FILE *out;
+    unsigned long with_ptrs, plain;
+};
+
+static struct waiting start_waiting(const char *dir, bool with_signal) {
+    int out[2];
+    cr_assert_eq(pipe(out), 0);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        clear_partmalloc_env();
+        if (with_signal) {
+            setenv("PARTMALLOC_STATS_SIGNAL", "USR2", 1);
+            setenv("PARTMALLOC_STATS_DIR", dir, 1);
+        }
+        const char *prog = path_of("tests/tools/labelled");
+        execl(prog, prog, "wait", (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    struct waiting w = {pid, fdopen(out[0], "r"), 0, 0};
+    char line[128];
+    cr_assert_not_null(fgets(line, sizeof line, w.out));
+    cr_assert_eq(sscanf(line, "tokens %lu %lu", &w.with_ptrs, &w.plain), 2);
+    cr_assert_not_null(fgets(line, sizeof line, w.out));
+    cr_assert_str_eq(line, "ready\n");
+    return w;
+}
+
+static void stop_waiting(struct waiting *w) {
+    kill(w->pid, SIGTERM);
+    int status;
+    waitpid(w->pid, &status, 0);
+    fclose(w->out);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+Test(tool_stat, live_process) {
+    char dir[] = "/tmp/pmstatXXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    struct waiting w = start_waiting(dir, true);
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", (int)w.pid);
+    const char *argv[] = {tool(), "stat", pid, NULL};
+    const char *env[] = {NULL};
+    struct run r = run_env(argv, env, false);
+    cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+    char want[128];
+    snprintf(want, sizeof want, "partmalloc: typed mode, 16 partitions, token max 16, pid %d\n", (int)w.pid);
+    cr_expect(strncmp(r.out, want, strlen(want)) == 0, "%s", r.out);
+    char name[32];
+    partition_name((unsigned)w.with_ptrs, name, sizeof name);
+    const char *l = line_of(r.out, name);
+    cr_assert_not_null(l, "%s", r.out);
+    unsigned long objs;
+    cr_assert_eq(sscanf(l + strlen(name), "%lu", &objs), 1);
+    cr_expect_eq(objs, 500, "%s", copy_line(l)); /* live objects: exactly what it holds */
+    cr_expect_not_null(strstr(copy_line(l), "with_ptrs"));
+    partition_name((unsigned)w.plain, name, sizeof name);
+    l = line_of(r.out, name);
+    cr_assert_not_null(l);
+    cr_assert_eq(sscanf(l + strlen(name), "%lu", &objs), 1);
+    cr_expect_eq(objs, 300, "%s", copy_line(l));
+    run_free(&r);
+    /* the dump is not left behind */
+    char dump[600];
+    snprintf(dump, sizeof dump, "%s/partmalloc-%d.json", dir, (int)w.pid);
+    cr_expect_neq(access(dump, F_OK), 0);
+    /* JSON of the live process, and a saved dump read back */
+    const char *argv2[] = {tool(), "stat", "--format", "json", pid, NULL};
+    r = run_env(argv2, env, false);
+    cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+    char saved[600];
+    snprintf(saved, sizeof saved, "%s/saved.json", dir);
+    FILE *f = fopen(saved, "w");
+    fputs(r.out, f);
+    fclose(f);
+    run_free(&r);
+    const char *argv3[] = {tool(), "stat", "--format", "slabinfo", saved, NULL};
+    r = run_env(argv3, env, false);
+    cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+    cr_expect(strncmp(r.out, "slabinfo - version: 2.1\n", 24) == 0);
+    run_free(&r);
+    stop_waiting(&w);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
+Test(tool_stat, errors) {
+    struct waiting w = start_waiting("/tmp", false);
+    char pid[16], want[300];
+    snprintf(pid, sizeof pid, "%d", (int)w.pid);
+    const char *argv[] = {tool(), "stat", pid, NULL};
+    const char *env[] = {NULL};
+    struct run r = run_env(argv, env, false);
+    cr_expect_eq(exit_code(&r), 1);
+    snprintf(want, sizeof want,
+             "partmalloc stat: process %d was not started with PARTMALLOC_STATS_SIGNAL (start it with `partmalloc "
+             "run`, or set PARTMALLOC_STATS_SIGNAL=USR2)\n",
+             (int)w.pid);
+    cr_expect_str_eq(r.err, want);
+    run_free(&r);
+    stop_waiting(&w);
+    const char *argv2[] = {tool(), "stat", "/nonexistent.json", NULL};
+    r = run_env(argv2, env, false);
+    cr_expect_eq(exit_code(&r), 1);
+    cr_expect_str_eq(r.err, "partmalloc stat: cannot read /nonexistent.json: No such file or directory\n");
+    run_free(&r);
+    const char *argv3[] = {tool(), "stat", "/etc/hostname", NULL};
+    r = run_env(argv3, env, false);
+    cr_expect_eq(exit_code(&r), 1);
+    cr_expect(strncmp(r.err, "partmalloc stat: /etc/hostname: not a partmalloc statistics dump", 64) == 0, "%s", r.err);
+    run_free(&r);
+}

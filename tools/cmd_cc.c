@@ -1,0 +1,512 @@
+/* partmalloc cc|c++ [CLANG ARGS...]: clang-22 (clang++-22) with allocation
+ * tokens and partmalloc's flags added to the user's arguments:
+ *
+ *   -fsanitize=alloc-token -falloc-token-max=N    N = PARTMALLOC_PARTITIONS (16)
+ *   -Rpass=alloc-token                            when PARTMALLOC_REMARKS=1
+ *   -I<include dir>
+ * and, when the invocation links,
+ *   -x c <tmp>/token_max.c -x none                defines partmalloc_token_max = N
+ *                                                 (-x c++ token_max.cc for C++)
+ *   -L<lib dir> -Wl,-rpath,<lib dir> -lpartmalloc
+ *
+ * Nothing the user already gave is added twice; -fno-sanitize=alloc-token
+ * turns the tokens (and the definition) off. A compile that does not link
+ * execs clang; one that links runs it as a child so the temporary file can
+ * be removed afterwards, whatever happens to clang.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "commands.h"
+
+enum { DEFAULT_PARTITIONS = 16, MAX_PARTITIONS = 64, MAX_RSP_DEPTH = 8 };
+
+/* What the user's arguments already say. */
+struct cc_args {
+    bool no_link;             /* -c, -S, -E, -M, -MM, -fsyntax-only, ... */
+    bool has_input;           /* a source, object or library to work on */
+    int std_lang;             /* last -std=: 1 C++, -1 C, 0 none */
+    int tokens;               /* last -f(no-)sanitize= naming alloc-token: 1 on, -1 off, 0 none */
+    bool max_given, max_ok;   /* -falloc-token-max=K */
+    uint64_t max;
+    bool has_rpass, has_include, has_libdir, has_rpath, has_lib;
+    int end_of_options;       /* index of the user's "--" in argv, or argc */
+};
+
+/* Options after which clang does not link. */
+static const char *const no_link_opts[] = {
+    "-c", "--compile", "-S", "--assemble", "-E", "--preprocess", "-M", "--dependencies",
+    "-MM", "--user-dependencies", "-fsyntax-only", "--precompile", "--analyze", "-emit-ast",
+    NULL,
+};
+
+/* Options whose value is the next argument (the common ones of clang's). */
+static const char *const separate_opts[] = {
+    "-o", "-x", "-I", "-D", "-U", "-L", "-l", "-include", "-imacros", "-include-pch",
+    "-isystem", "-idirafter", "-iquote", "-iprefix", "-iwithprefix", "-iwithprefixbefore",
+    "-isysroot", "-iframework", "-imultilib", "-cxx-isystem", "-ivfsoverlay", "-MF", "-MT",
+    "-MQ", "-MJ", "-Xclang", "-Xlinker", "-Xassembler", "-Xpreprocessor", "-Xanalyzer",
+    "-Xopenmp-target", "-target", "-arch", "-mllvm", "-u", "-T", "-z", "-e", "-F", "-B", "-A",
+    "--sysroot", "--param", "-resource-dir", "-working-directory", "-serialize-diagnostics",
+    "-dependency-file", "-dependency-dot", "--output", "--include-directory",
+    "--define-macro", "--undefine-macro", "--include", "--language", "--library-directory",
+    "--for-linker", "--force-link", "--prefix", "--std", "--assert",
+    NULL,
+};
+
+static bool in_list(const char *const *list, const char *s) {
+    for (; *list; list++)
+        if (strcmp(*list, s) == 0)
+            return true;
+    return false;
+}
+
+/* Parses a whole decimal or 0x-hexadecimal number, as the library does. */
+static bool parse_u64(const char *s, uint64_t *out) {
+    unsigned base = 10;
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        base = 16;
+        s += 2;
+    }
+    if (*s == '\0')
+        return false;
+    uint64_t v = 0;
+    for (; *s; s++) {
+        unsigned d;
+        if (*s >= '0' && *s <= '9')
+            d = (unsigned)(*s - '0');
+        else if (base == 16 && *s >= 'a' && *s <= 'f')
+            d = (unsigned)(*s - 'a' + 10);
+        else if (base == 16 && *s >= 'A' && *s <= 'F')
+            d = (unsigned)(*s - 'A' + 10);
+        else
+            return false;
+        if (v > (UINT64_MAX - d) / base)
+            return false;
+        v = v * base + d;
+    }
+    *out = v;
+    return true;
+}
+
+/* PARTMALLOC_PARTITIONS: a power of two from 1 to 64, default 16. */
+static int read_partitions(const char *sub, unsigned *n) {
+    *n = DEFAULT_PARTITIONS;
+    const char *v = getenv("PARTMALLOC_PARTITIONS");
+    if (!v)
+        return 0;
+    uint64_t x;
+    if (!parse_u64(v, &x) || x < 1 || x > MAX_PARTITIONS || (x & (x - 1)) != 0)
+        return usage_error(sub, "invalid PARTMALLOC_PARTITIONS='%s' (accepted: 1, 2, 4, 8, 16, 32, 64)", v);
+    *n = (unsigned)x;
+    return 0;
+}
+
+/* -fsanitize=LIST / -fno-sanitize=LIST: does LIST name alloc-token (or, for
+ * -fno-, all)? */
+static bool names_alloc_token(const char *list, bool negative) {
+    const char *p = list;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        if ((len == 11 && strncmp(p, "alloc-token", 11) == 0) ||
+            (negative && len == 3 && strncmp(p, "all", 3) == 0))
+            return true;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return false;
+}
+
+/* -std=X, --std=X, --std X: the language X is a dialect of. */
+static void note_std(struct cc_args *a, const char *value) {
+    if (value)
+        a->std_lang = strstr(value, "++") ? 1 : -1;
+}
+
+/* Matches "NAME VALUE" (separate) and "NAMEVALUE" (joined); returns how many
+ * arguments it took (0: no match) and sets *value. */
+static int opt_value(const char *arg, const char *next, const char *name, const char **value) {
+    size_t len = strlen(name);
+    if (strncmp(arg, name, len) != 0)
+        return 0;
+    if (arg[len] != '\0') {
+        *value = arg + len;
+        return 1;
+    }
+    *value = next;
+    return 2;
+}
+
+static void scan_rsp(struct cc_args *a, const char *path, int depth);
+
+/* Records what the flags partmalloc adds would duplicate. */
+static void note_duplicates(struct cc_args *a, const char *arg, const char *next) {
+    const char *v = NULL;
+    if (strcmp(arg, "-Rpass=alloc-token") == 0)
+        a->has_rpass = true;
+    else if (opt_value(arg, next, "-I", &v) && v && strcmp(v, tool_include_dir()) == 0)
+        a->has_include = true;
+    else if (opt_value(arg, next, "-L", &v) && v && strcmp(v, tool_lib_dir()) == 0)
+        a->has_libdir = true;
+    else if (opt_value(arg, next, "-l", &v) && v && strcmp(v, "partmalloc") == 0)
+        a->has_lib = true;
+    else if (strncmp(arg, "-Wl,-rpath,", 11) == 0 && strcmp(arg + 11, tool_lib_dir()) == 0)
+        a->has_rpath = true;
+}
+
+/* Looks at one option; returns how many arguments it used (1 or 2). */
+static int scan_option(struct cc_args *a, const char *arg, const char *next, int depth) {
+    note_duplicates(a, arg, next);
+    if (in_list(no_link_opts, arg))
+        a->no_link = true;
+    else if (strncmp(arg, "-std=", 5) == 0)
+        note_std(a, arg + 5);
+    else if (strncmp(arg, "--std=", 6) == 0)
+        note_std(a, arg + 6);
+    else if (strcmp(arg, "--std") == 0)
+        note_std(a, next);
+    else if (strncmp(arg, "-fsanitize=", 11) == 0 && names_alloc_token(arg + 11, false))
+        a->tokens = 1;
+    else if (strncmp(arg, "-fno-sanitize=", 14) == 0 && names_alloc_token(arg + 14, true))
+        a->tokens = -1;
+    else if (strncmp(arg, "-falloc-token-max=", 18) == 0) {
+        a->max_given = true;
+        a->max_ok = parse_u64(arg + 18, &a->max);
+    }
+    if (arg[0] == '@') {
+        scan_rsp(a, arg + 1, depth + 1);
+        return 1;
+    }
+    bool separate = in_list(separate_opts, arg) || strncmp(arg, "-Xarch_", 7) == 0;
+    return separate && next ? 2 : 1;
+}
+
+/* Looks at args[0 .. n); "--" ends the options (its index goes to *dashdash). */
+static void scan_args(struct cc_args *a, char *const *args, int n, int depth, int *dashdash) {
+    for (int i = 0; i < n;) {
+        const char *arg = args[i];
+        if (strcmp(arg, "--") == 0) {
+            if (dashdash)
+                *dashdash = i;
+            a->has_input |= i + 1 < n;
+            return;
+        }
+        if (arg[0] == '-' && arg[1] != '\0') {
+            i += scan_option(a, arg, i + 1 < n ? args[i + 1] : NULL, depth);
+        } else {
+            a->has_input = true;
+            i++;
+        }
+    }
+}
+
+/* Splits a response file GNU-style: blanks separate, quotes group, a
+ * backslash escapes the next character. Returns the number of words. */
+static int split_words(char *text, char **words, int max) {
+    int n = 0;
+    char *in = text, *out = text;
+    while (*in) {
+        while (*in == ' ' || *in == '\t' || *in == '\n' || *in == '\r')
+            in++;
+        if (!*in || n == max)
+            break;
+        words[n++] = out;
+        char quote = 0;
+        for (; *in; in++) {
+            if (quote ? *in == quote : (*in == '\'' || *in == '"'))
+                quote = quote ? 0 : *in;
+            else if (*in == '\\' && in[1])
+                *out++ = *++in;
+            else if (!quote && (*in == ' ' || *in == '\t' || *in == '\n' || *in == '\r'))
+                break;
+            else
+                *out++ = *in;
+        }
+        if (*in)
+            in++;
+        *out++ = '\0';
+    }
+    return n;
+}
+
+/* @FILE: clang reads more arguments from FILE. An unreadable one is clang's
+ * to report; assume it names inputs. */
+static void scan_rsp(struct cc_args *a, const char *path, int depth) {
+    FILE *f = depth <= MAX_RSP_DEPTH ? fopen(path, "r") : NULL;
+    if (!f) {
+        a->has_input = true;
+        return;
+    }
+    char *text = NULL;
+    size_t cap = 0;
+    ssize_t len = getdelim(&text, &cap, '\0', f);
+    fclose(f);
+    if (len > 0) {
+        int max = (int)(len / 2 + 1);
+        char **words = malloc(sizeof *words * (size_t)max);
+        if (words)
+            scan_args(a, words, split_words(text, words, max), depth, NULL);
+        else
+            a->has_input = true;
+        free(words);
+    }
+    free(text);
+}
+
+/* Finds `name` in PATH; fills `out` with its path. */
+static bool find_program(const char *name, char *out, size_t size) {
+    const char *path = getenv("PATH");
+    if (!path || !*path)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    while (*path) {
+        size_t len = strcspn(path, ":");
+        snprintf(out, size, "%.*s/%s", len ? (int)len : 1, len ? path : ".", name);
+        if (access(out, X_OK) == 0)
+            return true;
+        path += len;
+        if (*path == ':')
+            path++;
+    }
+    return false;
+}
+
+/* The temporary file that defines the program's partmalloc_token_max. */
+struct token_file {
+    char dir[PATH_MAX];
+    char path[PATH_MAX + 32];
+};
+
+static const char c_definition[] =
+    "/* Written by partmalloc cc: the -falloc-token-max this program was built with. */\n"
+    "#pragma clang diagnostic ignored \"-Weverything\"\n"
+    "__attribute__((visibility(\"default\"), used)) extern const unsigned long long partmalloc_token_max;\n"
+    "__attribute__((visibility(\"default\"), used)) const unsigned long long partmalloc_token_max = %lluULL;\n";
+static const char cxx_definition[] =
+    "// Written by partmalloc c++: the -falloc-token-max this program was built with.\n"
+    "#pragma clang diagnostic ignored \"-Weverything\"\n"
+    "extern \"C\" __attribute__((visibility(\"default\"), used)) const unsigned long long\n"
+    "    partmalloc_token_max = %lluULL;\n";
+
+static int write_token_file(const char *sub, struct token_file *t, bool cxx, uint64_t max) {
+    const char *tmp = getenv("TMPDIR");
+    snprintf(t->dir, sizeof t->dir, "%s/partmalloc-cc.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(t->dir))
+        return fail(sub, "cannot create a temporary directory in %s: %s", tmp && *tmp ? tmp : "/tmp",
+                    strerror(errno));
+    snprintf(t->path, sizeof t->path, "%s/token_max.%s", t->dir, cxx ? "cc" : "c");
+    FILE *f = fopen(t->path, "w");
+    bool ok = f && fprintf(f, cxx ? cxx_definition : c_definition, (unsigned long long)max) > 0;
+    if (f)
+        ok &= fclose(f) == 0;
+    if (!ok) {
+        int err = errno;
+        unlink(t->path);
+        rmdir(t->dir);
+        return fail(sub, "cannot write %s: %s", t->path, strerror(err));
+    }
+    return 0;
+}
+
+static void remove_token_file(const struct token_file *t) {
+    unlink(t->path);
+    rmdir(t->dir);
+}
+
+/* The child's pid while clang runs; termination signals are passed on to
+ * it so that we outlive it and clean up. A signal the caller ignores (nohup)
+ * stays ignored, for us and for clang. */
+static volatile sig_atomic_t clang_pid;
+static const int passed_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+enum { NPASSED = sizeof passed_signals / sizeof passed_signals[0] };
+static struct sigaction saved_actions[NPASSED];
+
+static void pass_signal(int sig) {
+    if (clang_pid > 0)
+        kill((pid_t)clang_pid, sig);
+}
+
+/* Installs the forwarding handlers; adds their signals to *mask. */
+static void pass_signals_on(sigset_t *mask) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = pass_signal;
+    sigemptyset(&sa.sa_mask);
+    for (int i = 0; i < NPASSED; i++) {
+        sigaction(passed_signals[i], NULL, &saved_actions[i]);
+        if (saved_actions[i].sa_handler != SIG_IGN)
+            sigaction(passed_signals[i], &sa, NULL);
+        sigaddset(mask, passed_signals[i]);
+    }
+}
+
+static void pass_signals_off(void) {
+    for (int i = 0; i < NPASSED; i++)
+        sigaction(passed_signals[i], &saved_actions[i], NULL);
+}
+
+/* Runs clang, waits for it and returns its exit status (128 + signal if it
+ * was killed). *killed_by: the termination signal that killed it, or 0. */
+static int run_clang(const char *sub, const char *path, char **args, int *killed_by) {
+    sigset_t mask, old;
+    sigemptyset(&mask);
+    pass_signals_on(&mask);
+    sigprocmask(SIG_BLOCK, &mask, &old);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        pass_signals_off();
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        execv(path, args);
+        fprintf(stderr, "partmalloc %s: cannot run %s: %s\n", sub, path, strerror(errno));
+        _exit(127);
+    }
+    clang_pid = pid;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    int status = 0;
+    while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    clang_pid = 0;
+    pass_signals_off();
+    *killed_by = 0;
+    if (pid < 0)
+        return fail(sub, "cannot fork: %s", strerror(errno));
+    if (WIFSIGNALED(status)) {
+        for (int i = 0; i < NPASSED; i++)
+            if (WTERMSIG(status) == passed_signals[i])
+                *killed_by = WTERMSIG(status);
+        return 128 + WTERMSIG(status);
+    }
+    return WEXITSTATUS(status);
+}
+
+/* The argument vector handed to clang, and the flags made for it. */
+struct clang_argv {
+    char **v;
+    int n;
+    char max_flag[64];
+    char include_flag[PATH_MAX + 32];
+    char libdir_flag[PATH_MAX + 32];
+    char rpath_flag[PATH_MAX + 32];
+};
+
+static void push(struct clang_argv *b, const char *s) { b->v[b->n++] = (char *)s; }
+
+/* The flags that go after the user's options (before a "--" of theirs). */
+static void push_tail(struct clang_argv *b, const struct cc_args *a, bool links) {
+    if (!a->has_include) {
+        snprintf(b->include_flag, sizeof b->include_flag, "-I%s", tool_include_dir());
+        push(b, b->include_flag);
+    }
+    if (!links)
+        return;
+    if (!a->has_libdir) {
+        snprintf(b->libdir_flag, sizeof b->libdir_flag, "-L%s", tool_lib_dir());
+        push(b, b->libdir_flag);
+    }
+    if (!a->has_rpath) {
+        snprintf(b->rpath_flag, sizeof b->rpath_flag, "-Wl,-rpath,%s", tool_lib_dir());
+        push(b, b->rpath_flag);
+    }
+    if (!a->has_lib)
+        push(b, "-lpartmalloc");
+}
+
+/* What to add, from the user's arguments and the environment. */
+struct cc_plan {
+    bool links, tokens, remarks, define_max, cxx_file;
+    unsigned partitions;
+    uint64_t max;
+};
+
+static struct cc_plan make_plan(const struct cc_args *a, unsigned partitions, bool cxx_driver) {
+    const char *remarks = getenv("PARTMALLOC_REMARKS");
+    struct cc_plan p = {
+        .links = a->has_input && !a->no_link,
+        .tokens = a->tokens >= 0,
+        .partitions = partitions,
+        .max = a->max_given ? a->max : partitions,
+        .cxx_file = a->std_lang ? a->std_lang > 0 : cxx_driver,
+    };
+    p.remarks = p.tokens && remarks && strcmp(remarks, "1") == 0 && !a->has_rpass;
+    p.define_max = p.links && p.tokens && (!a->max_given || a->max_ok);
+    return p;
+}
+
+/* Fills b: clang, our leading flags, the user's options, our trailing
+ * flags, then the user's "--" and what follows it. */
+static void build_argv(struct clang_argv *b, const char *compiler, const struct cc_plan *p,
+                       const struct cc_args *a, const char *token_file, int argc, char **argv) {
+    push(b, compiler);
+    if (p->tokens && a->tokens == 0)
+        push(b, "-fsanitize=alloc-token");
+    if (p->tokens && !a->max_given) {
+        snprintf(b->max_flag, sizeof b->max_flag, "-falloc-token-max=%u", p->partitions);
+        push(b, b->max_flag);
+    }
+    if (p->remarks)
+        push(b, "-Rpass=alloc-token");
+    if (token_file) {
+        push(b, "-x");
+        push(b, p->cxx_file ? "c++" : "c");
+        push(b, token_file);
+        push(b, "-x");
+        push(b, "none");
+    }
+    for (int i = 1; i < a->end_of_options; i++)
+        push(b, argv[i]);
+    push_tail(b, a, p->links);
+    for (int i = a->end_of_options; i < argc; i++)
+        push(b, argv[i]);
+    b->v[b->n] = NULL;
+}
+
+int cmd_cc(int argc, char **argv) {
+    const char *sub = strcmp(argv[0], "c++") == 0 ? "c++" : "cc";
+    bool cxx_driver = strcmp(sub, "c++") == 0;
+    const char *compiler = cxx_driver ? "clang++-22" : "clang-22";
+    unsigned partitions;
+    if (read_partitions(sub, &partitions))
+        return 2;
+    char compiler_path[PATH_MAX + 16];
+    if (!find_program(compiler, compiler_path, sizeof compiler_path))
+        return fail(sub, "%s not found (install it with: apt-get install -y clang-22)", compiler);
+
+    struct cc_args a = {0};
+    int dashdash = -1; /* index in argv + 1 */
+    scan_args(&a, argv + 1, argc - 1, 0, &dashdash);
+    a.end_of_options = dashdash >= 0 ? dashdash + 1 : argc;
+    struct cc_plan plan = make_plan(&a, partitions, cxx_driver);
+
+    static struct clang_argv b;
+    b.v = calloc((size_t)argc + 16, sizeof(char *));
+    if (!b.v)
+        return fail(sub, "out of memory");
+    struct token_file tf;
+    if (plan.define_max && write_token_file(sub, &tf, plan.cxx_file, plan.max))
+        return 1;
+    build_argv(&b, compiler_path, &plan, &a, plan.define_max ? tf.path : NULL, argc, argv);
+    if (!plan.define_max) {
+        execv(compiler_path, b.v);
+        return fail(sub, "cannot run %s: %s", compiler_path, strerror(errno));
+    }
+    int killed_by;
+    int status = run_clang(sub, compiler_path, b.v, &killed_by);
+    remove_token_file(&tf);
+    free(b.v);
+    if (killed_by) {
+        signal(killed_by, SIG_DFL);
+        raise(killed_by);
+    }
+    return status;
+}

@@ -1,0 +1,924 @@
+/* partmalloc report [--json] [--output FILE] [FILE... | -]
+ * partmalloc report [--json] [--output FILE] -- COMMAND ARGS...
+ *
+ * Counts the allocation sites clang-22 gave no type token, from its
+ * -Rpass=alloc-token remarks
+ *
+ *   t2.c:3:24: remark: Call to 'malloc' in 'g' without source-level type token [-Rpass=alloc-token]
+ *
+ * (each followed by the source line and a caret line) in a build log, or from
+ * the NoAllocToken records of a -fsave-optimization-record file (*.opt.yaml);
+ * or runs a build with PARTMALLOC_REMARKS=1 (so `partmalloc cc` asks for the
+ * remarks) and reads its stderr, passing everything but the remarks through.
+ * A site is a file:line:column, counted once however often headers and
+ * rebuilds repeat it. The report groups the sites by file and by function,
+ * most first, with the allocators called and their lines.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "commands.h"
+
+static const char sub[] = "report";
+
+/* ---- sites ---- */
+
+struct site {
+    char *file, *function, *callee;       /* as clang names them */
+    const char *function_shown, *callee_shown; /* demangled, or the same */
+    unsigned line, column;                /* 0: unknown */
+};
+
+struct sites {
+    struct site *v;
+    size_t n, cap;
+};
+
+static void *xrealloc(void *p, size_t size) {
+    void *q = realloc(p, size);
+    if (!q) {
+        fail(sub, "out of memory");
+        exit(1);
+    }
+    return q;
+}
+
+static char *xstrndup(const char *s, size_t n) {
+    char *d = strndup(s, n);
+    if (!d) {
+        fail(sub, "out of memory");
+        exit(1);
+    }
+    return d;
+}
+
+/* Adds a site; the file loses a leading "./" (clang writes "./util.h" for
+ * a header found beside its includer). */
+static void add_site(struct sites *s, const char *file, size_t file_len, unsigned line, unsigned column,
+                     const char *function, size_t function_len, const char *callee, size_t callee_len) {
+    while (file_len > 2 && file[0] == '.' && file[1] == '/') {
+        file += 2;
+        file_len -= 2;
+    }
+    if (file_len == 0) {
+        file = "<unknown>";
+        file_len = strlen(file);
+    }
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 64;
+        s->v = xrealloc(s->v, s->cap * sizeof *s->v);
+    }
+    struct site *t = &s->v[s->n++];
+    t->file = xstrndup(file, file_len);
+    t->function = xstrndup(function, function_len);
+    t->callee = xstrndup(callee, callee_len);
+    t->function_shown = t->function;
+    t->callee_shown = t->callee;
+    t->line = line;
+    t->column = column;
+}
+
+static void free_site(struct site *s) {
+    if (s->function_shown != s->function)
+        free((char *)s->function_shown);
+    if (s->callee_shown != s->callee)
+        free((char *)s->callee_shown);
+    free(s->file);
+    free(s->function);
+    free(s->callee);
+}
+
+static void free_sites(struct sites *s) {
+    for (size_t i = 0; i < s->n; i++)
+        free_site(&s->v[i]);
+    free(s->v);
+}
+
+/* ---- text remarks ---- */
+
+/* Reads a decimal number ending at s[len - 1], after a ':' that is not the
+ * first character; returns the length of ":NUMBER", or 0. */
+static size_t trailing_number(const char *s, size_t len, unsigned *out) {
+    size_t i = len;
+    while (i > 0 && s[i - 1] >= '0' && s[i - 1] <= '9')
+        i--;
+    if (i == len || len - i > 9 || i < 2 || s[i - 1] != ':')
+        return 0;
+    *out = (unsigned)strtoul(s + i, NULL, 10);
+    return len - i + 1;
+}
+
+/* Splits "FILE:LINE:COL" (or "FILE:LINE", or a bare name) of length len. */
+static size_t split_location(const char *s, size_t len, unsigned *line, unsigned *column) {
+    unsigned a = 0, b = 0;
+    size_t cut = trailing_number(s, len, &a);
+    *line = *column = 0;
+    if (!cut)
+        return len;
+    size_t cut2 = trailing_number(s, len - cut, &b);
+    if (!cut2) {
+        *line = a;
+        return len - cut;
+    }
+    *line = b;
+    *column = a;
+    return len - cut - cut2;
+}
+
+/* Parses an alloc-token remark line (ANSI colours already removed). */
+static bool parse_remark(const char *s, struct sites *out) {
+    static const char call[] = "remark: Call to '", in[] = "' in '",
+                      without[] = "' without source-level type token";
+    const char *mark = strstr(s, call);
+    if (!mark)
+        return false;
+    const char *callee = mark + strlen(call);
+    const char *in_at = strstr(callee, in);
+    const char *function = in_at ? in_at + strlen(in) : NULL;
+    const char *end = function ? strstr(function, without) : NULL;
+    if (!end)
+        return false;
+    size_t loc_len = (size_t)(mark - s);
+    if (loc_len >= 2 && s[loc_len - 2] == ':' && s[loc_len - 1] == ' ')
+        loc_len -= 2;
+    unsigned line, column;
+    size_t file_len = split_location(s, loc_len, &line, &column);
+    if (!line)
+        file_len = 0; /* "clang-22: remark: ..." names no file */
+    add_site(out, s, file_len, line, column, function, (size_t)(end - function), callee,
+             (size_t)(in_at - callee));
+    return true;
+}
+
+/* Removes ANSI escape sequences (-fcolor-diagnostics) and the line end. */
+static void clean_line(char *s) {
+    char *out = s;
+    for (const char *in = s; *in;) {
+        if (in[0] == '\033' && in[1] == '[') {
+            in += 2;
+            while (*in && !(*in >= '@' && *in <= '~'))
+                in++;
+            if (*in)
+                in++;
+        } else {
+            *out++ = *in++;
+        }
+    }
+    while (out > s && (out[-1] == '\n' || out[-1] == '\r'))
+        out--;
+    *out = '\0';
+}
+
+static const char *skip_blanks(const char *s) {
+    while (*s == ' ' || *s == '\t')
+        s++;
+    return s;
+}
+
+/* "   12 | source text" */
+static bool is_gutter_source(const char *s) {
+    s = skip_blanks(s);
+    if (*s < '0' || *s > '9')
+        return false;
+    while (*s >= '0' && *s <= '9')
+        s++;
+    return s[0] == ' ' && s[1] == '|';
+}
+
+/* "      |     ^~~~" (a caret or fix-it line under a numbered source line) */
+static bool is_gutter_mark(const char *s) { return *skip_blanks(s) == '|'; }
+
+/* "        ^~~~" (a caret line without line numbers) */
+static bool is_caret_line(const char *s) {
+    return strspn(s, " \t^~") == strlen(s) && strchr(s, '^');
+}
+
+static bool is_include_context(const char *s) {
+    return strncmp(s, "In file included from ", 22) == 0 || strncmp(skip_blanks(s), "from ", 5) == 0;
+}
+
+static bool is_diagnostic(const char *s) {
+    static const char *const kinds[] = {": error: ", ": warning: ", ": note: ", ": remark: ",
+                                        ": fatal error: ", NULL};
+    for (const char *const *k = kinds; *k; k++)
+        if (strstr(s, *k))
+            return true;
+    return false;
+}
+
+static bool is_note(const char *s) { return strstr(s, ": note: ") || strncmp(s, "note: ", 6) == 0; }
+
+/* Where the text parser is relative to the last remark: the source line
+ * and its caret line, and the notes that belong to it, are dropped. */
+enum after {
+    AFTER_NOTHING,  /* not in a remark */
+    AFTER_REMARK,   /* its source line may come next */
+    AFTER_HELD,     /* held a line without a gutter: a source line if a caret line follows */
+    AFTER_SNIPPET,  /* notes and gutter lines still belong to it */
+};
+
+struct text_parser {
+    FILE *pass;            /* non-remark lines go here (command mode), or NULL */
+    enum after state;
+    char *held;            /* raw line held in AFTER_HELD */
+    char *context;         /* "In file included from" lines before the next diagnostic */
+    size_t context_len;
+    struct sites *sites;
+};
+
+static void emit(struct text_parser *p, const char *raw, size_t len) {
+    if (p->pass && len)
+        fwrite(raw, 1, len, p->pass);
+}
+
+static void flush_context(struct text_parser *p, bool show) {
+    if (show)
+        emit(p, p->context, p->context_len);
+    p->context_len = 0;
+}
+
+static void hold_context(struct text_parser *p, const char *raw) {
+    size_t len = strlen(raw);
+    p->context = xrealloc(p->context, p->context_len + len + 1);
+    memcpy(p->context + p->context_len, raw, len + 1);
+    p->context_len += len;
+}
+
+static void release_held(struct text_parser *p, bool show) {
+    if (p->held && show)
+        emit(p, p->held, strlen(p->held));
+    free(p->held);
+    p->held = NULL;
+}
+
+/* Consumes a line that continues the last remark; returns false if the
+ * line is not part of it. */
+static bool continue_remark(struct text_parser *p, const char *s) {
+    if (p->state == AFTER_HELD) {
+        bool caret = is_caret_line(s);
+        release_held(p, !caret);
+        p->state = caret ? AFTER_SNIPPET : AFTER_NOTHING;
+        return caret;
+    }
+    if (p->state == AFTER_NOTHING)
+        return false;
+    if (is_gutter_source(s) || is_gutter_mark(s)) {
+        p->state = AFTER_SNIPPET;
+        return true;
+    }
+    if (is_note(s)) {
+        p->state = AFTER_REMARK;
+        return true;
+    }
+    return false;
+}
+
+static void feed_text(struct text_parser *p, const char *raw) {
+    char *s = xstrndup(raw, strlen(raw));
+    clean_line(s);
+    if (continue_remark(p, s)) {
+        /* part of the last remark */
+    } else if (parse_remark(s, p->sites)) {
+        flush_context(p, false);
+        p->state = AFTER_REMARK;
+    } else if (is_include_context(s)) {
+        hold_context(p, raw);
+    } else if (p->state == AFTER_REMARK && !is_diagnostic(s)) {
+        p->held = xstrndup(raw, strlen(raw));
+        p->state = AFTER_HELD;
+    } else {
+        flush_context(p, true);
+        emit(p, raw, strlen(raw));
+        p->state = AFTER_NOTHING;
+    }
+    free(s);
+}
+
+static void finish_text(struct text_parser *p) {
+    release_held(p, true);
+    flush_context(p, true);
+    free(p->context);
+    p->context = NULL;
+    p->state = AFTER_NOTHING;
+}
+
+/* ---- optimization records (YAML) ---- */
+
+struct yaml_record {
+    bool alloc_token, no_token;   /* Pass: alloc-token, Name: NoAllocToken */
+    char *file, *function, *callee;
+    unsigned line, column;
+};
+
+/* Reads a YAML scalar at *p: 'single' ('' is a quote), "double" (with
+ * backslash escapes) or plain, which ends at one of `stops` or the line's
+ * end. Advances *p past it; returns it (malloc'd), blanks trimmed. */
+static char *yaml_scalar(const char **p, const char *stops) {
+    const char *s = skip_blanks(*p);
+    size_t cap = strlen(s) + 1, n = 0;
+    char *out = xrealloc(NULL, cap);
+    char quote = (*s == '\'' || *s == '"') ? *s++ : 0;
+    for (; *s; s++) {
+        if (quote == '\'' && s[0] == '\'' && s[1] == '\'')
+            out[n++] = *++s;
+        else if (quote == '"' && s[0] == '\\' && s[1])
+            out[n++] = *++s == 'n' ? '\n' : *s == 't' ? '\t' : *s;
+        else if (quote ? *s == quote : strchr(stops, *s) != NULL)
+            break;
+        else
+            out[n++] = *s;
+    }
+    if (quote && *s == quote)
+        s++;
+    while (!quote && n > 0 && (out[n - 1] == ' ' || out[n - 1] == '\t'))
+        n--;
+    out[n] = '\0';
+    *p = s;
+    return out;
+}
+
+/* DebugLoc: { File: a.c, Line: 4, Column: 28 } */
+static void yaml_debugloc(struct yaml_record *r, const char *s) {
+    s = skip_blanks(s);
+    if (*s++ != '{')
+        return;
+    while (*s && *s != '}') {
+        char *key = yaml_scalar(&s, ":,}");
+        if (*s == ':')
+            s++;
+        char *value = yaml_scalar(&s, ",}");
+        if (strcmp(key, "File") == 0) {
+            free(r->file);
+            r->file = value;
+            value = NULL;
+        } else if (strcmp(key, "Line") == 0) {
+            r->line = (unsigned)strtoul(value, NULL, 10);
+        } else if (strcmp(key, "Column") == 0) {
+            r->column = (unsigned)strtoul(value, NULL, 10);
+        }
+        free(key);
+        free(value);
+        if (*s == ',')
+            s++;
+    }
+}
+
+static void yaml_set(char **field, const char *s) {
+    free(*field);
+    *field = yaml_scalar(&s, "");
+}
+
+static void yaml_finish(struct yaml_record *r, struct sites *out) {
+    if (r->alloc_token && r->no_token) {
+        const char *file = r->file ? r->file : "";
+        const char *function = r->function ? r->function : "?";
+        const char *callee = r->callee ? r->callee : "?";
+        add_site(out, file, r->line ? strlen(file) : 0, r->line, r->column, function, strlen(function),
+                 callee, strlen(callee));
+    }
+    free(r->file);
+    free(r->function);
+    free(r->callee);
+    memset(r, 0, sizeof *r);
+}
+
+/* One line of a record: the keys at the start of a line are the record's
+ * own; "- Callee:" is the first argument that names the called function. */
+static void feed_yaml(struct yaml_record *r, char *line, struct sites *out) {
+    clean_line(line);
+    if (strncmp(line, "---", 3) == 0 || strcmp(line, "...") == 0)
+        yaml_finish(r, out);
+    else if (strncmp(line, "Pass:", 5) == 0)
+        r->alloc_token = strcmp(skip_blanks(line + 5), "alloc-token") == 0;
+    else if (strncmp(line, "Name:", 5) == 0)
+        r->no_token = strcmp(skip_blanks(line + 5), "NoAllocToken") == 0;
+    else if (strncmp(line, "Function:", 9) == 0)
+        yaml_set(&r->function, line + 9);
+    else if (strncmp(line, "DebugLoc:", 9) == 0)
+        yaml_debugloc(r, line + 9);
+    else if (!r->callee && strncmp(skip_blanks(line), "- Callee:", 9) == 0)
+        yaml_set(&r->callee, skip_blanks(line) + 9);
+}
+
+/* ---- inputs ---- */
+
+static bool ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* Reads a log or a record file; YAML if its name says so or its first line
+ * starts a record. Returns 0, or 1 after reporting a read error. */
+static int read_input(FILE *f, const char *name, struct sites *out) {
+    struct text_parser tp = {.sites = out};
+    struct yaml_record yr = {0};
+    bool yaml = ends_with(name, ".yaml") || ends_with(name, ".yml");
+    char *line = NULL;
+    size_t cap = 0;
+    for (bool first = true; getline(&line, &cap, f) >= 0; first = false) {
+        if (first && strncmp(line, "--- !", 5) == 0)
+            yaml = true;
+        if (yaml)
+            feed_yaml(&yr, line, out);
+        else
+            feed_text(&tp, line);
+    }
+    yaml_finish(&yr, out);
+    finish_text(&tp);
+    free(line);
+    if (ferror(f))
+        return fail(sub, "cannot read '%s': %s", name, strerror(errno));
+    return 0;
+}
+
+static int read_file(const char *path, struct sites *out) {
+    if (strcmp(path, "-") == 0)
+        return read_input(stdin, "-", out);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return fail(sub, "cannot read '%s': %s", path, strerror(errno));
+    int rc = read_input(f, path, out);
+    fclose(f);
+    return rc;
+}
+
+/* Runs the command with PARTMALLOC_REMARKS=1 and its stderr into a pipe we
+ * read; stdout is left alone. Interrupts go to the command: we stay to
+ * report. Returns its exit status (128 + signal if it was killed). */
+static int run_command(char **cmd, struct sites *out) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return fail(sub, "cannot create a pipe: %s", strerror(errno));
+    struct sigaction ignore = {.sa_handler = SIG_IGN}, old_int, old_quit;
+    sigemptyset(&ignore.sa_mask);
+    sigaction(SIGINT, &ignore, &old_int);
+    sigaction(SIGQUIT, &ignore, &old_quit);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGQUIT, &old_quit, NULL);
+        dup2(fds[1], 2);
+        setenv("PARTMALLOC_REMARKS", "1", 1);
+        execvp(cmd[0], cmd);
+        fprintf(stderr, "partmalloc report: cannot run '%s': %s\n", cmd[0], strerror(errno));
+        _exit(127);
+    }
+    close(fds[1]);
+    int status = 0;
+    if (pid > 0) {
+        FILE *f = fdopen(fds[0], "r");
+        struct text_parser tp = {.pass = stderr, .sites = out};
+        char *line = NULL;
+        size_t cap = 0;
+        while (f && getline(&line, &cap, f) >= 0)
+            feed_text(&tp, line);
+        finish_text(&tp);
+        free(line);
+        f ? fclose(f) : close(fds[0]);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+    } else {
+        close(fds[0]);
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGQUIT, &old_quit, NULL);
+    if (pid < 0)
+        return fail(sub, "cannot fork: %s", strerror(errno));
+    return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
+/* ---- distinct sites ---- */
+
+static int cmp_location(const void *pa, const void *pb) {
+    const struct site *a = pa, *b = pb;
+    int c = strcmp(a->file, b->file);
+    if (c)
+        return c;
+    if (a->line != b->line)
+        return a->line < b->line ? -1 : 1;
+    if (a->column != b->column)
+        return a->column < b->column ? -1 : 1;
+    if (a->line) /* a known place is one site whoever calls what there */
+        return 0;
+    c = strcmp(a->function, b->function);
+    return c ? c : strcmp(a->callee, b->callee);
+}
+
+/* Keeps the first of each file:line:column. */
+static void dedupe(struct sites *s) {
+    if (s->n == 0)
+        return;
+    qsort(s->v, s->n, sizeof *s->v, cmp_location);
+    size_t kept = 1;
+    for (size_t i = 1; i < s->n; i++) {
+        if (cmp_location(&s->v[kept - 1], &s->v[i]) == 0)
+            free_site(&s->v[i]);
+        else
+            s->v[kept++] = s->v[i];
+    }
+    s->n = kept;
+}
+
+/* ---- demangling (c++filt, from binutils, when it is there) ---- */
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Runs c++filt on names[0 .. n); fills shown[] with what it prints, one
+ * line per name. Returns false (and fills nothing) if that fails. */
+static bool cxxfilt(char **names, size_t n, char **shown) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return false;
+    char **args = xrealloc(NULL, (n + 2) * sizeof *args);
+    args[0] = "c++filt";
+    memcpy(args + 1, names, n * sizeof *args);
+    args[n + 1] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(null, 2);
+        dup2(fds[1], 1);
+        execvp(args[0], args);
+        _exit(127);
+    }
+    free(args);
+    close(fds[1]);
+    FILE *f = pid > 0 ? fdopen(fds[0], "r") : NULL;
+    size_t got = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while (f && (len = getline(&line, &cap, f)) > 0) {
+        if (line[len - 1] == '\n')
+            line[len - 1] = '\0';
+        if (got < n)
+            shown[got] = xstrndup(line, strlen(line));
+        got++;
+    }
+    free(line);
+    f ? fclose(f) : close(fds[0]);
+    int status = 1;
+    while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    bool ok = got == n && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    for (size_t i = 0; !ok && i < got && i < n; i++) {
+        free(shown[i]);
+        shown[i] = NULL;
+    }
+    return ok;
+}
+
+/* The demangled form of `name` from the sorted table, or NULL. */
+static const char *lookup(const char *name, char **names, char **shown, size_t n) {
+    char **hit = bsearch(&name, names, n, sizeof *names, cmp_str);
+    return hit && shown[hit - names] ? shown[hit - names] : NULL;
+}
+
+static const char *shown_copy(const char *name, char **names, char **shown, size_t n) {
+    const char *d = lookup(name, names, shown, n);
+    return d ? xstrndup(d, strlen(d)) : name;
+}
+
+/* Gives the sites of C++ functions (and C++ allocators: _Znwm) readable names. */
+static void demangle(struct sites *s) {
+    char **names = xrealloc(NULL, (2 * s->n + 1) * sizeof *names);
+    size_t n = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (strncmp(s->v[i].function, "_Z", 2) == 0)
+            names[n++] = s->v[i].function;
+        if (strncmp(s->v[i].callee, "_Z", 2) == 0)
+            names[n++] = s->v[i].callee;
+    }
+    qsort(names, n, sizeof *names, cmp_str);
+    size_t u = 0;
+    for (size_t i = 0; i < n; i++)
+        if (u == 0 || strcmp(names[u - 1], names[i]) != 0)
+            names[u++] = names[i];
+    char **shown = calloc(u + 1, sizeof *shown);
+    for (size_t i = 0; shown && i < u; i += 256)
+        cxxfilt(names + i, u - i < 256 ? u - i : 256, shown + i);
+    for (size_t i = 0; shown && i < s->n; i++) {
+        s->v[i].function_shown = shown_copy(s->v[i].function, names, shown, u);
+        s->v[i].callee_shown = shown_copy(s->v[i].callee, names, shown, u);
+    }
+    for (size_t i = 0; shown && i < u; i++)
+        free(shown[i]);
+    free(shown);
+    free(names);
+}
+
+/* ---- grouping ---- */
+
+enum level { BY_FILE, BY_FUNCTION, BY_CALLEE };
+
+static const char *key_of(const struct site *s, enum level l) {
+    return l == BY_FILE ? s->file : l == BY_FUNCTION ? s->function : s->callee;
+}
+
+static const char *shown_of(const struct site *s, enum level l) {
+    return l == BY_FILE ? s->file : l == BY_FUNCTION ? s->function_shown : s->callee_shown;
+}
+
+static int cmp_group_order(const void *pa, const void *pb) {
+    const struct site *a = pa, *b = pb;
+    int c = strcmp(a->file, b->file);
+    if (!c)
+        c = strcmp(a->function, b->function);
+    if (!c)
+        c = strcmp(a->callee, b->callee);
+    if (!c && a->line != b->line)
+        c = a->line < b->line ? -1 : 1;
+    if (!c && a->column != b->column)
+        c = a->column < b->column ? -1 : 1;
+    return c;
+}
+
+/* Sites with the same file (function, callee): v[begin, end). */
+struct group {
+    const char *shown;
+    size_t begin, end;
+    unsigned first_line;  /* BY_CALLEE: where the allocator is first called */
+};
+
+static int cmp_group(const void *pa, const void *pb) {
+    const struct group *a = pa, *b = pb;
+    size_t na = a->end - a->begin, nb = b->end - b->begin;
+    if (na != nb)
+        return na > nb ? -1 : 1;
+    if (a->first_line != b->first_line)
+        return a->first_line < b->first_line ? -1 : 1;
+    return strcmp(a->shown, b->shown);
+}
+
+/* Splits v[begin, end), sorted by cmp_group_order, into groups of equal key
+ * at `level`, most sites first (then allocators by their first line, then
+ * by name). */
+static struct group *groups_of(const struct site *v, size_t begin, size_t end, enum level level, size_t *count) {
+    struct group *r = xrealloc(NULL, (end - begin + 1) * sizeof *r);
+    size_t n = 0;
+    for (size_t i = begin; i < end; i++) {
+        if (n && strcmp(key_of(&v[r[n - 1].begin], level), key_of(&v[i], level)) == 0) {
+            r[n - 1].end = i + 1;
+        } else {
+            r[n++] = (struct group){shown_of(&v[i], level), i, i + 1, level == BY_CALLEE ? v[i].line : 0};
+        }
+    }
+    qsort(r, n, sizeof *r, cmp_group);
+    *count = n;
+    return r;
+}
+
+/* ---- output ---- */
+
+struct totals {
+    size_t files, functions;
+    int name_width, count_width;
+};
+
+static int digits(size_t n) {
+    int d = 1;
+    while (n >= 10)
+        n /= 10, d++;
+    return d;
+}
+
+static void measure(const struct sites *s, struct totals *t) {
+    size_t nf;
+    struct group *files = groups_of(s->v, 0, s->n, BY_FILE, &nf);
+    t->files = nf;
+    t->functions = 0;
+    t->name_width = (int)strlen("file / function");
+    t->count_width = (int)strlen("sites");
+    for (size_t i = 0; i < nf; i++) {
+        size_t nfn;
+        struct group *fns = groups_of(s->v, files[i].begin, files[i].end, BY_FUNCTION, &nfn);
+        t->functions += nfn;
+        if ((int)strlen(files[i].shown) > t->name_width)
+            t->name_width = (int)strlen(files[i].shown);
+        for (size_t j = 0; j < nfn; j++)
+            if (2 + (int)strlen(fns[j].shown) > t->name_width)
+                t->name_width = 2 + (int)strlen(fns[j].shown);
+        free(fns);
+    }
+    if (digits(s->n) > t->count_width)
+        t->count_width = digits(s->n);
+    free(files);
+}
+
+/* "malloc 12:16, 12:28; calloc 11": each allocator's lines, with the
+ * column where one line has several of its sites. */
+static void print_calls(FILE *out, const struct site *v, size_t begin, size_t end) {
+    size_t n;
+    struct group *callees = groups_of(v, begin, end, BY_CALLEE, &n);
+    for (size_t i = 0; i < n; i++) {
+        fprintf(out, "%s%s ", i ? "; " : "", callees[i].shown);
+        for (size_t k = callees[i].begin; k < callees[i].end; k++) {
+            bool shared = (k > callees[i].begin && v[k - 1].line == v[k].line) ||
+                          (k + 1 < callees[i].end && v[k + 1].line == v[k].line);
+            fputs(k > callees[i].begin ? ", " : "", out);
+            if (v[k].line == 0) {
+                fputc('?', out); /* clang named no place */
+                continue;
+            }
+            fprintf(out, "%u", v[k].line);
+            if (shared)
+                fprintf(out, ":%u", v[k].column);
+        }
+    }
+    free(callees);
+}
+
+static void print_text(FILE *out, const struct sites *s) {
+    fprintf(out, "%zu allocation site%s without a type token", s->n, s->n == 1 ? "" : "s");
+    if (s->n == 0) {
+        fputc('\n', out);
+        return;
+    }
+    struct totals t;
+    measure(s, &t);
+    fprintf(out, " (%zu file%s, %zu function%s)\n\n", t.files, t.files == 1 ? "" : "s", t.functions,
+            t.functions == 1 ? "" : "s");
+    fprintf(out, "%-*s  %*s  allocator lines\n", t.name_width, "file / function", t.count_width, "sites");
+    size_t nf;
+    struct group *files = groups_of(s->v, 0, s->n, BY_FILE, &nf);
+    for (size_t i = 0; i < nf; i++) {
+        fprintf(out, "%-*s  %*zu\n", t.name_width, files[i].shown, t.count_width, files[i].end - files[i].begin);
+        size_t nfn;
+        struct group *fns = groups_of(s->v, files[i].begin, files[i].end, BY_FUNCTION, &nfn);
+        for (size_t j = 0; j < nfn; j++) {
+            fprintf(out, "  %-*s  %*zu  ", t.name_width - 2, fns[j].shown, t.count_width,
+                    fns[j].end - fns[j].begin);
+            print_calls(out, s->v, fns[j].begin, fns[j].end);
+            fputc('\n', out);
+        }
+        free(fns);
+    }
+    free(files);
+}
+
+static void json_string(FILE *out, const char *s) {
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(out, "\\u%04x", c);
+        else
+            fputc(c, out);
+    }
+    fputc('"', out);
+}
+
+static int cmp_line(const void *pa, const void *pb) {
+    const struct site *a = *(const struct site *const *)pa, *b = *(const struct site *const *)pb;
+    if (a->line != b->line)
+        return a->line < b->line ? -1 : 1;
+    return a->column < b->column ? -1 : a->column > b->column;
+}
+
+/* A function's calls in source order. */
+static void json_calls(FILE *out, const struct site *v, size_t begin, size_t end) {
+    const struct site **order = xrealloc(NULL, (end - begin) * sizeof *order);
+    for (size_t k = begin; k < end; k++)
+        order[k - begin] = &v[k];
+    qsort(order, end - begin, sizeof *order, cmp_line);
+    for (size_t k = 0; k < end - begin; k++) {
+        fprintf(out, "%s\n            {\"allocator\": ", k ? "," : "");
+        json_string(out, order[k]->callee_shown);
+        fputs(", \"symbol\": ", out);
+        json_string(out, order[k]->callee);
+        fprintf(out, ", \"line\": %u, \"column\": %u}", order[k]->line, order[k]->column);
+    }
+    free(order);
+}
+
+static void json_functions(FILE *out, const struct site *v, size_t begin, size_t end) {
+    size_t n;
+    struct group *fns = groups_of(v, begin, end, BY_FUNCTION, &n);
+    for (size_t j = 0; j < n; j++) {
+        fprintf(out, "%s\n        {\n          \"function\": ", j ? "," : "");
+        json_string(out, fns[j].shown);
+        fputs(",\n          \"symbol\": ", out);
+        json_string(out, v[fns[j].begin].function);
+        fprintf(out, ",\n          \"sites\": %zu,\n          \"calls\": [", fns[j].end - fns[j].begin);
+        json_calls(out, v, fns[j].begin, fns[j].end);
+        fputs("\n          ]\n        }", out);
+    }
+    free(fns);
+}
+
+static void print_json(FILE *out, const struct sites *s) {
+    fprintf(out, "{\n  \"sites\": %zu,\n  \"files\": [", s->n);
+    size_t nf;
+    struct group *files = groups_of(s->v, 0, s->n, BY_FILE, &nf);
+    for (size_t i = 0; i < nf; i++) {
+        fprintf(out, "%s\n    {\n      \"file\": ", i ? "," : "");
+        json_string(out, files[i].shown);
+        fprintf(out, ",\n      \"sites\": %zu,\n      \"functions\": [", files[i].end - files[i].begin);
+        json_functions(out, s->v, files[i].begin, files[i].end);
+        fputs("\n      ]\n    }", out);
+    }
+    free(files);
+    fputs(nf ? "\n  ]\n}\n" : "]\n}\n", out);
+}
+
+/* ---- command line ---- */
+
+static const char usage_text[] =
+    "usage: partmalloc report [--json] [--output FILE] [FILE... | -]\n"
+    "       partmalloc report [--json] [--output FILE] -- COMMAND ARGS...\n"
+    "Counts the allocation sites clang-22 gave no type token, from -Rpass=alloc-token\n"
+    "remarks in build logs or *.opt.yaml optimization records, or from the build COMMAND\n"
+    "run with PARTMALLOC_REMARKS=1 (which `partmalloc cc` turns into -Rpass=alloc-token).\n";
+
+struct report_opts {
+    bool json;
+    const char *output;
+    char **files;        /* FILE operands (argv slots) */
+    int nfiles;
+    char **command;      /* after "--", or NULL */
+};
+
+/* Returns -1 to go on, or the exit status. */
+static int parse_args(int argc, char **argv, struct report_opts *o) {
+    o->files = argv + 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            if (i + 1 == argc)
+                return usage_error(sub, "missing COMMAND after '--'");
+            if (o->nfiles)
+                return usage_error(sub, "give a FILE or '-- COMMAND', not both");
+            o->command = argv + i + 1;
+            return -1;
+        }
+        if (strcmp(a, "--json") == 0) {
+            o->json = true;
+        } else if (strcmp(a, "--output") == 0) {
+            if (i + 1 == argc)
+                return usage_error(sub, "--output needs a FILE");
+            o->output = argv[++i];
+        } else if (strncmp(a, "--output=", 9) == 0) {
+            o->output = a + 9;
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage_text, stdout);
+            return 0;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            return usage_error(sub, "unknown option '%s' (accepted: --json, --output FILE, --help, -- COMMAND)", a);
+        } else {
+            o->files[o->nfiles++] = argv[i];
+        }
+    }
+    return -1;
+}
+
+static int print_report(const struct report_opts *o, struct sites *s) {
+    dedupe(s);
+    demangle(s);
+    qsort(s->v, s->n, sizeof *s->v, cmp_group_order);
+    FILE *out = o->output ? fopen(o->output, "w") : stdout;
+    if (!out)
+        return fail(sub, "cannot write '%s': %s", o->output, strerror(errno));
+    (o->json ? print_json : print_text)(out, s);
+    if (o->output ? fclose(out) != 0 : fflush(out) != 0)
+        return fail(sub, "cannot write '%s': %s", o->output ? o->output : "stdout", strerror(errno));
+    return 0;
+}
+
+int cmd_report(int argc, char **argv) {
+    struct report_opts o = {0};
+    int rc = parse_args(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    struct sites s = {0};
+    int status = 0;
+    if (o.command) {
+        status = run_command(o.command, &s);
+    } else if (o.nfiles == 0) {
+        status = read_file("-", &s);
+    } else {
+        for (int i = 0; i < o.nfiles && status == 0; i++)
+            status = read_file(o.files[i], &s);
+        if (status) {
+            free_sites(&s);
+            return status;
+        }
+    }
+    rc = print_report(&o, &s);
+    free_sites(&s);
+    return status ? status : rc;
+}

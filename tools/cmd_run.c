@@ -1,0 +1,160 @@
+/* partmalloc run: a program with partmalloc preloaded, its partitions
+ * printed (on stderr, like time(1)) when it exits. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "dump.h"
+#include "labels.h"
+
+struct run_options {
+    const char *mode;           /* NULL: the library's default */
+    const char *partitions;
+    enum pm_stats_format format;
+    bool census;                /* use the counting build when there is one */
+    char **argv;                /* the program and its arguments */
+};
+
+static bool valid_partitions(const char *v) {
+    char *end;
+    unsigned long n = strtoul(v, &end, 10);
+    return *v && !*end && n >= 1 && n <= PARTMALLOC_MAX_PARTITIONS && (n & (n - 1)) == 0;
+}
+
+static int parse_run_options(int argc, char **argv, struct run_options *o) {
+    *o = (struct run_options){.format = PM_STATS_HISTOGRAM, .census = true};
+    int i = 1;
+    for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        const char *arg = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(arg, "--no-census") == 0) {
+            o->census = false;
+            continue;
+        }
+        if (strcmp(arg, "--mode") != 0 && strcmp(arg, "--partitions") != 0 && strcmp(arg, "--stats") != 0) {
+            if (arg[0] != '-')
+                break; /* the program, without "--" */
+            return usage_error("run", "unknown option '%s' (accepted: --mode, --partitions, --stats, --no-census, --)",
+                               arg);
+        }
+        if (!value)
+            return usage_error("run", "option '%s' needs a value", arg);
+        i++;
+        if (strcmp(arg, "--mode") == 0) {
+            if (strcmp(value, "typed") && strcmp(value, "random") && strcmp(value, "none"))
+                return usage_error("run", "invalid --mode '%s' (accepted: typed, random, none)", value);
+            o->mode = value;
+        } else if (strcmp(arg, "--partitions") == 0) {
+            if (!valid_partitions(value))
+                return usage_error("run", "invalid --partitions '%s' (accepted: 1, 2, 4, 8, 16, 32, 64)", value);
+            o->partitions = value;
+        } else if (!pm_stats_format_parse(value, strlen(value), &o->format)) {
+            return usage_error("run", "invalid --stats '%s' (accepted: histogram, slabinfo, json)", value);
+        }
+    }
+    if (i < argc && strcmp(argv[i], "--") == 0)
+        i++;
+    if (i >= argc)
+        return usage_error("run", "no program given (usage: partmalloc run [OPTIONS] -- PROGRAM ARGS...)");
+    o->argv = argv + i;
+    return 0;
+}
+
+/* The library to preload: the counting build (for the census of types per
+ * partition) if it was built or installed, else the plain one. */
+static void library_path(bool census, char *out, size_t size) {
+    const char *dir = tool_lib_dir();
+    if (census) {
+        snprintf(out, size, "%s/stats/libpartmalloc.so", dir);
+        if (access(out, R_OK) == 0)
+            return;
+        snprintf(out, size, "%s/partmalloc/libpartmalloc-counting.so", dir);
+        if (access(out, R_OK) == 0)
+            return;
+    }
+    snprintf(out, size, "%s/libpartmalloc.so", dir);
+}
+
+static void set_environment(const struct run_options *o, const char *lib, const char *dump_dir) {
+    char preload[8192];
+    const char *old = getenv("LD_PRELOAD");
+    snprintf(preload, sizeof preload, "%s%s%s", lib, old && *old ? ":" : "", old && *old ? old : "");
+    setenv("LD_PRELOAD", preload, 1);
+    if (o->mode)
+        setenv("PARTMALLOC_MODE", o->mode, 1);
+    if (o->partitions)
+        setenv("PARTMALLOC_PARTITIONS", o->partitions, 1);
+    char stats[4200];
+    snprintf(stats, sizeof stats, "%s/stats-%%p.json,json", dump_dir);
+    setenv("PARTMALLOC_STATS", stats, 1);
+    /* so that `partmalloc stat PID` can look at it while it runs */
+    if (!getenv("PARTMALLOC_STATS_SIGNAL"))
+        setenv("PARTMALLOC_STATS_SIGNAL", "USR2", 1);
+}
+
+static int wait_status(pid_t pid) {
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return 1;
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    return 128 + WTERMSIG(status);
+}
+
+static void print_dump(const char *path, const char *program, enum pm_stats_format format) {
+    struct dump d;
+    char err[512];
+    if (dump_load(path, &d, err, sizeof err) != 0) {
+        fprintf(stderr, "partmalloc run: no statistics from %s (%s): was it statically linked or set-user-ID?\n",
+                program, err);
+        return;
+    }
+    d.view.count_allocations = true; /* most programs free nearly everything by exit */
+    if (format != PM_STATS_JSON && labels_attach(&d, d.exe && *d.exe ? d.exe : program, err, sizeof err) != 0)
+        fprintf(stderr, "partmalloc run: no type names: %s\n", err);
+    dump_print(&d, format, stderr);
+    dump_free(&d);
+}
+
+static void remove_dir(const char *dir) {
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "partmalloc run: could not remove %s\n", dir);
+}
+
+int cmd_run(int argc, char **argv) {
+    struct run_options o;
+    int rc = parse_run_options(argc, argv, &o);
+    if (rc)
+        return rc;
+    char lib[4096];
+    library_path(o.census, lib, sizeof lib);
+    if (access(lib, R_OK) != 0)
+        return fail("run", "cannot find the library %s", lib);
+    char dump_dir[] = "/tmp/partmalloc-run-XXXXXX";
+    if (!mkdtemp(dump_dir))
+        return fail("run", "cannot create a temporary directory: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return fail("run", "fork: %s", strerror(errno));
+    if (pid == 0) {
+        set_environment(&o, lib, dump_dir);
+        execvp(o.argv[0], o.argv);
+        fprintf(stderr, "partmalloc run: cannot run %s: %s\n", o.argv[0], strerror(errno));
+        _exit(127);
+    }
+    int status = wait_status(pid);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/stats-%d.json", dump_dir, (int)pid);
+    if (status != 127 || access(path, R_OK) == 0)
+        print_dump(path, o.argv[0], o.format);
+    remove_dir(dump_dir);
+    return status;
+}

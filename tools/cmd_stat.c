@@ -1,0 +1,133 @@
+/* partmalloc stat: the partitions of a running process (which must have
+ * been started with PARTMALLOC_STATS_SIGNAL, as `partmalloc run` does), or
+ * of a saved JSON dump. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "dump.h"
+#include "labels.h"
+
+/* Value of NAME in /proc/PID/environ (the environment the process started
+ * with), copied into out; false if absent. */
+static bool process_env(long pid, const char *name, char *out, size_t size) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/environ", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t name_len = strlen(name);
+    char *entry = NULL;
+    size_t cap = 0;
+    bool found = false;
+    while (!found && getdelim(&entry, &cap, '\0', f) > 0)
+        if (strncmp(entry, name, name_len) == 0 && entry[name_len] == '=') {
+            snprintf(out, size, "%s", entry + name_len + 1);
+            found = true;
+        }
+    free(entry);
+    fclose(f);
+    return found;
+}
+
+static bool maps_partmalloc(long pid) {
+    char path[64], line[4096];
+    snprintf(path, sizeof path, "/proc/%ld/maps", pid);
+    FILE *f = fopen(path, "r");
+    bool found = false;
+    while (f && !found && fgets(line, sizeof line, f))
+        found = strstr(line, "libpartmalloc") != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+static int signal_of(const char *v) {
+    if (strcmp(v, "USR1") == 0 || strcmp(v, "SIGUSR1") == 0)
+        return SIGUSR1;
+    if (strcmp(v, "USR2") == 0 || strcmp(v, "SIGUSR2") == 0)
+        return SIGUSR2;
+    return atoi(v);
+}
+
+/* Asks process `pid` for a dump and waits up to 5 s for it. */
+static int request_dump(long pid, char *path, size_t size) {
+    char sig[32], dir[4096] = "/tmp";
+    if (kill((pid_t)pid, 0) != 0)
+        return fail("stat", "no process %ld (%s)", pid, strerror(errno));
+    if (!process_env(pid, "PARTMALLOC_STATS_SIGNAL", sig, sizeof sig) || !signal_of(sig))
+        return fail("stat",
+                    "process %ld was not started with PARTMALLOC_STATS_SIGNAL (start it with `partmalloc run`, "
+                    "or set PARTMALLOC_STATS_SIGNAL=USR2)",
+                    pid);
+    if (!maps_partmalloc(pid))
+        return fail("stat", "process %ld has not loaded libpartmalloc", pid);
+    process_env(pid, "PARTMALLOC_STATS_DIR", dir, sizeof dir);
+    snprintf(path, size, "%s/partmalloc-%ld.json", dir[0] ? dir : "/tmp", pid);
+    unlink(path);
+    if (kill((pid_t)pid, signal_of(sig)) != 0)
+        return fail("stat", "cannot signal process %ld: %s", pid, strerror(errno));
+    for (int i = 0; i < 500; i++) {
+        if (access(path, R_OK) == 0)
+            return 0;
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    return fail("stat", "process %ld wrote no statistics to %s within 5 s", pid, path);
+}
+
+static bool all_digits(const char *s) {
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return false;
+    return true;
+}
+
+int cmd_stat(int argc, char **argv) {
+    enum pm_stats_format format = PM_STATS_HISTOGRAM;
+    const char *target = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--format") == 0) {
+            if (i + 1 >= argc)
+                return usage_error("stat", "option '--format' needs a value");
+            const char *v = argv[++i];
+            if (!pm_stats_format_parse(v, strlen(v), &format))
+                return usage_error("stat", "invalid --format '%s' (accepted: histogram, slabinfo, json)", v);
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return usage_error("stat", "unknown option '%s' (accepted: --format)", argv[i]);
+        } else if (target) {
+            return usage_error("stat", "more than one process or file given ('%s', '%s')", target, argv[i]);
+        } else {
+            target = argv[i];
+        }
+    }
+    if (!target)
+        return usage_error("stat", "no process id or dump file given (usage: partmalloc stat [--format F] PID|FILE)");
+    char path[4200];
+    bool live = all_digits(target);
+    if (live) {
+        int rc = request_dump(strtol(target, NULL, 10), path, sizeof path);
+        if (rc)
+            return rc;
+    } else {
+        snprintf(path, sizeof path, "%s", target);
+    }
+    struct dump d;
+    char err[512];
+    if (dump_load(path, &d, err, sizeof err) != 0)
+        return fail("stat", "%s", err);
+    if (live)
+        unlink(path);
+    if (format != PM_STATS_JSON && labels_attach(&d, d.exe, err, sizeof err) != 0)
+        fprintf(stderr, "partmalloc stat: no type names: %s\n", err);
+    bool ok = dump_print(&d, format, stdout);
+    dump_free(&d);
+    return ok ? 0 : 1;
+}

@@ -1,0 +1,23 @@
+/* The partmalloc command's subcommands. Each takes the arguments after its
+ * name (argv[0] is the subcommand) and returns the process's exit status:
+ * 0 success, 1 failure of the work itself, 2 a usage error (reported as one
+ * line naming the bad argument and what is accepted). */
+#ifndef PM_TOOLS_COMMANDS_H
+#define PM_TOOLS_COMMANDS_H
+
+int cmd_run(int argc, char **argv);
+int cmd_cc(int argc, char **argv);      /* also `c++`: argv[0] tells which */
+int cmd_report(int argc, char **argv);
+int cmd_stat(int argc, char **argv);
+
+/* Prints "partmalloc <sub>: <message>" on stderr and returns 2. */
+int usage_error(const char *sub, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints "partmalloc <sub>: <message>" on stderr and returns 1. */
+int fail(const char *sub, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Where the command finds the library and headers it was installed with:
+ * the directory of the running executable (build tree) or PREFIX/lib. */
+const char *tool_lib_dir(void);
+const char *tool_include_dir(void);
+
+#endif

@@ -1,0 +1,191 @@
+/* Partition labels from DWARF type names (typeinfo.c) and the census. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "labels.h"
+#include "typeinfo.h"
+
+#define LABEL_MAX 120
+#define NAMES_PER_PARTITION 6
+
+struct named_token {
+    uint64_t token;
+    int rank;           /* 0: one word (a struct, typedef or "int"), 1: several, 2: a pointer */
+    const char *name;
+};
+
+static int name_rank(const char *name) {
+    return strchr(name, '*') ? 2 : strchr(name, ' ') ? 1 : 0;
+}
+
+static int by_token(const void *a, const void *b) {
+    const struct named_token *x = a, *y = b;
+    if (x->token != y->token)
+        return x->token < y->token ? -1 : 1;
+    if (x->rank != y->rank)
+        return x->rank - y->rank;
+    return strcmp(x->name, y->name);
+}
+
+/* Names left out: those the C and C++ standards reserve (_X..., __x...),
+ * the C library's own; qualified variants of other names; libdw's names
+ * for nameless base types. */
+static bool left_out(const char *name) {
+    return (name[0] == '_' && (name[1] == '_' || (name[1] >= 'A' && name[1] <= 'Z'))) ||
+           strncmp(name, "const ", 6) == 0 || strncmp(name, "volatile ", 9) == 0 || strncmp(name, "DW_", 3) == 0;
+}
+
+/* Every type with its token under the dump's token max, plus "void", which
+ * clang names when a call's type is `void *`. */
+static struct named_token *token_table(const struct pm_type *types, size_t n, uint64_t token_max, size_t *out_n) {
+    struct named_token *t = calloc(n + 1, sizeof *t);
+    size_t k = 0;
+    for (size_t i = 0; t && i < n; i++)
+        if (!left_out(types[i].name))
+            t[k++] = (struct named_token){pm_type_token(&types[i], token_max), name_rank(types[i].name),
+                                          types[i].name};
+    struct pm_type v = {(char *)"void", 0, pm_type_hash("void")};
+    if (t)
+        t[k++] = (struct named_token){pm_type_token(&v, token_max), 0, "void"};
+    if (t)
+        qsort(t, k, sizeof *t, by_token);
+    *out_n = k;
+    return t;
+}
+
+/* Appends `text` to a label, ending it with "..." once LABEL_MAX is near. */
+static void label_add(char *label, const char *text) {
+    size_t len = strlen(label), add = strlen(text);
+    if (len + add + 3 >= LABEL_MAX) {
+        if (len + 3 < LABEL_MAX && !strstr(label, "..."))
+            strcat(label, "...");
+        return;
+    }
+    strcat(label, text);
+}
+
+/* "a, b, c +K": the names of `token`, best ranked first. */
+static void names_of_token(const struct named_token *t, size_t n, uint64_t token, size_t most, char *out,
+                           size_t size) {
+    size_t lo = 0, hi = n, shown = 0, more = 0;
+    while (lo < hi) { /* the first entry with this token */
+        size_t mid = (lo + hi) / 2;
+        if (t[mid].token < token)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    out[0] = '\0';
+    for (size_t i = lo; i < n && t[i].token == token; i++) {
+        size_t len = strlen(out);
+        if (shown < most)
+            snprintf(out + len, size - len, "%s%s", shown++ ? ", " : "", t[i].name);
+        else
+            more++;
+    }
+    if (more) {
+        size_t len = strlen(out);
+        snprintf(out + len, size - len, " +%zu", more);
+    }
+}
+
+struct census_row {
+    uint64_t token, allocs;
+};
+
+static int by_allocs(const void *a, const void *b) {
+    const struct census_row *x = a, *y = b;
+    return x->allocs < y->allocs ? 1 : x->allocs > y->allocs ? -1 : 0;
+}
+
+/* The census rows of partition p, most allocations first; returns the count. */
+static size_t census_rows(const struct dump *d, unsigned p, struct census_row *rows) {
+    size_t k = 0;
+    for (size_t i = 0; i < d->view.census_count; i++)
+        if (d->view.census[i].partition == p)
+            rows[k++] = (struct census_row){d->view.census[i].token, d->view.census[i].allocs};
+    qsort(rows, k, sizeof *rows, by_allocs);
+    return k;
+}
+
+/* Random mode: "types: count" for each token seen in the partition. */
+static void census_label(const struct dump *d, unsigned p, const struct named_token *t, size_t tn, char *label,
+                         struct census_row *rows) {
+    size_t k = census_rows(d, p, rows);
+    uint64_t max = d->view.token_max ? d->view.token_max : UINT64_MAX;
+    for (size_t i = 0; i < k; i++) {
+        char names[200], item[260];
+        if (rows[i].token == PM_CENSUS_NO_TOKEN)
+            snprintf(names, sizeof names, "no token");
+        else if (rows[i].token >= max)
+            snprintf(names, sizeof names, "fallback");
+        else
+            names_of_token(t, tn, rows[i].token, 2, names, sizeof names);
+        if (!names[0])
+            snprintf(names, sizeof names, "token %llu", (unsigned long long)rows[i].token);
+        snprintf(item, sizeof item, "%s%s: %llu", i ? "; " : "", names, (unsigned long long)rows[i].allocs);
+        label_add(label, item);
+    }
+}
+
+/* Typed mode: the types whose token maps to the partition, best ranked
+ * first; with a census, also the allocations that came without a token. */
+static void typed_label(const struct dump *d, unsigned p, const struct named_token *t, size_t tn, char *label,
+                        struct census_row *rows) {
+    const struct named_token **mine = calloc(tn + 1, sizeof *mine);
+    size_t k = 0, shown = 0;
+    for (size_t i = 0; mine && i < tn; i++)
+        if (pm_type_partition(t[i].token, d->view.partitions, d->view.token_max) == p)
+            mine[k++] = &t[i];
+    for (int rank = 0; rank <= 2; rank++)
+        for (size_t i = 0; i < k; i++)
+            if (mine[i]->rank == rank && shown++ < NAMES_PER_PARTITION) {
+                label_add(label, shown > 1 ? ", " : "");
+                label_add(label, mine[i]->name);
+            }
+    if (shown > NAMES_PER_PARTITION) {
+        char more[32];
+        snprintf(more, sizeof more, " +%zu", shown - NAMES_PER_PARTITION);
+        label_add(label, more);
+    }
+    free(mine);
+    size_t n = d->view.census ? census_rows(d, p, rows) : 0;
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].token == PM_CENSUS_NO_TOKEN) {
+            char item[64];
+            snprintf(item, sizeof item, "%sno token: %llu", shown ? "; " : "", (unsigned long long)rows[i].allocs);
+            label_add(label, item);
+        }
+}
+
+int labels_attach(struct dump *d, const char *exe, char *err, size_t errlen) {
+    struct pm_type *types = NULL;
+    size_t ntypes = 0;
+    int rc = pm_types_read(exe, &types, &ntypes, err, errlen);
+    bool census = d->view.census && d->view.census_count;
+    if (rc != 0 && !census)
+        return -1;
+    if (!census && d->view.mode != PM_MODE_TYPED) {
+        pm_types_free(types, ntypes);
+        return 0; /* random placement follows call sites: types say nothing without a census */
+    }
+    size_t tn = 0;
+    struct named_token *t = token_table(types, rc == 0 ? ntypes : 0, d->view.token_max, &tn);
+    struct census_row *rows = calloc(d->view.census_count + 1, sizeof *rows);
+    d->labels = calloc(d->view.partitions, sizeof *d->labels);
+    for (unsigned p = 0; d->labels && rows && p < d->view.partitions; p++) {
+        d->labels[p] = calloc(1, LABEL_MAX + 1);
+        if (!d->labels[p])
+            continue;
+        if (d->view.mode == PM_MODE_TYPED)
+            typed_label(d, p, t, tn, d->labels[p], rows);
+        else
+            census_label(d, p, t, tn, d->labels[p], rows);
+    }
+    free(rows);
+    free(t);
+    pm_types_free(types, ntypes);
+    return rc;
+}
