@@ -12,6 +12,11 @@
  * slot (read and written by the fast paths, see fastpath.h), one bit per slot
  * for "free in the central map" and a small record per slab (both under the
  * cache's lock).
+ *
+ * Hardening (PARTMALLOC_HARDEN): a guard of whole pages after every group of
+ * slabs (or after every slab), sized as a whole number of slots so the
+ * offset-to-slot arithmetic is unchanged; its slots are never handed out
+ * and its pages never made accessible. Slots leave a slab in random order.
  */
 #define _GNU_SOURCE
 #include <string.h>
@@ -43,13 +48,27 @@ static size_t gcd(size_t a, size_t b) {
     return a;
 }
 
+static size_t lcm_page(size_t size) {
+    return size / gcd(size, PM_PAGE) * PM_PAGE;
+}
+
 /* A slab is the smallest whole number of lcm(size, page) bytes that holds at
  * least 8 objects and 16 KiB. */
 static void geometry(size_t size, size_t *slab_bytes, uint32_t *objs) {
-    size_t lcm = size / gcd(size, PM_PAGE) * PM_PAGE;
     size_t want = size * 8 > 16384 ? size * 8 : 16384;
-    *slab_bytes = round_up(want, lcm);
+    *slab_bytes = round_up(want, lcm_page(size));
     *objs = (uint32_t)(*slab_bytes / size);
+}
+
+/* Slabs between two guards: one with slab_guards, about 1 MiB of them with
+ * group_guards, all (no guard) otherwise. */
+#define PM_GUARD_GROUP_BYTES ((size_t)1 << 20)
+static uint32_t group_slabs_for(size_t slab_bytes) {
+    if (pm_g.harden.slab_guards)
+        return 1;
+    if (pm_g.harden.group_guards)
+        return slab_bytes >= PM_GUARD_GROUP_BYTES ? 1 : (uint32_t)(PM_GUARD_GROUP_BYTES / slab_bytes);
+    return UINT32_MAX;
 }
 
 /* Metadata of one cache: state bytes for every slot position of the region
@@ -161,7 +180,13 @@ static void cache_setup(size_t cid, uint32_t obj_size, unsigned size_class, enum
     c->obj_size = obj_size;
     geometry(obj_size, &c->slab_bytes, &c->objs_per_slab);
     c->base = pm_region.base + cid * region;
-    c->max_slabs = region / c->slab_bytes;
+    c->group_slabs = group_slabs_for(c->slab_bytes);
+    c->guard_slots = c->group_slabs == UINT32_MAX ? 0 : (uint32_t)(lcm_page(obj_size) / obj_size);
+    c->group_slots = (uint64_t)c->group_slabs * c->objs_per_slab + c->guard_slots;
+    uint64_t region_slots = region / obj_size, whole_groups = region_slots / c->group_slots;
+    uint64_t rest = (region_slots % c->group_slots) / c->objs_per_slab;
+    c->max_slabs = whole_groups * c->group_slabs + (rest < c->group_slabs ? rest : c->group_slabs);
+    c->rng = (pm_g.secret ^ (cid * 0x9e3779b97f4a7c15ull)) | 1;
     c->free_map = (uint64_t *)(meta + ml.state_bytes);
     c->slabs = (struct pm_slab *)(meta + ml.state_bytes + ml.map_bytes);
     for (int l = 0; l < 3; l++)
@@ -266,16 +291,34 @@ static void map_set_range(uint64_t *map, uint64_t first, uint64_t count) {
     }
 }
 
+/* Takes the pages of every guard that starts in [from, to) (offsets in the
+ * region) back to no access. Failure (the process ran out of mappings)
+ * leaves a guard accessible but still never handed out. */
+static void protect_guards(struct pm_cache *c, size_t from, size_t to) {
+    if (c->guard_slots == 0)
+        return;
+    size_t group_bytes = c->group_slots * c->obj_size, guard_bytes = (size_t)c->guard_slots * c->obj_size;
+    size_t first = from / group_bytes;
+    for (size_t g = first;; g++) {
+        size_t at = (g + 1) * group_bytes - guard_bytes;
+        if (at >= to)
+            break;
+        if (at >= from)
+            mprotect(c->base + at, guard_bytes, PROT_NONE);
+    }
+}
+
 static bool slab_commit(struct pm_cache *c, uint32_t s) {
-    size_t need = ((size_t)s + 1) * c->slab_bytes;
+    size_t need = (size_t)(pm_slab_addr(c, s) - c->base) + c->slab_bytes;
     if (need <= c->committed)
         return true;
-    size_t limit = c->max_slabs * c->slab_bytes;
+    size_t limit = (size_t)(pm_slab_addr(c, c->max_slabs - 1) - c->base) + c->slab_bytes;
     size_t grow = round_up(need > c->committed + PM_COMMIT_STEP ? need : c->committed + PM_COMMIT_STEP, PM_PAGE);
     if (grow > limit)
         grow = limit;
     if (!pm_os_commit(c->base + c->committed, grow - c->committed))
         return false;
+    protect_guards(c, c->committed, grow);
     c->committed = grow;
     return true;
 }
@@ -285,7 +328,7 @@ static bool slab_commit(struct pm_cache *c, uint32_t s) {
 static void construct_slab(struct pm_cache *c, uint32_t s) {
     if (!c->ctor)
         return;
-    char *obj = c->base + (size_t)s * c->slab_bytes;
+    char *obj = pm_slab_addr(c, s);
     for (uint32_t i = 0; i < c->objs_per_slab; i++, obj += c->obj_size)
         c->ctor(obj);
 }
@@ -312,17 +355,24 @@ static uint32_t slab_for_refill(struct pm_cache *c) {
         return PM_NO_SLAB;
     c->used_slabs++;
     c->slabs[s].free_count = c->objs_per_slab;
-    map_set_range(c->free_map, (uint64_t)s * c->objs_per_slab, c->objs_per_slab);
+    map_set_range(c->free_map, pm_slab_first_slot(c, s), c->objs_per_slab);
     list_push_head(c, s, PM_LIST_PARTIAL);
     construct_slab(c, s);
     return s;
 }
 
-static size_t take_from_slab(struct pm_cache *c, uint32_t s, struct pm_entry *out, size_t want) {
-    uint64_t first = (uint64_t)s * c->objs_per_slab, end = first + c->objs_per_slab;
+static uint64_t cache_random(struct pm_cache *c) {
+    c->rng ^= c->rng >> 12;
+    c->rng ^= c->rng << 25;
+    c->rng ^= c->rng >> 27;
+    return c->rng * 0x2545f4914f6cdd1dull;
+}
+
+/* Moves free slots [first, end) of the central map into out[] (up to want). */
+static size_t take_range(struct pm_cache *c, uint64_t first, uint64_t end, struct pm_entry *out, size_t want) {
     uint8_t *state = pm_hot[c->id].state;
     size_t n = 0;
-    for (uint64_t w = first >> 6; w <= (end - 1) >> 6 && n < want; w++) {
+    for (uint64_t w = first >> 6; first < end && w <= (end - 1) >> 6 && n < want; w++) {
         uint64_t bits = c->free_map[w];
         if ((w << 6) < first)
             bits &= ~0ull << (first & 63);
@@ -339,6 +389,25 @@ static size_t take_from_slab(struct pm_cache *c, uint32_t s, struct pm_entry *ou
             n++;
         }
     }
+    return n;
+}
+
+/* With slot_order: the scan starts at a random slot of the slab and wraps,
+ * and the slots taken are shuffled, so neither the next address nor the
+ * distance between two allocations can be predicted. */
+static size_t take_from_slab(struct pm_cache *c, uint32_t s, struct pm_entry *out, size_t want) {
+    uint64_t first = pm_slab_first_slot(c, s), end = first + c->objs_per_slab, start = first;
+    if (pm_g.harden.slot_order)
+        start = first + cache_random(c) % c->objs_per_slab;
+    size_t n = take_range(c, start, end, out, want);
+    n += take_range(c, first, start, out + n, want - n);
+    if (pm_g.harden.slot_order)
+        for (size_t i = n; i > 1; i--) {
+            size_t j = cache_random(c) % i;
+            struct pm_entry t = out[i - 1];
+            out[i - 1] = out[j];
+            out[j] = t;
+        }
     c->slabs[s].free_count -= (uint32_t)n;
     if (c->slabs[s].free_count == 0)
         list_remove(c, s);
@@ -362,7 +431,7 @@ size_t pm_cache_refill(size_t cid, struct pm_entry *out, size_t want) {
 static void slab_decommit_oldest_empty(struct pm_cache *c) {
     uint32_t s = c->tails[PM_LIST_EMPTY];
     list_remove(c, s);
-    pm_os_decommit(c->base + (size_t)s * c->slab_bytes, c->slab_bytes);
+    pm_os_decommit(pm_slab_addr(c, s), c->slab_bytes);
     list_push_head(c, s, PM_LIST_DECOMMITTED);
     c->decommits++;
 }
@@ -373,7 +442,7 @@ void pm_cache_flush(size_t cid, const struct pm_entry *in, size_t n) {
     pm_lock(&c->lock);
     for (size_t i = 0; i < n; i++) {
         uint64_t idx = pm_slot_of((uint64_t)((char *)in[i].ptr - c->base), magic);
-        uint32_t s = (uint32_t)(idx / c->objs_per_slab);
+        uint32_t s = (uint32_t)pm_slot_slab(c, idx);
         struct pm_slab *sl = &c->slabs[s];
         *in[i].state = PM_SLOT_FREED;
         c->free_map[idx >> 6] |= 1ull << (idx & 63);

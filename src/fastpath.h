@@ -107,11 +107,11 @@ static inline void pm_count(uint64_t *counter) {
  * counts nothing), return the pointer (1).
  * Before the first allocation, and in a thread without a cache, pm_tc points
  * at an all-empty cache, so no NULL test is needed here. */
-static inline void *pm_alloc_off(size_t entry_off) {
+static inline void *pm_alloc_off(size_t entry_off, size_t size) {
     struct pm_bin *bin = (struct pm_bin *)((char *)pm_tc->bins + entry_off);
     struct pm_entry *top = bin->top;
     if (PM_UNLIKELY(top == bin->base))
-        return pm_tcache_alloc_slow(entry_off >> PM_ENTRY_SHIFT);
+        return pm_tcache_alloc_slow(entry_off >> PM_ENTRY_SHIFT, size);
     top--;
     bin->top = top;
     pm_count(&bin->allocs);
@@ -119,8 +119,10 @@ static inline void *pm_alloc_off(size_t entry_off) {
     return top->ptr;
 }
 
-static inline void *pm_alloc_cid(size_t cid) {
-    return pm_alloc_off(cid << PM_ENTRY_SHIFT);
+/* `size`: the size asked for (the strict defences need it; the cache's
+ * objects may be larger). */
+static inline void *pm_alloc_cid(size_t cid, size_t size) {
+    return pm_alloc_off(cid << PM_ENTRY_SHIFT, size);
 }
 
 /* Sizes above 1 KiB: the class by formula, or a large mapping. */
@@ -132,7 +134,7 @@ void *pm_alloc_medium(size_t size, size_t part_off);
 static inline void *pm_alloc_inline(size_t size, size_t part_off) {
     if (PM_UNLIKELY(size > PM_SMALL_LOOKUP_MAX))
         return pm_alloc_medium(size, part_off);
-    return pm_alloc_off(part_off | pm_class_off_small[size]);
+    return pm_alloc_off(part_off | pm_class_off_small[size], size);
 }
 
 /* Where a pointer would sit if it were a slab object. */

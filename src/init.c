@@ -19,6 +19,7 @@ static __thread bool initializing __attribute__((tls_model("initial-exec")));
 static void fork_prepare(void) {
     pm_lock(&init_lock);
     pm_tcache_lock_all();
+    pm_harden_lock_all();
     pm_large_lock_all();
     pm_caches_lock_all();
 }
@@ -26,6 +27,7 @@ static void fork_prepare(void) {
 static void fork_parent(void) {
     pm_caches_unlock_all();
     pm_large_unlock_all();
+    pm_harden_unlock_all();
     pm_tcache_unlock_all();
     pm_unlock(&init_lock);
 }
@@ -35,6 +37,7 @@ static void fork_parent(void) {
 static void fork_child(void) {
     pm_caches_reinit_locks();
     pm_large_reinit_locks();
+    pm_harden_reinit_locks();
     pm_tcache_reinit_locks();
     pthread_mutex_init(&init_lock, NULL);
 }
@@ -55,6 +58,8 @@ static void set_globals(const struct pm_options *o) {
     } else {
         pm_os_random(key, sizeof key);
     }
+    pm_g.harden = o->harden;
+    pm_g.slow_only = pm_harden_slow_only(&o->harden);
     pm_g.secret = key[0];
     pm_g.secret_mul = key[1] | 1; /* odd: a bijection on 64-bit values */
 }

@@ -81,6 +81,24 @@ static inline void pm_lock(pm_lock_t *l) { pthread_mutex_lock(l); }
 static inline void pm_unlock(pm_lock_t *l) { pthread_mutex_unlock(l); }
 
 /* ---- options.c ---- */
+/* Defences chosen by PARTMALLOC_HARDEN (docs/security.md). */
+struct pm_harden {
+    bool slot_order;        /* random slot order within each slab */
+    bool group_guards;      /* a guard page between groups of slabs */
+    bool slab_guards;       /* a guard page after every slab */
+    bool zero_on_free;      /* freed objects zeroed, checked still zero on reuse */
+    bool canary;            /* a canary after each object, checked on free */
+    bool quarantine;        /* freed objects reused late, in random order */
+    bool checked_usable;    /* malloc_usable_size returns the size asked for */
+    bool large_reuse;       /* freed large blocks kept mapped for reuse */
+    bool zero_inaccessible; /* malloc(0) returns distinct inaccessible pointers */
+};
+/* The defences above that need the size of each request and every free on
+ * the slow path: with any of them the thread caches are bypassed. */
+static inline bool pm_harden_slow_only(const struct pm_harden *h) {
+    return h->zero_on_free || h->canary || h->quarantine || h->checked_usable || h->zero_inaccessible;
+}
+
 struct pm_options {
     enum pm_mode mode;
     unsigned partitions;
@@ -96,6 +114,7 @@ struct pm_options {
      * PARTMALLOC_STATS_DIR (default /tmp) as partmalloc-<pid>.json */
     int stats_signal;               /* 0: none */
     char stats_dir[256];
+    struct pm_harden harden;
 };
 void pm_options_read(struct pm_options *out);
 
@@ -167,7 +186,27 @@ struct pm_cache {
     uint32_t counts[3];
     uint64_t decommits, reuses;
     uint64_t uncached_allocs;  /* objects handed out to threads without a cache */
+    /* Guard pages: after every `group_slabs` slabs comes a guard of
+     * `guard_slots` slots (whole pages, never committed, never handed out;
+     * group_slabs is UINT32_MAX without guards). */
+    uint32_t group_slabs;
+    uint32_t guard_slots;
+    uint64_t group_slots;      /* group_slabs * objs_per_slab + guard_slots */
+    uint64_t rng;              /* slot order (PARTMALLOC_HARDEN slot_order) */
+    uint32_t *req_size;        /* strict: the size asked for, per slot */
 };
+
+/* Slab geometry with guards: the first slot of slab `s`, and the slab of a
+ * slot that is not in a guard. */
+static inline uint64_t pm_slab_first_slot(const struct pm_cache *c, uint64_t s) {
+    return s / c->group_slabs * c->group_slots + s % c->group_slabs * c->objs_per_slab;
+}
+static inline uint64_t pm_slot_slab(const struct pm_cache *c, uint64_t idx) {
+    return idx / c->group_slots * c->group_slabs + idx % c->group_slots / c->objs_per_slab;
+}
+static inline char *pm_slab_addr(const struct pm_cache *c, uint64_t s) {
+    return c->base + pm_slab_first_slot(c, s) * c->obj_size;
+}
 
 enum pm_slab_list { PM_LIST_PARTIAL = 0, PM_LIST_EMPTY = 1, PM_LIST_DECOMMITTED = 2, PM_LIST_NONE = 3 };
 #define PM_NO_SLAB UINT32_MAX
@@ -227,7 +266,8 @@ struct pm_tcache {
 extern __thread struct pm_tcache *pm_tc __attribute__((tls_model("initial-exec")));
 extern struct pm_tcache pm_tcache_empty;
 
-void *pm_tcache_alloc_slow(size_t cid);
+/* `size`: the size asked for (slow_only defences need it). */
+void *pm_tcache_alloc_slow(size_t cid, size_t size);
 void pm_tcache_free_slow(size_t cid, void *ptr, uint8_t *state);
 void pm_tcache_flush_current(void);
 void pm_tcache_init(void);
@@ -253,6 +293,21 @@ void pm_large_lock_all(void);
 void pm_large_reinit_locks(void);
 void pm_large_unlock_all(void);
 
+/* ---- harden.c: the defences that bypass the thread caches ---- */
+void *pm_strict_alloc(size_t cid, size_t size);
+void pm_strict_free(size_t cid, void *ptr, uint8_t *state);
+size_t pm_strict_size(size_t cid, uint64_t idx); /* the size asked for */
+/* malloc(0) pointers: -1 not one, 0 never handed out, 1 live, 2 freed,
+ * 3 inside one. */
+int pm_zero_state(const void *ptr);
+/* Frees a malloc(0) pointer for `op`; false if `ptr` is not one. Aborts on
+ * a double or invalid free. */
+bool pm_zero_free(const void *ptr, const char *op);
+void pm_quarantine_drain(void);
+void pm_harden_lock_all(void);
+void pm_harden_unlock_all(void);
+void pm_harden_reinit_locks(void);
+
 /* ---- kmalloc.c ---- */
 struct pm_globals {
     enum pm_mode mode;
@@ -263,6 +318,8 @@ struct pm_globals {
     unsigned dedicated_cid;   /* first dedicated cache id */
     uint64_t token_half;      /* tokens >= this (and < token_max) hold pointers */
     uint64_t token_max;
+    struct pm_harden harden;
+    bool slow_only;           /* pm_harden_slow_only(&harden): thread caches bypassed */
     uint64_t secret;          /* keys the call-site hash */
     uint64_t secret_mul;      /* odd multiplier derived from the secret */
 };

@@ -53,7 +53,7 @@ static __attribute__((noreturn)) void foreign_pointer(const void *ptr, const cha
 }
 
 void pm_free_outside(void *ptr) {
-    if (!ptr)
+    if (!ptr || pm_zero_free(ptr, "free"))
         return;
     if (!pm_large_free(ptr, 0, 0))
         foreign_pointer(ptr, "free");
@@ -86,11 +86,36 @@ static int live_small(const void *ptr, struct pm_slot_ref *ref, const char *op) 
     return 1;
 }
 
+/* The size a live slab object may use: its slot, or with the strict
+ * defences the size it was asked for. */
+static size_t small_usable(const struct pm_slot_ref *ref) {
+    if (pm_g.slow_only && (pm_g.harden.checked_usable || pm_g.harden.canary))
+        return pm_strict_size(ref->cid, ref->idx);
+    return pm_hot[ref->cid].obj_size;
+}
+
+/* A malloc(0) pointer's usable size (0) for `op`, aborting if it is freed
+ * or not one's start; -1 if `ptr` is not such a pointer. */
+static long zero_usable(const void *ptr, const char *op) {
+    int st = pm_zero_state(ptr);
+    if (st < 0)
+        return -1;
+    if (st != 1) {
+        char what[96];
+        strcpy(what, st == 2 ? op : "invalid ");
+        strcat(what, st == 2 ? " of a freed pointer" : op);
+        if (st != 2)
+            strcat(what, st == 3 ? " (not the start of an object)" : " (slot never allocated)");
+        pm_fatal_ptr(what, ptr, "zero-size");
+    }
+    return 0;
+}
+
 /* ---- allocation ---- */
 
 PM_NOINLINE void *pm_alloc_medium(size_t size, size_t part) {
     if (size <= PM_MAX_SMALL)
-        return pm_alloc_cid(pm_cache_id(pm_class_of_large_small(size), part));
+        return pm_alloc_cid(pm_cache_id(pm_class_of_large_small(size), part), size);
     pm_ensure_init();
     return pm_large_alloc(size, 0, false);
 }
@@ -126,7 +151,7 @@ void *pm_alloc_aligned(size_t alignment, size_t size, size_t part) {
     pm_ensure_init();
     unsigned cls = class_for(alignment, size);
     if (cls < PM_NUM_CLASSES)
-        return pm_alloc_cid(pm_cache_id(cls, part));
+        return pm_alloc_cid(pm_cache_id(cls, part), size);
     return pm_large_alloc(size, alignment, false);
 }
 
@@ -159,7 +184,10 @@ void pm_dealloc_checked(void *ptr, size_t size, size_t alignment) {
     struct pm_slot_ref ref;
     const char *op = alignment ? "free_aligned_sized" : "free_sized";
     if (live_small(ptr, &ref, op)) {
-        if (class_for(alignment, size) != pm_caches[ref.cid].size_class) {
+        bool exact = pm_g.slow_only && (pm_g.harden.checked_usable || pm_g.harden.canary);
+        bool wrong = exact ? size != small_usable(&ref) || (alignment && (uintptr_t)ptr % alignment)
+                           : class_for(alignment, size) != pm_caches[ref.cid].size_class;
+        if (wrong) {
             char name[32];
             pm_cache_name(ref.cid, name);
             pm_fatal_ptr(alignment ? "free_aligned_sized with a size or alignment the object was not allocated with"
@@ -167,6 +195,14 @@ void pm_dealloc_checked(void *ptr, size_t size, size_t alignment) {
                          ptr, name);
         }
         pm_free_inline(ptr);
+        return;
+    }
+    if (zero_usable(ptr, op) == 0) {
+        if (size != 0)
+            pm_fatal_ptr(alignment ? "free_aligned_sized with a size or alignment the object was not allocated with"
+                                   : "free_sized with a size the object was not allocated with",
+                         ptr, "zero-size");
+        pm_zero_free(ptr, op);
         return;
     }
     /* A large block: the exact size asked for (0 never matches). */
@@ -179,7 +215,9 @@ size_t pm_usable(const void *ptr, const char *op) {
         return 0;
     struct pm_slot_ref ref;
     if (live_small(ptr, &ref, op))
-        return pm_hot[ref.cid].obj_size;
+        return small_usable(&ref);
+    if (zero_usable(ptr, op) == 0)
+        return 0;
     size_t usable = 0;
     int st = pm_large_state(ptr, &usable);
     if (st == 1)
@@ -206,10 +244,13 @@ void *pm_realloc_part(void *ptr, size_t size, size_t part, bool binding) {
     struct pm_slot_ref ref;
     size_t old_usable;
     if (live_small(ptr, &ref, "realloc")) {
-        old_usable = pm_hot[ref.cid].obj_size;
-        if (size <= PM_MAX_SMALL && pm_size_to_class(size) == pm_caches[ref.cid].size_class &&
+        old_usable = small_usable(&ref);
+        /* the strict defences keep a size per object: always a new one */
+        if (!pm_g.slow_only && size <= PM_MAX_SMALL && pm_size_to_class(size) == pm_caches[ref.cid].size_class &&
             (!binding || PM_CID_PART(ref.cid) == part >> PM_PART_SHIFT))
             return ptr;
+    } else if (zero_usable(ptr, "realloc") == 0) {
+        old_usable = 0;
     } else {
         int st = pm_large_state(ptr, &old_usable);
         if (st != 1) {
@@ -250,6 +291,13 @@ int pm_ptr_info(const void *ptr, struct pm_ptr_info *info) {
         pm_cache_name(cid, info->cache_name);
         return 1;
     }
+    int zst = pm_zero_state(ptr);
+    if (zst >= 0) {
+        info->live = zst == 1;
+        info->start = ptr;
+        strcpy(info->cache_name, "zero-size");
+        return 1;
+    }
     size_t usable = 0;
     int st = pm_large_state(ptr, &usable);
     if (st == 0)
@@ -274,6 +322,7 @@ void pm_get_config(struct pm_config *out) {
 size_t pm_collect(void) {
     pm_ensure_init();
     pm_tcache_flush_current();
+    pm_quarantine_drain();
     size_t bytes = pm_large_trim();
     for (size_t cid = 0; cid < pm_g.num_caches; cid++)
         if (PM_CID_VALID(cid))

@@ -138,7 +138,8 @@ static bool take_kept(size_t data, struct kept_block *out) {
 
 /* Keeps a freed block if there is room; false if the caller must unmap it. */
 static bool keep_block(uintptr_t key, size_t data, uint8_t guards) {
-    if (guards != (GUARD_LEAD | GUARD_TRAIL) || data > PM_LARGE_KEPT_MAX || kept_count == PM_LARGE_KEPT)
+    if (!pm_g.harden.large_reuse || guards != (GUARD_LEAD | GUARD_TRAIL) || data > PM_LARGE_KEPT_MAX ||
+        kept_count == PM_LARGE_KEPT)
         return false;
     bool resident = kept_resident + data <= PM_LARGE_RESIDENT;
     if (resident)

@@ -2,6 +2,7 @@
  * secure_getenv: a set-user-ID program ignores them all. */
 #define _GNU_SOURCE
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -149,6 +150,83 @@ static void read_stats_signal(struct pm_options *o) {
     copy_option(o->stats_dir, sizeof o->stats_dir, dir && *dir ? dir : "/tmp");
 }
 
+/* ---- PARTMALLOC_HARDEN=<preset>[,<feature>=on|off]... ---- */
+
+static const struct {
+    const char *name;
+    size_t offset;
+} harden_features[] = {
+    {"slot_order", offsetof(struct pm_harden, slot_order)},
+    {"group_guards", offsetof(struct pm_harden, group_guards)},
+    {"slab_guards", offsetof(struct pm_harden, slab_guards)},
+    {"zero_on_free", offsetof(struct pm_harden, zero_on_free)},
+    {"canary", offsetof(struct pm_harden, canary)},
+    {"quarantine", offsetof(struct pm_harden, quarantine)},
+    {"checked_usable", offsetof(struct pm_harden, checked_usable)},
+    {"large_reuse", offsetof(struct pm_harden, large_reuse)},
+    {"zero_inaccessible", offsetof(struct pm_harden, zero_inaccessible)},
+};
+#define HARDEN_ACCEPTED                                                                                  \
+    "default, strict or off, then ,<feature>=on|off for slot_order, group_guards, slab_guards, "         \
+    "zero_on_free, canary, quarantine, checked_usable, large_reuse, zero_inaccessible"
+
+static bool harden_preset(const char *name, size_t len, struct pm_harden *h) {
+    static const struct pm_harden off = {.large_reuse = true};
+    static const struct pm_harden dflt = {.slot_order = true, .group_guards = true, .large_reuse = true};
+    static const struct pm_harden strict = {.slot_order = true, .group_guards = true, .slab_guards = true,
+                                            .zero_on_free = true, .canary = true, .quarantine = true,
+                                            .checked_usable = true};
+    const struct pm_harden *p = len == 7 && !memcmp(name, "default", 7) ? &dflt
+                                : len == 6 && !memcmp(name, "strict", 6) ? &strict
+                                : len == 3 && !memcmp(name, "off", 3) ? &off
+                                                                       : NULL;
+    if (p)
+        *h = *p;
+    return p != NULL;
+}
+
+/* One "<feature>=on|off" item of `len` bytes. */
+static bool harden_feature(const char *item, size_t len, struct pm_harden *h) {
+    const char *eq = memchr(item, '=', len);
+    if (!eq)
+        return false;
+    size_t name_len = (size_t)(eq - item), value_len = len - name_len - 1;
+    bool on;
+    if (value_len == 2 && !memcmp(eq + 1, "on", 2))
+        on = true;
+    else if (value_len == 3 && !memcmp(eq + 1, "off", 3))
+        on = false;
+    else
+        return false;
+    for (size_t i = 0; i < sizeof harden_features / sizeof harden_features[0]; i++)
+        if (strlen(harden_features[i].name) == name_len && !memcmp(harden_features[i].name, item, name_len)) {
+            *(bool *)((char *)h + harden_features[i].offset) = on;
+            return true;
+        }
+    return false;
+}
+
+static void read_harden(struct pm_options *o) {
+    harden_preset("default", 7, &o->harden);
+    const char *v = secure_getenv("PARTMALLOC_HARDEN");
+    if (!v || !*v)
+        return;
+    struct pm_harden h = o->harden;
+    const char *item = v;
+    bool ok = true;
+    for (bool first = true; ok; first = false) {
+        size_t len = strcspn(item, ",");
+        ok = (first && harden_preset(item, len, &h)) || harden_feature(item, len, &h);
+        if (!item[len])
+            break;
+        item += len + 1;
+    }
+    if (ok)
+        o->harden = h;
+    else
+        report_invalid("PARTMALLOC_HARDEN", v, HARDEN_ACCEPTED, "default");
+}
+
 /* The token max can also come from the program itself: a program built with
  * `-falloc-token-max=M` may define `const unsigned long long
  * partmalloc_token_max = M;` (visible to the dynamic linker, which it is
@@ -170,4 +248,5 @@ void pm_options_read(struct pm_options *o) {
     o->stats_signal = 0;
     read_stats(o);
     read_stats_signal(o);
+    read_harden(o);
 }

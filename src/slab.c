@@ -140,7 +140,7 @@ PM_EXPORT struct kmem_cache *kmem_cache_create(const char *name, unsigned int si
         align = 8;
     struct kmem_cache *result = NULL;
     if (name && size > 0 && size <= PM_MAX_SMALL && (align & (align - 1)) == 0 && align <= PM_PAGE) {
-        size_t obj = object_size(size, align);
+        size_t obj = object_size(size + (pm_g.harden.canary ? 8 : 0), align); /* room for the canary */
         pm_lock(&pm_registry_lock);
         for (size_t cid = pm_g.dedicated_cid; cid < pm_g.num_caches; cid++) {
             if (pm_caches[cid].ready)
@@ -162,7 +162,7 @@ PM_EXPORT const char *kmem_cache_name(const struct kmem_cache *cache) {
 
 PM_EXPORT void *kmem_cache_alloc(struct kmem_cache *cache, gfp_t flags) {
     size_t cid = cache_id_of(cache);
-    return finish(pm_alloc_cid(cid), pm_caches[cid].obj_size, flags);
+    return finish(pm_alloc_cid(cid, pm_caches[cid].obj_size), pm_caches[cid].obj_size, flags);
 }
 
 PM_EXPORT void kmem_cache_free(struct kmem_cache *cache, void *obj) {

@@ -32,7 +32,7 @@ static void count_slots(const struct pm_cache *c, size_t used, struct pm_cache_s
         if (c->slabs[s].list == PM_LIST_DECOMMITTED)
             continue;
         size_t live = 0, cached = 0;
-        const uint8_t *st = state + s * c->objs_per_slab;
+        const uint8_t *st = state + pm_slab_first_slot(c, s);
         for (uint32_t i = 0; i < c->objs_per_slab; i++) {
             live += st[i] == PM_SLOT_LIVE;
             cached += st[i] == PM_SLOT_CACHED;

@@ -134,10 +134,12 @@ static void *alloc_uncached(size_t cid) {
     return e.ptr;
 }
 
-void *pm_tcache_alloc_slow(size_t cid) {
+void *pm_tcache_alloc_slow(size_t cid, size_t size) {
     /* Before initialization the partition mask is 0: `cid` is partition 0
      * of its class, a valid cache under any configuration. */
     pm_ensure_init();
+    if (pm_g.slow_only)
+        return pm_strict_alloc(cid, size);
     struct pm_tcache *tc = pm_tc;
     if (tc == &pm_tcache_empty) {
         if (pm_tc_gone || !(tc = tcache_create()))
@@ -160,6 +162,10 @@ void *pm_tcache_alloc_slow(size_t cid) {
 }
 
 void pm_tcache_free_slow(size_t cid, void *ptr, uint8_t *state) {
+    if (pm_g.slow_only) {
+        pm_strict_free(cid, ptr, state);
+        return;
+    }
     struct pm_entry e = {ptr, state};
     struct pm_tcache *tc = pm_tc;
     if (tc == &pm_tcache_empty) {

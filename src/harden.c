@@ -1,0 +1,277 @@
+/* The strict defences (PARTMALLOC_HARDEN, docs/security.md).
+ *
+ * With any of zero_on_free, canary, quarantine, checked_usable or
+ * zero_inaccessible the thread caches hold nothing: every allocation and
+ * every free reaches the slow paths in tcache.c, which hand them here with
+ * the size asked for. The fast paths are unchanged, and cost nothing more,
+ * in the other presets.
+ *
+ *   canary          8 bytes right after the size asked for (the class is
+ *                   chosen for size + 8), the first byte zero so a string
+ *                   read stops there, the rest secret; checked on free.
+ *   zero_on_free    the whole slot zeroed on free, checked still zero when
+ *                   handed out again: a write after free is caught on reuse.
+ *   quarantine      freed slots wait in a ring of PM_QUARANTINE_SLOTS; a free
+ *                   into a full ring sends back a random earlier one.
+ *   checked_usable  malloc_usable_size is the size asked for.
+ *   zero_inaccessible  malloc(0) returns distinct addresses in a region that
+ *                   is never accessible.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "fastpath.h"
+
+#define PM_CANARY_BYTES 8u
+#define PM_QUARANTINE_SLOTS 4096u
+
+/* ---- requested sizes ---- */
+
+/* One 32-bit size per slot of the cache's region, mapped on first use with
+ * no commit charge: only the slots in use get pages. */
+static uint32_t *sizes_of(struct pm_cache *c) {
+    uint32_t *s = __atomic_load_n(&c->req_size, __ATOMIC_ACQUIRE);
+    if (s)
+        return s;
+    size_t bytes = ((pm_region.mask + 1) / c->obj_size + 1) * sizeof(uint32_t);
+    void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    uint32_t *expected = NULL;
+    if (!__atomic_compare_exchange_n(&c->req_size, &expected, m, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        munmap(m, bytes);
+        return expected;
+    }
+    return m;
+}
+
+static uint64_t slot_index(size_t cid, const uint8_t *state) {
+    return (uint64_t)(state - pm_hot[cid].state);
+}
+
+size_t pm_strict_size(size_t cid, uint64_t idx) {
+    uint32_t *s = __atomic_load_n(&pm_caches[cid].req_size, __ATOMIC_ACQUIRE);
+    return s ? s[idx] : pm_hot[cid].obj_size;
+}
+
+/* ---- canary ---- */
+
+/* Secret per slot address; the first byte (lowest address) is zero. */
+static uint64_t canary_of(const void *slot) {
+    uint64_t v = ((uintptr_t)slot ^ pm_g.secret) * pm_g.secret_mul;
+    v ^= v >> 29;
+    return v & ~(uint64_t)0xff;
+}
+
+static void canary_write(char *obj, size_t size) {
+    uint64_t v = canary_of(obj);
+    memcpy(obj + size, &v, PM_CANARY_BYTES);
+}
+
+static bool canary_intact(const char *obj, size_t size) {
+    uint64_t v = canary_of(obj), seen;
+    memcpy(&seen, obj + size, PM_CANARY_BYTES);
+    return seen == v;
+}
+
+/* ---- choosing the cache ---- */
+
+/* A cache of the same group (partition) whose objects hold `need` bytes
+ * and keep the alignment of cache `cid`'s objects; SIZE_MAX if none (the
+ * allocation becomes a large block). */
+static size_t cache_with_room(size_t cid, size_t need) {
+    size_t obj = pm_hot[cid].obj_size, align = obj & -obj;
+    if (pm_caches[cid].kind == PM_KIND_DEDICATED || need > PM_MAX_SMALL)
+        return SIZE_MAX;
+    for (unsigned cls = pm_size_to_class(need); cls < PM_NUM_CLASSES; cls++)
+        if (pm_class_size[cls] % align == 0)
+            return PM_CID(cls, PM_CID_PART(cid));
+    return SIZE_MAX;
+}
+
+static __attribute__((noreturn)) void corrupted(const char *what, const void *ptr, size_t cid) {
+    char name[32];
+    pm_cache_name(cid, name);
+    pm_fatal_ptr(what, ptr, name);
+}
+
+static bool all_zero(const char *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+/* ---- malloc(0) ---- */
+
+#define PM_ZERO_REGION ((size_t)1 << 32)
+#define PM_ZERO_STEP 16u
+static char *zero_base;
+static uint8_t *zero_state; /* per address: 0 never, 1 live, 2 freed */
+static size_t zero_next;
+static pm_lock_t zero_lock = PM_LOCK_INIT;
+
+static void *zero_alloc(void) {
+    pm_lock(&zero_lock);
+    if (!zero_base) {
+        zero_base = pm_os_reserve(PM_ZERO_REGION);
+        zero_state = mmap(NULL, PM_ZERO_REGION / PM_ZERO_STEP, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (zero_state == MAP_FAILED)
+            zero_state = NULL;
+    }
+    void *p = NULL;
+    if (zero_base && zero_state && zero_next < PM_ZERO_REGION / PM_ZERO_STEP) {
+        zero_state[zero_next] = 1;
+        p = zero_base + zero_next++ * PM_ZERO_STEP;
+    }
+    pm_unlock(&zero_lock);
+    if (!p)
+        errno = ENOMEM;
+    return p;
+}
+
+int pm_zero_state(const void *ptr) {
+    uintptr_t off = (uintptr_t)ptr - (uintptr_t)__atomic_load_n(&zero_base, __ATOMIC_ACQUIRE);
+    if (!zero_base || off >= PM_ZERO_REGION)
+        return -1;
+    if (off % PM_ZERO_STEP)
+        return 3; /* not the start of one */
+    return zero_state[off / PM_ZERO_STEP];
+}
+
+bool pm_zero_free(const void *ptr, const char *op) {
+    int st = pm_zero_state(ptr);
+    if (st < 0)
+        return false;
+    if (st == 1) {
+        zero_state[((uintptr_t)ptr - (uintptr_t)zero_base) / PM_ZERO_STEP] = 2;
+        return true;
+    }
+    char what[96];
+    if (st == 2 && strcmp(op, "free") == 0) {
+        strcpy(what, "double free");
+    } else {
+        strcpy(what, st == 2 ? op : "invalid ");
+        strcat(what, st == 2 ? " of a freed pointer" : op);
+        if (st != 2)
+            strcat(what, st == 3 ? " (not the start of an object)" : " (slot never allocated)");
+    }
+    pm_fatal_ptr(what, ptr, "zero-size");
+}
+
+/* ---- quarantine ---- */
+
+struct quarantined {
+    void *ptr;
+    uint8_t *state;
+    size_t cid;
+};
+static struct quarantined quarantine[PM_QUARANTINE_SLOTS];
+static size_t quarantine_count;
+static uint64_t quarantine_rng;
+static pm_lock_t quarantine_lock = PM_LOCK_INIT;
+
+static uint64_t next_random(uint64_t *s) {
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 0x2545f4914f6cdd1dull;
+}
+
+/* Holds a freed slot (state CACHED); a full ring sends a random one back. */
+static void quarantine_put(size_t cid, void *ptr, uint8_t *state) {
+    struct quarantined in = {ptr, state, cid}, out = {NULL, NULL, 0};
+    pm_lock(&quarantine_lock);
+    if (!quarantine_rng)
+        quarantine_rng = pm_g.secret | 1;
+    if (quarantine_count < PM_QUARANTINE_SLOTS) {
+        quarantine[quarantine_count++] = in;
+    } else {
+        size_t i = next_random(&quarantine_rng) % PM_QUARANTINE_SLOTS;
+        out = quarantine[i];
+        quarantine[i] = in;
+    }
+    pm_unlock(&quarantine_lock);
+    if (out.ptr) {
+        struct pm_entry e = {out.ptr, out.state};
+        pm_cache_flush(out.cid, &e, 1);
+    }
+}
+
+void pm_quarantine_drain(void) {
+    pm_lock(&quarantine_lock);
+    size_t n = quarantine_count;
+    quarantine_count = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct pm_entry e = {quarantine[i].ptr, quarantine[i].state};
+        pm_cache_flush(quarantine[i].cid, &e, 1);
+    }
+    pm_unlock(&quarantine_lock);
+}
+
+void pm_harden_lock_all(void) {
+    pm_lock(&quarantine_lock);
+    pm_lock(&zero_lock);
+}
+void pm_harden_unlock_all(void) {
+    pm_unlock(&zero_lock);
+    pm_unlock(&quarantine_lock);
+}
+void pm_harden_reinit_locks(void) {
+    pthread_mutex_init(&zero_lock, NULL);
+    pthread_mutex_init(&quarantine_lock, NULL);
+}
+
+/* ---- allocate and free ---- */
+
+void *pm_strict_alloc(size_t cid, size_t size) {
+    const struct pm_harden *h = &pm_g.harden;
+    if (size == 0 && h->zero_inaccessible)
+        return zero_alloc();
+    size_t extra = h->canary ? PM_CANARY_BYTES : 0;
+    if (pm_caches[cid].kind == PM_KIND_DEDICATED) {
+        size = pm_hot[cid].obj_size - extra; /* created with room for the canary */
+    } else if (size + extra > pm_hot[cid].obj_size) {
+        size_t bigger = cache_with_room(cid, size + extra);
+        if (bigger == SIZE_MAX) {
+            size_t obj = pm_hot[cid].obj_size;
+            return pm_large_alloc(size, obj & -obj, false);
+        }
+        cid = bigger;
+    }
+    struct pm_cache *c = &pm_caches[cid];
+    uint32_t *sizes = sizes_of(c);
+    struct pm_entry e;
+    if (!sizes || pm_cache_refill(cid, &e, 1) == 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (h->zero_on_free && !c->ctor && !all_zero(e.ptr, c->obj_size))
+        corrupted("write after free (a freed object was modified)", e.ptr, cid);
+    sizes[slot_index(cid, e.state)] = (uint32_t)size;
+    if (h->canary)
+        canary_write(e.ptr, size);
+    *e.state = PM_SLOT_LIVE;
+    __atomic_fetch_add(&c->uncached_allocs, 1, __ATOMIC_RELAXED);
+    return e.ptr;
+}
+
+/* `state` was LIVE and is CACHED now (the free fast path's checks passed). */
+void pm_strict_free(size_t cid, void *ptr, uint8_t *state) {
+    const struct pm_harden *h = &pm_g.harden;
+    struct pm_cache *c = &pm_caches[cid];
+    size_t size = pm_strict_size(cid, slot_index(cid, state));
+    if (h->canary && !canary_intact(ptr, size))
+        corrupted("heap overflow (the canary after the object was overwritten)", ptr, cid);
+    if (h->zero_on_free && !c->ctor)
+        memset(ptr, 0, c->obj_size);
+    if (h->quarantine) {
+        quarantine_put(cid, ptr, state);
+    } else {
+        struct pm_entry e = {ptr, state};
+        pm_cache_flush(cid, &e, 1);
+    }
+}
