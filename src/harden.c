@@ -11,8 +11,10 @@
  *                   read stops there, the rest secret; checked on free.
  *   zero_on_free    the whole slot zeroed on free, checked still zero when
  *                   handed out again: a write after free is caught on reuse.
- *   quarantine      freed slots wait in a ring of PM_QUARANTINE_SLOTS; a free
- *                   into a full ring sends back a random earlier one.
+ *   quarantine      freed slots wait in a ring of PM_QUARANTINE_SLOTS (and at
+ *                   most PM_QUARANTINE_BYTES); a free into a full ring sends
+ *                   back random earlier ones. A cache whose region runs out
+ *                   gets the quarantine back before an allocation fails.
  *   checked_usable  malloc_usable_size is the size asked for.
  *   zero_inaccessible  malloc(0) returns distinct addresses in a region that
  *                   is never accessible.
@@ -25,7 +27,9 @@
 #include "fastpath.h"
 
 #define PM_CANARY_BYTES 8u
+/* The quarantine holds up to this many freed objects and this many bytes. */
 #define PM_QUARANTINE_SLOTS 4096u
+#define PM_QUARANTINE_BYTES ((size_t)16 << 20)
 
 /* ---- requested sizes ---- */
 
@@ -97,11 +101,10 @@ static __attribute__((noreturn)) void corrupted(const char *what, const void *pt
     pm_fatal_ptr(what, ptr, name);
 }
 
+/* n >= 1 bytes all zero: the first is, and each equals the next (libc's
+ * vectorized memcmp does the work). */
 static bool all_zero(const char *p, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (p[i])
-            return false;
-    return true;
+    return p[0] == 0 && memcmp(p, p + 1, n - 1) == 0;
 }
 
 /* ---- malloc(0) ---- */
@@ -170,7 +173,7 @@ struct quarantined {
     size_t cid;
 };
 static struct quarantined quarantine[PM_QUARANTINE_SLOTS];
-static size_t quarantine_count;
+static size_t quarantine_count, quarantine_bytes;
 static uint64_t quarantine_rng;
 static pm_lock_t quarantine_lock = PM_LOCK_INIT;
 
@@ -181,34 +184,40 @@ static uint64_t next_random(uint64_t *s) {
     return *s * 0x2545f4914f6cdd1dull;
 }
 
-/* Holds a freed slot (state CACHED); a full ring sends a random one back. */
+static void send_back(const struct quarantined *q) {
+    struct pm_entry e = {q->ptr, q->state};
+    pm_cache_flush(q->cid, &e, 1);
+}
+
+/* Holds a freed slot (state CACHED); when the ring is full (in slots or
+ * bytes), random earlier ones go back to their caches. */
 static void quarantine_put(size_t cid, void *ptr, uint8_t *state) {
-    struct quarantined in = {ptr, state, cid}, out = {NULL, NULL, 0};
+    struct quarantined out[8];
+    size_t n_out = 0, bytes = pm_hot[cid].obj_size;
     pm_lock(&quarantine_lock);
     if (!quarantine_rng)
         quarantine_rng = pm_g.secret | 1;
-    if (quarantine_count < PM_QUARANTINE_SLOTS) {
-        quarantine[quarantine_count++] = in;
-    } else {
-        size_t i = next_random(&quarantine_rng) % PM_QUARANTINE_SLOTS;
-        out = quarantine[i];
-        quarantine[i] = in;
+    while (quarantine_count > 0 && n_out < 8 &&
+           (quarantine_count == PM_QUARANTINE_SLOTS || quarantine_bytes + bytes > PM_QUARANTINE_BYTES)) {
+        size_t i = next_random(&quarantine_rng) % quarantine_count;
+        out[n_out++] = quarantine[i];
+        quarantine_bytes -= pm_hot[quarantine[i].cid].obj_size;
+        quarantine[i] = quarantine[--quarantine_count];
     }
+    quarantine[quarantine_count++] = (struct quarantined){ptr, state, cid};
+    quarantine_bytes += bytes;
     pm_unlock(&quarantine_lock);
-    if (out.ptr) {
-        struct pm_entry e = {out.ptr, out.state};
-        pm_cache_flush(out.cid, &e, 1);
-    }
+    for (size_t i = 0; i < n_out; i++)
+        send_back(&out[i]);
 }
 
 void pm_quarantine_drain(void) {
     pm_lock(&quarantine_lock);
     size_t n = quarantine_count;
     quarantine_count = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct pm_entry e = {quarantine[i].ptr, quarantine[i].state};
-        pm_cache_flush(quarantine[i].cid, &e, 1);
-    }
+    quarantine_bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        send_back(&quarantine[i]);
     pm_unlock(&quarantine_lock);
 }
 
@@ -245,7 +254,12 @@ void *pm_strict_alloc(size_t cid, size_t size) {
     struct pm_cache *c = &pm_caches[cid];
     uint32_t *sizes = sizes_of(c);
     struct pm_entry e;
-    if (!sizes || pm_cache_refill(cid, &e, 1) == 0) {
+    size_t got = sizes ? pm_cache_refill(cid, &e, 1) : 0;
+    if (got == 0 && sizes && h->quarantine) { /* the region may be full of quarantined slots */
+        pm_quarantine_drain();
+        got = pm_cache_refill(cid, &e, 1);
+    }
+    if (got == 0) {
         errno = ENOMEM;
         return NULL;
     }

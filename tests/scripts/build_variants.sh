@@ -19,3 +19,16 @@ if make -s BUILD="$out/clang" CC=clang-22 CXX=clang++-22 install PREFIX=/usr DES
 else
     cat "$out.log"; echo "FAIL: make install with pkg-config file"
 fi
+# The installed command finds the installed library, the counting build and
+# the headers beside it: it builds a program with tokens and runs it.
+tool="$stage/usr/bin/partmalloc"
+prog="$out/installed_prog"
+printf '#include <stdlib.h>\nstruct node { struct node *next; };\nint main(void) { struct node *n = malloc(sizeof(struct node)); free(n); return 0; }\n' >"$out/prog.c"
+if [ -x "$tool" ] && [ -f "$stage/usr/lib/partmalloc/libpartmalloc-counting.so" ] &&
+   "$tool" cc -g "$out/prog.c" -o "$prog" >"$out.log" 2>&1 &&
+   ldd "$prog" | grep -q "stage/usr/bin/../lib/libpartmalloc.so" &&
+   "$tool" run --stats json -- "$prog" 2>"$out.json" && grep -q '"census":\[' "$out.json"; then
+    echo "PASS: the installed command builds and runs a program with the installed library"
+else
+    cat "$out.log" "$out.json"; echo "FAIL: the installed command builds and runs a program with the installed library"
+fi
