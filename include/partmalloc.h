@@ -55,8 +55,9 @@ struct pm_ptr_info {
     char cache_name[32];   /* kmalloc-<size> or kmalloc-part-NN-<size>, or "large" */
 };
 
-/* Fills *info and returns 1 if `ptr` points into memory partmalloc manages
- * (small slab space or a live large mapping); 0 otherwise. Never aborts. */
+/* Fills *info and returns 1 if `ptr` points into partmalloc's slab space
+ * (any address of it: live, free or never used) or is the start of a large
+ * block (live or recently freed); 0 otherwise. Never aborts. */
 PARTMALLOC_API int pm_ptr_info(const void *ptr, struct pm_ptr_info *info);
 
 /* Run-time configuration, fixed at the first allocation. */

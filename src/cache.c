@@ -186,7 +186,7 @@ static void cache_setup(size_t cid, uint32_t obj_size, unsigned size_class, enum
     uint64_t region_slots = region / obj_size, whole_groups = region_slots / c->group_slots;
     uint64_t rest = (region_slots % c->group_slots) / c->objs_per_slab;
     c->max_slabs = whole_groups * c->group_slabs + (rest < c->group_slabs ? rest : c->group_slabs);
-    c->rng = (pm_g.secret ^ (cid * 0x9e3779b97f4a7c15ull)) | 1;
+    c->rng = (pm_g.order_key ^ (cid * 0x9e3779b97f4a7c15ull)) | 1;
     c->free_map = (uint64_t *)(meta + ml.state_bytes);
     c->slabs = (struct pm_slab *)(meta + ml.state_bytes + ml.map_bytes);
     for (int l = 0; l < 3; l++)
@@ -291,9 +291,10 @@ static void map_set_range(uint64_t *map, uint64_t first, uint64_t count) {
     }
 }
 
-/* Takes the pages of every guard that starts in [from, to) (offsets in the
- * region) back to no access. Failure (the process ran out of mappings)
- * leaves a guard accessible but still never handed out. */
+/* Takes the pages of every guard that overlaps [from, to) (offsets in the
+ * region), the part of one just made accessible included, back to no
+ * access. Failure (the process ran out of mappings) leaves a guard
+ * accessible but still never handed out. */
 static void protect_guards(struct pm_cache *c, size_t from, size_t to) {
     if (c->guard_slots == 0)
         return;
@@ -303,8 +304,7 @@ static void protect_guards(struct pm_cache *c, size_t from, size_t to) {
         size_t at = (g + 1) * group_bytes - guard_bytes;
         if (at >= to)
             break;
-        if (at >= from)
-            mprotect(c->base + at, guard_bytes, PROT_NONE);
+        mprotect(c->base + at, guard_bytes, PROT_NONE); /* its end is past `from` */
     }
 }
 

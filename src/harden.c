@@ -62,9 +62,12 @@ size_t pm_strict_size(size_t cid, uint64_t idx) {
 
 /* ---- canary ---- */
 
-/* Secret per slot address; the first byte (lowest address) is zero. */
+/* Secret per slot address, from a key of its own; the first byte (lowest
+ * address) is zero. */
 static uint64_t canary_of(const void *slot) {
-    uint64_t v = ((uintptr_t)slot ^ pm_g.secret) * pm_g.secret_mul;
+    uint64_t v = ((uintptr_t)slot ^ pm_g.canary_key[0]) * pm_g.canary_key[1];
+    v ^= v >> 31;
+    v *= 0x94d049bb133111ebull;
     v ^= v >> 29;
     return v & ~(uint64_t)0xff;
 }
@@ -82,11 +85,10 @@ static bool canary_intact(const char *obj, size_t size) {
 
 /* ---- choosing the cache ---- */
 
-/* A cache of the same group (partition) whose objects hold `need` bytes
- * and keep the alignment of cache `cid`'s objects; SIZE_MAX if none (the
- * allocation becomes a large block). */
-static size_t cache_with_room(size_t cid, size_t need) {
-    size_t obj = pm_hot[cid].obj_size, align = obj & -obj;
+/* A cache of the same group (partition) as `cid` whose objects hold `need`
+ * bytes and are `align`-aligned; SIZE_MAX if none (the allocation becomes a
+ * large block). */
+static size_t cache_with_room(size_t cid, size_t need, size_t align) {
     if (pm_caches[cid].kind == PM_KIND_DEDICATED || need > PM_MAX_SMALL)
         return SIZE_MAX;
     for (unsigned cls = pm_size_to_class(need); cls < PM_NUM_CLASSES; cls++)
@@ -116,7 +118,9 @@ static uint8_t *zero_state; /* per address: 0 never, 1 live, 2 freed */
 static size_t zero_next;
 static pm_lock_t zero_lock = PM_LOCK_INIT;
 
-static void *zero_alloc(void) {
+/* `align`: a power of two up to the page size. */
+static void *zero_alloc(size_t align) {
+    size_t step = align > PM_ZERO_STEP ? align / PM_ZERO_STEP : 1;
     pm_lock(&zero_lock);
     if (!zero_base) {
         zero_base = pm_os_reserve(PM_ZERO_REGION);
@@ -126,6 +130,7 @@ static void *zero_alloc(void) {
             zero_state = NULL;
     }
     void *p = NULL;
+    zero_next = (zero_next + step - 1) / step * step; /* zero_base is page aligned */
     if (zero_base && zero_state && zero_next < PM_ZERO_REGION / PM_ZERO_STEP) {
         zero_state[zero_next] = 1;
         p = zero_base + zero_next++ * PM_ZERO_STEP;
@@ -196,7 +201,7 @@ static void quarantine_put(size_t cid, void *ptr, uint8_t *state) {
     size_t n_out = 0, bytes = pm_hot[cid].obj_size;
     pm_lock(&quarantine_lock);
     if (!quarantine_rng)
-        quarantine_rng = pm_g.secret | 1;
+        quarantine_rng = (pm_g.order_key * 0xbf58476d1ce4e5b9ull) | 1;
     while (quarantine_count > 0 && n_out < 8 &&
            (quarantine_count == PM_QUARANTINE_SLOTS || quarantine_bytes + bytes > PM_QUARANTINE_BYTES)) {
         size_t i = next_random(&quarantine_rng) % quarantine_count;
@@ -236,19 +241,18 @@ void pm_harden_reinit_locks(void) {
 
 /* ---- allocate and free ---- */
 
-void *pm_strict_alloc(size_t cid, size_t size) {
+/* `align`: the alignment the caller needs (a power of two). */
+static void *strict_alloc(size_t cid, size_t size, size_t align) {
     const struct pm_harden *h = &pm_g.harden;
-    if (size == 0 && h->zero_inaccessible)
-        return zero_alloc();
+    if (size == 0 && h->zero_inaccessible && align <= PM_PAGE)
+        return zero_alloc(align);
     size_t extra = h->canary ? PM_CANARY_BYTES : 0;
     if (pm_caches[cid].kind == PM_KIND_DEDICATED) {
         size = pm_hot[cid].obj_size - extra; /* created with room for the canary */
-    } else if (size + extra > pm_hot[cid].obj_size) {
-        size_t bigger = cache_with_room(cid, size + extra);
-        if (bigger == SIZE_MAX) {
-            size_t obj = pm_hot[cid].obj_size;
-            return pm_large_alloc(size, obj & -obj, false);
-        }
+    } else if (size + extra > pm_hot[cid].obj_size || pm_hot[cid].obj_size % align) {
+        size_t bigger = cache_with_room(cid, size + extra, align);
+        if (bigger == SIZE_MAX)
+            return pm_large_alloc(size, align, false);
         cid = bigger;
     }
     struct pm_cache *c = &pm_caches[cid];
@@ -271,6 +275,18 @@ void *pm_strict_alloc(size_t cid, size_t size) {
     *e.state = PM_SLOT_LIVE;
     __atomic_fetch_add(&c->uncached_allocs, 1, __ATOMIC_RELAXED);
     return e.ptr;
+}
+
+/* From the thread-cache slow path: the class was chosen for `size` alone,
+ * which needs 8-byte alignment below 16 bytes and 16-byte above. */
+void *pm_strict_alloc(size_t cid, size_t size) {
+    return strict_alloc(cid, size, size < 16 ? 8 : 16);
+}
+
+/* aligned_alloc and friends: `alignment` a power of two. */
+void *pm_strict_alloc_aligned(size_t alignment, size_t size, size_t part_off) {
+    size_t cid = pm_cache_id(0, part_off); /* the partition's first class: its group */
+    return strict_alloc(cid, size, alignment < 8 ? 8 : alignment);
 }
 
 /* `state` was LIVE and is CACHED now (the free fast path's checks passed). */

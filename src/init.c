@@ -62,6 +62,16 @@ static void set_globals(const struct pm_options *o) {
     pm_g.slow_only = pm_harden_slow_only(&o->harden);
     pm_g.secret = key[0];
     pm_g.secret_mul = key[1] | 1; /* odd: a bijection on 64-bit values */
+    uint64_t more[3];
+    if (o->seed_set) { /* reproducible runs (tests): derived from the seed */
+        for (int i = 0; i < 3; i++)
+            more[i] = (o->seed + (uint64_t)(i + 1) * 0x9e3779b97f4a7c15ull) * 0xbf58476d1ce4e5b9ull;
+    } else {
+        pm_os_random(more, sizeof more);
+    }
+    pm_g.canary_key[0] = more[0];
+    pm_g.canary_key[1] = more[1] | 1;
+    pm_g.order_key = more[2];
 }
 
 void pm_init_slow(void) {

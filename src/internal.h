@@ -295,6 +295,7 @@ void pm_large_unlock_all(void);
 
 /* ---- harden.c: the defences that bypass the thread caches ---- */
 void *pm_strict_alloc(size_t cid, size_t size);
+void *pm_strict_alloc_aligned(size_t alignment, size_t size, size_t part_off);
 void pm_strict_free(size_t cid, void *ptr, uint8_t *state);
 size_t pm_strict_size(size_t cid, uint64_t idx); /* the size asked for */
 /* malloc(0) pointers: -1 not one, 0 never handed out, 1 live, 2 freed,
@@ -320,6 +321,10 @@ struct pm_globals {
     uint64_t token_max;
     struct pm_harden harden;
     bool slow_only;           /* pm_harden_slow_only(&harden): thread caches bypassed */
+    /* Secrets, each drawn on its own so that one leaked does not give away
+     * another: the canary's, and the seed of slot order and quarantine. */
+    uint64_t canary_key[2];
+    uint64_t order_key;
     uint64_t secret;          /* keys the call-site hash */
     uint64_t secret_mul;      /* odd multiplier derived from the secret */
 };

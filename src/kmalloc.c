@@ -149,6 +149,8 @@ static unsigned class_for(size_t alignment, size_t size) {
 /* `alignment` is a power of two. */
 void *pm_alloc_aligned(size_t alignment, size_t size, size_t part) {
     pm_ensure_init();
+    if (pm_g.slow_only)
+        return pm_strict_alloc_aligned(alignment, size, part);
     unsigned cls = class_for(alignment, size);
     if (cls < PM_NUM_CLASSES)
         return pm_alloc_cid(pm_cache_id(cls, part), size);

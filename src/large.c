@@ -252,8 +252,8 @@ int pm_large_state(const void *ptr, size_t *usable) {
     pm_lock(&large_lock);
     struct large_entry *e = lookup((uintptr_t)ptr);
     int st = e ? e->state : L_EMPTY;
-    if (e && usable)
-        *usable = e->data_bytes;
+    if (e && usable) /* strict: the size asked for, as for small objects */
+        *usable = pm_g.slow_only && pm_g.harden.checked_usable ? e->requested : e->data_bytes;
     pm_unlock(&large_lock);
     return st == L_LIVE ? 1 : st == L_FREED ? -1 : 0;
 }
@@ -272,7 +272,9 @@ bool pm_large_free(void *ptr, size_t check_size, size_t check_align) {
     }
     if (check_size && check_size != e->requested) {
         pm_unlock(&large_lock);
-        pm_fatal_ptr("free_sized with a size the block was not allocated with", ptr, "large");
+        pm_fatal_ptr(check_align ? "free_aligned_sized with a size or alignment the block was not allocated with"
+                                 : "free_sized with a size the block was not allocated with",
+                     ptr, "large");
     }
     if (check_align && ((uintptr_t)ptr & (check_align - 1))) {
         pm_unlock(&large_lock);
@@ -409,7 +411,8 @@ void *pm_large_realloc(void *ptr, size_t size) {
     }
     if (result != ptr) {
         struct large_entry moved = *e;
-        e->state = L_DEAD; /* the old address is not a freed block */
+        e->state = L_FREED; /* realloc freed it: a later free of it is a double free */
+        remember_freed((uintptr_t)ptr);
         struct large_entry *n = insert((uintptr_t)result); /* cannot grow: room was made above */
         *n = moved;
         n->key = (uintptr_t)result;

@@ -162,7 +162,9 @@ PM_EXPORT const char *kmem_cache_name(const struct kmem_cache *cache) {
 
 PM_EXPORT void *kmem_cache_alloc(struct kmem_cache *cache, gfp_t flags) {
     size_t cid = cache_id_of(cache);
-    return finish(pm_alloc_cid(cid, pm_caches[cid].obj_size), pm_caches[cid].obj_size, flags);
+    /* under the strict canary the cache was made 8 bytes larger for it */
+    size_t size = pm_caches[cid].obj_size - (pm_g.slow_only && pm_g.harden.canary ? 8 : 0);
+    return finish(pm_alloc_cid(cid, size), size, flags);
 }
 
 PM_EXPORT void kmem_cache_free(struct kmem_cache *cache, void *obj) {
