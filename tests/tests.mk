@@ -109,3 +109,15 @@ $(BUILD)/tests/tools/labelled: tests/tools/labelled.c $(TOOL) $(LIB_SO)
 	$(TOOL) cc -std=gnu17 -O1 -g $(WARN) $< -o $@
 $(BUILD)/tests/test_tool_run_stat: $(TOOL) $(LIB_SO) $(BUILD)/stats/libpartmalloc.so $(BUILD)/tests/tools/labelled
 $(BUILD)/tests/test_tool_cc_report: $(TOOL) $(LIB_SO) $(wildcard tests/tools/fixtures/*.log tests/tools/fixtures/*.yaml)
+
+# The hardening presets' suite starts tests/helpers/harden_probe with each
+# preset; the partition suite runs the programs in tests/partitions/, built
+# with clang-22 allocation tokens (max 16) like the typed programs.
+$(BUILD)/tests/test_harden: $(BUILD)/tests/helpers/harden_probe
+PARTITION_BIN := $(patsubst tests/partitions/%.c,$(BUILD)/tests/partitions/%,$(wildcard tests/partitions/*.c))
+$(BUILD)/tests/partitions/%: tests/partitions/%.c $(LIB_SO)
+	@mkdir -p $(dir $@)
+	$(CLANG) -std=gnu17 -O1 -g $(WARN) -Iinclude -fsanitize=alloc-token -falloc-token-max=16 $< -o $@ \
+	    -L$(BUILD) -Wl,-rpath,'$$ORIGIN/../..' -lpartmalloc
+$(BUILD)/tests/test_partitions: $(PARTITION_BIN)
+test-build: $(PARTITION_BIN)

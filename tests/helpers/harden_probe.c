@@ -1,0 +1,668 @@
+/* The hardening presets' probe (tests/unit/test_harden.c): one heap misuse
+ * or one measurement per run, chosen by the first argument, under the
+ * PARTMALLOC_HARDEN the suite put in its environment (the library reads it
+ * at the first allocation, before main).
+ *
+ * Before a misuse the probe prints the object it is about to misuse,
+ *     object <pointer> cache <name> size <asked> slot <object size>
+ * so the suite can build the exact diagnosis it expects on stderr. Every
+ * line goes out with write(2) at once (no stdio buffer to lose when the
+ * library aborts). A fault the probe provokes on purpose is reported by its
+ * SIGSEGV handler as "fault +<offset>" (from a base the command printed)
+ * before the default action kills it. Exit status: 0 done, 2 a precondition
+ * failed (a message on stdout says which), 3 the misuse went unnoticed where
+ * the command expected the library to stop it.
+ *
+ * Commands:
+ *   fingerprint                    which defences are in effect, measured
+ *   overflow <size> <bytes>        write past the size asked for, then free
+ *   canary <size>                  strlen over an unterminated full-size string
+ *   uaf-write <size> <offset> direct|cycle
+ *                                  free, write one byte, allocate until the
+ *                                  slot comes back (cycle: through a full
+ *                                  quarantine, by freeing other objects)
+ *   uaf-read <size>                free a filled object, count its nonzero bytes
+ *   large-uaf <size>               free a filled large block, then read it
+ *   reuse <trials> <size>...       malloc/free/malloc: same address how often
+ *   usable <size>...               malloc_usable_size of fresh objects
+ *   zero info|read|write|double-free|realloc|realloc-then-free
+ *                                  malloc(0) objects
+ *   kmem-zalloc <size>             kmem_cache_zalloc from a dedicated cache of
+ *                                  <size>-byte objects, used in full, freed
+ *   zero-aligned                   aligned_alloc/posix_memalign of 0 bytes
+ *   double-free <size> <others>    free, free <others> other objects, free again
+ *   guard <size> <count> first|last <bytes>
+ *                                  allocate <count> objects of a fresh cache,
+ *                                  then write <bytes> forward from the first
+ *                                  or the last slot of its first slab
+ *   map <size> <count> <bytes>     allocate <count> objects of a fresh cache,
+ *                                  then list the inaccessible page ranges in
+ *                                  the first <bytes> of its region
+ *   order                          64 malloc(48) in a fresh thread, as slot
+ *                                  numbers from the lowest
+ *   free-sized <size> <given>      free_sized(malloc(size), given)
+ *   fork <threads> <forks>         fork while threads allocate and free
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "partmalloc.h"
+#include "partmalloc/slab.h"
+
+/* C23; glibc 2.36 does not declare it. */
+void free_sized(void *ptr, size_t size);
+
+/* ---- output ---- */
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...) {
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    size_t len = (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1;
+    for (size_t done = 0; done < len;) {
+        ssize_t w = write(1, buf + done, len - done);
+        if (w <= 0)
+            break;
+        done += (size_t)w;
+    }
+}
+
+static __attribute__((noreturn)) void give_up(const char *why) {
+    say("precondition: %s\n", why);
+    exit(2);
+}
+
+/* ---- keeping the compiler out of the way ---- */
+
+/* The compiler knows what malloc and free do: it would fold or warn about
+ * the misuses below. */
+static void *hide(void *p) {
+    __asm__ volatile("" : "+r"(p));
+    return p;
+}
+
+static size_t opaque(size_t n) {
+    __asm__ volatile("" : "+r"(n));
+    return n;
+}
+
+/* Plain malloc is placed by its call site: every allocation a command
+ * compares goes through this one (the barrier after the call keeps it from
+ * being a tail call, which would make each caller the site). */
+static __attribute__((noinline)) void *alloc_here(size_t n) {
+    return hide(malloc(opaque(n)));
+}
+
+/* A second site, for objects that must not come from alloc_here's caches
+ * (the store keeps the two functions from being folded into one). */
+static void *volatile elsewhere_last;
+static __attribute__((noinline)) void *alloc_elsewhere(size_t n) {
+    void *p = hide(malloc(opaque(n)));
+    elsewhere_last = p;
+    return p;
+}
+
+static size_t arg_size(const char *s) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno || *end || end == s)
+        give_up("a size argument is not a number");
+    return (size_t)v;
+}
+
+static struct pm_ptr_info info_of(const void *p) {
+    struct pm_ptr_info info;
+    if (!p || !pm_ptr_info(p, &info))
+        give_up("an allocation failed or pm_ptr_info does not know it");
+    return info;
+}
+
+/* "object <p> cache <name> size <n> slot <object size>" */
+static void announce(const void *p, size_t size) {
+    struct pm_ptr_info info = info_of(p);
+    say("object %p cache %s size %zu slot %zu\n", p, info.cache_name, size, info.object_size);
+}
+
+/* The statistics of the cache named `name`; 0 if it has none. */
+static int stats_of(const char *name, struct pm_cache_stats *out) {
+    static struct pm_cache_stats all[8192];
+    size_t n = pm_stats_caches(all, 8192);
+    for (size_t i = 0; i < n && i < 8192; i++)
+        if (strcmp(all[i].name, name) == 0) {
+            *out = all[i];
+            return 1;
+        }
+    return 0;
+}
+
+/* Whether the byte at `addr` can be read, without touching it: the kernel
+ * copies it into a pipe, or fails with EFAULT. */
+static int readable(const void *addr) {
+    static int fds[2] = {-1, -1};
+    if (fds[0] < 0 && pipe(fds) != 0)
+        give_up("pipe");
+    if (write(fds[1], addr, 1) != 1)
+        return 0;
+    char c;
+    if (read(fds[0], &c, 1) != 1)
+        give_up("pipe read");
+    return 1;
+}
+
+/* ---- the SIGSEGV report ---- */
+
+static uintptr_t fault_base;
+
+static size_t fmt_u64(char *out, uint64_t v) {
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* Prints "fault +<offset>" (or "fault -<offset>") from fault_base and
+ * returns: SA_RESETHAND restored the default action, so the access faults
+ * again and the process dies of SIGSEGV. */
+static void on_segv(int sig, siginfo_t *si, void *ctx) {
+    (void)sig;
+    (void)ctx;
+    char buf[48] = "fault ";
+    size_t at = 6;
+    uintptr_t a = (uintptr_t)si->si_addr;
+    buf[at++] = a >= fault_base ? '+' : '-';
+    at += fmt_u64(buf + at, a >= fault_base ? a - fault_base : fault_base - a);
+    buf[at++] = '\n';
+    ssize_t w = write(1, buf, at);
+    (void)w;
+}
+
+static void report_faults_from(const void *base) {
+    fault_base = (uintptr_t)base;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, NULL);
+}
+
+/* ---- a fresh cache ---- */
+
+struct filled {
+    char *base;            /* the cache's first slot: its first slab's start */
+    size_t obj, per_slab, slab_bytes;
+    char name[32];
+    int ascending;         /* handed out in address order */
+};
+
+/* Allocates `count` objects of `size` from alloc_here's cache, which must
+ * be fresh (nothing else allocated from it). The cache's first slot is
+ * found by stepping down a slot at a time from its lowest object (which may
+ * be in any slab a refill took slots from) to the start of the cache's
+ * region: pm_ptr_info names another cache for the address below it. */
+static void fill_fresh(size_t size, size_t count, struct filled *f) {
+    char *p = alloc_here(size);
+    struct pm_ptr_info info = info_of(p);
+    struct pm_cache_stats st;
+    if (!info.is_small || info.start != p || !stats_of(info.cache_name, &st))
+        give_up("the object is not a slab object");
+    if (st.allocs != 1 || st.active_objs != 1)
+        give_up("the cache was used before");
+    memset(f, 0, sizeof *f);
+    memcpy(f->name, info.cache_name, sizeof f->name);
+    f->obj = info.object_size;
+    f->per_slab = st.objs_per_slab;
+    f->slab_bytes = st.pages_per_slab * 4096;
+    f->ascending = 1;
+    char *low = p, *prev = p;
+    for (size_t i = 1; i < count; i++) {
+        char *q = alloc_here(size);
+        if (strcmp(info_of(q).cache_name, f->name) != 0)
+            give_up("objects of one call site and size landed in two caches");
+        if (q < low)
+            low = q;
+        if (q < prev)
+            f->ascending = 0;
+        prev = q;
+    }
+    if (!stats_of(f->name, &st) || st.allocs != count || st.active_objs != count)
+        give_up("the cache's statistics do not show exactly the objects allocated");
+    for (size_t i = 0; i < ((size_t)1 << 24); i++) {
+        struct pm_ptr_info below;
+        if (!pm_ptr_info(low - f->obj, &below) || strcmp(below.cache_name, f->name) != 0)
+            break;
+        low -= f->obj;
+    }
+    f->base = low;
+}
+
+/* ---- commands ---- */
+
+/* Measures the defences, for the preset checks:
+ *   reuse=1       malloc/free/malloc gave the same address (a thread cache)
+ *   usable100=N   malloc_usable_size(malloc(100))
+ *   large_kept=N  freed 100 KiB blocks kept mapped
+ *   ordered=1     a fresh 20000-byte cache handed its first 16 objects (two
+ *                 slabs of 8) out in address order
+ *   first_hole=+N the first inaccessible byte after that cache's first slot
+ *   zero_size=1   malloc(0) is in the zero-size region */
+static int cmd_fingerprint(void) {
+    void *p = alloc_here(200);
+    free(hide(p));
+    void *q = alloc_here(200);
+    int reuse = q == p;
+    free(hide(q));
+
+    void *u = alloc_here(100);
+    size_t usable100 = malloc_usable_size(hide(u));
+    free(hide(u));
+
+    struct pm_large_stats before, after;
+    pm_stats_large(&before);
+    free(hide(alloc_here(100 << 10)));
+    pm_stats_large(&after);
+
+    struct filled f;
+    fill_fresh(20000, 16, &f);
+    size_t hole = 0;
+    while (hole < ((size_t)4 << 20) && readable(f.base + hole))
+        hole += 4096;
+
+    void *z = alloc_here(0);
+    int zero_size = strcmp(info_of(z).cache_name, "zero-size") == 0;
+    free(hide(z));
+
+    say("fingerprint reuse=%d usable100=%zu large_kept=%zu ordered=%d first_hole=+%zu zero_size=%d\n", reuse,
+        usable100, after.kept_blocks - before.kept_blocks, f.ascending, hole, zero_size);
+    return 0;
+}
+
+static int cmd_overflow(size_t size, size_t bytes) {
+    char *p = alloc_here(size);
+    announce(p, size);
+    memset(hide(p + size), 0x41, bytes);
+    free(hide(p));
+    say("freed without a report\n");
+    return 3;
+}
+
+static int cmd_canary(size_t size) {
+    char *p = alloc_here(size);
+    memset(p, 'x', size);
+    size_t len = strlen(hide(p));
+    unsigned char after = (unsigned char)((volatile char *)p)[size];
+    say("strlen %zu after 0x%02x\n", len, after);
+    free(hide(p));
+    return 0;
+}
+
+static int cmd_uaf_write(size_t size, size_t offset, const char *how) {
+    int cycle = strcmp(how, "cycle") == 0;
+    if (!cycle && strcmp(how, "direct") != 0)
+        give_up("uaf-write: direct or cycle");
+    char *p = alloc_here(size);
+    announce(p, size);
+    free(hide(p));
+    ((volatile char *)hide(p))[offset] = 0x5a;
+    /* Objects of p's cache are never freed from here on: the slot, once
+     * back in its slab, is among the next ones handed out. */
+    for (size_t i = 1; i <= 400000; i++) {
+        if (cycle) {
+            free(hide(alloc_elsewhere(1000))); /* another cache, through the quarantine */
+            if (i % 1024 == 0)
+                say("frees %zu\n", i);
+        }
+        if (alloc_here(size) == p) {
+            say("the slot came back after %zu allocations, unchecked\n", i);
+            return 3;
+        }
+    }
+    say("the slot never came back\n");
+    return 3;
+}
+
+static int cmd_uaf_read(size_t size) {
+    char *p = alloc_here(size);
+    size_t slot = info_of(p).object_size;
+    memset(p, 0xaa, size);
+    free(hide(p));
+    size_t nonzero = 0;
+    for (size_t i = 0; i < slot; i++)
+        nonzero += ((volatile char *)hide(p))[i] != 0;
+    say("nonzero %zu of %zu\n", nonzero, slot);
+    return 0;
+}
+
+static int cmd_large_uaf(size_t size) {
+    char *p = alloc_here(size);
+    if (info_of(p).is_small)
+        give_up("not a large block");
+    memset(p, 0x5a, size);
+    free(hide(p));
+    report_faults_from(p);
+    say("freed %p\n", (void *)p);
+    volatile char *v = hide(p);
+    int first = v[0], last = v[size - 1];
+    say("read 0x%02x 0x%02x\n", first & 0xff, last & 0xff);
+    return 0;
+}
+
+static int cmd_reuse(size_t trials, char **sizes, int nsizes) {
+    for (int s = 0; s < nsizes; s++) {
+        size_t size = arg_size(sizes[s]), same = 0;
+        for (size_t t = 0; t < trials; t++) {
+            void *p = alloc_here(size);
+            free(hide(p));
+            void *q = alloc_here(size);
+            same += q == p;
+            free(hide(q));
+        }
+        say("reuse %zu %zu/%zu\n", size, same, trials);
+    }
+    return 0;
+}
+
+static int cmd_usable(char **sizes, int nsizes) {
+    for (int s = 0; s < nsizes; s++) {
+        size_t size = arg_size(sizes[s]);
+        void *p = alloc_here(size);
+        say("usable %zu %zu %s\n", size, malloc_usable_size(hide(p)), info_of(p).cache_name);
+        free(hide(p));
+    }
+    return 0;
+}
+
+static int cmd_zero(const char *what) {
+    char *p0 = alloc_here(0), *p1 = alloc_here(0);
+    if (strcmp(what, "info") == 0) {
+        struct pm_ptr_info i0 = info_of(p0), i1 = info_of(p1);
+        say("zero %p %p cache %s %s live %d %d usable %zu\n", (void *)p0, (void *)p1, i0.cache_name, i1.cache_name,
+            i0.live, i1.live, malloc_usable_size(hide(p0)));
+        say("readable %d %d\n", readable(p0), readable(p1));
+        free(hide(p0));
+        free(hide(p1));
+        char *p2 = alloc_here(0);
+        say("after free %p live %d, a new one %p\n", (void *)p0, info_of(p0).live, (void *)p2);
+        free(hide(p2));
+        return 0;
+    }
+    announce(p0, 0);
+    report_faults_from(p0);
+    if (strcmp(what, "read") == 0) {
+        say("read %d\n", ((volatile char *)hide(p0))[0]);
+    } else if (strcmp(what, "write") == 0) {
+        ((volatile char *)hide(p0))[0] = 1;
+        say("wrote\n");
+    } else if (strcmp(what, "double-free") == 0) {
+        free(hide(p0));
+        free(hide(p0));
+        say("freed twice\n");
+    } else if (strcmp(what, "realloc") == 0) {
+        char *q = realloc(hide(p0), opaque(10));
+        struct pm_ptr_info qi = info_of(q);
+        memset(q, 7, 10);
+        say("realloc %p small %d live %d usable %zu old live %d\n", (void *)q, qi.is_small, qi.live,
+            malloc_usable_size(hide(q)), info_of(p0).live);
+        free(hide(q));
+        return 0;
+    } else if (strcmp(what, "realloc-then-free") == 0) {
+        char *q = realloc(hide(p0), opaque(10));
+        say("realloc %p\n", (void *)q);
+        free(hide(p0));
+        say("freed the old pointer\n");
+    } else {
+        give_up("zero: info, read, write, double-free, realloc or realloc-then-free");
+    }
+    return 3;
+}
+
+/* aligned_alloc and posix_memalign of 0 bytes: "aligned <a> <p> <q> <ok>"
+ * with ok 1 when both are multiples of a. */
+static int cmd_zero_aligned(void) {
+    static const size_t aligns[] = {16, 32, 64, 256, 4096, 65536};
+    for (size_t i = 0; i < sizeof aligns / sizeof aligns[0]; i++) {
+        size_t a = aligns[i];
+        void *p = hide(aligned_alloc(opaque(a), opaque(0))), *q = NULL;
+        int rc = posix_memalign(&q, opaque(a), opaque(0));
+        say("aligned %zu %p %p %d\n", a, p, q, rc == 0 && p && q && (uintptr_t)p % a == 0 && (uintptr_t)q % a == 0);
+        free(p);
+        free(q);
+    }
+    return 0;
+}
+
+static int cmd_double_free(size_t size, size_t others) {
+    char *p = alloc_here(size);
+    announce(p, size);
+    free(hide(p));
+    for (size_t i = 0; i < others; i++) /* through the quarantine, past its capacity */
+        free(hide(alloc_elsewhere(size)));
+    free(hide(p));
+    say("freed twice\n");
+    return 3;
+}
+
+/* A dedicated cache's object, zeroed by kmem_cache_zalloc, used to its
+ * full size, freed. */
+static int cmd_kmem_zalloc(size_t size) {
+    struct kmem_cache *cache = kmem_cache_create("probe_objects", (unsigned)size, 8, 0, NULL);
+    if (!cache)
+        give_up("kmem_cache_create");
+    char *p = kmem_cache_zalloc(cache, GFP_KERNEL);
+    if (!p)
+        give_up("kmem_cache_zalloc");
+    announce(p, size);
+    for (size_t i = 0; i < size; i++)
+        if (p[i])
+            give_up("kmem_cache_zalloc gave a nonzero byte");
+    memset(p, 0x11, size);
+    kmem_cache_free(cache, hide(p));
+    kmem_cache_destroy(cache);
+    say("freed\n");
+    return 0;
+}
+
+static int cmd_guard(size_t size, size_t count, const char *from, size_t bytes) {
+    struct filled f;
+    fill_fresh(size, count, &f);
+    char *start = f.base;
+    if (strcmp(from, "last") == 0)
+        start = f.base + (f.per_slab - 1) * f.obj;
+    else if (strcmp(from, "first") != 0)
+        give_up("guard: first or last");
+    say("geometry cache %s obj %zu per_slab %zu slab_bytes %zu start +%zu live %d\n", f.name, f.obj, f.per_slab,
+        f.slab_bytes, (size_t)(start - f.base), info_of(start).live);
+    report_faults_from(f.base);
+    volatile char *w = (volatile char *)start;
+    for (size_t i = 0; i < bytes; i++)
+        w[i] = 0x42;
+    say("wrote %zu\n", bytes);
+    return 0;
+}
+
+/* "hole +<from> +<to>" for each run of inaccessible pages in the first
+ * <bytes> after the cache's first slot. */
+static int cmd_map(size_t size, size_t count, size_t bytes) {
+    struct filled f;
+    fill_fresh(size, count, &f);
+    say("geometry cache %s obj %zu per_slab %zu slab_bytes %zu start +0 live 1\n", f.name, f.obj, f.per_slab,
+        f.slab_bytes);
+    size_t from = 0;
+    int in_hole = 0;
+    for (size_t at = 0; at < bytes; at += 4096) {
+        int hole = !readable(f.base + at);
+        if (hole && !in_hole)
+            from = at;
+        if (!hole && in_hole)
+            say("hole +%zu +%zu\n", from, at);
+        in_hole = hole;
+    }
+    if (in_hole)
+        say("hole +%zu +%zu\n", from, bytes);
+    say("mapped %zu\n", bytes);
+    return 0;
+}
+
+static void *order_thread(void *arg) {
+    uintptr_t *out = arg;
+    for (int i = 0; i < 64; i++)
+        out[i] = (uintptr_t)alloc_here(48);
+    return NULL;
+}
+
+/* "order <k>..." : each object's slot number counted from the lowest. */
+
+static int cmd_order(void) {
+    static uintptr_t addr[64];
+    pthread_t t;
+    if (pthread_create(&t, NULL, order_thread, addr) != 0 || pthread_join(t, NULL) != 0)
+        give_up("thread");
+    uintptr_t min = addr[0];
+    for (int i = 0; i < 64; i++)
+        if (addr[i] < min)
+            min = addr[i];
+    char line[1024];
+    size_t at = 0;
+    at += (size_t)snprintf(line, sizeof line, "order");
+    size_t slot = info_of((void *)addr[0]).object_size;
+    for (int i = 0; i < 64; i++) {
+        struct pm_ptr_info info = info_of((void *)addr[i]);
+        if (info.object_size != slot || (addr[i] - min) % slot)
+            give_up("order: not slots of one cache");
+        at += (size_t)snprintf(line + at, sizeof line - at, " %zu", (size_t)((addr[i] - min) / slot));
+    }
+    say("%s\n", line);
+    return 0;
+}
+
+static int cmd_free_sized(size_t size, size_t given) {
+    char *p = alloc_here(size);
+    announce(p, size);
+    free_sized(hide(p), opaque(given));
+    say("freed\n");
+    return 0;
+}
+
+/* ---- fork while threads allocate ---- */
+
+static atomic_int stop_threads;
+
+static void *churn(void *arg) {
+    uint64_t x = (uintptr_t)arg * 0x9e3779b97f4a7c15ull + 1;
+    void *keep[64] = {0};
+    while (!atomic_load(&stop_threads)) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        unsigned k = (unsigned)(x % 64);
+        free(keep[k]);
+        size_t size = (x >> 8) % 7 == 0 ? 40000 + (x >> 20) % 100000 : (x >> 8) % 3000;
+        keep[k] = malloc(size);
+        if (keep[k])
+            memset(keep[k], (int)k, size < 64 ? size : 64);
+    }
+    for (unsigned k = 0; k < 64; k++)
+        free(keep[k]);
+    return NULL;
+}
+
+static int cmd_fork(size_t nthreads, size_t nforks) {
+    pthread_t t[16];
+    if (nthreads > 16)
+        nthreads = 16;
+    for (size_t i = 0; i < nthreads; i++)
+        if (pthread_create(&t[i], NULL, churn, (void *)(uintptr_t)(i + 1)) != 0)
+            give_up("thread");
+    size_t ok = 0;
+    for (size_t f = 0; f < nforks; f++) {
+        usleep(2000);
+        pid_t pid = fork();
+        if (pid < 0)
+            give_up("fork");
+        if (pid == 0) {
+            alarm(10); /* a lock left held by the fork would hang the child */
+            void *keep[256];
+            for (int i = 0; i < 256; i++) {
+                keep[i] = malloc((size_t)(i * 37) % 5000);
+                if (i % 16 == 0)
+                    free(malloc(100000));
+            }
+            for (int i = 0; i < 256; i++)
+                free(keep[i]);
+            pm_collect(); /* drains the quarantine: its lock and every cache's */
+            _exit(0);
+        }
+        int status;
+        if (waitpid(pid, &status, 0) != pid)
+            give_up("waitpid");
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+            ok++;
+        else
+            say("fork %zu: child status 0x%x\n", f, (unsigned)status);
+    }
+    atomic_store(&stop_threads, 1);
+    for (size_t i = 0; i < nthreads; i++)
+        pthread_join(t[i], NULL);
+    say("forks %zu ok %zu\n", nforks, ok);
+    return ok == nforks ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+    const char *cmd = argc > 1 ? argv[1] : "";
+    if (strcmp(cmd, "fingerprint") == 0)
+        return cmd_fingerprint();
+    if (strcmp(cmd, "overflow") == 0 && argc == 4)
+        return cmd_overflow(arg_size(argv[2]), arg_size(argv[3]));
+    if (strcmp(cmd, "canary") == 0 && argc == 3)
+        return cmd_canary(arg_size(argv[2]));
+    if (strcmp(cmd, "uaf-write") == 0 && argc == 5)
+        return cmd_uaf_write(arg_size(argv[2]), arg_size(argv[3]), argv[4]);
+    if (strcmp(cmd, "uaf-read") == 0 && argc == 3)
+        return cmd_uaf_read(arg_size(argv[2]));
+    if (strcmp(cmd, "large-uaf") == 0 && argc == 3)
+        return cmd_large_uaf(arg_size(argv[2]));
+    if (strcmp(cmd, "reuse") == 0 && argc >= 4)
+        return cmd_reuse(arg_size(argv[2]), argv + 3, argc - 3);
+    if (strcmp(cmd, "usable") == 0 && argc >= 3)
+        return cmd_usable(argv + 2, argc - 2);
+    if (strcmp(cmd, "zero") == 0 && argc == 3)
+        return cmd_zero(argv[2]);
+    if (strcmp(cmd, "guard") == 0 && argc == 6)
+        return cmd_guard(arg_size(argv[2]), arg_size(argv[3]), argv[4], arg_size(argv[5]));
+    if (strcmp(cmd, "map") == 0 && argc == 5)
+        return cmd_map(arg_size(argv[2]), arg_size(argv[3]), arg_size(argv[4]));
+    if (strcmp(cmd, "order") == 0)
+        return cmd_order();
+    if (strcmp(cmd, "kmem-zalloc") == 0 && argc == 3)
+        return cmd_kmem_zalloc(arg_size(argv[2]));
+    if (strcmp(cmd, "zero-aligned") == 0)
+        return cmd_zero_aligned();
+    if (strcmp(cmd, "double-free") == 0 && argc == 4)
+        return cmd_double_free(arg_size(argv[2]), arg_size(argv[3]));
+    if (strcmp(cmd, "free-sized") == 0 && argc == 4)
+        return cmd_free_sized(arg_size(argv[2]), arg_size(argv[3]));
+    if (strcmp(cmd, "fork") == 0 && argc == 4)
+        return cmd_fork(arg_size(argv[2]), arg_size(argv[3]));
+    say("usage: harden_probe <command> [arguments] (see the source)\n");
+    return 2;
+}
