@@ -549,27 +549,24 @@ def goals_report(med, ref, gms, cfgs, workloads, counts):
     v = counts.get(PM_MAIN, {}).get((32, 64))
     row(f"{PM_MAIN}: ≤ {GOALS['pair32_64']} instructions per malloc(32)+free, 64 live",
         "—" if v is None else f"{v:.1f}", None if v is None else v <= GOALS["pair32_64"])
-    pairs = []
-    for w in wnames:
-        a, b = med[w].get(PM_MAIN), med[w].get(PM_ONE)
-        if a and b:
-            pairs.append((a["wall"] / b["wall"], w))
+    def time_ratios(num, den):
+        """(wall time of num / wall time of den, workload) where both ran."""
+        out = []
+        for w in wnames:
+            a, b = med[w].get(num), med[w].get(den)
+            if a and b:
+                out.append((a["wall"] / b["wall"], w))
+        return out
+
+    pairs = time_ratios(PM_MAIN, PM_ONE)
     g = geomean([x for x, _ in pairs])
     row(f"partitioning: geomean time {PM_MAIN} / {PM_ONE} ≤ {GOALS['partition_cost']:.2f}",
         "—" if g is None else f"{g:.3f} ({(g - 1) * 100:+.1f}%)", None if g is None else g <= GOALS["partition_cost"])
-    hpairs = []
-    for w in wnames:
-        a, b = med[w].get(PM_MAIN), med[w].get(PM_OFF)
-        if a and b:
-            hpairs.append((a["wall"] / b["wall"], w))
+    hpairs = time_ratios(PM_MAIN, PM_OFF)
     g = geomean([x for x, _ in hpairs])
     row(f"hardening: geomean time {PM_MAIN} (default preset) / {PM_OFF} ≤ {GOALS['harden_cost']:.2f}",
         "—" if g is None else f"{g:.3f} ({(g - 1) * 100:+.1f}%)", None if g is None else g <= GOALS["harden_cost"])
-    spairs = []
-    for w in wnames:
-        a, b = med[w].get(PM_STRICT), med[w].get(PM_OFF)
-        if a and b:
-            spairs.append((a["wall"] / b["wall"], w))
+    spairs = time_ratios(PM_STRICT, PM_OFF)
     text = md_table(["goal", "measured", "verdict"], lines, ["l", "r", "l"])
     if hpairs:
         text += (f"\n\n{PM_MAIN} / {PM_OFF} per workload: " + ", ".join(f"{w} {x:.2f}" for x, w in hpairs) + ".")

@@ -71,7 +71,6 @@ void pm_write_stderr(const char *s, size_t len);
 /* Formats "partmalloc: <what> at <ptr> (cache <name>)" and aborts. */
 __attribute__((noreturn)) void pm_fatal_ptr(const char *what, const void *ptr, const char *cache);
 __attribute__((noreturn)) void pm_fatal(const char *msg);
-size_t pm_fmt_u64(char *out, uint64_t v);          /* decimal, returns length */
 size_t pm_fmt_hex(char *out, uint64_t v);          /* 0x..., returns length */
 
 /* Spin-free mutex wrapper; pthread mutexes are fork-reset in init.c. */

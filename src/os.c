@@ -81,18 +81,6 @@ void pm_write_stderr(const char *s, size_t len) {
     errno = saved;
 }
 
-size_t pm_fmt_u64(char *out, uint64_t v) {
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    return n;
-}
-
 size_t pm_fmt_hex(char *out, uint64_t v) {
     static const char digits[] = "0123456789abcdef";
     char tmp[16];

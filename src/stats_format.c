@@ -38,7 +38,7 @@ static void pad(struct writer *w, size_t n) {
         put(w, " ", 1);
 }
 
-static size_t fmt_u64(char *out, uint64_t v) {
+size_t pm_fmt_u64(char *out, uint64_t v) {
     char tmp[24];
     size_t n = 0;
     do {
@@ -52,13 +52,13 @@ static size_t fmt_u64(char *out, uint64_t v) {
 
 static void num(struct writer *w, uint64_t v) {
     char s[24];
-    put(w, s, fmt_u64(s, v));
+    put(w, s, pm_fmt_u64(s, v));
 }
 
 /* Right-aligned in `width` columns. */
 static void num_w(struct writer *w, uint64_t v, size_t width) {
     char s[24];
-    size_t n = fmt_u64(s, v);
+    size_t n = pm_fmt_u64(s, v);
     if (n < width)
         pad(w, width - n);
     put(w, s, n);
