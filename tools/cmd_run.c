@@ -110,7 +110,9 @@ static void print_dump(const char *path, const char *program, enum pm_stats_form
     struct dump d;
     char err[512];
     if (dump_load(path, &d, err, sizeof err) != 0) {
-        fprintf(stderr, "partmalloc run: no statistics from %s (%s): was it statically linked or set-user-ID?\n",
+        fprintf(stderr,
+                "partmalloc run: no statistics from %s (%s): it ended through _exit, or did not load partmalloc "
+                "(statically linked or set-user-ID)\n",
                 program, err);
         return;
     }
@@ -119,6 +121,24 @@ static void print_dump(const char *path, const char *program, enum pm_stats_form
         fprintf(stderr, "partmalloc run: no type names: %s\n", err);
     dump_print(&d, format, stderr);
     dump_free(&d);
+}
+
+/* Processes the program started write their own dumps; says how many. */
+static void mention_other_dumps(const char *dir, pid_t main_pid) {
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -c '^stats-[0-9]*\\.json$'", dir);
+    FILE *ls = popen(cmd, "r");
+    int files = 0;
+    if (ls && fscanf(ls, "%d", &files) != 1)
+        files = 0;
+    if (ls)
+        pclose(ls);
+    char own[4200];
+    snprintf(own, sizeof own, "%s/stats-%d.json", dir, (int)main_pid);
+    int others = files - (access(own, R_OK) == 0);
+    if (others > 0)
+        fprintf(stderr, "partmalloc run: %d other process%s started by the program also ran on partmalloc (not shown)\n",
+                others, others == 1 ? "" : "es");
 }
 
 static void remove_dir(const char *dir) {
@@ -155,6 +175,7 @@ int cmd_run(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/stats-%d.json", dump_dir, (int)pid);
     if (status != 127 || access(path, R_OK) == 0)
         print_dump(path, o.argv[0], o.format);
+    mention_other_dumps(dump_dir, pid);
     remove_dir(dump_dir);
     return status;
 }
