@@ -38,7 +38,7 @@ $(BUILD)/tests/%: tests/unit/%.cc $(LIB_A) tests/testutil.h
 	@mkdir -p $(dir $@)
 	$(CXX) $(TEST_CXXFLAGS) $< -o $@ $(LIB_A) $(TEST_LIBS)
 
-$(BUILD)/tests/helpers/%: tests/helpers/%.c tests/helpers/print_config.h $(LIB_SO)
+$(BUILD)/tests/helpers/%: tests/helpers/%.c tests/helpers/print_config.h tests/helpers/repeat.h $(LIB_SO)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -L$(BUILD) -Wl,-rpath,'$$ORIGIN/../..' -lpartmalloc -lpthread
 
@@ -115,7 +115,7 @@ $(BUILD)/tests/test_tool_cc_report: $(TOOL) $(LIB_SO) $(wildcard tests/tools/fix
 # with clang-22 allocation tokens (max 16) like the typed programs.
 $(BUILD)/tests/test_harden: $(BUILD)/tests/helpers/harden_probe
 PARTITION_BIN := $(patsubst tests/partitions/%.c,$(BUILD)/tests/partitions/%,$(wildcard tests/partitions/*.c))
-$(BUILD)/tests/partitions/%: tests/partitions/%.c $(LIB_SO)
+$(BUILD)/tests/partitions/%: tests/partitions/%.c tests/partitions/common.h tests/helpers/repeat.h $(LIB_SO)
 	@mkdir -p $(dir $@)
 	$(CLANG) -std=gnu17 -O1 -g $(WARN) -Iinclude -fsanitize=alloc-token -falloc-token-max=16 $< -o $@ \
 	    -L$(BUILD) -Wl,-rpath,'$$ORIGIN/../..' -lpartmalloc

@@ -1,9 +1,12 @@
-/* Helpers shared by the test suites. */
+/* Helpers shared by the test suites (C and C++). */
 #ifndef PM_TESTUTIL_H
 #define PM_TESTUTIL_H
 
+#ifndef _GNU_SOURCE /* C++ compilers define it */
 #define _GNU_SOURCE
+#endif
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -101,7 +104,7 @@ static inline void run_append(char **buf, size_t *len, size_t *cap, const char *
     if (*len + n + 1 > *cap) {
         while (*len + n + 1 > *cap)
             *cap *= 2;
-        *buf = realloc(*buf, *cap);
+        *buf = (char *)realloc(*buf, *cap);
         cr_assert_not_null(*buf);
     }
     memcpy(*buf + *len, data, n);
@@ -109,34 +112,63 @@ static inline void run_append(char **buf, size_t *len, size_t *cap, const char *
     (*buf)[*len] = '\0';
 }
 
-/* Runs argv with only `env` ("NAME=value", NULL terminated) as its
- * PARTMALLOC_* settings; collects stdout and stderr. `fixed_layout` turns
- * address-space randomization off in the child where the kernel allows. */
-static inline struct run run_env(const char *const *argv, const char *const *env, bool fixed_layout) {
-    int out[2], err[2];
-    cr_assert(pipe(out) == 0 && pipe(err) == 0);
+/* A pipe whose ends are closed in programs the test starts. */
+static inline void pipe_cloexec(int fds[2]) {
+    cr_assert(pipe(fds) == 0);
+    cr_assert(fcntl(fds[0], F_SETFD, FD_CLOEXEC) == 0 && fcntl(fds[1], F_SETFD, FD_CLOEXEC) == 0);
+}
+
+/* Starts argv (a path, or a name looked up in PATH) with only `env`
+ * ("NAME=value", NULL terminated) as its PARTMALLOC_* settings and its
+ * stdout and stderr on out_fd and err_fd (-1: the test's own; pipes from
+ * pipe_cloexec). `fixed_layout` turns address-space randomization off
+ * in the child where the kernel allows. Returns the child's pid. */
+static inline pid_t spawn_env(const char *const *argv, const char *const *env, bool fixed_layout, int out_fd,
+                              int err_fd) {
     fflush(NULL);
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
-        dup2(out[1], 1);
-        dup2(err[1], 2);
-        close(out[0]), close(out[1]), close(err[0]), close(err[1]);
+        if (out_fd >= 0)
+            dup2(out_fd, 1);
+        if (err_fd >= 0)
+            dup2(err_fd, 2);
         clear_partmalloc_env();
         for (const char *const *e = env; e && *e; e++)
             putenv((char *)*e);
         if (fixed_layout)
             personality(ADDR_NO_RANDOMIZE); /* best effort */
-        execv(argv[0], (char *const *)argv);
+        execvp(argv[0], (char *const *)argv);
         _exit(127);
     }
+    return pid;
+}
+
+/* Starts argv like spawn_env without waiting for it: a program that
+ * announces on stdout that it is ready and waits. Its stdout comes to *out
+ * (the read end of a pipe, for the caller to close). Returns its pid. */
+static inline pid_t start_env(const char *const *argv, const char *const *env, int *out) {
+    int fds[2];
+    pipe_cloexec(fds);
+    pid_t pid = spawn_env(argv, env, false, fds[1], -1);
+    close(fds[1]);
+    *out = fds[0];
+    return pid;
+}
+
+/* Runs argv like spawn_env and waits for it; collects stdout and stderr. */
+static inline struct run run_env(const char *const *argv, const char *const *env, bool fixed_layout) {
+    int out[2], err[2];
+    pipe_cloexec(out);
+    pipe_cloexec(err);
+    pid_t pid = spawn_env(argv, env, fixed_layout, out[1], err[1]);
     close(out[1]);
     close(err[1]);
-    struct run r = {0};
+    struct run r = {0, NULL, NULL};
     size_t olen = 0, ocap = 1 << 15, elen = 0, ecap = 4096;
-    r.out = calloc(1, ocap);
-    r.err = calloc(1, ecap);
-    struct pollfd fds[2] = {{.fd = out[0], .events = POLLIN}, {.fd = err[0], .events = POLLIN}};
+    r.out = (char *)calloc(1, ocap);
+    r.err = (char *)calloc(1, ecap);
+    struct pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
     int open_fds = 2;
     while (open_fds > 0) {
         cr_assert(poll(fds, 2, 20000) > 0, "%s timed out", argv[0]);
@@ -173,6 +205,43 @@ static inline int exit_code(const struct run *r) {
 static inline const char *build_dir(void) {
     const char *b = getenv("BUILD");
     return b && *b ? b : "build";
+}
+
+/* A PARTMALLOC_<name>=<value> setting for run_built; a NULL value leaves
+ * it unset. */
+struct setting {
+    const char *name, *value;
+};
+
+/* Runs $BUILD/<dir>/<name>, a program the tests build, with `args` (NULL
+ * terminated, or NULL) and as its only PARTMALLOC_* settings those of
+ * `settings` (ended by a NULL name) that have a value; see run_env. */
+static inline struct run run_built(const char *dir, const char *name, const char *const *args,
+                                   const struct setting *settings, bool fixed_layout) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s/%s", build_dir(), dir, name);
+    cr_assert(access(path, X_OK) == 0, "%s is not built (make test-build)", path);
+    const char *argv[16] = {path};
+    size_t na = 1;
+    for (const char *const *a = args; a && *a; a++) {
+        cr_assert(na < 15, "%s: too many arguments", name);
+        argv[na++] = *a;
+    }
+    argv[na] = NULL;
+    char text[8][256];
+    const char *env[9];
+    size_t ne = 0;
+    for (const struct setting *s = settings; s && s->name; s++) {
+        if (!s->value)
+            continue;
+        cr_assert(ne < 8, "%s: too many settings", name);
+        int n = snprintf(text[ne], sizeof text[ne], "PARTMALLOC_%s=%s", s->name, s->value);
+        cr_assert(n > 0 && (size_t)n < sizeof text[ne], "%s: setting too long", name);
+        env[ne] = text[ne];
+        ne++;
+    }
+    env[ne] = NULL;
+    return run_env(argv, env, fixed_layout);
 }
 
 #endif

@@ -71,30 +71,16 @@ static bool in_list(const char *const *list, const char *s) {
     return false;
 }
 
-/* Parses a whole decimal or 0x-hexadecimal number, as the library does. */
+/* Parses a whole decimal or 0x-hexadecimal number, as the library does:
+ * strtoull without its leading space, sign or octal. */
 static bool parse_u64(const char *s, uint64_t *out) {
-    unsigned base = 10;
-    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-        base = 16;
-        s += 2;
-    }
-    if (*s == '\0')
+    if (*s < '0' || *s > '9')
         return false;
-    uint64_t v = 0;
-    for (; *s; s++) {
-        unsigned d;
-        if (*s >= '0' && *s <= '9')
-            d = (unsigned)(*s - '0');
-        else if (base == 16 && *s >= 'a' && *s <= 'f')
-            d = (unsigned)(*s - 'a' + 10);
-        else if (base == 16 && *s >= 'A' && *s <= 'F')
-            d = (unsigned)(*s - 'A' + 10);
-        else
-            return false;
-        if (v > (UINT64_MAX - d) / base)
-            return false;
-        v = v * base + d;
-    }
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, s[0] == '0' && (s[1] == 'x' || s[1] == 'X') ? 16 : 10);
+    if (errno || *end != '\0')
+        return false;
     *out = v;
     return true;
 }

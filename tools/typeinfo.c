@@ -26,6 +26,7 @@
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <search.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -121,145 +122,77 @@ static void sb_free(struct sb *b) {
     *b = (struct sb){0};
 }
 
-/* Open-addressing map from a non-zero key (a DIE's address in the mapped
- * section, unique across units and files) to a word. */
+/* Maps from a key to a word, on the C library's search trees (tsearch):
+ * a umap's keys are non-zero words (a DIE's address in the mapped section,
+ * unique across units and files), an smap's are strings it owns copies of. */
+struct map_entry {
+    union {
+        uintptr_t word;
+        char *str;
+    } key;
+    uintptr_t val;
+};
 struct umap {
-    uintptr_t *k, *v;
-    size_t cap, n;
+    void *root;
+};
+struct smap {
+    void *root;
 };
 
-static size_t umap_slot(uintptr_t key, size_t cap) {
-    uint64_t h = (uint64_t)key * 0x9e3779b97f4a7c15ull;
-    return (size_t)(h >> 17) & (cap - 1);
+static int word_cmp(const void *a, const void *b) {
+    uintptr_t x = ((const struct map_entry *)a)->key.word, y = ((const struct map_entry *)b)->key.word;
+    return (x > y) - (x < y);
+}
+
+static int str_cmp(const void *a, const void *b) {
+    return strcmp(((const struct map_entry *)a)->key.str, ((const struct map_entry *)b)->key.str);
+}
+
+static bool map_get(void *const *root, int (*cmp)(const void *, const void *), struct map_entry probe, uintptr_t *val) {
+    struct map_entry *const *e = tfind(&probe, root, cmp);
+    if (e)
+        *val = (*e)->val;
+    return e != NULL;
+}
+
+/* Inserts e unless its key is present; returns the entry with that key, or
+ * NULL when out of memory. */
+static struct map_entry *map_put(void **root, int (*cmp)(const void *, const void *), struct map_entry e) {
+    struct map_entry *copy = malloc(sizeof *copy);
+    if (!copy)
+        return NULL;
+    *copy = e;
+    struct map_entry **at = tsearch(copy, root, cmp);
+    if (!at || *at != copy)
+        free(copy);
+    return at ? *at : NULL;
 }
 
 static bool umap_get(const struct umap *m, uintptr_t key, uintptr_t *val) {
-    if (!m->cap)
-        return false;
-    for (size_t i = umap_slot(key, m->cap);; i = (i + 1) & (m->cap - 1)) {
-        if (m->k[i] == 0)
-            return false;
-        if (m->k[i] == key) {
-            *val = m->v[i];
-            return true;
-        }
-    }
+    return map_get(&m->root, word_cmp, (struct map_entry){.key.word = key}, val);
 }
 
 /* Inserts key -> val unless key is present; false when out of memory. */
 static bool umap_put(struct umap *m, uintptr_t key, uintptr_t val) {
-    if ((m->n + 1) * 2 > m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 256;
-        uintptr_t *k = calloc(cap, sizeof *k), *v = calloc(cap, sizeof *v);
-        if (!k || !v) {
-            free(k);
-            free(v);
-            return false;
-        }
-        for (size_t i = 0; i < m->cap; i++) {
-            if (!m->k[i])
-                continue;
-            size_t j = umap_slot(m->k[i], cap);
-            while (k[j])
-                j = (j + 1) & (cap - 1);
-            k[j] = m->k[i];
-            v[j] = m->v[i];
-        }
-        free(m->k);
-        free(m->v);
-        m->k = k;
-        m->v = v;
-        m->cap = cap;
-    }
-    size_t i = umap_slot(key, m->cap);
-    while (m->k[i] && m->k[i] != key)
-        i = (i + 1) & (m->cap - 1);
-    if (m->k[i])
-        return true;
-    m->k[i] = key;
-    m->v[i] = val;
-    m->n++;
-    return true;
-}
-
-static void umap_free(struct umap *m) {
-    free(m->k);
-    free(m->v);
-    *m = (struct umap){0};
-}
-
-/* Map from a string (owned) to a word. */
-struct smap {
-    char **k;
-    uintptr_t *v;
-    size_t cap, n;
-};
-
-static size_t smap_slot(const char *s, size_t cap) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    return (size_t)(h ^ h >> 29) & (cap - 1);
+    return map_put(&m->root, word_cmp, (struct map_entry){.key.word = key, .val = val}) != NULL;
 }
 
 static bool smap_get(const struct smap *m, const char *key, uintptr_t *val) {
-    if (!m->cap)
-        return false;
-    for (size_t i = smap_slot(key, m->cap);; i = (i + 1) & (m->cap - 1)) {
-        if (!m->k[i])
-            return false;
-        if (strcmp(m->k[i], key) == 0) {
-            *val = m->v[i];
-            return true;
-        }
-    }
+    return map_get(&m->root, str_cmp, (struct map_entry){.key.str = (char *)key}, val);
 }
 
 static bool smap_put(struct smap *m, const char *key, uintptr_t val) {
-    if ((m->n + 1) * 2 > m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 256;
-        char **k = calloc(cap, sizeof *k);
-        uintptr_t *v = calloc(cap, sizeof *v);
-        if (!k || !v) {
-            free(k);
-            free(v);
-            return false;
-        }
-        for (size_t i = 0; i < m->cap; i++) {
-            if (!m->k[i])
-                continue;
-            size_t j = smap_slot(m->k[i], cap);
-            while (k[j])
-                j = (j + 1) & (cap - 1);
-            k[j] = m->k[i];
-            v[j] = m->v[i];
-        }
-        free(m->k);
-        free(m->v);
-        m->k = k;
-        m->v = v;
-        m->cap = cap;
-    }
-    size_t i = smap_slot(key, m->cap);
-    while (m->k[i] && strcmp(m->k[i], key) != 0)
-        i = (i + 1) & (m->cap - 1);
-    if (m->k[i])
-        return true;
     char *copy = strdup(key);
-    if (!copy)
-        return false;
-    m->k[i] = copy;
-    m->v[i] = val;
-    m->n++;
-    return true;
+    struct map_entry *e = copy ? map_put(&m->root, str_cmp, (struct map_entry){.key.str = copy, .val = val}) : NULL;
+    if (!e || e->key.str != copy)
+        free(copy);
+    return e != NULL;
 }
 
-static void smap_free(struct smap *m) {
-    for (size_t i = 0; i < m->cap; i++)
-        free(m->k[i]);
-    free(m->k);
-    free(m->v);
-    *m = (struct smap){0};
+/* Frees an smap's entry (for tdestroy). */
+static void free_str_entry(void *e) {
+    free(((struct map_entry *)e)->key.str);
+    free(e);
 }
 
 /* A growing array of DIEs; DIEs are referred to by index + 1 in the maps. */
@@ -907,6 +840,37 @@ static bool has_template_params(Dwarf_Die *die) {
     return false;
 }
 
+/* "(int, char *)": the parameters of function fn, their types printed by
+ * print_type (`sugared`: typedefs kept); `none` when there are none. */
+static bool param_list(struct ctx *c, Dwarf_Die *fn, bool sugared, const char *none, bool cxx, struct sb *out,
+                       int depth) {
+    sb_add(out, "(");
+    bool first = true;
+    Dwarf_Die p;
+    if (dwarf_child(fn, &p) == 0) {
+        do {
+            int tag = dwarf_tag(&p);
+            if (tag == DW_TAG_unspecified_parameters) {
+                sb_add(out, first ? "..." : ", ...");
+                first = false;
+                continue;
+            }
+            if (tag != DW_TAG_formal_parameter || has_flag(&p, DW_AT_artificial))
+                continue;
+            if (!first)
+                sb_add(out, ", ");
+            first = false;
+            Dwarf_Die t;
+            if (!type_of(&p, &t) || !print_type(c, &t, 0, "", sugared, cxx, out, depth + 1))
+                return false;
+        } while (dwarf_siblingof(&p, &p) == 0);
+    }
+    if (first)
+        sb_add(out, none);
+    sb_add(out, ")");
+    return true;
+}
+
 /* "ns::fn(int, char *)": a function as the scope of a class nested in a
  * class local to it. Clang prints the parameters as written (typedefs kept). */
 static bool function_context(struct ctx *c, Dwarf_Die *sub, bool cxx, int depth, struct sb *out) {
@@ -927,29 +891,7 @@ static bool function_context(struct ctx *c, Dwarf_Die *sub, bool cxx, int depth,
         return false;
     const char *lt = strchr(name, '<'); /* a function template's arguments are not printed */
     sb_addn(out, name, lt ? (size_t)(lt - name) : strlen(name));
-    sb_add(out, "(");
-    bool first = true;
-    Dwarf_Die p;
-    if (dwarf_child(&decl, &p) == 0) {
-        do {
-            int tag = dwarf_tag(&p);
-            if (tag == DW_TAG_unspecified_parameters) {
-                sb_add(out, first ? "..." : ", ...");
-                first = false;
-                continue;
-            }
-            if (tag != DW_TAG_formal_parameter || has_flag(&p, DW_AT_artificial))
-                continue;
-            if (!first)
-                sb_add(out, ", ");
-            first = false;
-            Dwarf_Die t;
-            if (!type_of(&p, &t) || !print_type(c, &t, 0, "", true, cxx, out, depth + 1))
-                return false;
-        } while (dwarf_siblingof(&p, &p) == 0);
-    }
-    sb_add(out, ")");
-    return true;
+    return param_list(c, &decl, true, "", cxx, out, depth);
 }
 
 /* "ns::Outer::" for a C++ DIE (nothing for C). A class local to a function
@@ -1071,36 +1013,11 @@ static bool qualified_name(struct ctx *c, Dwarf_Die *die, bool cxx, int depth, s
 /* A function type's parameter list: "(int, char *)", "(void)" for a C
  * prototype without parameters, "()" for C++ or an unprototyped C one. */
 static bool params(struct ctx *c, Dwarf_Die *fn, bool cxx, struct sb *out, int depth) {
-    bool proto = cxx || has_flag(fn, DW_AT_prototyped);
-    sb_add(out, "(");
-    if (!proto) {
-        sb_add(out, ")");
+    if (!cxx && !has_flag(fn, DW_AT_prototyped)) {
+        sb_add(out, "()");
         return true;
     }
-    bool first = true;
-    Dwarf_Die p;
-    if (dwarf_child(fn, &p) == 0) {
-        do {
-            int tag = dwarf_tag(&p);
-            if (tag == DW_TAG_unspecified_parameters) {
-                sb_add(out, first ? "..." : ", ...");
-                first = false;
-                continue;
-            }
-            if (tag != DW_TAG_formal_parameter || has_flag(&p, DW_AT_artificial))
-                continue;
-            if (!first)
-                sb_add(out, ", ");
-            first = false;
-            Dwarf_Die t;
-            if (!type_of(&p, &t) || !print_type(c, &t, 0, "", false, cxx, out, depth + 1))
-                return false;
-        } while (dwarf_siblingof(&p, &p) == 0);
-    }
-    if (first && !cxx)
-        sb_add(out, "void");
-    sb_add(out, ")");
-    return true;
+    return param_list(c, fn, false, cxx ? "" : "void", cxx, out, depth);
 }
 
 static bool array_or_function(Dwarf_Die *die) {
@@ -1431,23 +1348,28 @@ static int collect(struct ctx *c, struct pm_type **out, size_t *count) {
     return 0;
 }
 
+/* Frees an entry of ctx.names (for tdestroy). */
+static void free_name_entry(void *e) {
+    uintptr_t name = ((struct map_entry *)e)->val;
+    if (name != NAME_FAILED)
+        free((void *)name);
+    free(e);
+}
+
 static void ctx_free(struct ctx *c) {
     dies_free(&c->scopes);
-    umap_free(&c->parent);
+    tdestroy(c->parent.root, free);
     dies_free(&c->cands);
     scoped_free(&c->tdefs);
     scoped_free(&c->anons);
-    umap_free(&c->anon_idx);
-    umap_free(&c->anon);
+    tdestroy(c->anon_idx.root, free);
+    tdestroy(c->anon.root, free);
     dies_free(&c->defs);
-    smap_free(&c->def_by_raw);
+    tdestroy(c->def_by_raw.root, free_str_entry);
     scoped_free(&c->decls);
-    umap_free(&c->decl_def);
-    for (size_t i = 0; i < c->names.cap; i++)
-        if (c->names.k[i] && c->names.v[i] != NAME_FAILED)
-            free((void *)c->names.v[i]);
-    umap_free(&c->names);
-    umap_free(&c->holds);
+    tdestroy(c->decl_def.root, free);
+    tdestroy(c->names.root, free_name_entry);
+    tdestroy(c->holds.root, free);
 }
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -15,6 +15,7 @@
 
 #include "partmalloc.h"
 #include "print_config.h"
+#include "repeat.h"
 
 /* Stores after each call keep it from becoming a tail call (which would
  * make the caller's address the call site) and make every site's body
@@ -30,18 +31,6 @@ void *volatile pm_sites_sink;
         return p;                                                                                  \
     }
 #define SITE_REF(k) site_##k,
-
-/* X<n>(F, k) expands F once per n-bit binary suffix of k: 2^n expansions. */
-#define X1(F, k) F(k##0) F(k##1)
-#define X2(F, k) X1(F, k##0) X1(F, k##1)
-#define X3(F, k) X2(F, k##0) X2(F, k##1)
-#define X4(F, k) X3(F, k##0) X3(F, k##1)
-#define X5(F, k) X4(F, k##0) X4(F, k##1)
-#define X6(F, k) X5(F, k##0) X5(F, k##1)
-#define X7(F, k) X6(F, k##0) X6(F, k##1)
-#define X8(F, k) X7(F, k##0) X7(F, k##1)
-#define X9(F, k) X8(F, k##0) X8(F, k##1)
-#define X10(F, k) X9(F, k##0) X9(F, k##1)
 
 X10(SITE_DEF, b)
 

@@ -36,6 +36,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "partmalloc.h"
 
 const unsigned long long partmalloc_token_max = 16;
@@ -58,23 +59,6 @@ PAIR(64)
 PAIR(128)
 PAIR(256)
 PAIR(512)
-
-static void die(const char *why) {
-    printf("error: %s\n", why);
-    exit(1);
-}
-
-static struct pm_ptr_info info_of(const void *p) {
-    struct pm_ptr_info info = {0};
-    if (!p || !pm_ptr_info(p, &info) || !info.is_small || !info.live || info.start != p)
-        die("an allocation failed or is not a live slab object");
-    return info;
-}
-
-static int cmp_uptr(const void *a, const void *b) {
-    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
-    return x < y ? -1 : x > y;
-}
 
 /* Sorts v[0..n) and drops repeats; returns the new count. */
 static size_t sort_unique(uintptr_t *v, size_t n) {

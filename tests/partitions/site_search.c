@@ -27,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../helpers/repeat.h"
+#include "common.h"
 #include "partmalloc.h"
 
 const unsigned long long partmalloc_token_max = 16;
@@ -56,16 +58,6 @@ void *volatile site_sink;
     }
 #define SITE_REF(k) site_##k,
 
-/* X<n>(F, k) expands F once per n-bit binary suffix of k: 2^n expansions. */
-#define X1(F, k) F(k##0) F(k##1)
-#define X2(F, k) X1(F, k##0) X1(F, k##1)
-#define X3(F, k) X2(F, k##0) X2(F, k##1)
-#define X4(F, k) X3(F, k##0) X3(F, k##1)
-#define X5(F, k) X4(F, k##0) X4(F, k##1)
-#define X6(F, k) X5(F, k##0) X5(F, k##1)
-#define X7(F, k) X6(F, k##0) X6(F, k##1)
-#define X8(F, k) X7(F, k##0) X7(F, k##1)
-
 X8(SITE_DEF, s)
 
 static struct blob *(*const sites[])(void) = {X8(SITE_REF, s)};
@@ -78,23 +70,6 @@ static __attribute__((noinline)) struct victim *new_victim(void) {
     struct victim *v = malloc(sizeof(struct victim));
     site_sink = v;
     return v;
-}
-
-static void die(const char *why) {
-    printf("error: %s\n", why);
-    exit(1);
-}
-
-static struct pm_ptr_info info_of(const void *p) {
-    struct pm_ptr_info info = {0};
-    if (!p || !pm_ptr_info(p, &info) || !info.is_small || !info.live || info.start != p)
-        die("an allocation failed or is not a live slab object");
-    return info;
-}
-
-static int cmp_uptr(const void *a, const void *b) {
-    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
-    return x < y ? -1 : x > y;
 }
 
 static int on_victim_page(const uintptr_t *pages, size_t n, const void *p) {

@@ -21,6 +21,7 @@ static struct with_ptrs *linked;
 static struct plain_data *plain[300];
 
 int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IONBF, 0); /* no stdio buffer: every live object is one of ours */
     for (int i = 0; i < 500; i++) {
         struct with_ptrs *w = malloc(sizeof(struct with_ptrs));
         w->next = linked;

@@ -26,25 +26,8 @@
 /* Runs the probe with PARTMALLOC_HARDEN=`harden` (NULL: unset) and, if
  * given, PARTMALLOC_SEED=`seed`; the arguments follow. */
 static struct run probe_seeded(const char *harden, const char *seed, const char *const *args) {
-    static char path[512], env_harden[256], env_seed[64];
-    snprintf(path, sizeof path, "%s/tests/helpers/harden_probe", build_dir());
-    cr_assert(access(path, X_OK) == 0, "%s is not built (make test-build)", path);
-    const char *argv[16] = {path};
-    int na = 1;
-    for (const char *const *a = args; *a && na < 15; a++)
-        argv[na++] = *a;
-    argv[na] = NULL;
-    const char *env[3] = {NULL};
-    int ne = 0;
-    if (harden) {
-        snprintf(env_harden, sizeof env_harden, "PARTMALLOC_HARDEN=%s", harden);
-        env[ne++] = env_harden;
-    }
-    if (seed) {
-        snprintf(env_seed, sizeof env_seed, "PARTMALLOC_SEED=%s", seed);
-        env[ne++] = env_seed;
-    }
-    return run_env(argv, env, false);
+    const struct setting settings[] = {{"HARDEN", harden}, {"SEED", seed}, {NULL, NULL}};
+    return run_built("tests/helpers", "harden_probe", args, settings, false);
 }
 
 #define PROBE(harden, ...) probe_seeded((harden), NULL, (const char *const[]){__VA_ARGS__, NULL})

@@ -4,19 +4,13 @@
 //     partmalloc: <what> at <pointer> (cache <name>)
 // with the pointer and cache name computed here from the object. Linked
 // with the static library, so the operators are partmalloc's (src/new.cc).
-#include <criterion/criterion.h>
-
-#include <sys/wait.h>
-#include <unistd.h>
+#include "testutil.h"
 
 #include <csignal>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <new>
-
-#include "partmalloc.h"
 
 namespace {
 
@@ -32,49 +26,6 @@ std::size_t opaque(std::size_t n) {
     return n;
 }
 
-struct outcome {
-    int signal;    // terminating signal, 0 if the child exited
-    int exit_code;
-    char stderr_text[1024];
-};
-
-// Runs fn(arg) in a child process; returns how it ended and the start of
-// what it wrote to stderr.
-outcome run_child(void (*fn)(void *), void *arg) {
-    outcome o;
-    std::memset(&o, 0, sizeof o);
-    int fds[2];
-    cr_assert(pipe(fds) == 0);
-    std::fflush(nullptr);
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], 2);
-        close(fds[0]);
-        fn(arg);
-        _exit(0);
-    }
-    close(fds[1]);
-    std::size_t got = 0;
-    char drain[4096];
-    for (;;) {
-        std::size_t room = sizeof o.stderr_text - 1 - got;
-        ssize_t r = room ? read(fds[0], o.stderr_text + got, room) : read(fds[0], drain, sizeof drain);
-        if (r <= 0)
-            break;
-        if (room)
-            got += static_cast<std::size_t>(r);
-    }
-    close(fds[0]);
-    int status;
-    cr_assert(waitpid(pid, &status, 0) == pid);
-    if (WIFSIGNALED(status))
-        o.signal = WTERMSIG(status);
-    else
-        o.exit_code = WEXITSTATUS(status);
-    return o;
-}
-
 char expected[256];
 
 const char *diag(const char *what, const void *p, const char *cache) {
@@ -88,15 +39,8 @@ struct pm_ptr_info info_of(void *p) {
     return info;
 }
 
-void expect_abort(void (*fn)(void *), void *arg, const char *message) {
-    outcome o = run_child(fn, arg);
-    cr_expect_eq(o.signal, SIGABRT, "expected SIGABRT, got signal %d exit %d, stderr: %s", o.signal, o.exit_code,
-                 o.stderr_text);
-    cr_expect_str_eq(o.stderr_text, message);
-}
-
 void expect_survives(void (*fn)(void *), void *arg) {
-    outcome o = run_child(fn, arg);
+    death o = run_in_child(fn, arg);
     cr_expect(o.signal == 0 && o.exit_code == 0, "expected exit 0, got signal %d exit %d", o.signal, o.exit_code);
     cr_expect_str_empty(o.stderr_text);
 }
@@ -140,7 +84,7 @@ Test(misuse_cxx, sized_delete_with_the_size_of_another_class) {
     const std::size_t wrong[] = {8, 48, 100, 256, 100000};
     for (std::size_t w : wrong) {
         sized_delete d = {p, w, 0};
-        outcome o = run_child(do_sized_delete, &d);
+        death o = run_in_child(do_sized_delete, &d);
         cr_expect_eq(o.signal, SIGABRT, "operator delete(p, %zu): signal %d", w, o.signal);
         cr_expect_str_eq(o.stderr_text, diag("free_sized with a size the object was not allocated with", p,
                                              info.cache_name),
@@ -154,8 +98,8 @@ Test(misuse_cxx, new_char_deleted_as_a_32_byte_struct) {
     char *c = hide(new char('x'));
     struct pm_ptr_info info = info_of(c);
     sized_delete d = {c, 32, 0};
-    expect_abort(do_sized_delete, &d,
-                 diag("free_sized with a size the object was not allocated with", c, info.cache_name));
+    cr_expect_abort(do_sized_delete, &d,
+                    diag("free_sized with a size the object was not allocated with", c, info.cache_name));
     delete c;
 }
 
@@ -164,7 +108,7 @@ Test(misuse_cxx, sized_delete_of_a_large_block_with_another_size) {
     void *p = hide(::operator new(n));
     for (std::size_t w : {n - 1, n + 1, std::size_t(0)}) {
         sized_delete d = {p, w, 0};
-        outcome o = run_child(do_sized_delete, &d);
+        death o = run_in_child(do_sized_delete, &d);
         cr_expect_eq(o.signal, SIGABRT, "operator delete(p, %zu): signal %d", w, o.signal);
         cr_expect_str_eq(o.stderr_text, diag("free_sized with a size the block was not allocated with", p, "large"),
                          "operator delete(p, %zu)", w);
@@ -179,7 +123,7 @@ Test(misuse_cxx, sized_aligned_delete_with_another_alignment) {
     const char *what = "free_aligned_sized with a size or alignment the object was not allocated with";
     sized_delete cases[] = {{p, 64, 64}, {p, 64, 16}, {p, 64, 256}};
     for (auto &c : cases) {
-        outcome o = run_child(do_sized_delete, &c);
+        death o = run_in_child(do_sized_delete, &c);
         cr_expect_eq(o.signal, SIGABRT, "operator delete(p, 64, align %zu): signal %d", c.alignment, o.signal);
         cr_expect_str_eq(o.stderr_text, diag(what, p, info.cache_name), "operator delete(p, 64, align %zu)",
                          c.alignment);
@@ -195,7 +139,8 @@ Test(misuse_cxx, sized_aligned_delete_of_a_large_block_with_another_alignment) {
     // twice the largest alignment the pointer happens to have
     std::size_t wrong = (reinterpret_cast<std::uintptr_t>(p) & -reinterpret_cast<std::uintptr_t>(p)) * 2;
     sized_delete d = {p, n, wrong};
-    expect_abort(do_sized_delete, &d, diag("free_aligned_sized with an alignment the block does not have", p, "large"));
+    cr_expect_abort(do_sized_delete, &d,
+                    diag("free_aligned_sized with an alignment the block does not have", p, "large"));
     ::operator delete(p, std::align_val_t{4096});
 }
 
@@ -211,6 +156,6 @@ Test(misuse_cxx, unsized_aligned_delete_does_not_check_the_alignment) {
 Test(misuse_cxx, double_delete_of_a_struct) {
     s64 *s = hide(new s64());
     struct pm_ptr_info info = info_of(s);
-    expect_abort(delete_twice, s, diag("free_sized of a freed pointer", s, info.cache_name));
+    cr_expect_abort(delete_twice, s, diag("free_sized of a freed pointer", s, info.cache_name));
     delete s;
 }

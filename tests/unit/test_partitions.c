@@ -23,29 +23,8 @@
 
 static struct run run_program(const char *name, const char *mode, const char *harden, const char *seed,
                               bool fixed_layout, const char *const *args) {
-    static char path[512], env_mode[64], env_harden[64], env_seed[64];
-    snprintf(path, sizeof path, "%s/tests/partitions/%s", build_dir(), name);
-    cr_assert(access(path, X_OK) == 0, "%s is not built (make test-build)", path);
-    const char *argv[8] = {path};
-    int na = 1;
-    for (const char *const *a = args; a && *a && na < 7; a++)
-        argv[na++] = *a;
-    argv[na] = NULL;
-    const char *env[4] = {NULL};
-    int ne = 0;
-    if (mode) {
-        snprintf(env_mode, sizeof env_mode, "PARTMALLOC_MODE=%s", mode);
-        env[ne++] = env_mode;
-    }
-    if (harden) {
-        snprintf(env_harden, sizeof env_harden, "PARTMALLOC_HARDEN=%s", harden);
-        env[ne++] = env_harden;
-    }
-    if (seed) {
-        snprintf(env_seed, sizeof env_seed, "PARTMALLOC_SEED=%s", seed);
-        env[ne++] = env_seed;
-    }
-    struct run r = run_env(argv, env, fixed_layout);
+    const struct setting settings[] = {{"MODE", mode}, {"HARDEN", harden}, {"SEED", seed}, {NULL, NULL}};
+    struct run r = run_built("tests/partitions", name, args, settings, fixed_layout);
     cr_assert_eq(exit_code(&r), 0, "%s %s (mode %s, harden %s): exit %d\n%s%s", name, args && args[0] ? args[0] : "",
                  mode ? mode : "typed", harden ? harden : "default", exit_code(&r), r.out, r.err);
     cr_assert_str_empty(r.err, "%s wrote to stderr: %s", name, r.err);

@@ -410,24 +410,15 @@ Test(stats, at_exit_to_a_file_in_each_format) {
 Test(stats, dump_on_signal) {
     char dir[] = "/tmp/pmsigXXXXXX";
     cr_assert_not_null(mkdtemp(dir));
-    int out[2];
-    cr_assert_eq(pipe(out), 0);
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        dup2(out[1], 1);
-        close(out[0]);
-        clear_partmalloc_env();
-        setenv("PARTMALLOC_STATS_SIGNAL", "USR2", 1);
-        setenv("PARTMALLOC_STATS_DIR", dir, 1);
-        setenv("PARTMALLOC_TOKEN_MAX", "16", 1);
-        setenv("PARTMALLOC_PARTITIONS", "16", 1);
-        execl(helper(), helper(), "wait", (char *)NULL);
-        _exit(127);
-    }
-    close(out[1]);
+    char env_dir[64];
+    snprintf(env_dir, sizeof env_dir, "PARTMALLOC_STATS_DIR=%s", dir);
+    const char *argv[] = {helper(), "wait", NULL};
+    const char *env[] = {"PARTMALLOC_STATS_SIGNAL=USR2", env_dir, "PARTMALLOC_TOKEN_MAX=16", "PARTMALLOC_PARTITIONS=16",
+                         NULL};
+    int out;
+    pid_t pid = start_env(argv, env, &out);
     char ready[8] = "";
-    cr_assert_eq(read(out[0], ready, 6), 6);
+    cr_assert_eq(read(out, ready, 6), 6);
     cr_assert_str_eq(ready, "ready\n");
     cr_assert_eq(kill(pid, SIGUSR2), 0);
     char path[600];

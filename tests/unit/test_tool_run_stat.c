@@ -164,24 +164,13 @@ struct waiting {
 };
 
 static struct waiting start_waiting(const char *dir, bool with_signal) {
-    int out[2];
-    cr_assert_eq(pipe(out), 0);
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        dup2(out[1], 1);
-        close(out[0]);
-        clear_partmalloc_env();
-        if (with_signal) {
-            setenv("PARTMALLOC_STATS_SIGNAL", "USR2", 1);
-            setenv("PARTMALLOC_STATS_DIR", dir, 1);
-        }
-        const char *prog = path_of("tests/tools/labelled");
-        execl(prog, prog, "wait", (char *)NULL);
-        _exit(127);
-    }
-    close(out[1]);
-    struct waiting w = {pid, fdopen(out[0], "r"), 0, 0};
+    char env_dir[600];
+    snprintf(env_dir, sizeof env_dir, "PARTMALLOC_STATS_DIR=%s", dir);
+    const char *argv[] = {path_of("tests/tools/labelled"), "wait", NULL};
+    const char *env[] = {"PARTMALLOC_STATS_SIGNAL=USR2", env_dir, NULL};
+    int out;
+    pid_t pid = start_env(argv, with_signal ? env : NULL, &out);
+    struct waiting w = {pid, fdopen(out, "r"), 0, 0};
     char line[128];
     cr_assert_not_null(fgets(line, sizeof line, w.out));
     cr_assert_eq(sscanf(line, "tokens %lu %lu", &w.with_ptrs, &w.plain), 2);

@@ -71,32 +71,16 @@ static const struct build *find_build(const char *name) {
  * typed.c sections to run ("" for all; ignored by the C++ program). */
 static struct run run_typed(const struct build *b, const char *token_max, const char *mode, const char *partitions,
                             const char *sections) {
-    char path[512], env_max[64], env_mode[64], env_parts[64];
-    snprintf(path, sizeof path, "%s/tests/typed/%s", build_dir(), b->name);
-    cr_assert(access(path, X_OK) == 0, "%s is not built (make test-build)", path);
-    const char *env[4] = {NULL};
-    int ne = 0;
-    if (token_max) {
-        snprintf(env_max, sizeof env_max, "PARTMALLOC_TOKEN_MAX=%s", token_max);
-        env[ne++] = env_max;
-    }
-    if (mode) {
-        snprintf(env_mode, sizeof env_mode, "PARTMALLOC_MODE=%s", mode);
-        env[ne++] = env_mode;
-    }
-    if (partitions) {
-        snprintf(env_parts, sizeof env_parts, "PARTMALLOC_PARTITIONS=%s", partitions);
-        env[ne++] = env_parts;
-    }
-    /* argv: the program, then each word of `sections` */
-    const char *argv[8] = {path};
+    const struct setting settings[] = {
+        {"TOKEN_MAX", token_max}, {"MODE", mode}, {"PARTITIONS", partitions}, {NULL, NULL}};
+    /* the arguments: each word of `sections` */
+    const char *args[8] = {NULL};
     char words[128];
     snprintf(words, sizeof words, "%s", b->cxx ? "" : sections);
-    int na = 1;
+    int na = 0;
     for (char *save = NULL, *w = strtok_r(words, " ", &save); w && na < 7; w = strtok_r(NULL, " ", &save))
-        argv[na++] = w;
-    argv[na] = NULL;
-    return run_env(argv, env, false);
+        args[na++] = w;
+    return run_built("tests/typed", b->name, args, settings, false);
 }
 
 static const char *const partition_counts[] = {"1", "2", "8", "16", "32", "64"};

@@ -21,51 +21,10 @@
 
 /* ---- helpers ---- */
 
-/* Runs argv (found in PATH); returns its exit code, its stdout and stderr
- * together in *output (malloc'd). */
-static int run_cmd(const char *const *argv, char **output) {
-    int fds[2];
-    cr_assert(pipe(fds) == 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        dup2(fds[1], 2);
-        close(fds[0]);
-        close(fds[1]);
-        execvp(argv[0], (char *const *)argv);
-        fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    close(fds[1]);
-    size_t len = 0, cap = 4096;
-    char *buf = malloc(cap);
-    cr_assert_not_null(buf);
-    for (;;) {
-        if (len + 1024 > cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            cr_assert_not_null(buf);
-        }
-        ssize_t n = read(fds[0], buf + len, cap - len - 1);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    buf[len] = '\0';
-    close(fds[0]);
-    int status;
-    cr_assert(waitpid(pid, &status, 0) == pid);
-    *output = buf;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 static void must_run(const char *const *argv) {
-    char *out;
-    int rc = run_cmd(argv, &out);
-    cr_assert_eq(rc, 0, "%s failed (%d):\n%s", argv[0], rc, out);
-    free(out);
+    struct run r = run_env(argv, NULL, false);
+    cr_assert_eq(exit_code(&r), 0, "%s failed (%d):\n%s%s", argv[0], exit_code(&r), r.out, r.err);
+    run_free(&r);
 }
 
 /* $BUILD/tests/typeinfo/<name> (static buffer per call site: copy it). */
@@ -113,9 +72,9 @@ static const struct pm_type *find_type(const struct pm_type *types, size_t n, co
 static size_t check_program_with(const char *name, bool cxx, uint64_t max, const char *extra) {
     char exe[PATH_MAX];
     build_types_with(name, cxx, max, extra, exe, sizeof exe);
-    char *out;
     const char *argv[] = {exe, NULL};
-    cr_assert_eq(run_cmd(argv, &out), 0, "%s failed:\n%s", exe, out);
+    struct run r = run_env(argv, NULL, false);
+    cr_assert_eq(exit_code(&r), 0, "%s failed:\n%s%s", exe, r.out, r.err);
 
     struct pm_type *types;
     size_t n;
@@ -126,7 +85,7 @@ static size_t check_program_with(const char *name, bool cxx, uint64_t max, const
     uint64_t half = (max ? max : UINT64_MAX) / 2;
     size_t lines = 0, checked = 0;
     char *save = NULL;
-    for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    for (char *line = strtok_r(r.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         lines++;
         char *tab1 = strchr(line, '\t'), *tab2 = tab1 ? strchr(tab1 + 1, '\t') : NULL;
         cr_assert(tab1 && tab2, "bad line from %s: %s", exe, line);
@@ -151,7 +110,7 @@ static size_t check_program_with(const char *name, bool cxx, uint64_t max, const
     }
     cr_expect_eq(checked, lines, "%zu of the %zu types of %s matched", checked, lines, exe);
     pm_types_free(types, n);
-    free(out);
+    run_free(&r);
     return lines;
 }
 
