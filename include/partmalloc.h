@@ -101,7 +101,7 @@ struct pm_cache_stats {
     size_t total_objs;          /* slots of the slabs that hold memory */
     size_t active_slabs;        /* slabs with at least one allocated object */
     size_t total_slabs;         /* slabs that hold memory */
-    size_t cached_objs;         /* freed, held by thread caches for reuse */
+    size_t cached_objs;         /* freed, held by thread caches (or the strict quarantine) */
     uint64_t allocs;            /* allocations served since start */
     uint64_t frees;             /* allocations - active_objs */
 };

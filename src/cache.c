@@ -291,20 +291,36 @@ static void map_set_range(uint64_t *map, uint64_t first, uint64_t count) {
     }
 }
 
-/* Takes the pages of every guard that overlaps [from, to) (offsets in the
- * region), the part of one just made accessible included, back to no
- * access. Failure (the process ran out of mappings) leaves a guard
- * accessible but still never handed out. */
-static void protect_guards(struct pm_cache *c, size_t from, size_t to) {
+/* Guards are made inaccessible only once the slab before them is carved
+ * out, so their number follows the slabs in use; each one splits a mapping
+ * (two more entries against vm.max_map_count). Past PM_GUARD_BUDGET of
+ * them a guard stays accessible (still never handed out), leaving the rest
+ * of the process its mappings. */
+#define PM_GUARD_BUDGET 16384u
+static unsigned guards_protected;
+
+static void protect_guard(struct pm_cache *c, size_t group) {
+    if (__atomic_fetch_add(&guards_protected, 1, __ATOMIC_RELAXED) >= PM_GUARD_BUDGET)
+        return;
+    size_t group_bytes = c->group_slots * c->obj_size, guard_bytes = (size_t)c->guard_slots * c->obj_size;
+    mprotect(c->base + (group + 1) * group_bytes - guard_bytes, guard_bytes, PROT_NONE);
+}
+
+static bool has_guard_after(const struct pm_cache *c, uint64_t s) {
+    return c->guard_slots && s % c->group_slabs == c->group_slabs - 1;
+}
+
+/* After [from, to) was made accessible: the guards in it that follow slabs
+ * up to `last` (carved, or being carved) go back to no access, the part of
+ * one straddling `from` included. */
+static void reprotect_guards(struct pm_cache *c, size_t from, size_t to, uint64_t last) {
     if (c->guard_slots == 0)
         return;
     size_t group_bytes = c->group_slots * c->obj_size, guard_bytes = (size_t)c->guard_slots * c->obj_size;
-    size_t first = from / group_bytes;
-    for (size_t g = first;; g++) {
-        size_t at = (g + 1) * group_bytes - guard_bytes;
-        if (at >= to)
+    for (size_t g = from / group_bytes; (g + 1) * group_bytes - guard_bytes < to; g++) {
+        if ((g + 1) * c->group_slabs - 1 > last)
             break;
-        mprotect(c->base + at, guard_bytes, PROT_NONE); /* its end is past `from` */
+        mprotect(c->base + (g + 1) * group_bytes - guard_bytes, guard_bytes, PROT_NONE);
     }
 }
 
@@ -318,7 +334,7 @@ static bool slab_commit(struct pm_cache *c, uint32_t s) {
         grow = limit;
     if (!pm_os_commit(c->base + c->committed, grow - c->committed))
         return false;
-    protect_guards(c, c->committed, grow);
+    reprotect_guards(c, c->committed, grow, s ? s - 1 : 0);
     c->committed = grow;
     return true;
 }
@@ -353,6 +369,8 @@ static uint32_t slab_for_refill(struct pm_cache *c) {
     uint32_t s = (uint32_t)c->used_slabs;
     if (!slab_commit(c, s))
         return PM_NO_SLAB;
+    if (has_guard_after(c, s))
+        protect_guard(c, s / c->group_slabs);
     c->used_slabs++;
     c->slabs[s].free_count = c->objs_per_slab;
     map_set_range(c->free_map, pm_slab_first_slot(c, s), c->objs_per_slab);

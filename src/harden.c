@@ -244,6 +244,8 @@ void pm_harden_reinit_locks(void) {
 /* `align`: the alignment the caller needs (a power of two). */
 static void *strict_alloc(size_t cid, size_t size, size_t align) {
     const struct pm_harden *h = &pm_g.harden;
+    if (size > PM_MAX_SMALL) /* before size + extra can wrap */
+        return pm_large_alloc(size, align, false);
     if (size == 0 && h->zero_inaccessible && align <= PM_PAGE)
         return zero_alloc(align);
     size_t extra = h->canary ? PM_CANARY_BYTES : 0;

@@ -18,6 +18,7 @@ static __thread bool initializing __attribute__((tls_model("initial-exec")));
 
 static void fork_prepare(void) {
     pm_lock(&init_lock);
+    pm_census_lock_all();
     pm_tcache_lock_all();
     pm_harden_lock_all();
     pm_large_lock_all();
@@ -29,6 +30,7 @@ static void fork_parent(void) {
     pm_large_unlock_all();
     pm_harden_unlock_all();
     pm_tcache_unlock_all();
+    pm_census_unlock_all();
     pm_unlock(&init_lock);
 }
 
@@ -39,6 +41,7 @@ static void fork_child(void) {
     pm_large_reinit_locks();
     pm_harden_reinit_locks();
     pm_tcache_reinit_locks();
+    pm_census_reinit_locks();
     pthread_mutex_init(&init_lock, NULL);
 }
 

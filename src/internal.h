@@ -121,6 +121,9 @@ void pm_options_read(struct pm_options *out);
 /* Fills out[0 .. max) with the (token, partition) pairs seen; returns how
  * many there are. Always 0 outside the counting build. */
 size_t pm_token_census(struct pm_census_entry *out, size_t max);
+void pm_census_lock_all(void);    /* across fork; no-ops outside the counting build */
+void pm_census_unlock_all(void);
+void pm_census_reinit_locks(void);
 
 /* ---- stats.c ---- */
 void pm_stats_configure(const struct pm_options *o); /* at initialization */
@@ -257,8 +260,10 @@ struct pm_bin {
 };
 
 struct pm_tcache {
+    /* First, at offset 0 with 32-byte bins: each bin (its top, base, end
+     * and counter) lies within one cache line. */
+    struct pm_bin bins[PM_MAX_CACHES];
     struct pm_tcache *next_free;
-    struct pm_bin bins[PM_MAX_CACHES]; /* at offset 8: the free path's best code */
     struct pm_tcache *next_all;        /* every cache ever made, for statistics */
 };
 

@@ -8,7 +8,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -27,7 +26,15 @@ struct large_entry {
 };
 
 static pm_lock_t large_lock = PM_LOCK_INIT;
-static uint64_t large_allocs; /* blocks handed out, ever (statistics) */
+/* Statistics, written under the lock and read without it (a signal handler
+ * may be reading): blocks handed out ever, live blocks and their bytes. */
+static uint64_t large_allocs;
+static size_t large_live, large_live_bytes;
+
+static void count_live(long blocks, long bytes) {
+    __atomic_store_n(&large_live, large_live + (size_t)blocks, __ATOMIC_RELAXED);
+    __atomic_store_n(&large_live_bytes, large_live_bytes + (size_t)bytes, __ATOMIC_RELAXED);
+}
 static struct large_entry *table;
 static size_t table_cap;      /* a power of two, or 0 */
 static size_t table_used;     /* entries not L_EMPTY */
@@ -178,7 +185,8 @@ static void *reuse_kept(size_t size, size_t data, bool zero) {
         e->requested = size;
         e->state = L_LIVE;
         e->guards = GUARD_LEAD | GUARD_TRAIL;
-        large_allocs++;
+        __atomic_store_n(&large_allocs, large_allocs + 1, __ATOMIC_RELAXED);
+        count_live(1, (long)e->data_bytes);
     }
     pm_unlock(&large_lock);
     if (found && !e) {
@@ -229,7 +237,8 @@ void *pm_large_alloc(size_t size, size_t alignment, bool zero) {
         e->requested = size;
         e->state = L_LIVE;
         e->guards = GUARD_LEAD | GUARD_TRAIL;
-        large_allocs++;
+        __atomic_store_n(&large_allocs, large_allocs + 1, __ATOMIC_RELAXED);
+        count_live(1, (long)e->data_bytes);
     }
     pm_unlock(&large_lock);
     if (!e) {
@@ -283,6 +292,7 @@ bool pm_large_free(void *ptr, size_t check_size, size_t check_align) {
     size_t data = e->data_bytes;
     uint8_t guards = e->guards;
     e->state = L_FREED;
+    count_live(-1, -(long)data);
     remember_freed((uintptr_t)ptr);
     bool kept_it = keep_block((uintptr_t)ptr, data, guards);
     pm_unlock(&large_lock);
@@ -291,30 +301,13 @@ bool pm_large_free(void *ptr, size_t check_size, size_t check_align) {
     return true;
 }
 
-/* A statistics read may come from a signal handler that interrupted a
- * holder of the lock, so it only tries the lock (a blocking wait could never
- * end); if the lock stays busy the block counts read as zero. */
+/* No lock: a statistics read may come from a signal handler that
+ * interrupted a holder of the lock. */
 void pm_large_counts(size_t *live, size_t *bytes, size_t *kept_blocks, uint64_t *allocs) {
-    size_t n = 0, b = 0;
-    *kept_blocks = 0;
-    *allocs = 0;
-    for (int attempt = 0; attempt < 1000; attempt++) {
-        if (pthread_mutex_trylock(&large_lock) != 0) {
-            sched_yield();
-            continue;
-        }
-        for (size_t i = 0; i < table_cap; i++)
-            if (table[i].state == L_LIVE) {
-                n++;
-                b += table[i].data_bytes;
-            }
-        *kept_blocks = kept_count;
-        *allocs = large_allocs;
-        pm_unlock(&large_lock);
-        break;
-    }
-    *live = n;
-    *bytes = b;
+    *live = __atomic_load_n(&large_live, __ATOMIC_RELAXED);
+    *bytes = __atomic_load_n(&large_live_bytes, __ATOMIC_RELAXED);
+    *kept_blocks = __atomic_load_n(&kept_count, __ATOMIC_RELAXED);
+    *allocs = __atomic_load_n(&large_allocs, __ATOMIC_RELAXED);
 }
 
 size_t pm_large_trim(void) {
@@ -399,6 +392,7 @@ void *pm_large_realloc(void *ptr, size_t size) {
                      e ? "large" : "none");
     }
     char *result = ptr;
+    size_t old_data = e->data_bytes;
     if (new_data < e->data_bytes) {
         shrink(e, new_data);
     } else if (new_data > e->data_bytes) {
@@ -418,6 +412,7 @@ void *pm_large_realloc(void *ptr, size_t size) {
         n->key = (uintptr_t)result;
         e = n;
     }
+    count_live(0, (long)new_data - (long)old_data);
     e->data_bytes = new_data;
     e->requested = size;
     pm_unlock(&large_lock);

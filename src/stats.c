@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -186,16 +187,20 @@ __attribute__((destructor)) static void stats_at_exit(void) {
 static void dump_on_signal(int sig) {
     (void)sig;
     int saved = errno;
-    char path[300], tmp[310];
+    char path[300], tmp[340];
     size_t at = strnlen(stats_opts.stats_dir, 256);
     memcpy(path, stats_opts.stats_dir, at);
     memcpy(path + at, "/partmalloc-", 12);
     at += 12;
     at += pm_fmt_u64(path + at, (uint64_t)getpid());
     memcpy(path + at, ".json", 6);
+    /* the temporary name is the thread's own; an existing file or link is
+     * never followed or overwritten */
     memcpy(tmp, path, at + 5);
-    memcpy(tmp + at + 5, ".tmp", 5);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    tmp[at + 5] = '.';
+    size_t t = at + 6 + pm_fmt_u64(tmp + at + 6, (uint64_t)syscall(SYS_gettid));
+    memcpy(tmp + t, ".tmp", 5);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd >= 0) {
         bool ok = pm_stats_write(fd, PM_STATS_JSON) == 0;
         close(fd);

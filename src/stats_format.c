@@ -247,7 +247,7 @@ static void json_str(struct writer *w, const char *s) {
         if (ch == '"' || ch == '\\') {
             char e[2] = {'\\', (char)ch};
             put(w, e, 2);
-        } else if (ch < 0x20) {
+        } else if (ch < 0x20 || ch >= 0x80) { /* bytes past ASCII too: a path need not be UTF-8 */
             char e[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
             put(w, e, 6);
         } else {

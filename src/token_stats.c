@@ -46,6 +46,16 @@ static void census_add(uint64_t token, size_t part_off) {
     pm_unlock(&census_lock);
 }
 
+void pm_census_lock_all(void) {
+    pm_lock(&census_lock);
+}
+void pm_census_unlock_all(void) {
+    pm_unlock(&census_lock);
+}
+void pm_census_reinit_locks(void) {
+    pthread_mutex_init(&census_lock, NULL);
+}
+
 size_t pm_token_census(struct pm_census_entry *out, size_t max) {
     size_t n = 0;
     for (uint32_t i = 0; i < CENSUS_SLOTS; i++) {
@@ -139,6 +149,10 @@ __attribute__((destructor)) static void report(void) {
     pm_write_stderr(line, at);
 }
 #else
+void pm_census_lock_all(void) {}
+void pm_census_unlock_all(void) {}
+void pm_census_reinit_locks(void) {}
+
 size_t pm_token_census(struct pm_census_entry *out, size_t max) {
     (void)out;
     (void)max;

@@ -48,12 +48,34 @@ static bool maps_partmalloc(long pid) {
     return found;
 }
 
+/* The signal PARTMALLOC_STATS_SIGNAL names, as the library reads it; 0 for
+ * a value the library rejects (it then installed no handler). */
 static int signal_of(const char *v) {
     if (strcmp(v, "USR1") == 0 || strcmp(v, "SIGUSR1") == 0)
         return SIGUSR1;
     if (strcmp(v, "USR2") == 0 || strcmp(v, "SIGUSR2") == 0)
         return SIGUSR2;
-    return atoi(v);
+    char *end;
+    errno = 0;
+    unsigned long n = v[0] >= '0' && v[0] <= '9' ? strtoul(v, &end, v[0] == '0' && (v[1] == 'x' || v[1] == 'X') ? 16 : 10) : 0;
+    if (errno || n == 0 || *end)
+        return 0;
+    return n == SIGUSR1 || n == SIGUSR2 || (n >= (unsigned long)SIGRTMIN && n <= (unsigned long)SIGRTMAX) ? (int)n : 0;
+}
+
+/* Whether process `pid` has a handler for `sig` (SigCgt in its status):
+ * a signal it does not catch could kill it. */
+static bool catches(long pid, int sig) {
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%ld/status", pid);
+    FILE *f = fopen(path, "r");
+    unsigned long long mask = 0;
+    bool found = false;
+    while (f && !found && fgets(line, sizeof line, f))
+        found = sscanf(line, "SigCgt: %llx", &mask) == 1;
+    if (f)
+        fclose(f);
+    return found && (mask >> (sig - 1) & 1);
 }
 
 /* Asks process `pid` for a dump and waits up to 5 s for it. */
@@ -61,13 +83,16 @@ static int request_dump(long pid, char *path, size_t size) {
     char sig[32], dir[4096] = "/tmp";
     if (kill((pid_t)pid, 0) != 0)
         return fail("stat", "no process %ld (%s)", pid, strerror(errno));
-    if (!process_env(pid, "PARTMALLOC_STATS_SIGNAL", sig, sizeof sig) || !signal_of(sig))
+    if (!process_env(pid, "PARTMALLOC_STATS_SIGNAL", sig, sizeof sig))
         return fail("stat",
                     "process %ld was not started with PARTMALLOC_STATS_SIGNAL (start it with `partmalloc run`, "
                     "or set PARTMALLOC_STATS_SIGNAL=USR2)",
                     pid);
     if (!maps_partmalloc(pid))
         return fail("stat", "process %ld has not loaded libpartmalloc", pid);
+    if (!signal_of(sig) || !catches(pid, signal_of(sig)))
+        return fail("stat", "process %ld does not handle PARTMALLOC_STATS_SIGNAL=%s (the library rejected it, or the "
+                            "program took the signal over); not sending it", pid, sig);
     process_env(pid, "PARTMALLOC_STATS_DIR", dir, sizeof dir);
     snprintf(path, size, "%s/partmalloc-%ld.json", dir[0] ? dir : "/tmp", pid);
     unlink(path);

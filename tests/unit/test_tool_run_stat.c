@@ -163,13 +163,15 @@ struct waiting {
     unsigned long with_ptrs, plain;
 };
 
-static struct waiting start_waiting(const char *dir, bool with_signal) {
-    char env_dir[600];
+/* `signal`: the process's PARTMALLOC_STATS_SIGNAL, or NULL for none. */
+static struct waiting start_waiting(const char *dir, const char *signal) {
+    char env_dir[600], env_signal[64];
     snprintf(env_dir, sizeof env_dir, "PARTMALLOC_STATS_DIR=%s", dir);
+    snprintf(env_signal, sizeof env_signal, "PARTMALLOC_STATS_SIGNAL=%s", signal ? signal : "");
     const char *argv[] = {path_of("tests/tools/labelled"), "wait", NULL};
-    const char *env[] = {"PARTMALLOC_STATS_SIGNAL=USR2", env_dir, NULL};
+    const char *env[] = {env_signal, env_dir, NULL};
     int out;
-    pid_t pid = start_env(argv, with_signal ? env : NULL, &out);
+    pid_t pid = start_env(argv, signal ? env : NULL, &out);
     struct waiting w = {pid, fdopen(out, "r"), 0, 0};
     char line[128];
     cr_assert_not_null(fgets(line, sizeof line, w.out));
@@ -190,7 +192,7 @@ static void stop_waiting(struct waiting *w) {
 Test(tool_stat, live_process) {
     char dir[] = "/tmp/pmstatXXXXXX";
     cr_assert_not_null(mkdtemp(dir));
-    struct waiting w = start_waiting(dir, true);
+    struct waiting w = start_waiting(dir, "USR2");
     char pid[16];
     snprintf(pid, sizeof pid, "%d", (int)w.pid);
     const char *argv[] = {tool(), "stat", pid, NULL};
@@ -240,7 +242,23 @@ Test(tool_stat, live_process) {
 }
 
 Test(tool_stat, errors) {
-    struct waiting w = start_waiting("/tmp", false);
+    /* a signal the library rejected has no handler: stat must not send it */
+    struct waiting k = start_waiting("/tmp", "15");
+    char kpid[16], kwant[300];
+    snprintf(kpid, sizeof kpid, "%d", (int)k.pid);
+    const char *kargv[] = {tool(), "stat", kpid, NULL};
+    const char *kenv[] = {NULL};
+    struct run kr = run_env(kargv, kenv, false);
+    cr_expect_eq(exit_code(&kr), 1);
+    snprintf(kwant, sizeof kwant,
+             "partmalloc stat: process %d does not handle PARTMALLOC_STATS_SIGNAL=15 (the library rejected it, or the "
+             "program took the signal over); not sending it\n",
+             (int)k.pid);
+    cr_expect_str_eq(kr.err, kwant);
+    run_free(&kr);
+    cr_expect_eq(kill(k.pid, 0), 0, "the process is still alive");
+    stop_waiting(&k);
+    struct waiting w = start_waiting("/tmp", NULL);
     char pid[16], want[300];
     snprintf(pid, sizeof pid, "%d", (int)w.pid);
     const char *argv[] = {tool(), "stat", pid, NULL};
