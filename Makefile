@@ -130,6 +130,16 @@ $(BUILD)/stats/libpartmalloc.so: $(STATS_OBJ)
 .PHONY: stats-lib
 stats-lib: $(BUILD)/stats/libpartmalloc.so
 
+# Real programs from Debian's sources (jq, libxml2, gawk, Lua) built with
+# tokens against partmalloc, and Debian's perl, git and python3 preloaded:
+# their tests in each mode against glibc, with token coverage and time
+# (docs/realworld.md). Long; not part of check. A build directory of its own.
+RW_BUILD ?= build-rw
+.PHONY: realworld
+realworld: setup
+	@$(MAKE) -s --no-print-directory BUILD=$(RW_BUILD) all
+	@BUILD=$(RW_BUILD) bash realworld/run.sh
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 	    $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/partmalloc

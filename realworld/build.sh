@@ -1,37 +1,49 @@
 #!/bin/bash
-# Build jq or gawk (Debian sources, from realworld/fetch.sh) with clang-22
-# allocation tokens against partmalloc, run its test suite, then count tokens.
-#   realworld/build.sh PROGRAM [before|after|glibc]
+# Build a real-world program (Debian sources, from realworld/fetch.sh) with
+# clang-22 allocation tokens against partmalloc, run its test suite, then
+# count tokens.
+#   realworld/build.sh PROGRAM [before|after|glibc]      PROGRAM: jq gawk libxml2 lua
 #     before  -fsanitize=alloc-token, unpatched source, linked with partmalloc
 #     after   + realworld/patches/PROGRAM.patch, -fsanitize-alloc-token-extended,
 #             -DPARTMALLOC_WRAPPERS -I<repo>/include
-#     glibc   unpatched, no tokens, glibc malloc (to tell pre-existing failures)
+#     glibc   unpatched, no tokens, glibc malloc
 # Needs `make BUILD=build-rw all stats-lib` (BUILD defaults to <repo>/build-rw).
-# COUNT_ONLY=1 reuses build-rw/realworld/PROGRAM-VARIANT and its make check log
+# BUILD_ONLY=1 stops after the build (realworld/run.sh runs the suites itself).
+# COUNT_ONLY=1 reuses build-rw/realworld/PROGRAM-VARIANT and its test log
 # (no copy, build or test run) and redoes only the counting run.
 # The counting run passes the token of `void` (from realworld/void_token.sh,
 # same compiler and flags) in PARTMALLOC_TOKEN_STATS_UNTYPED, so that a bare
 # `(void *) malloc(n)` inside a wrapper counts as fallback, not as a type.
-# Prints "result: PROGRAM VARIANT tests ... | partmalloc token stats: ..." last.
+# Prints "result: PROGRAM VARIANT | tests ... | partmalloc token stats: ..." last.
 set -eu
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$REPO/build-rw}
 case $BUILD in /*) ;; *) BUILD=$REPO/$BUILD ;; esac
-PROG=${1:?usage: build.sh jq|gawk [before|after|glibc]}
+PROG=${1:?usage: build.sh jq|gawk|libxml2|lua [before|after|glibc]}
 VARIANT=${2:-after}
 WORK=$BUILD/realworld
-JOBS=${JOBS:-$(nproc)}
-SRC=$(ls -d "$WORK"/$PROG-[0-9]*/ 2>/dev/null | grep -v -e '-before/$' -e '-after/$' -e '-glibc/$' | head -1)
-[ -n "$SRC" ] || { echo "build.sh: no $PROG source in $WORK; run realworld/fetch.sh" >&2; exit 1; }
+JOBS=${JOBS:-2}
+case $PROG in
+    jq | gawk | libxml2) PKG=$PROG ;;
+    lua) PKG=lua5.4 ;;
+    *) echo "build.sh: unknown program '$PROG' (known: jq gawk libxml2 lua)" >&2; exit 1 ;;
+esac
+case $VARIANT in before | after | glibc) ;; *) echo "build.sh: variant is before, after or glibc" >&2; exit 1 ;; esac
+SRC=$(ls -d "$WORK/$PKG"-[0-9]*/ 2>/dev/null | head -1)
+[ -n "$SRC" ] || { echo "build.sh: no $PKG source in $WORK; run realworld/fetch.sh $PROG" >&2; exit 1; }
 for f in "$BUILD/libpartmalloc.so" "$BUILD/stats/libpartmalloc.so"; do
     [ -f "$f" ] || { echo "build.sh: $f missing; run make BUILD=$BUILD all stats-lib" >&2; exit 1; }
 done
+command -v clang-22 >/dev/null || { echo "build.sh: clang-22 not found (tools/setup.sh installs it)" >&2; exit 1; }
 
 DIR=$WORK/$PROG-$VARIANT
 LOG=$WORK/$PROG-$VARIANT.log
+CHECK=$WORK/$PROG-$VARIANT.check.log
+BIN=$DIR/$PROG
+[ "$PROG" = libxml2 ] && BIN=$DIR/xmllint
 COUNT_ONLY=${COUNT_ONLY:-0}
 if [ "$COUNT_ONLY" = 1 ]; then
-    [ -x "$DIR/$PROG" ] && [ -f "$WORK/$PROG-$VARIANT.check.log" ] ||
+    [ -x "$BIN" ] && [ -f "$CHECK" ] ||
         { echo "build.sh: COUNT_ONLY=1 needs an earlier build and check of $PROG $VARIANT" >&2; exit 1; }
 else
     rm -rf "$DIR"
@@ -47,9 +59,8 @@ case $VARIANT in
     before)
         CFLAGS="$CFLAGS -fsanitize=alloc-token" ;;
     after)
-        [ "$COUNT_ONLY" = 1 ] || patch -s -p1 < "$REPO/realworld/patches/$PROG.patch"
+        [ "$COUNT_ONLY" = 1 ] || patch -s -p1 <"$REPO/realworld/patches/$PROG.patch"
         CFLAGS="$CFLAGS -fsanitize=alloc-token -fsanitize-alloc-token-extended -DPARTMALLOC_WRAPPERS -I$REPO/include" ;;
-    *) echo "build.sh: variant is before, after or glibc" >&2; exit 1 ;;
 esac
 if [ "$VARIANT" != glibc ]; then
     # RUNPATH (not RPATH) so that LD_LIBRARY_PATH can swap in the counting build.
@@ -59,52 +70,58 @@ fi
 
 if [ "$COUNT_ONLY" != 1 ]; then
 echo "== $PROG $VARIANT: configure and build (log: $LOG)"
+start=$(date +%s)
 {
     case $PROG in
         jq)
             autoreconf -fi
             ./configure CC=clang-22 CFLAGS="$CFLAGS" LDFLAGS="$LDFLAGS" LIBS="$LIBS" \
                 --disable-docs --disable-valgrind --disable-maintainer-mode --disable-shared \
-                --with-oniguruma=yes ;;
+                --with-oniguruma=yes
+            make -j"$JOBS" ;;
         gawk)
             # pma would route malloc through pma_malloc, out of the tokens' sight.
             ./configure CC=clang-22 CFLAGS="$CFLAGS" LDFLAGS="$LDFLAGS" LIBS="$LIBS" \
                 --disable-pma
             # Debian's source drops the manual's source (gawktexi.in): skip doc/, awklib/.
-            for d in doc awklib; do printf '%%:\n\t@:\n' >$d/Makefile; done ;;
+            for d in doc awklib; do printf '%%:\n\t@:\n' >$d/Makefile; done
+            make -j"$JOBS" ;;
+        libxml2)
+            # Debian's patches touch Makefile.am (a testcatalog program).
+            autoreconf -fi
+            ./configure CC=clang-22 CFLAGS="$CFLAGS" LDFLAGS="$LDFLAGS" LIBS="$LIBS" \
+                --disable-shared --without-python
+            make -j"$JOBS"
+            make -j"$JOBS" runtest testrecurse testapi testchar testdict testlimits ;;
+        lua)
+            # Debian builds Lua with libtool from debian/; the interpreter
+            # alone is all the scripts need: compile the sources directly.
+            # luaconf.h includes the multiarch header debian/rules writes.
+            printf '#define DEB_HOST_MULTIARCH "%s"\n' "${DEB_HOST_MULTIARCH:-$(gcc -dumpmachine)}" \
+                >src/lua5.4-deb-multiarch.h
+            cd src
+            # shellcheck disable=SC2086  # CFLAGS is a list of flags
+            for c in ./*.c; do [ "$c" = ./luac.c ] || printf '%s\n' "$c"; done | xargs -P "$JOBS" -n 4 \
+                clang-22 $CFLAGS -std=gnu99 -Wall -DLUA_COMPAT_5_3 -DLUA_USE_LINUX -c
+            # shellcheck disable=SC2086
+            clang-22 $CFLAGS -o ../lua ./*.o $LDFLAGS -Wl,-E -lm -ldl $LIBS
+            cd .. ;;
     esac
-    make -j"$JOBS"
-} >"$LOG" 2>&1 || { tail -30 "$LOG"; echo "build.sh: build failed" >&2; exit 1; }
+} >"$LOG" 2>&1 || { tail -30 "$LOG"; echo "build.sh: $PROG $VARIANT: build failed (log: $LOG)" >&2; exit 1; }
+echo "build time: $(($(date +%s) - start)) s"
 if [ "$VARIANT" != glibc ]; then
-    ldd "./$PROG" | grep -q "$BUILD/libpartmalloc.so" || { echo "build.sh: $PROG not linked with partmalloc" >&2; exit 1; }
+    ldd "$BIN" | grep -q "$BUILD/libpartmalloc.so" || { echo "build.sh: $BIN not linked with partmalloc" >&2; exit 1; }
 fi
+[ "${BUILD_ONLY:-0}" = 1 ] && { echo "result: $PROG $VARIANT | built"; exit 0; }
 
-echo "== $PROG $VARIANT: make check"
-set +e
-make -k check >"$WORK/$PROG-$VARIANT.check.log" 2>&1
-set -e
+echo "== $PROG $VARIANT: test suite"
+"$REPO/realworld/suite.sh" "$PROG" "$DIR" "$WORK/$PROG-$VARIANT.suite" >"$CHECK" 2>&1 || true
 fi
-CHECK=$WORK/$PROG-$VARIANT.check.log
-case $PROG in
-    jq)
-        # The automake harness runs four scripts; jqtest/onigtest hold the cases.
-        pass=$(sed -n 's/^# PASS: *//p' "$CHECK" | tail -1)
-        fail=$(sed -n 's/^# FAIL: *//p' "$CHECK" | tail -1)
-        total=$(sed -n 's/^# TOTAL: *//p' "$CHECK" | tail -1)
-        cases=$(cat tests/jqtest.log tests/onigtest.log 2>/dev/null | sed -n 's/^\([0-9]*\) of \([0-9]*\) tests passed.*/\1 \2/p' |
-            awk '{ p += $1; t += $2 } END { printf "%d/%d", p, t }')
-        TESTS="$pass/$total scripts passed ($fail failed), $cases cases"
-        failed=$(grep -E '^(FAIL|ERROR):' "$CHECK" | tr '\n' ' ')
-        ;;
-    gawk)
-        # Each test prints its name; each failure's diff is headed "==== _NAME ====".
-        # (Not the test/_NAME files: the counting run's scripts write some too.)
-        total=$(grep -cE '^[A-Za-z0-9][A-Za-z0-9_+.-]*$' "$CHECK")
-        failed=$(sed -n 's/^=\{5,\} _\([^ ]*\) =\{5,\}$/\1/p' "$CHECK" | tr '\n' ' ')
-        nfail=$(echo $failed | wc -w)
-        TESTS="$((total - nfail))/$total passed ($nfail failed)"
-        ;;
-esac
+summary=$(grep '^result: ' "$CHECK" | tail -1)
+[ -n "$summary" ] || summary="result: 0 0 0 | the suite did not run | "
+# "result: PASSED TOTAL SECONDS | detail | failed names"
+TESTS=$(echo "$summary" | awk -F' [|] ' '{ split($1, a, " "); printf "%d/%d passed (%s)", a[2], a[3], $2 }')
+failed=$(echo "$summary" | awk -F' [|] ' '{ print $3 }')
 echo "tests: $TESTS"
 [ -z "${failed// /}" ] || echo "failed: $failed"
 
@@ -135,6 +152,9 @@ if [ "$VARIANT" != glibc ]; then
             done
             cd ..
             rm -rf count-test ;;
+        libxml2 | lua) # the suite itself, its stderr kept apart
+            "$REPO/realworld/suite.sh" "$PROG" "$DIR" "$WORK/$PROG-$VARIANT.count" >/dev/null 2>&1 || true
+            cat "$WORK/$PROG-$VARIANT.count"/*.err >>"$SLOG" 2>/dev/null || true ;;
     esac
     unset LD_LIBRARY_PATH PARTMALLOC_TOKEN_STATS PARTMALLOC_TOKEN_STATS_UNTYPED
     STATS=$(grep -a '^partmalloc token stats:' "$SLOG" | awk '

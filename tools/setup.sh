@@ -4,6 +4,8 @@
 set -e
 # Build and tests, then the peers the benchmark suite measures against.
 need="clang-22 libclang-rt-22-dev libcriterion-dev libjansson-dev libdw-dev libelf-dev libsodium-dev pkg-config git perl python3 valgrind"
+# dpkg-dev: apt-get source (tests/scripts/realworld_lua.sh fetches Debian's lua5.4).
+need="$need dpkg-dev"
 need="$need libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4"
 missing=""
 for p in $need; do

@@ -1,0 +1,157 @@
+#!/bin/bash
+# Run one real-world program's own tests (or workload) and summarize them.
+#   realworld/suite.sh PROGRAM DIR OUT
+#     PROGRAM  jq gawk libxml2 lua (built trees, realworld/build.sh) or
+#              perl git python3 (Debian's binaries; DIR is ignored)
+#     DIR      the built tree
+#     OUT      a directory for the logs (emptied first): OUT/NAME.out and
+#              OUT/NAME.err per test where the suite has separate tests
+# Environment, passed through to the tests: PARTMALLOC_MODE and friends,
+# LD_LIBRARY_PATH (the counting build). Besides:
+#     RW_PRELOAD  a library to preload into the Debian binaries' workloads
+#                 (perl, git, python3); unset: they run on glibc malloc
+#     REF         an earlier OUT of the same program (the glibc run): lua,
+#                 perl, git and python3 outputs must then be identical to it
+# Prints the suite's log, then one line:
+#   result: PASSED TOTAL WALL CPU | detail | failed test names
+# WALL is the wall time of the tests in seconds, CPU the user and system time
+# of all the processes they ran (less sensitive to other load on the
+# machine). Exits 0 when the suite ran (whatever its results), 1 when it
+# could not run.
+set -eu
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+PROG=${1:?usage: suite.sh PROGRAM DIR OUT}
+DIR=${2:?usage: suite.sh PROGRAM DIR OUT}
+OUT=${3:?usage: suite.sh PROGRAM DIR OUT}
+case $OUT in /*) ;; *) OUT=$PWD/$OUT ;; esac
+REF=${REF:-}
+rm -rf "$OUT"
+mkdir -p "$OUT"
+LOG=$OUT/log
+: >"$LOG"
+
+now() { date +%s.%N; }
+# CPU_NOW: the user + system time of this shell's waited-for children, from
+# the `times` builtin (run in this shell: a subshell's children are its own).
+cpu() {
+    times >"$OUT/.times"
+    CPU_NOW=$(tail -1 "$OUT/.times" | awk '{ for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] }
+                                           printf "%.3f", t }')
+}
+passed=0 total=0 failed="" detail=""
+ok() { passed=$((passed + 1)); total=$((total + 1)); }
+bad() { total=$((total + 1)); failed="$failed $1"; }
+
+# check NAME STATUS: a test that writes OUT/NAME.out passes when it exited 0,
+# printed something, wrote no partmalloc report and matches REF/NAME.out.
+check() {
+    name=$1 status=$2
+    if [ "$status" != 0 ] || [ ! -s "$OUT/$name.out" ]; then
+        echo "$name: exit status $status" >>"$LOG"; tail -5 "$OUT/$name.err" >>"$LOG"; bad "$name"
+    elif grep -q '^partmalloc: ' "$OUT/$name.err"; then
+        grep '^partmalloc: ' "$OUT/$name.err" | head -3 >>"$LOG"; bad "$name"
+    elif [ -n "$REF" ] && ! cmp -s "$REF/$name.out" "$OUT/$name.out"; then
+        echo "$name: output differs from $REF/$name.out" >>"$LOG"
+        diff "$REF/$name.out" "$OUT/$name.out" 2>&1 | head -10 >>"$LOG"; bad "$name"
+    else
+        echo "$name: ok" >>"$LOG"; ok
+    fi
+}
+
+# The Debian binaries run their workloads with the library preloaded; the
+# settings that could make two runs differ are pinned.
+preload() {
+    if [ -n "${RW_PRELOAD:-}" ]; then env LD_PRELOAD="$RW_PRELOAD" "$@"; else "$@"; fi
+}
+export LC_ALL=C TZ=UTC PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1 PERL_HASH_SEED=0 PERL_PERTURB_KEYS=0
+
+case $PROG in
+    jq | gawk | libxml2 | lua) cd "$DIR" ;;
+    perl | git | python3) ;;
+    *) echo "suite.sh: unknown program '$PROG' (known: jq gawk libxml2 lua perl git python3)" >&2; exit 1 ;;
+esac
+
+cpu; start=$(now) cpu0=$CPU_NOW
+case $PROG in
+    jq)
+        # automake's harness: tests/mantest, jqtest, onigtest, shtest
+        make -k check >"$LOG" 2>&1 || true
+        end=$(now); cpu; cpu1=$CPU_NOW
+        p=$(sed -n 's/^# PASS: *//p' "$LOG" | tail -1)
+        f=$(sed -n 's/^# FAIL: *//p' "$LOG" | tail -1)
+        e=$(sed -n 's/^# ERROR: *//p' "$LOG" | tail -1)
+        s=$(sed -n 's/^# SKIP: *//p' "$LOG" | tail -1)
+        [ -n "$p" ] || { cat "$LOG"; echo "suite.sh: jq: no test summary in the log" >&2; exit 1; }
+        passed=$p total=$((p + ${f:-0} + ${e:-0}))
+        failed=$(grep -E '^(FAIL|ERROR):' "$LOG" | sed 's/^[A-Z]*: //' | tr '\n' ' ')
+        cases=$(cat tests/*.log 2>/dev/null | sed -n 's/^\([0-9]*\) of \([0-9]*\) tests passed.*/\1 \2/p' |
+            awk '{ p += $1; t += $2 } END { printf "%d/%d", p, t }')
+        detail="test scripts; $cases jq --run-tests cases; ${s:-0} skipped" ;;
+    gawk)
+        make -k check >"$LOG" 2>&1 || true
+        end=$(now); cpu; cpu1=$CPU_NOW
+        # Each test prints its name; each failure's diff is headed
+        # "==== _NAME ====", and the summary is "N TESTS FAILED".
+        total=$(grep -cE '^[A-Za-z0-9][A-Za-z0-9_+.-]*$' "$LOG" || true)
+        failed=$(sed -n 's/^=\{5,\} _\([^ ]*\) =\{5,\}$/\1/p' "$LOG" | tr '\n' ' ')
+        n=$(sed -n 's/^\([0-9]*\) TESTS\{0,1\} FAILED.*/\1/p' "$LOG" | tail -1)
+        grep -q 'ALL TESTS PASSED' "$LOG" && n=0
+        [ -n "$n" ] || { tail -20 "$LOG"; echo "suite.sh: gawk: no test summary in the log" >&2; exit 1; }
+        passed=$((total - n))
+        detail="make check" ;;
+    libxml2)
+        # Debian's +dfsg source drops upstream's test/ and result/ trees, so
+        # runtest has only Debian's own few cases; the other testers of
+        # `make runtests` need no data (runxmlconf needs the W3C suite: left out).
+        for t in runtest testrecurse testapi testchar testdict testlimits; do
+            st=0
+            ./$t >"$OUT/$t.out" 2>"$OUT/$t.err" </dev/null || st=$?
+            summary=$(grep -a -h -E '^Total' "$OUT/$t.out" "$OUT/$t.err" | tail -1)
+            echo "$t: exit $st ${summary}" >>"$LOG"
+            if [ "$st" = 0 ] && ! grep -q '^partmalloc: ' "$OUT/$t.err"; then ok; else bad "$t"; fi
+        done
+        end=$(now); cpu; cpu1=$CPU_NOW
+        detail=$(sed -n 's/^\([a-z]*\): exit [0-9]* Total:\{0,1\} \(.*\)/\1 \2/p' "$LOG" | sed 's/,/;/g' | paste -sd, | sed 's/,/, /g') ;;
+    lua)
+        for s in "$REPO"/realworld/lua/*.lua; do
+            n=$(basename "$s" .lua)
+            st=0
+            ./lua "$s" >"$OUT/$n.out" 2>"$OUT/$n.err" </dev/null || st=$?
+            if [ "$st" = 0 ] && ! tail -1 "$OUT/$n.out" | grep -q "^$n: ok"; then st=ok-line; fi
+            check "$n" "$st"
+        done
+        end=$(now); cpu; cpu1=$CPU_NOW
+        detail="realworld/lua scripts" ;;
+    python3)
+        # Debian's python3 with its own allocator (pymalloc) and with every
+        # object from malloc (PYTHONMALLOC=malloc)
+        for m in pymalloc malloc; do
+            st=0
+            PYTHONMALLOC=$m preload /usr/bin/python3 "$REPO/realworld/preload/work.py" \
+                >"$OUT/work-$m.out" 2>"$OUT/work-$m.err" </dev/null || st=$?
+            check "work-$m" "$st"
+        done
+        end=$(now); cpu; cpu1=$CPU_NOW
+        detail="realworld/preload/work.py" ;;
+    perl)
+        st=0
+        preload /usr/bin/perl "$REPO/realworld/preload/work.pl" >"$OUT/work.out" 2>"$OUT/work.err" </dev/null || st=$?
+        check work "$st"
+        end=$(now); cpu; cpu1=$CPU_NOW
+        detail="realworld/preload/work.pl" ;;
+    git)
+        # The session script and everything it starts (sh, git and its
+        # helpers) run with the library preloaded.
+        tmp=$(mktemp -d)
+        st=0
+        preload env HOME="$tmp" GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT=/usr/bin/git \
+            sh "$REPO/realworld/preload/git_session.sh" "$tmp/repo" >"$OUT/session.out" 2>"$OUT/session.err" </dev/null || st=$?
+        rm -rf "$tmp"
+        check session "$st"
+        end=$(now); cpu; cpu1=$CPU_NOW
+        detail="realworld/preload/git_session.sh" ;;
+esac
+cat "$LOG"
+rm -f "$OUT/.times"
+secs=$(awk -v a="$start" -v b="$end" -v c="$cpu0" -v d="$cpu1" 'BEGIN { printf "%.2f %.2f", b - a, d - c }')
+echo "result: $passed $total $secs | $detail | ${failed# }"
