@@ -23,9 +23,9 @@ CXXLIBFLAGS := -std=c++17 -O2 -g -fPIC -fvisibility=hidden -fno-semantic-interpo
 INCLUDES  := -Iinclude -Isrc -I$(BUILD)/gen
 
 # The core (no C allocator names) and the front ends that replace glibc's.
-CORE_SRC  := src/os.c src/options.c src/sizeclass.c src/cache.c src/tcache.c src/large.c \
-             src/kmalloc.c src/init.c src/api.c src/alloc_token.c src/slab.c src/token_stats.c \
-             src/stats.c src/stats_format.c src/harden.c
+CORE_SRC  := src/os.c src/options.c src/sizeclass.c src/slab.c src/tcache.c src/large.c \
+             src/alloc.c src/partition.c src/init.c src/api.c src/alloc_token.c src/kapi.c src/new_bridge.c \
+             src/token_stats.c src/stats.c src/stats_format.c src/harden.c
 INTERPOSE_SRC := src/malloc.c
 CXX_SRC   := src/new.cc
 HEADERS   := $(wildcard src/*.h) include/partmalloc.h include/partmalloc/slab.h $(BUILD)/gen/pm_fast_tokens.h

@@ -1,6 +1,13 @@
-/* The library's own API, pm_*: always exported, also in builds that leave
- * the C allocator alone. */
+/* The library's own API (include/partmalloc.h): the pm_* allocation calls,
+ * always exported, also where the C allocator's names are not taken (the
+ * sanitizer builds of the tests), and the introspection calls. */
+#define _GNU_SOURCE
+#include <string.h>
+
 #include "frontend.h"
+#include "harden.h"
+#include "init.h"
+#include "large.h"
 
 #define SITE pm_site_part(PM_CALLER())
 
@@ -29,22 +36,68 @@ PM_EXPORT void *pm_aligned_alloc_token(size_t alignment, size_t size, size_t tok
     return fe_aligned_alloc(alignment, size, TOKEN(token));
 }
 
-/* For the C++ operators in new.cc. */
-#include "cxx_bridge.h"
+/* ---- introspection ---- */
 
-void *pm_cxx_alloc(size_t size, size_t alignment, size_t part) {
-    if (alignment == 0)
-        return pm_alloc_inline(size, part);
-    if (!pm_is_pow2(alignment))
-        return NULL;
-    return pm_alloc_aligned(alignment, size, part);
+PM_EXPORT unsigned pm_token_partition(size_t token) {
+    pm_ensure_init();
+    return pm_g.mode == PM_MODE_TYPED ? pm_typed_partition(token) : 0;
 }
 
-size_t pm_cxx_site_part(const void *return_address) {
-    PM_STAT_PLAIN(return_address);
-    return pm_site_part(return_address);
+int pm_ptr_info(const void *ptr, struct pm_ptr_info *info) {
+    memset(info, 0, sizeof *info);
+    if (!ptr || !__atomic_load_n(&pm_initialized, __ATOMIC_ACQUIRE))
+        return 0;
+    uintptr_t off = (uintptr_t)ptr - (uintptr_t)pm_region.base;
+    if (off < pm_region.total) {
+        size_t cid = off >> pm_region.shift;
+        uint64_t soff = off & pm_region.mask;
+        const struct pm_cache_hot *hot = &pm_hot[cid];
+        uint64_t idx = soff / hot->obj_size;
+        info->is_small = 1;
+        info->live = hot->state[idx] == PM_SLOT_LIVE;
+        info->size_class = pm_caches[cid].size_class;
+        info->partition = PM_CID_GROUP(cid);
+        info->kind = pm_caches[cid].kind;
+        info->object_size = hot->obj_size;
+        info->start = pm_region.base + ((size_t)cid << pm_region.shift) + idx * hot->obj_size;
+        pm_cache_name(cid, info->cache_name);
+        return 1;
+    }
+    int zst = pm_zero_state(ptr);
+    if (zst >= 0) {
+        info->live = zst == 1;
+        info->start = ptr;
+        strcpy(info->cache_name, "zero-size");
+        return 1;
+    }
+    size_t usable = 0;
+    int st = pm_large_state(ptr, &usable);
+    if (st == 0)
+        return 0;
+    info->live = st == 1;
+    info->object_size = usable;
+    info->start = ptr;
+    strcpy(info->cache_name, "large");
+    return 1;
 }
-size_t pm_cxx_token_part(size_t token, const void *return_address) {
-    PM_STAT_TOKEN(token, return_address);
-    return pm_token_part_at(token, return_address);
+
+void pm_get_config(struct pm_config *out) {
+    pm_ensure_init();
+    out->mode = pm_g.mode;
+    out->partitions = pm_g.partitions;
+    out->token_max = pm_g.token_max == UINT64_MAX ? 0 : pm_g.token_max;
+    out->num_size_classes = PM_NUM_CLASSES;
+    out->max_small_size = PM_MAX_SMALL;
+    out->cache_region_size = pm_region.mask + 1;
+}
+
+size_t pm_collect(void) {
+    pm_ensure_init();
+    pm_tcache_flush_current();
+    pm_quarantine_drain();
+    size_t bytes = pm_large_trim();
+    for (size_t cid = 0; cid < pm_g.num_caches; cid++)
+        if (PM_CID_VALID(cid))
+            bytes += pm_cache_trim(cid);
+    return bytes;
 }

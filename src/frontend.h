@@ -6,7 +6,9 @@
 
 #include <errno.h>
 
-#include "fastpath.h"
+#include "alloc.h"
+#include "partition.h"
+#include "token_stats.h"
 
 #pragma GCC visibility push(hidden)
 
@@ -14,19 +16,19 @@ static inline bool pm_is_pow2(size_t v) {
     return v && (v & (v - 1)) == 0;
 }
 
-static inline void *fe_malloc(size_t size, size_t part) {
+static inline void *fe_malloc(size_t size, pm_part_t part) {
     return pm_alloc_inline(size, part);
 }
 
-static inline void *fe_calloc(size_t n, size_t size, size_t part) {
+static inline void *fe_calloc(size_t n, size_t size, pm_part_t part) {
     return pm_alloc_zeroed(n, size, part);
 }
 
-static inline void *fe_realloc(void *ptr, size_t size, size_t part) {
+static inline void *fe_realloc(void *ptr, size_t size, pm_part_t part) {
     return pm_realloc_part(ptr, size, part, false);
 }
 
-static inline void *fe_reallocarray(void *ptr, size_t n, size_t size, size_t part) {
+static inline void *fe_reallocarray(void *ptr, size_t n, size_t size, pm_part_t part) {
     size_t total;
     if (__builtin_mul_overflow(n, size, &total)) {
         errno = ENOMEM;
@@ -53,7 +55,7 @@ static inline void *fe_reallocarray_token(void *ptr, size_t n, size_t size, size
 
 /* C17: an alignment the implementation does not support gives NULL; here
  * that is any non-power of two (EINVAL, as glibc 2.38 and later). */
-static inline void *fe_aligned_alloc(size_t alignment, size_t size, size_t part) {
+static inline void *fe_aligned_alloc(size_t alignment, size_t size, pm_part_t part) {
     if (!pm_is_pow2(alignment)) {
         errno = EINVAL;
         return NULL;
@@ -63,7 +65,7 @@ static inline void *fe_aligned_alloc(size_t alignment, size_t size, size_t part)
 
 /* POSIX: EINVAL unless a power of two multiple of sizeof(void *); errno and
  * *out are left alone on failure. */
-static inline int fe_posix_memalign(void **out, size_t alignment, size_t size, size_t part) {
+static inline int fe_posix_memalign(void **out, size_t alignment, size_t size, pm_part_t part) {
     if (!pm_is_pow2(alignment) || alignment % sizeof(void *) != 0)
         return EINVAL;
     int saved = errno;
@@ -77,7 +79,7 @@ static inline int fe_posix_memalign(void **out, size_t alignment, size_t size, s
 
 /* glibc's memalign: a non-power-of-two alignment is rounded up; one above
  * half the address space is EINVAL. */
-static inline void *fe_memalign(size_t alignment, size_t size, size_t part) {
+static inline void *fe_memalign(size_t alignment, size_t size, pm_part_t part) {
     if (alignment > SIZE_MAX / 2 + 1) {
         errno = EINVAL;
         return NULL;
@@ -91,12 +93,12 @@ static inline void *fe_memalign(size_t alignment, size_t size, size_t part) {
     return pm_alloc_aligned(alignment ? alignment : 1, size, part);
 }
 
-static inline void *fe_valloc(size_t size, size_t part) {
+static inline void *fe_valloc(size_t size, pm_part_t part) {
     return pm_alloc_aligned(PM_PAGE, size, part);
 }
 
 /* Page aligned, size rounded up to whole pages (one page for 0). */
-static inline void *fe_pvalloc(size_t size, size_t part) {
+static inline void *fe_pvalloc(size_t size, pm_part_t part) {
     if (size > SIZE_MAX - PM_PAGE) {
         errno = ENOMEM;
         return NULL;

@@ -22,9 +22,14 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
-#include <sys/mman.h>
 
-#include "fastpath.h"
+#include "harden.h"
+#include "large.h"
+#include "options.h"
+#include "os.h"
+#include "sizeclass.h"
+#include "slab.h"
+#include "slot.h"
 
 #define PM_CANARY_BYTES 8u
 /* The quarantine holds up to this many freed objects and this many bytes. */
@@ -40,12 +45,12 @@ static uint32_t *sizes_of(struct pm_cache *c) {
     if (s)
         return s;
     size_t bytes = ((pm_region.mask + 1) / c->obj_size + 1) * sizeof(uint32_t);
-    void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (m == MAP_FAILED)
+    void *m = pm_os_alloc(bytes, PM_USE_STRICT);
+    if (!m)
         return NULL;
     uint32_t *expected = NULL;
     if (!__atomic_compare_exchange_n(&c->req_size, &expected, m, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        munmap(m, bytes);
+        pm_os_release(m, bytes);
         return expected;
     }
     return m;
@@ -93,7 +98,7 @@ static size_t cache_with_room(size_t cid, size_t need, size_t align) {
         return SIZE_MAX;
     for (unsigned cls = pm_size_to_class(need); cls < PM_NUM_CLASSES; cls++)
         if (pm_class_size[cls] % align == 0)
-            return PM_CID(cls, PM_CID_PART(cid));
+            return PM_CID(cls, PM_CID_GROUP(cid));
     return SIZE_MAX;
 }
 
@@ -123,11 +128,8 @@ static void *zero_alloc(size_t align) {
     size_t step = align > PM_ZERO_STEP ? align / PM_ZERO_STEP : 1;
     pm_lock(&zero_lock);
     if (!zero_base) {
-        zero_base = pm_os_reserve(PM_ZERO_REGION);
-        zero_state = mmap(NULL, PM_ZERO_REGION / PM_ZERO_STEP, PROT_READ | PROT_WRITE,
-                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (zero_state == MAP_FAILED)
-            zero_state = NULL;
+        zero_base = pm_os_reserve(PM_ZERO_REGION, PM_USE_ZERO);
+        zero_state = pm_os_alloc(PM_ZERO_REGION / PM_ZERO_STEP, PM_USE_ZERO);
     }
     void *p = NULL;
     zero_next = (zero_next + step - 1) / step * step; /* zero_base is page aligned */
@@ -286,8 +288,8 @@ void *pm_strict_alloc(size_t cid, size_t size) {
 }
 
 /* aligned_alloc and friends: `alignment` a power of two. */
-void *pm_strict_alloc_aligned(size_t alignment, size_t size, size_t part_off) {
-    size_t cid = pm_cache_id(0, part_off); /* the partition's first class: its group */
+void *pm_strict_alloc_aligned(size_t alignment, size_t size, pm_part_t part) {
+    size_t cid = pm_cache_id(0, part); /* the partition's first class: its group */
     return strict_alloc(cid, size, alignment < 8 ? 8 : alignment);
 }
 

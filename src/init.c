@@ -10,7 +10,15 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 
-#include "internal.h"
+#include "harden.h"
+#include "init.h"
+#include "large.h"
+#include "options.h"
+#include "os.h"
+#include "slab.h"
+#include "stats.h"
+#include "tcache.h"
+#include "token_stats.h"
 
 int pm_initialized;
 static pm_lock_t init_lock = PM_LOCK_INIT;
@@ -45,38 +53,6 @@ static void fork_child(void) {
     pthread_mutex_init(&init_lock, NULL);
 }
 
-static void set_globals(const struct pm_options *o) {
-    pm_g.mode = o->mode;
-    pm_g.partitions = o->mode == PM_MODE_NONE ? 1 : o->partitions;
-    pm_g.part_mask = (uint64_t)(pm_g.partitions - 1) << PM_PART_SHIFT;
-    pm_g.num_caches = (pm_g.partitions + PM_EXTRA_GROUPS) << PM_CLASS_BITS;
-    pm_g.bucket_group = pm_g.partitions;
-    pm_g.dedicated_cid = (pm_g.partitions + PM_MAX_BUCKET_SETS) << PM_CLASS_BITS;
-    pm_g.token_max = o->token_max ? o->token_max : UINT64_MAX;
-    pm_g.token_half = pm_g.token_max / 2;
-    uint64_t key[2];
-    if (o->seed_set) {
-        key[0] = o->seed ^ 0x243f6a8885a308d3ull;
-        key[1] = o->seed * 0x9e3779b97f4a7c15ull + 0x13198a2e03707344ull;
-    } else {
-        pm_os_random(key, sizeof key);
-    }
-    pm_g.harden = o->harden;
-    pm_g.slow_only = pm_harden_slow_only(&o->harden);
-    pm_g.secret = key[0];
-    pm_g.secret_mul = key[1] | 1; /* odd: a bijection on 64-bit values */
-    uint64_t more[3];
-    if (o->seed_set) { /* reproducible runs (tests): derived from the seed */
-        for (int i = 0; i < 3; i++)
-            more[i] = (o->seed + (uint64_t)(i + 1) * 0x9e3779b97f4a7c15ull) * 0xbf58476d1ce4e5b9ull;
-    } else {
-        pm_os_random(more, sizeof more);
-    }
-    pm_g.canary_key[0] = more[0];
-    pm_g.canary_key[1] = more[1] | 1;
-    pm_g.order_key = more[2];
-}
-
 void pm_init_slow(void) {
     if (initializing)
         pm_fatal("allocation during initialization");
@@ -88,7 +64,7 @@ void pm_init_slow(void) {
     initializing = true;
     struct pm_options o;
     pm_options_read(&o);
-    set_globals(&o);
+    pm_config_apply(&o);
     pm_caches_init();
     pm_tcache_init();
     pm_stats_configure(&o);

@@ -9,9 +9,10 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
-#include <sys/mman.h>
 
-#include "internal.h"
+#include "large.h"
+#include "options.h"
+#include "os.h"
 
 enum { L_EMPTY = 0, L_LIVE = 1, L_FREED = 2, L_DEAD = 3 };
 enum { GUARD_LEAD = 1, GUARD_TRAIL = 2 };
@@ -60,7 +61,7 @@ static struct large_entry *lookup(uintptr_t key) {
 
 static bool grow_table(void) {
     size_t cap = table_cap ? table_cap * 2 : 512;
-    struct large_entry *t = pm_os_alloc(cap * sizeof *t);
+    struct large_entry *t = pm_os_alloc(cap * sizeof *t, PM_USE_METADATA);
     if (!t)
         return false;
     size_t used = 0;
@@ -75,7 +76,7 @@ static bool grow_table(void) {
         used++;
     }
     if (table)
-        munmap(table, table_cap * sizeof *table);
+        pm_os_release(table, table_cap * sizeof *table);
     table = t;
     table_cap = cap;
     table_used = used;
@@ -159,19 +160,13 @@ static bool keep_block(uintptr_t key, size_t data, uint8_t guards) {
 }
 
 static bool guard_at(void *addr) {
-    void *g = mmap(addr, PM_PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE,
-                   -1, 0);
-    if (g == addr)
-        return true;
-    if (g != MAP_FAILED)
-        munmap(g, PM_PAGE); /* a kernel without MAP_FIXED_NOREPLACE placed it elsewhere */
-    return false;
+    return pm_os_reserve_at(addr, PM_PAGE, PM_USE_LARGE);
 }
 
 static void unmap_block(uintptr_t key, size_t data, uint8_t guards) {
     char *start = (char *)key - ((guards & GUARD_LEAD) ? PM_PAGE : 0);
     char *end = (char *)key + data + ((guards & GUARD_TRAIL) ? PM_PAGE : 0);
-    munmap(start, (size_t)(end - start));
+    pm_os_release(start, (size_t)(end - start));
 }
 
 /* A kept block for `size`, live again, or NULL. */
@@ -214,7 +209,7 @@ void *pm_large_alloc(size_t size, size_t alignment, bool zero) {
     }
     size_t slack = alignment - PM_PAGE;
     size_t total = data + slack + 2 * PM_PAGE;
-    char *base = pm_os_reserve(total);
+    char *base = pm_os_reserve(total, PM_USE_LARGE);
     if (!base) {
         errno = ENOMEM;
         return NULL;
@@ -222,11 +217,11 @@ void *pm_large_alloc(size_t size, size_t alignment, bool zero) {
     char *user = (char *)(((uintptr_t)base + PM_PAGE + alignment - 1) & ~(uintptr_t)(alignment - 1));
     char *map_start = user - PM_PAGE, *map_end = user + data + PM_PAGE;
     if (map_start > base)
-        munmap(base, (size_t)(map_start - base));
+        pm_os_release(base, (size_t)(map_start - base));
     if (base + total > map_end)
-        munmap(map_end, (size_t)(base + total - map_end));
+        pm_os_release(map_end, (size_t)(base + total - map_end));
     if (!pm_os_commit(user, data)) {
-        munmap(map_start, (size_t)(map_end - map_start));
+        pm_os_release(map_start, (size_t)(map_end - map_start));
         errno = ENOMEM;
         return NULL;
     }
@@ -242,7 +237,7 @@ void *pm_large_alloc(size_t size, size_t alignment, bool zero) {
     }
     pm_unlock(&large_lock);
     if (!e) {
-        munmap(map_start, (size_t)(map_end - map_start));
+        pm_os_release(map_start, (size_t)(map_end - map_start));
         errno = ENOMEM;
         return NULL;
     }
@@ -328,10 +323,10 @@ size_t pm_large_trim(void) {
 /* Shrinks in place: the first page past the new end becomes the guard. */
 static void shrink(struct large_entry *e, size_t new_data) {
     char *p = (char *)e->key;
-    mprotect(p + new_data, PM_PAGE, PROT_NONE);
+    pm_os_protect_none(p + new_data, PM_PAGE);
     char *old_end = p + e->data_bytes + ((e->guards & GUARD_TRAIL) ? PM_PAGE : 0);
     if (old_end > p + new_data + PM_PAGE)
-        munmap(p + new_data + PM_PAGE, (size_t)(old_end - (p + new_data + PM_PAGE)));
+        pm_os_release(p + new_data + PM_PAGE, (size_t)(old_end - (p + new_data + PM_PAGE)));
     e->guards |= GUARD_TRAIL;
     e->data_bytes = new_data;
 }
@@ -344,8 +339,8 @@ static char *grow(struct large_entry *e, size_t new_data) {
     char *p = (char *)e->key;
     size_t old = e->data_bytes, now = old;
     if (e->guards & GUARD_TRAIL)
-        munmap(p + old, PM_PAGE);
-    if (mremap(p, old, new_data, 0) != MAP_FAILED) {
+        pm_os_release(p + old, PM_PAGE);
+    if (pm_os_resize(p, old, new_data)) {
         now = new_data;
         if (guard_at(p + new_data)) {
             e->guards |= GUARD_TRAIL;
@@ -353,11 +348,11 @@ static char *grow(struct large_entry *e, size_t new_data) {
         }
     }
     /* Move: the new place comes with its guards, so none can be missing. */
-    char *base = pm_os_reserve(new_data + 2 * PM_PAGE);
-    char *r = base ? mremap(p, now, new_data, MREMAP_MAYMOVE | MREMAP_FIXED, base + PM_PAGE) : MAP_FAILED;
-    if (r == MAP_FAILED) {
+    char *base = pm_os_reserve(new_data + 2 * PM_PAGE, PM_USE_LARGE);
+    char *r = base ? pm_os_move(p, now, new_data, base + PM_PAGE) : NULL;
+    if (!r) {
         if (base)
-            munmap(base, new_data + 2 * PM_PAGE);
+            pm_os_release(base, new_data + 2 * PM_PAGE);
         if (now == new_data) { /* grown in place, but no room for a guard after it */
             e->guards &= GUARD_LEAD;
             return p;
@@ -367,7 +362,7 @@ static char *grow(struct large_entry *e, size_t new_data) {
         return NULL;
     }
     if (e->guards & GUARD_LEAD)
-        munmap(p - PM_PAGE, PM_PAGE);
+        pm_os_release(p - PM_PAGE, PM_PAGE);
     e->guards = GUARD_LEAD | GUARD_TRAIL;
     return r;
 }

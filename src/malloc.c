@@ -2,13 +2,15 @@
  * the library or run with LD_PRELOAD uses partmalloc for everything: libc's
  * own allocations, the dynamic loader's after start-up, libstdc++'s.
  * Every name glibc exports for its allocator is here, so no pointer of ours
- * can reach glibc's free. Built only when PM_INTERPOSE is 1. */
+ * can reach glibc's free. Left out of the sanitizer builds of the tests,
+ * which call the pm_* names (api.c) under the sanitizers' own allocator. */
 #define _GNU_SOURCE
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "frontend.h"
+#include "os.h"
 
 #define SITE (PM_STAT_PLAIN(PM_CALLER()), pm_site_part(PM_CALLER()))
 

@@ -7,17 +7,17 @@
 #include <cstdint>
 #include <new>
 
-#include "cxx_bridge.h"
+#include "new_bridge.h"
 #include "pm_fast_tokens.h"
 
 namespace {
 
 // Alignment 0 means the default (16 bytes from 16 up).
-void *try_alloc(std::size_t size, std::size_t alignment, std::size_t part) {
+void *try_alloc(std::size_t size, std::size_t alignment, pm_part_t part) {
     return pm_cxx_alloc(size, alignment, part);
 }
 
-void *new_or_throw(std::size_t size, std::size_t alignment, std::size_t part) {
+void *new_or_throw(std::size_t size, std::size_t alignment, pm_part_t part) {
     for (;;) {
         void *p = try_alloc(size, alignment, part);
         if (p)
@@ -29,7 +29,7 @@ void *new_or_throw(std::size_t size, std::size_t alignment, std::size_t part) {
     }
 }
 
-void *new_or_null(std::size_t size, std::size_t alignment, std::size_t part) noexcept {
+void *new_or_null(std::size_t size, std::size_t alignment, pm_part_t part) noexcept {
     try {
         return new_or_throw(size, alignment, part);
     } catch (...) {

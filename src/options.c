@@ -1,12 +1,15 @@
-/* Run-time options, read once from the environment at the first allocation.
- * secure_getenv: a set-user-ID program ignores them all. */
+/* The process's configuration: run-time options, read once from the
+ * environment at the first allocation (secure_getenv: a set-user-ID program
+ * ignores them all), and pm_g, filled from them. */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "numparse.h"
+#include "options.h"
+#include "os.h"
 #include "stats_format.h"
 
 static void report_invalid(const char *name, const char *value, const char *accepted, const char *used) {
@@ -19,34 +22,6 @@ static void report_invalid(const char *name, const char *value, const char *acce
     pm_write_stderr("); using ", 9);
     pm_write_stderr(used, strlen(used));
     pm_write_stderr("\n", 1);
-}
-
-/* Parses a whole decimal or 0x-prefixed hexadecimal number. */
-static bool parse_u64(const char *s, uint64_t *out) {
-    unsigned base = 10;
-    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-        base = 16;
-        s += 2;
-    }
-    if (*s == '\0')
-        return false;
-    uint64_t v = 0;
-    for (; *s; s++) {
-        unsigned d;
-        if (*s >= '0' && *s <= '9')
-            d = (unsigned)(*s - '0');
-        else if (base == 16 && *s >= 'a' && *s <= 'f')
-            d = (unsigned)(*s - 'a' + 10);
-        else if (base == 16 && *s >= 'A' && *s <= 'F')
-            d = (unsigned)(*s - 'A' + 10);
-        else
-            return false;
-        if (v > (UINT64_MAX - d) / base)
-            return false;
-        v = v * base + d;
-    }
-    *out = v;
-    return true;
 }
 
 static void read_mode(struct pm_options *o) {
@@ -68,7 +43,7 @@ static void read_partitions(struct pm_options *o) {
     if (!v)
         return;
     uint64_t n;
-    if (parse_u64(v, &n) && n >= 1 && n <= PM_MAX_PARTITIONS && (n & (n - 1)) == 0)
+    if (pm_parse_u64(v, &n) && n >= 1 && n <= PM_MAX_PARTITIONS && (n & (n - 1)) == 0)
         o->partitions = (unsigned)n;
     else
         report_invalid("PARTMALLOC_PARTITIONS", v, "1, 2, 4, 8, 16, 32, 64", "16");
@@ -79,7 +54,7 @@ static void read_token_max(struct pm_options *o) {
     if (!v)
         return;
     uint64_t n;
-    if (parse_u64(v, &n))
+    if (pm_parse_u64(v, &n))
         o->token_max = n;
     else
         report_invalid("PARTMALLOC_TOKEN_MAX", v,
@@ -91,7 +66,7 @@ static void read_seed(struct pm_options *o) {
     if (!v)
         return;
     uint64_t n;
-    if (parse_u64(v, &n)) {
+    if (pm_parse_u64(v, &n)) {
         o->seed = n;
         o->seed_set = true;
     } else {
@@ -137,7 +112,7 @@ static int signal_number(const char *v) {
         if (strcmp(v, names[i].name) == 0)
             return names[i].number;
     uint64_t n;
-    if (parse_u64(v, &n) && (n == SIGUSR1 || n == SIGUSR2 || (n >= (uint64_t)SIGRTMIN && n <= (uint64_t)SIGRTMAX)))
+    if (pm_parse_u64(v, &n) && (n == SIGUSR1 || n == SIGUSR2 || (n >= (uint64_t)SIGRTMIN && n <= (uint64_t)SIGRTMAX)))
         return (int)n;
     return 0;
 }
@@ -249,4 +224,40 @@ void pm_options_read(struct pm_options *o) {
     read_stats(o);
     read_stats_signal(o);
     read_harden(o);
+}
+
+/* ---- the settings every layer reads ---- */
+
+struct pm_globals pm_g = {.partitions = 1, .secret_mul = 1};
+
+void pm_config_apply(const struct pm_options *o) {
+    pm_g.mode = o->mode;
+    pm_g.partitions = o->mode == PM_MODE_NONE ? 1 : o->partitions;
+    pm_g.part_mask = (uint64_t)(pm_g.partitions - 1) << PM_PART_SHIFT;
+    pm_g.num_caches = (pm_g.partitions + PM_EXTRA_GROUPS) << PM_CLASS_BITS;
+    pm_g.bucket_group = pm_g.partitions;
+    pm_g.dedicated_cid = (pm_g.partitions + PM_MAX_BUCKET_SETS) << PM_CLASS_BITS;
+    pm_g.token_max = o->token_max ? o->token_max : UINT64_MAX;
+    pm_g.token_half = pm_g.token_max / 2;
+    uint64_t key[2];
+    if (o->seed_set) {
+        key[0] = o->seed ^ 0x243f6a8885a308d3ull;
+        key[1] = o->seed * 0x9e3779b97f4a7c15ull + 0x13198a2e03707344ull;
+    } else {
+        pm_os_random(key, sizeof key);
+    }
+    pm_g.harden = o->harden;
+    pm_g.slow_only = pm_harden_slow_only(&o->harden);
+    pm_g.secret = key[0];
+    pm_g.secret_mul = key[1] | 1; /* odd: a bijection on 64-bit values */
+    uint64_t more[3];
+    if (o->seed_set) { /* reproducible runs (tests): derived from the seed */
+        for (int i = 0; i < 3; i++)
+            more[i] = (o->seed + (uint64_t)(i + 1) * 0x9e3779b97f4a7c15ull) * 0xbf58476d1ce4e5b9ull;
+    } else {
+        pm_os_random(more, sizeof more);
+    }
+    pm_g.canary_key[0] = more[0];
+    pm_g.canary_key[1] = more[1] | 1;
+    pm_g.order_key = more[2];
 }

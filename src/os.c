@@ -1,38 +1,164 @@
-/* OS pages, randomness and fatal reports: the only layer that makes system
- * calls for memory. Nothing here may call malloc. */
+/* The OS layer (os.h states its contract): every mapping, randomness,
+ * stderr and the fatal reports. Nothing here may call malloc. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "fmt.h"
+#include "os.h"
 
-void *pm_os_reserve(size_t size) {
-    void *p = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+/* ---- fault injection (tests) ---- */
+
+static struct {
+    uint64_t skip;  /* matching calls still to succeed before the failures */
+    uint64_t count; /* failures left; 0: none pending */
+    unsigned kinds;
+    int err;
+} fault;
+
+void pm_os_fail(unsigned kinds, uint64_t nth, uint64_t count, int err) {
+    __atomic_store_n(&fault.count, 0, __ATOMIC_RELEASE);
+    fault.kinds = kinds;
+    fault.err = err;
+    fault.skip = nth ? nth - 1 : 0;
+    __atomic_store_n(&fault.count, nth ? count : 0, __ATOMIC_RELEASE);
+}
+
+/* True (errno set) if this call is to fail. One load and a branch when
+ * nothing is pending; the tests that inject run one thread at a time. */
+static bool injected_failure(unsigned kind) {
+    if (PM_LIKELY(__atomic_load_n(&fault.count, __ATOMIC_ACQUIRE) == 0) || !(fault.kinds & kind))
+        return false;
+    if (fault.skip) {
+        fault.skip--;
+        return false;
+    }
+    fault.count--;
+    errno = fault.err;
+    return true;
+}
+
+/* ---- names in /proc/PID/maps ---- */
+
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#endif
+#ifndef PR_SET_VMA_ANON_NAME
+#define PR_SET_VMA_ANON_NAME 0
+#endif
+
+static const char *const use_names[PM_USE_COUNT] = {
+    [PM_USE_SLABS] = "partmalloc slabs",
+    [PM_USE_METADATA] = "partmalloc metadata",
+    [PM_USE_TCACHE] = "partmalloc thread caches",
+    [PM_USE_LARGE] = "partmalloc large",
+    [PM_USE_ZERO] = "partmalloc zero-size",
+    [PM_USE_STRICT] = "partmalloc strict sizes",
+    [PM_USE_STATS] = "partmalloc statistics",
+};
+/* Set once the kernel has said it cannot name mappings (no
+ * CONFIG_ANON_VMA_NAME, or older than 5.17): one failed call, then none. */
+static int names_unsupported;
+
+static void name_mapping(void *addr, size_t size, enum pm_os_use use) {
+    if (__atomic_load_n(&names_unsupported, __ATOMIC_RELAXED))
+        return;
+    int saved = errno;
+    if (prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)addr, size, use_names[use]) != 0 && errno == EINVAL)
+        __atomic_store_n(&names_unsupported, 1, __ATOMIC_RELAXED);
+    errno = saved;
+}
+
+/* ---- mappings ---- */
+
+static void *map_anonymous(void *addr, size_t size, int prot, int flags, enum pm_os_use use) {
+    if (injected_failure(PM_OS_FAIL_MAP))
+        return NULL;
+    void *p = mmap(addr, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | flags, -1, 0);
+    if (p == MAP_FAILED) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    name_mapping(p, size, use);
+    return p;
+}
+
+void *pm_os_reserve(size_t size, enum pm_os_use use) {
+    return map_anonymous(NULL, size, PROT_NONE, 0, use);
+}
+
+bool pm_os_reserve_at(void *addr, size_t size, enum pm_os_use use) {
+    int saved = errno;
+    void *p = map_anonymous(addr, size, PROT_NONE, MAP_FIXED_NOREPLACE, use);
+    if (p == addr)
+        return true;
+    if (p)
+        munmap(p, size); /* a kernel without MAP_FIXED_NOREPLACE placed it elsewhere */
+    else
+        errno = saved;
+    return false;
+}
+
+void *pm_os_alloc(size_t size, enum pm_os_use use) {
+    return map_anonymous(NULL, size, PROT_READ | PROT_WRITE, 0, use);
+}
+
+static bool protect(void *addr, size_t size, int prot) {
+    if (injected_failure(PM_OS_FAIL_PROTECT))
+        return false;
+    if (mprotect(addr, size, prot) == 0)
+        return true;
+    errno = ENOMEM;
+    return false;
 }
 
 bool pm_os_commit(void *addr, size_t size) {
-    return mprotect(addr, size, PROT_READ | PROT_WRITE) == 0;
+    return protect(addr, size, PROT_READ | PROT_WRITE);
 }
 
-/* The range stays mapped read-write and stays this cache's: the next touch
- * faults in a zero page. */
+bool pm_os_protect_none(void *addr, size_t size) {
+    return protect(addr, size, PROT_NONE);
+}
+
 void pm_os_decommit(void *addr, size_t size) {
     int saved = errno;
     madvise(addr, size, MADV_DONTNEED);
     errno = saved;
 }
 
-void *pm_os_alloc(size_t size) {
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+void pm_os_release(void *addr, size_t size) {
+    int saved = errno;
+    munmap(addr, size);
+    errno = saved;
 }
+
+bool pm_os_resize(void *addr, size_t old_size, size_t new_size) {
+    if (injected_failure(PM_OS_FAIL_REMAP))
+        return false;
+    if (mremap(addr, old_size, new_size, 0) != MAP_FAILED)
+        return true;
+    errno = ENOMEM;
+    return false;
+}
+
+void *pm_os_move(void *addr, size_t old_size, size_t new_size, void *dest) {
+    if (injected_failure(PM_OS_FAIL_REMAP))
+        return NULL;
+    void *r = mremap(addr, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
+    if (r != MAP_FAILED)
+        return r;
+    errno = ENOMEM;
+    return NULL;
+}
+
+/* ---- randomness, reports ---- */
 
 static uint64_t mix64(uint64_t x) {
     x ^= x >> 31;
@@ -79,21 +205,6 @@ void pm_write_stderr(const char *s, size_t len) {
         len -= (size_t)w;
     }
     errno = saved;
-}
-
-size_t pm_fmt_hex(char *out, uint64_t v) {
-    static const char digits[] = "0123456789abcdef";
-    char tmp[16];
-    size_t n = 0;
-    do {
-        tmp[n++] = digits[v & 15];
-        v >>= 4;
-    } while (v);
-    out[0] = '0';
-    out[1] = 'x';
-    for (size_t i = 0; i < n; i++)
-        out[2 + i] = tmp[n - 1 - i];
-    return n + 2;
 }
 
 static size_t append(char *buf, size_t at, size_t cap, const char *s) {

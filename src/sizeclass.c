@@ -3,7 +3,7 @@
  * 16-byte aligned; above 64 bytes a request wastes at most 20% of its slot
  * (65 bytes in an 80-byte slot); at or below 64 bytes the 16-byte alignment
  * itself sets the step, and the waste is at most 15 bytes. */
-#include "internal.h"
+#include "sizeclass.h"
 
 const uint32_t pm_class_size[PM_NUM_CLASSES] = {
     8,     16,    32,    48,    64,    80,    96,    112,   128,   160,   192,   224,   256,   320,

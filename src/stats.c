@@ -13,12 +13,18 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "fmt.h"
+#include "init.h"
+#include "large.h"
+#include "os.h"
+#include "slab.h"
+#include "stats.h"
 #include "stats_format.h"
+#include "tcache.h"
+#include "token_stats.h"
 
 static struct pm_options stats_opts;
 
@@ -111,12 +117,12 @@ static size_t exe_path(char *out, size_t size) {
 PM_EXPORT int pm_stats_write(int fd, enum pm_stats_format format) {
     pm_ensure_init();
     size_t max = pm_g.num_caches, bytes = (max * sizeof(struct pm_cache_stats) + PM_PAGE - 1) & ~(size_t)(PM_PAGE - 1);
-    struct pm_cache_stats *caches = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (caches == MAP_FAILED)
+    struct pm_cache_stats *caches = pm_os_alloc(bytes, PM_USE_STATS);
+    if (!caches)
         return -1;
     size_t census_max = 8192, census_bytes = census_max * sizeof(struct pm_census_entry);
-    struct pm_census_entry *census = mmap(NULL, census_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    size_t census_count = census != MAP_FAILED ? pm_token_census(census, census_max) : 0;
+    struct pm_census_entry *census = pm_os_alloc(census_bytes, PM_USE_STATS);
+    size_t census_count = census ? pm_token_census(census, census_max) : 0;
     char exe[512];
     exe_path(exe, sizeof exe);
     struct pm_stats_view view = {
@@ -134,9 +140,9 @@ PM_EXPORT int pm_stats_write(int fd, enum pm_stats_format format) {
     int saved = errno;
     bool ok = pm_stats_render(&view, format, write_fd, &fd);
     int err = errno;
-    munmap(caches, bytes);
-    if (census != MAP_FAILED)
-        munmap(census, census_bytes);
+    pm_os_release(caches, bytes);
+    if (census)
+        pm_os_release(census, census_bytes);
     errno = ok ? saved : err;
     return ok ? 0 : -1;
 }

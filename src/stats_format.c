@@ -1,5 +1,6 @@
 /* Statistics as text: the partition histogram, /proc/slabinfo, JSON.
  * No allocation and no stdio: this runs at exit and in signal handlers. */
+#include "fmt.h"
 #include "stats_format.h"
 
 #include <string.h>
@@ -36,18 +37,6 @@ static void puts_(struct writer *w, const char *s) { put(w, s, strlen(s)); }
 static void pad(struct writer *w, size_t n) {
     while (n--)
         put(w, " ", 1);
-}
-
-size_t pm_fmt_u64(char *out, uint64_t v) {
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    return n;
 }
 
 static void num(struct writer *w, uint64_t v) {

@@ -45,10 +45,6 @@ typedef bool (*pm_stats_out)(void *ctx, const char *text, size_t len);
 
 bool pm_stats_render(const struct pm_stats_view *view, enum pm_stats_format format, pm_stats_out out, void *ctx);
 
-/* Writes v in decimal to out (at most 20 bytes); returns the length. Also
- * the library's number formatting for its messages (no stdio there). */
-size_t pm_fmt_u64(char *out, uint64_t v);
-
 /* Names accepted for formats: "histogram", "slabinfo", "json". */
 bool pm_stats_format_parse(const char *name, size_t len, enum pm_stats_format *out);
 

@@ -11,7 +11,12 @@
 #include <errno.h>
 #include <string.h>
 
-#include "fastpath.h"
+#include "harden.h"
+#include "init.h"
+#include "options.h"
+#include "os.h"
+#include "sizeclass.h"
+#include "tcache.h"
 
 __thread struct pm_tcache *pm_tc __attribute__((tls_model("initial-exec"))) = &pm_tcache_empty;
 /* Set once this thread's cache has been handed back at exit: later
@@ -78,7 +83,7 @@ static struct pm_tcache *tcache_create(void) {
         tcache_free_list = tc->next_free;
     pm_unlock(&tcache_lock);
     if (!tc) {
-        tc = pm_os_alloc(tcache_bytes());
+        tc = pm_os_alloc(tcache_bytes(), PM_USE_TCACHE);
         if (!tc)
             return NULL;
         bins_reset(tc);

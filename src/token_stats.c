@@ -7,7 +7,10 @@
 #define _GNU_SOURCE
 #include <stdlib.h>
 
-#include "fastpath.h"
+#include "fmt.h"
+#include "os.h"
+#include "partition.h"
+#include "token_stats.h"
 
 #ifdef PM_TOKEN_STATS
 static uint64_t typed_count, fallback_count, plain_count;
@@ -27,8 +30,8 @@ static struct census_slot census[CENSUS_SLOTS];
 static uint64_t census_dropped;
 static pm_lock_t census_lock = PM_LOCK_INIT;
 
-static void census_add(uint64_t token, size_t part_off) {
-    uint32_t part = (uint32_t)(part_off >> PM_PART_SHIFT);
+static void census_add(uint64_t token, pm_part_t part_choice) {
+    uint32_t part = pm_part_index(part_choice);
     uint64_t h = (token ^ ((uint64_t)part << 56)) * 0x9e3779b97f4a7c15ull;
     pm_lock(&census_lock);
     for (uint32_t i = 0, at = (uint32_t)(h >> 51); i < CENSUS_SLOTS; i++, at = (at + 1) & (CENSUS_SLOTS - 1)) {

@@ -1,20 +1,25 @@
-/* kmalloc: which partition an allocation goes to, and the core operations
- * every front end shares (allocate, free, realloc, aligned, checked frees).
+/* The core operations every front end shares, over the fast paths
+ * (fastpath.h): the exits of the fast paths, aligned and zeroed
+ * allocation, realloc, checked frees, usable size, and the reports of
+ * misuse that name the pointer, the cache and the check.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
 
-#include "fastpath.h"
+#include "alloc.h"
+#include "harden.h"
+#include "init.h"
+#include "large.h"
+#include "options.h"
+#include "os.h"
 
-struct pm_globals pm_g = {.partitions = 1, .secret_mul = 1};
-
-/* ---- partitions ---- */
-
-unsigned pm_token_partition(size_t token) {
-    pm_ensure_init();
-    return pm_g.mode == PM_MODE_TYPED ? pm_typed_partition(token) : 0;
-}
+/* Where a pointer would sit if it were a slab object. */
+struct pm_slot_ref {
+    size_t cid;
+    uint64_t idx;     /* slot number within the cache's region */
+    uint8_t *state;
+};
 
 /* ---- errors ---- */
 
@@ -113,15 +118,11 @@ static long zero_usable(const void *ptr, const char *op) {
 
 /* ---- allocation ---- */
 
-PM_NOINLINE void *pm_alloc_medium(size_t size, size_t part) {
+PM_NOINLINE void *pm_alloc_medium(size_t size, pm_part_t part) {
     if (size <= PM_MAX_SMALL)
         return pm_alloc_cid(pm_cache_id(pm_class_of_large_small(size), part), size);
     pm_ensure_init();
     return pm_large_alloc(size, 0, false);
-}
-
-void *pm_alloc(size_t size, size_t part) {
-    return pm_alloc_inline(size, part);
 }
 
 /* The first class at or above `size` whose objects all have `alignment`
@@ -147,7 +148,7 @@ static unsigned class_for(size_t alignment, size_t size) {
 }
 
 /* `alignment` is a power of two. */
-void *pm_alloc_aligned(size_t alignment, size_t size, size_t part) {
+void *pm_alloc_aligned(size_t alignment, size_t size, pm_part_t part) {
     pm_ensure_init();
     if (pm_g.slow_only)
         return pm_strict_alloc_aligned(alignment, size, part);
@@ -157,7 +158,7 @@ void *pm_alloc_aligned(size_t alignment, size_t size, size_t part) {
     return pm_large_alloc(size, alignment, false);
 }
 
-void *pm_alloc_zeroed(size_t n, size_t size, size_t part) {
+void *pm_alloc_zeroed(size_t n, size_t size, pm_part_t part) {
     size_t total;
     if (__builtin_mul_overflow(n, size, &total)) {
         errno = ENOMEM;
@@ -236,7 +237,7 @@ size_t pm_usable(const void *ptr, const char *op) {
 /* realloc: in place when the new size keeps the size class (so that a later
  * free_sized with the new size agrees) and, when the partition is binding,
  * the partition; else allocate, copy, free. */
-void *pm_realloc_part(void *ptr, size_t size, size_t part, bool binding) {
+void *pm_realloc_part(void *ptr, size_t size, pm_part_t part, bool binding) {
     if (!ptr)
         return pm_alloc_inline(size, part);
     if (size == 0) {
@@ -249,7 +250,7 @@ void *pm_realloc_part(void *ptr, size_t size, size_t part, bool binding) {
         old_usable = small_usable(&ref);
         /* the strict defences keep a size per object: always a new one */
         if (!pm_g.slow_only && size <= PM_MAX_SMALL && pm_size_to_class(size) == pm_caches[ref.cid].size_class &&
-            (!binding || PM_CID_PART(ref.cid) == part >> PM_PART_SHIFT))
+            (!binding || PM_CID_GROUP(ref.cid) == pm_part_index(part)))
             return ptr;
     } else if (zero_usable(ptr, "realloc") == 0) {
         old_usable = 0;
@@ -269,65 +270,4 @@ void *pm_realloc_part(void *ptr, size_t size, size_t part, bool binding) {
     memcpy(fresh, ptr, size < old_usable ? size : old_usable);
     pm_free_inline(ptr);
     return fresh;
-}
-
-/* ---- introspection ---- */
-
-int pm_ptr_info(const void *ptr, struct pm_ptr_info *info) {
-    memset(info, 0, sizeof *info);
-    if (!ptr || !__atomic_load_n(&pm_initialized, __ATOMIC_ACQUIRE))
-        return 0;
-    uintptr_t off = (uintptr_t)ptr - (uintptr_t)pm_region.base;
-    if (off < pm_region.total) {
-        size_t cid = off >> pm_region.shift;
-        uint64_t soff = off & pm_region.mask;
-        const struct pm_cache_hot *hot = &pm_hot[cid];
-        uint64_t idx = soff / hot->obj_size;
-        info->is_small = 1;
-        info->live = hot->state[idx] == PM_SLOT_LIVE;
-        info->size_class = pm_caches[cid].size_class;
-        info->partition = PM_CID_PART(cid);
-        info->kind = pm_caches[cid].kind;
-        info->object_size = hot->obj_size;
-        info->start = pm_region.base + ((size_t)cid << pm_region.shift) + idx * hot->obj_size;
-        pm_cache_name(cid, info->cache_name);
-        return 1;
-    }
-    int zst = pm_zero_state(ptr);
-    if (zst >= 0) {
-        info->live = zst == 1;
-        info->start = ptr;
-        strcpy(info->cache_name, "zero-size");
-        return 1;
-    }
-    size_t usable = 0;
-    int st = pm_large_state(ptr, &usable);
-    if (st == 0)
-        return 0;
-    info->live = st == 1;
-    info->object_size = usable;
-    info->start = ptr;
-    strcpy(info->cache_name, "large");
-    return 1;
-}
-
-void pm_get_config(struct pm_config *out) {
-    pm_ensure_init();
-    out->mode = pm_g.mode;
-    out->partitions = pm_g.partitions;
-    out->token_max = pm_g.token_max == UINT64_MAX ? 0 : pm_g.token_max;
-    out->num_size_classes = PM_NUM_CLASSES;
-    out->max_small_size = PM_MAX_SMALL;
-    out->cache_region_size = pm_region.mask + 1;
-}
-
-size_t pm_collect(void) {
-    pm_ensure_init();
-    pm_tcache_flush_current();
-    pm_quarantine_drain();
-    size_t bytes = pm_large_trim();
-    for (size_t cid = 0; cid < pm_g.num_caches; cid++)
-        if (PM_CID_VALID(cid))
-            bytes += pm_cache_trim(cid);
-    return bytes;
 }

@@ -1,0 +1,27 @@
+/* Blocks above the largest size class (large.c): a mapping each, with a
+ * guard page on either side, and a table of them out of line. */
+#ifndef PM_LARGE_H
+#define PM_LARGE_H
+
+#include "types.h"
+
+#pragma GCC visibility push(hidden)
+
+void *pm_large_alloc(size_t size, size_t alignment, bool zero);
+/* Returns the usable size of a live large pointer, or 0 if `ptr` is not one. */
+size_t pm_large_usable(const void *ptr);
+/* 1: live large block (usable size stored), -1: a recently freed one, 0: neither. */
+int pm_large_state(const void *ptr, size_t *usable);
+bool pm_large_free(void *ptr, size_t check_size, size_t check_align); /* false: not ours */
+void *pm_large_realloc(void *ptr, size_t size);
+/* Unmaps the freed blocks kept for reuse; returns their bytes. */
+size_t pm_large_trim(void);
+/* Live blocks and their bytes (a scan of the table), allocations ever. */
+void pm_large_counts(size_t *live, size_t *bytes, size_t *kept, uint64_t *allocs);
+void pm_large_lock_all(void);
+void pm_large_reinit_locks(void);
+void pm_large_unlock_all(void);
+
+#pragma GCC visibility pop
+
+#endif /* PM_LARGE_H */

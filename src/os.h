@@ -1,0 +1,81 @@
+/* The OS contract: the only layer that makes system calls for memory.
+ *
+ * Every mapping the library makes, changes or gives back goes through the
+ * calls below; no other file calls mmap, munmap, mprotect, mremap or
+ * madvise. The contract, for every call:
+ *   - A call that can fail returns NULL or false and sets errno to ENOMEM
+ *     (or what the kernel said, for injected failures what the test asked
+ *     for); it never aborts and never leaves a partial mapping behind.
+ *   - Nothing here allocates through malloc, takes a lock, or touches
+ *     memory other than the range it is given; errno is left as it was by
+ *     every call that succeeds, and by the calls that return nothing.
+ *   - A mapping is named for what it holds (`[anon:partmalloc metadata]` in
+ *     /proc/PID/maps) where the kernel supports PR_SET_VMA_ANON_NAME; where
+ *     it does not, nothing else changes.
+ * Randomness, the one-line fatal reports and stderr writes live here too:
+ * they are the library's other system calls.
+ */
+#ifndef PM_OS_H
+#define PM_OS_H
+
+#include "types.h"
+
+#pragma GCC visibility push(hidden)
+
+/* What a mapping holds: its name in /proc/PID/maps. */
+enum pm_os_use {
+    PM_USE_SLABS,      /* the small-object regions */
+    PM_USE_METADATA,   /* slot states, free maps, slab records, the cache table */
+    PM_USE_TCACHE,     /* thread caches */
+    PM_USE_LARGE,      /* a block above the largest size class, with its guards */
+    PM_USE_ZERO,       /* the malloc(0) region and its states */
+    PM_USE_STRICT,     /* the strict defences' per-slot sizes */
+    PM_USE_STATS,      /* a statistics snapshot */
+    PM_USE_COUNT
+};
+
+/* Address space with no access and no commit charge: NULL on failure. */
+void *pm_os_reserve(size_t size, enum pm_os_use use);
+/* One page of no access at exactly `addr`, where nothing is mapped
+ * (MAP_FIXED_NOREPLACE); false if the address is taken or on failure. */
+bool pm_os_reserve_at(void *addr, size_t size, enum pm_os_use use);
+/* Read-write zeroed pages, no commit charge until touched: NULL on failure. */
+void *pm_os_alloc(size_t size, enum pm_os_use use);
+/* Makes a reserved range read-write; false on failure (the range is then
+ * as it was). */
+bool pm_os_commit(void *addr, size_t size);
+/* Makes a range inaccessible (a guard); false on failure. */
+bool pm_os_protect_none(void *addr, size_t size);
+/* Gives a read-write range's pages back; the range stays mapped and
+ * read-write, and the next touch faults in a zero page. */
+void pm_os_decommit(void *addr, size_t size);
+/* Unmaps a range (of any protection). */
+void pm_os_release(void *addr, size_t size);
+/* Grows or shrinks the mapping at `addr` from `old_size` to `new_size`
+ * without moving it; false if the pages after it are taken. */
+bool pm_os_resize(void *addr, size_t old_size, size_t new_size);
+/* Moves the pages of `addr` (old_size bytes, grown to new_size) to `dest`,
+ * replacing what is there (a reservation of the caller's); no copy. NULL on
+ * failure, with the block as it was. */
+void *pm_os_move(void *addr, size_t old_size, size_t new_size, void *dest);
+
+/* Fault injection for the tests: of the calls of the kinds in `kinds` from
+ * now on, the `nth` (1 = the next) and the `count - 1` after it fail with
+ * `err`; later ones succeed again. nth = 0 turns injection off. The kinds
+ * are the bits below; decommit and release never fail. */
+enum {
+    PM_OS_FAIL_MAP = 1u << 0,     /* reserve, reserve_at, alloc */
+    PM_OS_FAIL_PROTECT = 1u << 1, /* commit, protect_none */
+    PM_OS_FAIL_REMAP = 1u << 2,   /* resize, move */
+};
+void pm_os_fail(unsigned kinds, uint64_t nth, uint64_t count, int err);
+
+void pm_os_random(void *buf, size_t len);
+void pm_write_stderr(const char *s, size_t len);
+/* Formats "partmalloc: <what> at <ptr> (cache <name>)" and aborts. */
+__attribute__((noreturn)) void pm_fatal_ptr(const char *what, const void *ptr, const char *cache);
+__attribute__((noreturn)) void pm_fatal(const char *msg);
+
+#pragma GCC visibility pop
+
+#endif /* PM_OS_H */

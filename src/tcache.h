@@ -1,0 +1,55 @@
+/* Per-thread caches (tcache.c): per thread, a bin of free objects for
+ * every cache; the fast paths pop and push there, the slow paths refill
+ * and flush through the slab layer. */
+#ifndef PM_TCACHE_H
+#define PM_TCACHE_H
+
+#include "slab.h"
+
+#pragma GCC visibility push(hidden)
+
+struct pm_bin {
+    struct pm_entry *top;   /* next free entry slot; entries below are cached objects */
+    struct pm_entry *base;
+    struct pm_entry *end;
+    uint64_t allocs;        /* objects this thread took from the bin, ever (statistics) */
+};
+
+struct pm_tcache {
+    /* First, at offset 0 with 32-byte bins: each bin (its top, base, end
+     * and counter) lies within one cache line. */
+    struct pm_bin bins[PM_MAX_CACHES];
+    struct pm_tcache *next_free;
+    struct pm_tcache *next_all;        /* every cache ever made, for statistics */
+};
+
+extern __thread struct pm_tcache *pm_tc __attribute__((tls_model("initial-exec")));
+extern struct pm_tcache pm_tcache_empty;
+
+/* `size`: the size asked for (slow_only defences need it). */
+void *pm_tcache_alloc_slow(size_t cid, size_t size);
+void pm_tcache_free_slow(size_t cid, void *ptr, uint8_t *state);
+void pm_tcache_flush_current(void);
+void pm_tcache_init(void);
+void pm_tcache_lock_all(void);
+void pm_tcache_reinit_locks(void);
+void pm_tcache_unlock_all(void);
+/* Sum over every thread cache of bins[cid].allocs (racy reads: statistics). */
+uint64_t pm_tcache_allocs(size_t cid);
+
+/* Adds one to a counter only this thread writes and statistics read from
+ * other threads. A plain add (1 instruction); under TSan an atomic store, so
+ * the read-on-demand design is checked rather than reported (3). */
+static inline void pm_count(uint64_t *counter) {
+#if defined(__SANITIZE_THREAD__)
+    __atomic_store_n(counter, *counter + 1, __ATOMIC_RELAXED);
+#else
+    (*counter)++;
+#endif
+}
+
+_Static_assert(sizeof(struct pm_bin) == 1u << PM_ENTRY_SHIFT, "bins are indexed by shift");
+
+#pragma GCC visibility pop
+
+#endif /* PM_TCACHE_H */

@@ -1,0 +1,34 @@
+/* Token statistics (token_stats.c), compiled in only for the counting
+ * build (build/stats/libpartmalloc.so, `make stats-lib`): how many
+ * allocations carried a type token, a fallback token, or none, and the
+ * census of which token went to which partition. Elsewhere the counting
+ * macros are empty and the census reads as empty. */
+#ifndef PM_TOKEN_STATS_H
+#define PM_TOKEN_STATS_H
+
+#include "stats_format.h"
+#include "types.h"
+
+#pragma GCC visibility push(hidden)
+
+/* `site` is the call's return address. */
+#ifdef PM_TOKEN_STATS
+void pm_stat_plain(const void *site);
+void pm_stat_token(uint64_t token, const void *site);
+#define PM_STAT_PLAIN(site) pm_stat_plain(site)
+#define PM_STAT_TOKEN(t, site) pm_stat_token((t), (site))
+#else
+#define PM_STAT_PLAIN(site) ((void)0)
+#define PM_STAT_TOKEN(t, site) ((void)0)
+#endif
+
+/* Fills out[0 .. max) with the (token, partition) pairs seen; returns how
+ * many there are. Always 0 outside the counting build. */
+size_t pm_token_census(struct pm_census_entry *out, size_t max);
+void pm_census_lock_all(void);    /* across fork; no-ops outside the counting build */
+void pm_census_unlock_all(void);
+void pm_census_reinit_locks(void);
+
+#pragma GCC visibility pop
+
+#endif /* PM_TOKEN_STATS_H */
