@@ -1,7 +1,8 @@
 # partmalloc build.
 #   make                 build/libpartmalloc.so and build/libpartmalloc.a
 #   make check           set up what is missing, build, run every test
-#   make install         PREFIX=/usr/local DESTDIR=
+#   make install         PREFIX=/usr/local (BINDIR, LIBDIR, INCLUDEDIR) DESTDIR=
+#   make uninstall       the same variables
 # CC may be gcc or clang-22; the library is never built with -fsanitize=alloc-token.
 
 ifeq ($(origin CC),default)
@@ -14,29 +15,74 @@ CLANG   ?= clang-22
 PREFIX  ?= /usr/local
 DESTDIR ?=
 BUILD   ?= build
+.DEFAULT_GOAL := all
 
 WARN      := -Wall -Wextra -Werror
 LIBFLAGS  := -std=c17 -O2 -g -fPIC -fvisibility=hidden -fno-semantic-interposition \
              -ftls-model=initial-exec -fno-builtin-malloc -fno-builtin-free -fno-builtin-calloc \
-             -fno-builtin-realloc -fno-plt
+             -fno-builtin-realloc -fno-plt $(WARN)
 CXXLIBFLAGS := -std=c++17 -O2 -g -fPIC -fvisibility=hidden -fno-semantic-interposition $(WARN)
 INCLUDES  := -Iinclude -Isrc -I$(BUILD)/gen
+VERSION   := $(shell sed -n 's/^\#define PARTMALLOC_VERSION "\(.*\)"/\1/p' include/partmalloc.h)
+SOVERSION := 0
 
-# The core (no C allocator names) and the front ends that replace glibc's.
-CORE_SRC  := src/os.c src/options.c src/sizeclass.c src/slab.c src/tcache.c src/large.c \
-             src/alloc.c src/partition.c src/init.c src/api.c src/alloc_token.c src/kapi.c src/new_bridge.c \
-             src/token_stats.c src/stats.c src/stats_format.c src/harden.c
+# The library: layers bottom to top (src/types.h lists them), then the
+# front ends. malloc.c takes the C allocator's names; the sanitizer builds
+# of the tests leave it out and call the pm_* names.
+LIB_SRC   := src/os.c src/options.c src/sizeclass.c src/slab.c src/large.c src/harden.c src/tcache.c \
+             src/partition.c src/alloc.c src/init.c src/token_stats.c src/stats.c src/stats_format.c \
+             src/api.c src/alloc_token.c src/kapi.c src/new_bridge.c
 INTERPOSE_SRC := src/malloc.c
 CXX_SRC   := src/new.cc
-HEADERS   := $(wildcard src/*.h) include/partmalloc.h include/partmalloc/slab.h $(BUILD)/gen/pm_fast_tokens.h
+GEN_HDR   := $(BUILD)/gen/pm_fast_tokens.h
 
-CORE_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(CORE_SRC))
-INTERPOSE_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(INTERPOSE_SRC))
-CXX_OBJ   := $(patsubst src/%.cc,$(BUILD)/obj/%.o,$(CXX_SRC))
-ALL_OBJ   := $(CORE_OBJ) $(INTERPOSE_OBJ) $(CXX_OBJ)
+# One compile rule per variant: the variant picks the compiler, the flags
+# and the output folder. Dependencies on headers come from -MMD -MP.
+#   plain     $(BUILD)/obj        the libraries
+#   counting  $(BUILD)/stats/obj  allocations by kind of token (src/token_stats.c)
+#   asan      $(BUILD)/asan       ASan+UBSan, for the tests (clang-22)
+#   tsan      $(BUILD)/tsan       TSan, for the tests (clang-22)
+SAN_ASAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+SAN_TSAN := -fsanitize=thread
+VARIANTS := plain counting asan tsan
+dir_plain := obj
+dir_counting := stats/obj
+dir_asan := asan
+dir_tsan := tsan
+cc_plain = $(CC)
+cc_counting = $(CC)
+cc_asan = $(CLANG)
+cc_tsan = $(CLANG)
+flags_plain :=
+flags_counting := -DPM_TOKEN_STATS
+flags_asan := $(SAN_ASAN)
+flags_tsan := $(SAN_TSAN)
+define variant_rules
+$(BUILD)/$(dir_$(1))/%.o: src/%.c | $(GEN_HDR)
+	@mkdir -p $$(dir $$@)
+	$$(cc_$(1)) $$(LIBFLAGS) $$(flags_$(1)) $$(INCLUDES) -MMD -MP -c $$< -o $$@
+$(BUILD)/$(dir_$(1))/%.o: src/%.cc | $(GEN_HDR)
+	@mkdir -p $$(dir $$@)
+	$$(CXX) $$(CXXLIBFLAGS) $$(flags_$(1)) $$(INCLUDES) -MMD -MP -c $$< -o $$@
+endef
+$(foreach v,$(VARIANTS),$(eval $(call variant_rules,$(v))))
+objs_of = $(patsubst src/%.c,$(BUILD)/$(dir_$(1))/%.o,$(filter %.c,$(2))) \
+          $(patsubst src/%.cc,$(BUILD)/$(dir_$(1))/%.o,$(filter %.cc,$(2)))
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/stats/obj/*.d $(BUILD)/asan/*.d $(BUILD)/tsan/*.d)
 
+ALL_OBJ   := $(call objs_of,plain,$(LIB_SRC) $(INTERPOSE_SRC) $(CXX_SRC))
+STATS_OBJ := $(call objs_of,counting,$(LIB_SRC) $(INTERPOSE_SRC) $(CXX_SRC))
+ASAN_OBJ  := $(call objs_of,asan,$(LIB_SRC))
+TSAN_OBJ  := $(call objs_of,tsan,$(LIB_SRC))
+.SECONDARY: $(ASAN_OBJ) $(TSAN_OBJ)
+
+# The shared library carries a versioned soname; libpartmalloc.so is the
+# link beside it, as a distribution installs them.
+LIB_SONAME := libpartmalloc.so.$(SOVERSION)
+LIB_REAL  := $(BUILD)/$(LIB_SONAME)
 LIB_SO    := $(BUILD)/libpartmalloc.so
 LIB_A     := $(BUILD)/libpartmalloc.a
+STATS_SO  := $(BUILD)/stats/libpartmalloc.so
 # The command (tools/): run, cc, report, stat. It renders statistics with the
 # library's own formatter, src/stats_format.c.
 TOOL      := $(BUILD)/partmalloc
@@ -44,43 +90,34 @@ TOOL_SRC  := tools/partmalloc.c tools/cmd_run.c tools/cmd_stat.c tools/cmd_cc.c 
              tools/dump.c tools/labels.c tools/typeinfo.c src/stats_format.c
 TOOL_LIBS := -ljansson -ldw -lelf -lsodium
 
-.PHONY: all check setup test clean install example demo
-all: $(LIB_SO) $(LIB_A) $(TOOL) $(BUILD)/stats/libpartmalloc.so
+.PHONY: all check setup test clean install uninstall example demo deps
+all: deps $(LIB_SO) $(LIB_A) $(TOOL) $(STATS_SO)
 
-$(TOOL): $(TOOL_SRC) $(wildcard tools/*.h) src/stats_format.h include/partmalloc.h
+# Plain `make` on a machine without the build's packages says which are
+# missing instead of failing on a header.
+deps:
+	@missing=$$(sh tools/setup.sh --missing build); \
+	if [ -n "$$missing" ]; then \
+	    echo "partmalloc: missing Debian packages:$$missing" >&2; \
+	    echo "partmalloc: \`make setup' (or \`make check') installs them" >&2; exit 1; \
+	fi
+
+$(TOOL): $(TOOL_SRC) $(wildcard tools/*.h) src/stats_format.h src/fmt.h src/numparse.h src/partition.h \
+         include/partmalloc.h | deps
 	$(CC) -std=gnu17 -O2 -g $(WARN) -Iinclude -Isrc -Itools $(TOOL_SRC) -o $@ $(TOOL_LIBS)
 
-$(BUILD)/gen/pm_fast_tokens.h: src/gen_tokens.sh
+$(GEN_HDR): src/gen_tokens.sh
 	@mkdir -p $(dir $@)
 	sh src/gen_tokens.sh 64 > $@
 
-$(BUILD)/obj/%.o: src/%.c $(HEADERS)
-	@mkdir -p $(dir $@)
-	$(CC) $(LIBFLAGS) $(WARN) $(INCLUDES) -c $< -o $@
-
-$(BUILD)/obj/%.o: src/%.cc $(HEADERS)
-	@mkdir -p $(dir $@)
-	$(CXX) $(CXXLIBFLAGS) $(INCLUDES) -c $< -o $@
-
-$(LIB_SO): $(ALL_OBJ)
-	$(CXX) -shared -Wl,-soname,libpartmalloc.so -Wl,-z,now -o $@ $(ALL_OBJ) -lpthread
+$(LIB_REAL): $(ALL_OBJ)
+	$(CXX) -shared -Wl,-soname,$(LIB_SONAME) -Wl,-z,now -o $@ $(ALL_OBJ) -lpthread
+$(LIB_SO): $(LIB_REAL)
+	ln -sf $(LIB_SONAME) $@
 
 $(LIB_A): $(ALL_OBJ)
 	rm -f $@
 	ar rcs $@ $(ALL_OBJ)
-
-# Sanitizer builds of the core alone (interposition off): the tests call pm_*.
-SAN_ASAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-SAN_TSAN := -fsanitize=thread
-$(BUILD)/asan/%.o: src/%.c $(HEADERS)
-	@mkdir -p $(dir $@)
-	$(CLANG) $(LIBFLAGS) $(WARN) $(SAN_ASAN) $(INCLUDES) -c $< -o $@
-$(BUILD)/tsan/%.o: src/%.c $(HEADERS)
-	@mkdir -p $(dir $@)
-	$(CLANG) $(LIBFLAGS) $(WARN) $(SAN_TSAN) $(INCLUDES) -c $< -o $@
-ASAN_OBJ := $(patsubst src/%.c,$(BUILD)/asan/%.o,$(CORE_SRC))
-TSAN_OBJ := $(patsubst src/%.c,$(BUILD)/tsan/%.o,$(CORE_SRC))
-.SECONDARY: $(ASAN_OBJ) $(TSAN_OBJ)
 
 include tests/tests.mk
 -include bench/bench.mk
@@ -117,18 +154,12 @@ check: setup
 	@$(MAKE) -s --no-print-directory all
 	@$(MAKE) -s --no-print-directory test
 
-# The counting build: allocations by kind of token (src/token_stats.c).
-STATS_OBJ := $(patsubst src/%.c,$(BUILD)/stats/obj/%.o,$(CORE_SRC) $(INTERPOSE_SRC)) $(BUILD)/stats/obj/new.o
-$(BUILD)/stats/obj/%.o: src/%.c $(HEADERS)
-	@mkdir -p $(dir $@)
-	$(CC) $(LIBFLAGS) $(WARN) -DPM_TOKEN_STATS $(INCLUDES) -c $< -o $@
-$(BUILD)/stats/obj/new.o: src/new.cc $(HEADERS)
-	@mkdir -p $(dir $@)
-	$(CXX) $(CXXLIBFLAGS) -DPM_TOKEN_STATS $(INCLUDES) -c $< -o $@
-$(BUILD)/stats/libpartmalloc.so: $(STATS_OBJ)
-	$(CXX) -shared -Wl,-soname,libpartmalloc.so -Wl,-z,now -o $@ $(STATS_OBJ) -lpthread
+# The counting build (src/token_stats.c), preloaded by `partmalloc run`.
+# Its soname is the plain library's, so it stands in for it.
+$(STATS_SO): $(STATS_OBJ)
+	$(CXX) -shared -Wl,-soname,$(LIB_SONAME) -Wl,-z,now -o $@ $(STATS_OBJ) -lpthread
 .PHONY: stats-lib
-stats-lib: $(BUILD)/stats/libpartmalloc.so
+stats-lib: $(STATS_SO)
 
 # Real programs from Debian's sources (jq, libxml2, gawk, Lua) built with
 # tokens against partmalloc, and Debian's perl, git and python3 preloaded:
@@ -140,18 +171,30 @@ realworld: setup
 	@$(MAKE) -s --no-print-directory BUILD=$(RW_BUILD) all
 	@BUILD=$(RW_BUILD) bash realworld/run.sh
 
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+INSTALLED := $(BINDIR)/partmalloc $(LIBDIR)/libpartmalloc.so.$(VERSION) $(LIBDIR)/$(LIB_SONAME) \
+             $(LIBDIR)/libpartmalloc.so $(LIBDIR)/libpartmalloc.a $(LIBDIR)/partmalloc/libpartmalloc-counting.so \
+             $(INCLUDEDIR)/partmalloc.h $(INCLUDEDIR)/partmalloc/slab.h $(PKGCONFIGDIR)/partmalloc.pc
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
-	    $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/partmalloc
-	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(TOOL) $(DESTDIR)$(PREFIX)/bin/
-	install -m 755 $(BUILD)/stats/libpartmalloc.so $(DESTDIR)$(PREFIX)/lib/partmalloc/libpartmalloc-counting.so
-	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 include/partmalloc.h $(DESTDIR)$(PREFIX)/include/
-	install -d $(DESTDIR)$(PREFIX)/include/partmalloc
-	install -m 644 include/partmalloc/slab.h $(DESTDIR)$(PREFIX)/include/partmalloc/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define PARTMALLOC_VERSION "\(.*\)"/\1/p' include/partmalloc.h)|g' \
-	    partmalloc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/partmalloc.pc
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/partmalloc $(DESTDIR)$(PKGCONFIGDIR) \
+	    $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/partmalloc
+	install -m 755 $(LIB_REAL) $(DESTDIR)$(LIBDIR)/libpartmalloc.so.$(VERSION)
+	ln -sf libpartmalloc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(LIB_SONAME)
+	ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libpartmalloc.so
+	install -m 755 $(TOOL) $(DESTDIR)$(BINDIR)/
+	install -m 755 $(STATS_SO) $(DESTDIR)$(LIBDIR)/partmalloc/libpartmalloc-counting.so
+	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
+	install -m 644 include/partmalloc.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 include/partmalloc/slab.h $(DESTDIR)$(INCLUDEDIR)/partmalloc/
+	sed -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    partmalloc.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/partmalloc.pc
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(LIBDIR)/partmalloc $(DESTDIR)$(INCLUDEDIR)/partmalloc 2>/dev/null
 
 clean:
 	rm -rf $(BUILD)

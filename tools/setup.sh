@@ -1,22 +1,40 @@
 #!/bin/sh
 # Installs from Debian's packages whatever the build and tests need and is
 # missing. Idempotent and quiet when everything is present.
+#   sh tools/setup.sh                   install what is missing
+#   sh tools/setup.sh --missing build   print the missing packages plain `make` needs
 set -e
-# Build and tests, then the peers the benchmark suite measures against.
-need="clang-22 libclang-rt-22-dev libcriterion-dev libjansson-dev libdw-dev libelf-dev libsodium-dev pkg-config git perl python3 valgrind"
+# What plain `make` needs: the libraries' and the command's headers.
+build="libjansson-dev libdw-dev libelf-dev libsodium-dev"
+# The tests, then the peers the benchmark suite measures against.
+need="$build clang-22 libclang-rt-22-dev libcriterion-dev pkg-config git perl python3 valgrind"
 # dpkg-dev: apt-get source (tests/scripts/realworld_lua.sh fetches Debian's lua5.4).
 need="$need dpkg-dev"
 need="$need libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4"
-missing=""
-for p in $need; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-done
+
+missing_of() {
+    out=""
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || out="$out $p"
+    done
+    echo "$out"
+}
+
+if [ "${1:-}" = "--missing" ]; then
+    # Without dpkg (not Debian) nothing can be said: let the compiler speak.
+    command -v dpkg-query >/dev/null 2>&1 || exit 0
+    missing_of $build
+    exit 0
+fi
+
+missing=$(missing_of $need)
 [ -z "$missing" ] && exit 0
-echo "setup: installing$missing"
 if [ "$(id -u)" -ne 0 ]; then
-    echo "setup: not root; install these packages:$missing" >&2
+    echo "setup: missing packages; install them with:" >&2
+    echo "  sudo apt-get install$missing" >&2
     exit 1
 fi
+echo "setup: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
 apt-get install -y -qq $missing >/dev/null
