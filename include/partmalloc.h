@@ -1,8 +1,8 @@
 /* partmalloc — partitioned slab allocator: public API.
  *
  * Every function here works whether or not the library also replaces the
- * C allocator (the default shared and static libraries do; a build with
- * PM_INTERPOSE=0 exports only these names).
+ * C allocator: the shared and static libraries do; the sanitizer builds of
+ * the tests leave src/malloc.c out and use only these names.
  */
 #ifndef PARTMALLOC_H
 #define PARTMALLOC_H

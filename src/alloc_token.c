@@ -5,7 +5,7 @@
  * (-fsanitize-alloc-token-fast-abi): the token is in the name,
  * __alloc_token_<T>_malloc(n); defined here for every T below
  * PM_FAST_TOKENS, which covers programs built with -falloc-token-max up to
- * that. The token picks the partition in typed mode (fastpath.h says how);
+ * that. The token picks the partition in typed mode (partition.h says how);
  * in random mode the call site does, as for plain malloc.
  *
  * This file must never itself be compiled with -fsanitize=alloc-token.

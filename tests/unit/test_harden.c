@@ -528,7 +528,7 @@ Test(harden, malloc0_is_a_slot_without_zero_inaccessible) {
 
 /* ---- guard pages ---- */
 
-/* Slab geometry as cache.c documents it: the smallest whole number of
+/* Slab geometry as slab.c documents it: the smallest whole number of
  * lcm(size, page) bytes holding at least 8 objects and 16 KiB. */
 static size_t slab_bytes_of(size_t obj) {
     size_t a = obj, b = PAGE;
