@@ -169,20 +169,27 @@ static void unmap_block(uintptr_t key, size_t data, uint8_t guards) {
     pm_os_release(start, (size_t)(end - start));
 }
 
+/* Records a block with both guards as live and counts it (under the
+ * lock); NULL if the table cannot grow. */
+static struct large_entry *record_live(uintptr_t key, size_t data, size_t requested) {
+    struct large_entry *e = insert(key);
+    if (!e)
+        return NULL;
+    e->data_bytes = data;
+    e->requested = requested;
+    e->state = L_LIVE;
+    e->guards = GUARD_LEAD | GUARD_TRAIL;
+    __atomic_store_n(&large_allocs, large_allocs + 1, __ATOMIC_RELAXED);
+    count_live(1, (long)data);
+    return e;
+}
+
 /* A kept block for `size`, live again, or NULL. */
 static void *reuse_kept(size_t size, size_t data, bool zero) {
     struct kept_block b;
     pm_lock(&large_lock);
     bool found = take_kept(data, &b);
-    struct large_entry *e = found ? insert(b.key) : NULL;
-    if (e) {
-        e->data_bytes = b.data_bytes;
-        e->requested = size;
-        e->state = L_LIVE;
-        e->guards = GUARD_LEAD | GUARD_TRAIL;
-        __atomic_store_n(&large_allocs, large_allocs + 1, __ATOMIC_RELAXED);
-        count_live(1, (long)e->data_bytes);
-    }
+    struct large_entry *e = found ? record_live(b.key, b.data_bytes, size) : NULL;
     pm_unlock(&large_lock);
     if (found && !e) {
         unmap_block(b.key, b.data_bytes, GUARD_LEAD | GUARD_TRAIL);
@@ -226,15 +233,7 @@ void *pm_large_alloc(size_t size, size_t alignment, bool zero) {
         return NULL;
     }
     pm_lock(&large_lock);
-    struct large_entry *e = insert((uintptr_t)user);
-    if (e) {
-        e->data_bytes = data;
-        e->requested = size;
-        e->state = L_LIVE;
-        e->guards = GUARD_LEAD | GUARD_TRAIL;
-        __atomic_store_n(&large_allocs, large_allocs + 1, __ATOMIC_RELAXED);
-        count_live(1, (long)e->data_bytes);
-    }
+    struct large_entry *e = record_live((uintptr_t)user, data, size);
     pm_unlock(&large_lock);
     if (!e) {
         pm_os_release(map_start, (size_t)(map_end - map_start));
