@@ -156,8 +156,12 @@ check: setup
 
 # The counting build (src/token_stats.c), preloaded by `partmalloc run`.
 # Its soname is the plain library's, so it stands in for it.
-$(STATS_SO): $(STATS_OBJ)
+# Its folder holds the same names as the plain one's, so that
+# LD_LIBRARY_PATH=$(BUILD)/stats swaps it in for a program linked with -lpartmalloc.
+$(BUILD)/stats/$(LIB_SONAME): $(STATS_OBJ)
 	$(CXX) -shared -Wl,-soname,$(LIB_SONAME) -Wl,-z,now -o $@ $(STATS_OBJ) -lpthread
+$(STATS_SO): $(BUILD)/stats/$(LIB_SONAME)
+	ln -sf $(LIB_SONAME) $@
 .PHONY: stats-lib
 stats-lib: $(STATS_SO)
 
