@@ -89,21 +89,30 @@ PARTMALLOC_API size_t pm_collect(void);
  * allocations in its cache; reading merges every thread's counts. Object and
  * slab counts are read from the caches' out-of-line slot states. A read while
  * other threads allocate is a consistent-enough snapshot, not an atomic one. */
+/* The counted fields of a cache, written once: the struct below, the JSON the
+ * stats dump writes (src/stats_format.c) and the command's reader of that
+ * JSON (tools/dump.c) all expand this list. X(type, field, what it holds);
+ * every field is an unsigned count, named in JSON as in C. */
+#define PM_CACHE_STAT_FIELDS(X) \
+    X(unsigned, partition,      "kmalloc: partition; bucket sets and dedicated caches: their group") \
+    X(unsigned, size_class,     "kmalloc and buckets; pm_get_config's num_size_classes for dedicated") \
+    X(size_t,   object_size,    "bytes per object") \
+    X(size_t,   objs_per_slab,  "slots per slab") \
+    X(size_t,   pages_per_slab, "4 KiB pages per slab") \
+    X(size_t,   active_objs,    "allocated now") \
+    X(size_t,   total_objs,     "slots of the slabs that hold memory") \
+    X(size_t,   active_slabs,   "slabs with at least one allocated object") \
+    X(size_t,   total_slabs,    "slabs that hold memory") \
+    X(size_t,   cached_objs,    "freed, held by thread caches (or the strict quarantine)") \
+    X(uint64_t, allocs,         "allocations served since start") \
+    X(uint64_t, frees,          "allocations - active_objs")
+
 struct pm_cache_stats {
     char name[32];              /* kmalloc-<size>, kmalloc-part-NN-<size>, <bucket set>-<size>, <dedicated> */
     int kind;                   /* enum pm_cache_kind_public */
-    unsigned partition;         /* kmalloc: partition; bucket sets and dedicated caches: their group */
-    unsigned size_class;        /* kmalloc and buckets; pm_get_config's num_size_classes for dedicated */
-    size_t object_size;
-    size_t objs_per_slab;
-    size_t pages_per_slab;
-    size_t active_objs;         /* allocated now */
-    size_t total_objs;          /* slots of the slabs that hold memory */
-    size_t active_slabs;        /* slabs with at least one allocated object */
-    size_t total_slabs;         /* slabs that hold memory */
-    size_t cached_objs;         /* freed, held by thread caches (or the strict quarantine) */
-    uint64_t allocs;            /* allocations served since start */
-    uint64_t frees;             /* allocations - active_objs */
+#define PM_CACHE_STAT_DECLARE_(type, field, what) type field;
+    PM_CACHE_STAT_FIELDS(PM_CACHE_STAT_DECLARE_)
+#undef PM_CACHE_STAT_DECLARE_
 };
 
 /* Large blocks (above max_small_size): page-granular mappings. */

@@ -259,19 +259,10 @@ static void json_cache(struct writer *w, const struct pm_cache_stats *c) {
     json_str(w, c->name);
     puts_(w, ",\"kind\":");
     json_str(w, kind_name(c->kind));
-    put(w, ",", 1);
-    json_field(w, "partition", c->partition, false);
-    json_field(w, "size_class", c->size_class, false);
-    json_field(w, "object_size", c->object_size, false);
-    json_field(w, "objs_per_slab", c->objs_per_slab, false);
-    json_field(w, "pages_per_slab", c->pages_per_slab, false);
-    json_field(w, "active_objs", c->active_objs, false);
-    json_field(w, "total_objs", c->total_objs, false);
-    json_field(w, "active_slabs", c->active_slabs, false);
-    json_field(w, "total_slabs", c->total_slabs, false);
-    json_field(w, "cached_objs", c->cached_objs, false);
-    json_field(w, "allocs", c->allocs, false);
-    json_field(w, "frees", c->frees, true);
+    /* Each field follows a comma: the list's last field closes the object. */
+#define JSON_CACHE_FIELD(type, field, what) put(w, ",", 1); json_field(w, #field, c->field, true);
+    PM_CACHE_STAT_FIELDS(JSON_CACHE_FIELD)
+#undef JSON_CACHE_FIELD
     put(w, "}", 1);
 }
 

@@ -35,18 +35,9 @@ static void parse_cache(json_t *c, struct pm_cache_stats *out) {
     memset(out, 0, sizeof *out);
     snprintf(out->name, sizeof out->name, "%s", json_string_value(json_object_get(c, "name")) ?: "?");
     out->kind = parse_kind(json_string_value(json_object_get(c, "kind")));
-    out->partition = (unsigned)get_u64(c, "partition");
-    out->size_class = (unsigned)get_u64(c, "size_class");
-    out->object_size = get_u64(c, "object_size");
-    out->objs_per_slab = get_u64(c, "objs_per_slab");
-    out->pages_per_slab = get_u64(c, "pages_per_slab");
-    out->active_objs = get_u64(c, "active_objs");
-    out->total_objs = get_u64(c, "total_objs");
-    out->active_slabs = get_u64(c, "active_slabs");
-    out->total_slabs = get_u64(c, "total_slabs");
-    out->cached_objs = get_u64(c, "cached_objs");
-    out->allocs = get_u64(c, "allocs");
-    out->frees = get_u64(c, "frees");
+#define READ_CACHE_FIELD(type, field, what) out->field = (type)get_u64(c, #field);
+    PM_CACHE_STAT_FIELDS(READ_CACHE_FIELD)
+#undef READ_CACHE_FIELD
 }
 
 static void parse_census(json_t *a, struct dump *d) {
