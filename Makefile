@@ -86,7 +86,7 @@ STATS_SO  := $(BUILD)/stats/libpartmalloc.so
 # The command (tools/): run, cc, report, stat. It renders statistics with the
 # library's own formatter, src/stats_format.c.
 TOOL      := $(BUILD)/partmalloc
-TOOL_SRC  := tools/partmalloc.c tools/cmd_run.c tools/cmd_stat.c tools/cmd_cc.c tools/cmd_report.c \
+TOOL_SRC  := tools/partmalloc.c tools/cmd_run.c tools/cmd_stat.c tools/cmd_cc.c tools/cmd_report.c tools/spawn.c \
              tools/dump.c tools/labels.c tools/typeinfo.c src/stats_format.c
 TOOL_LIBS := -ljansson -ldw -lelf -lsodium
 

@@ -24,10 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "commands.h"
+#include "spawn.h"
 
 enum { DEFAULT_PARTITIONS = 16, MAX_PARTITIONS = 64, MAX_RSP_DEPTH = 8 };
 
@@ -309,71 +309,26 @@ static void remove_token_file(const struct token_file *t) {
     rmdir(t->dir);
 }
 
-/* The child's pid while clang runs; termination signals are passed on to
- * it so that we outlive it and clean up. A signal the caller ignores (nohup)
- * stays ignored, for us and for clang. */
-static volatile sig_atomic_t clang_pid;
-static const int passed_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
-enum { NPASSED = sizeof passed_signals / sizeof passed_signals[0] };
-static struct sigaction saved_actions[NPASSED];
-
-static void pass_signal(int sig) {
-    if (clang_pid > 0)
-        kill((pid_t)clang_pid, sig);
-}
-
-/* Installs the forwarding handlers; adds their signals to *mask. */
-static void pass_signals_on(sigset_t *mask) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = pass_signal;
-    sigemptyset(&sa.sa_mask);
-    for (int i = 0; i < NPASSED; i++) {
-        sigaction(passed_signals[i], NULL, &saved_actions[i]);
-        if (saved_actions[i].sa_handler != SIG_IGN)
-            sigaction(passed_signals[i], &sa, NULL);
-        sigaddset(mask, passed_signals[i]);
-    }
-}
-
-static void pass_signals_off(void) {
-    for (int i = 0; i < NPASSED; i++)
-        sigaction(passed_signals[i], &saved_actions[i], NULL);
-}
+/* Termination signals are passed on to clang while it runs, so that we
+ * outlive it and clean up. A signal the caller ignores (nohup) stays
+ * ignored, for us and for clang. */
+static const int passed_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, 0};
 
 /* Runs clang, waits for it and returns its exit status (128 + signal if it
  * was killed). *killed_by: the termination signal that killed it, or 0. */
-static int run_clang(const char *sub, const char *path, char **args, int *killed_by) {
-    sigset_t mask, old;
-    sigemptyset(&mask);
-    pass_signals_on(&mask);
-    sigprocmask(SIG_BLOCK, &mask, &old);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        pass_signals_off();
-        sigprocmask(SIG_SETMASK, &old, NULL);
-        execv(path, args);
-        fprintf(stderr, "partmalloc %s: cannot run %s: %s\n", sub, path, strerror(errno));
-        _exit(127);
-    }
-    clang_pid = pid;
-    sigprocmask(SIG_SETMASK, &old, NULL);
-    int status = 0;
-    while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    clang_pid = 0;
-    pass_signals_off();
-    *killed_by = 0;
-    if (pid < 0)
+static int run_clang(const char *sub, char **args, int *killed_by) {
+    struct spawn child = {.argv = args, .sub = sub, .forward = passed_signals};
+    if (spawn_start(&child) != 0) {
+        *killed_by = 0;
         return fail(sub, "cannot fork: %s", strerror(errno));
-    if (WIFSIGNALED(status)) {
-        for (int i = 0; i < NPASSED; i++)
-            if (WTERMSIG(status) == passed_signals[i])
-                *killed_by = WTERMSIG(status);
-        return 128 + WTERMSIG(status);
     }
-    return WEXITSTATUS(status);
+    int sig;
+    int status = spawn_wait(&child, &sig);
+    *killed_by = 0;
+    for (const int *p = passed_signals; *p; p++)
+        if (sig == *p)
+            *killed_by = sig;
+    return status;
 }
 
 /* The argument vector handed to clang, and the flags made for it. */
@@ -487,7 +442,7 @@ int cmd_cc(int argc, char **argv) {
         return fail(sub, "cannot run %s: %s", compiler_path, strerror(errno));
     }
     int killed_by;
-    int status = run_clang(sub, compiler_path, b.v, &killed_by);
+    int status = run_clang(sub, b.v, &killed_by);
     remove_token_file(&tf);
     free(b.v);
     if (killed_by) {

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "spawn.h"
 
 static const char sub[] = "report";
 
@@ -450,50 +451,33 @@ static int read_file(const char *path, struct sites *out) {
     return rc;
 }
 
+static void ask_for_remarks(void *unused) {
+    (void)unused;
+    setenv("PARTMALLOC_REMARKS", "1", 1);
+}
+
 /* Runs the command with PARTMALLOC_REMARKS=1 and its stderr into a pipe we
  * read; stdout is left alone. Interrupts go to the command: we stay to
  * report. Returns its exit status (128 + signal if it was killed). */
 static int run_command(char **cmd, struct sites *out) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
+    static const int interrupts[] = {SIGINT, SIGQUIT, 0};
+    struct spawn child = {.argv = cmd, .search_path = true, .sub = sub, .quote_program = true,
+                          .pipe_stderr = true, .in_child = ask_for_remarks, .ignore = interrupts};
+    int rc = spawn_start(&child);
+    if (rc == SPAWN_NO_PIPE)
         return fail(sub, "cannot create a pipe: %s", strerror(errno));
-    struct sigaction ignore = {.sa_handler = SIG_IGN}, old_int, old_quit;
-    sigemptyset(&ignore.sa_mask);
-    sigaction(SIGINT, &ignore, &old_int);
-    sigaction(SIGQUIT, &ignore, &old_quit);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGQUIT, &old_quit, NULL);
-        dup2(fds[1], 2);
-        setenv("PARTMALLOC_REMARKS", "1", 1);
-        execvp(cmd[0], cmd);
-        fprintf(stderr, "partmalloc report: cannot run '%s': %s\n", cmd[0], strerror(errno));
-        _exit(127);
-    }
-    close(fds[1]);
-    int status = 0;
-    if (pid > 0) {
-        FILE *f = fdopen(fds[0], "r");
-        struct text_parser tp = {.pass = stderr, .sites = out};
-        char *line = NULL;
-        size_t cap = 0;
-        while (f && getline(&line, &cap, f) >= 0)
-            feed_text(&tp, line);
-        finish_text(&tp);
-        free(line);
-        f ? fclose(f) : close(fds[0]);
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-            ;
-    } else {
-        close(fds[0]);
-    }
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGQUIT, &old_quit, NULL);
-    if (pid < 0)
+    if (rc == SPAWN_NO_FORK)
         return fail(sub, "cannot fork: %s", strerror(errno));
-    return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+    FILE *f = fdopen(child.stderr_fd, "r");
+    struct text_parser tp = {.pass = stderr, .sites = out};
+    char *line = NULL;
+    size_t cap = 0;
+    while (f && getline(&line, &cap, f) >= 0)
+        feed_text(&tp, line);
+    finish_text(&tp);
+    free(line);
+    f ? fclose(f) : close(child.stderr_fd);
+    return spawn_wait(&child, NULL);
 }
 
 /* ---- distinct sites ---- */

@@ -5,12 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "commands.h"
 #include "dump.h"
 #include "labels.h"
+#include "spawn.h"
 
 struct run_options {
     const char *mode;           /* NULL: the library's default */
@@ -79,7 +79,16 @@ static void library_path(bool census, char *out, size_t size) {
     snprintf(out, size, "%s/libpartmalloc.so", dir);
 }
 
-static void set_environment(const struct run_options *o, const char *lib, const char *dump_dir) {
+/* What the program's environment gets (in the child, before exec). */
+struct child_env {
+    const struct run_options *o;
+    const char *lib, *dump_dir;
+};
+
+static void set_environment(void *arg) {
+    const struct child_env *e = arg;
+    const struct run_options *o = e->o;
+    const char *lib = e->lib, *dump_dir = e->dump_dir;
     char preload[8192];
     const char *old = getenv("LD_PRELOAD");
     snprintf(preload, sizeof preload, "%s%s%s", lib, old && *old ? ":" : "", old && *old ? old : "");
@@ -94,16 +103,6 @@ static void set_environment(const struct run_options *o, const char *lib, const 
     /* so that `partmalloc stat PID` can look at it while it runs */
     if (!getenv("PARTMALLOC_STATS_SIGNAL"))
         setenv("PARTMALLOC_STATS_SIGNAL", "USR2", 1);
-}
-
-static int wait_status(pid_t pid) {
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return 1;
-    if (WIFEXITED(status))
-        return WEXITSTATUS(status);
-    return 128 + WTERMSIG(status);
 }
 
 static void print_dump(const char *path, const char *program, enum pm_stats_format format) {
@@ -160,17 +159,13 @@ int cmd_run(int argc, char **argv) {
     char dump_dir[] = "/tmp/partmalloc-run-XXXXXX";
     if (!mkdtemp(dump_dir))
         return fail("run", "cannot create a temporary directory: %s", strerror(errno));
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
+    struct child_env env = {&o, lib, dump_dir};
+    struct spawn child = {.argv = o.argv, .search_path = true, .sub = "run", .in_child = set_environment,
+                          .child_arg = &env};
+    if (spawn_start(&child) != 0)
         return fail("run", "fork: %s", strerror(errno));
-    if (pid == 0) {
-        set_environment(&o, lib, dump_dir);
-        execvp(o.argv[0], o.argv);
-        fprintf(stderr, "partmalloc run: cannot run %s: %s\n", o.argv[0], strerror(errno));
-        _exit(127);
-    }
-    int status = wait_status(pid);
+    pid_t pid = child.pid;
+    int status = spawn_wait(&child, NULL);
     char path[4200];
     snprintf(path, sizeof path, "%s/stats-%d.json", dump_dir, (int)pid);
     if (status != 127 || access(path, R_OK) == 0)
