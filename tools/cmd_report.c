@@ -16,13 +16,11 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -512,96 +510,30 @@ static void dedupe(struct sites *s) {
     s->n = kept;
 }
 
-/* ---- demangling (c++filt, from binutils, when it is there) ---- */
+/* ---- demangling (libstdc++'s __cxa_demangle) ---- */
 
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+/* abi::__cxa_demangle, which libstdc++ exports with C linkage. */
+extern char *__cxa_demangle(const char *mangled, char *buf, size_t *n, int *status);
+
+/* The readable form of a C++ name (_ZN5store3rawEm, or an allocator such
+ * as _Znwm), malloc'd; `name` itself if it is not one. */
+static const char *demangled(const char *name) {
+    if (strncmp(name, "_Z", 2) != 0)
+        return name;
+    int status = -1;
+    char *d = __cxa_demangle(name, NULL, NULL, &status);
+    if (status == 0 && d)
+        return d;
+    free(d);
+    return name;
 }
 
-/* Runs c++filt on names[0 .. n); fills shown[] with what it prints, one
- * line per name. Returns false (and fills nothing) if that fails. */
-static bool cxxfilt(char **names, size_t n, char **shown) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        return false;
-    char **args = xrealloc(NULL, (n + 2) * sizeof *args);
-    args[0] = "c++filt";
-    memcpy(args + 1, names, n * sizeof *args);
-    args[n + 1] = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        dup2(null, 0);
-        dup2(null, 2);
-        dup2(fds[1], 1);
-        execvp(args[0], args);
-        _exit(127);
-    }
-    free(args);
-    close(fds[1]);
-    FILE *f = pid > 0 ? fdopen(fds[0], "r") : NULL;
-    size_t got = 0;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    while (f && (len = getline(&line, &cap, f)) > 0) {
-        if (line[len - 1] == '\n')
-            line[len - 1] = '\0';
-        if (got < n)
-            shown[got] = xstrndup(line, strlen(line));
-        got++;
-    }
-    free(line);
-    f ? fclose(f) : close(fds[0]);
-    int status = 1;
-    while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    bool ok = got == n && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    for (size_t i = 0; !ok && i < got && i < n; i++) {
-        free(shown[i]);
-        shown[i] = NULL;
-    }
-    return ok;
-}
-
-/* The demangled form of `name` from the sorted table, or NULL. */
-static const char *lookup(const char *name, char **names, char **shown, size_t n) {
-    char **hit = bsearch(&name, names, n, sizeof *names, cmp_str);
-    return hit && shown[hit - names] ? shown[hit - names] : NULL;
-}
-
-static const char *shown_copy(const char *name, char **names, char **shown, size_t n) {
-    const char *d = lookup(name, names, shown, n);
-    return d ? xstrndup(d, strlen(d)) : name;
-}
-
-/* Gives the sites of C++ functions (and C++ allocators: _Znwm) readable names. */
+/* Gives the sites of C++ functions (and C++ allocators) readable names. */
 static void demangle(struct sites *s) {
-    char **names = xrealloc(NULL, (2 * s->n + 1) * sizeof *names);
-    size_t n = 0;
     for (size_t i = 0; i < s->n; i++) {
-        if (strncmp(s->v[i].function, "_Z", 2) == 0)
-            names[n++] = s->v[i].function;
-        if (strncmp(s->v[i].callee, "_Z", 2) == 0)
-            names[n++] = s->v[i].callee;
+        s->v[i].function_shown = demangled(s->v[i].function);
+        s->v[i].callee_shown = demangled(s->v[i].callee);
     }
-    qsort(names, n, sizeof *names, cmp_str);
-    size_t u = 0;
-    for (size_t i = 0; i < n; i++)
-        if (u == 0 || strcmp(names[u - 1], names[i]) != 0)
-            names[u++] = names[i];
-    char **shown = calloc(u + 1, sizeof *shown);
-    for (size_t i = 0; shown && i < u; i += 256)
-        cxxfilt(names + i, u - i < 256 ? u - i : 256, shown + i);
-    for (size_t i = 0; shown && i < s->n; i++) {
-        s->v[i].function_shown = shown_copy(s->v[i].function, names, shown, u);
-        s->v[i].callee_shown = shown_copy(s->v[i].callee, names, shown, u);
-    }
-    for (size_t i = 0; shown && i < u; i++)
-        free(shown[i]);
-    free(shown);
-    free(names);
 }
 
 /* ---- grouping ---- */
