@@ -88,7 +88,7 @@ STATS_SO  := $(BUILD)/stats/libpartmalloc.so
 TOOL      := $(BUILD)/partmalloc
 TOOL_SRC  := tools/partmalloc.c tools/cmd_run.c tools/cmd_stat.c tools/cmd_cc.c tools/cmd_report.c tools/spawn.c \
              tools/dump.c tools/labels.c tools/typeinfo.c src/stats_format.c
-TOOL_LIBS := -ljansson -ldw -lelf -lsodium -lstdc++
+TOOL_LIBS := -ljansson -lyaml -ldw -lelf -lsodium -lstdc++
 
 .PHONY: all check setup test clean install uninstall example demo deps
 all: deps $(LIB_SO) $(LIB_A) $(TOOL) $(STATS_SO)

@@ -7,7 +7,8 @@
  *   t2.c:3:24: remark: Call to 'malloc' in 'g' without source-level type token [-Rpass=alloc-token]
  *
  * (each followed by the source line and a caret line) in a build log, or from
- * the NoAllocToken records of a -fsave-optimization-record file (*.opt.yaml);
+ * the NoAllocToken records of a -fsave-optimization-record file (*.opt.yaml,
+ * read with libyaml);
  * or runs a build with PARTMALLOC_REMARKS=1 (so `partmalloc cc` asks for the
  * remarks) and reads its stderr, passing everything but the remarks through.
  * A site is a file:line:column, counted once however often headers and
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <yaml.h>
 
 #include "commands.h"
 #include "spawn.h"
@@ -309,71 +311,15 @@ static void finish_text(struct text_parser *p) {
     p->state = AFTER_NOTHING;
 }
 
-/* ---- optimization records (YAML) ---- */
+/* ---- optimization records (YAML, read with libyaml) ---- */
 
+/* What one record says: its own keys Pass, Name, Function and DebugLoc,
+ * and the first argument (under Args) that names the called function. */
 struct yaml_record {
     bool alloc_token, no_token;   /* Pass: alloc-token, Name: NoAllocToken */
     char *file, *function, *callee;
     unsigned line, column;
 };
-
-/* Reads a YAML scalar at *p: 'single' ('' is a quote), "double" (with
- * backslash escapes) or plain, which ends at one of `stops` or the line's
- * end. Advances *p past it; returns it (malloc'd), blanks trimmed. */
-static char *yaml_scalar(const char **p, const char *stops) {
-    const char *s = skip_blanks(*p);
-    size_t cap = strlen(s) + 1, n = 0;
-    char *out = xrealloc(NULL, cap);
-    char quote = (*s == '\'' || *s == '"') ? *s++ : 0;
-    for (; *s; s++) {
-        if (quote == '\'' && s[0] == '\'' && s[1] == '\'')
-            out[n++] = *++s;
-        else if (quote == '"' && s[0] == '\\' && s[1])
-            out[n++] = *++s == 'n' ? '\n' : *s == 't' ? '\t' : *s;
-        else if (quote ? *s == quote : strchr(stops, *s) != NULL)
-            break;
-        else
-            out[n++] = *s;
-    }
-    if (quote && *s == quote)
-        s++;
-    while (!quote && n > 0 && (out[n - 1] == ' ' || out[n - 1] == '\t'))
-        n--;
-    out[n] = '\0';
-    *p = s;
-    return out;
-}
-
-/* DebugLoc: { File: a.c, Line: 4, Column: 28 } */
-static void yaml_debugloc(struct yaml_record *r, const char *s) {
-    s = skip_blanks(s);
-    if (*s++ != '{')
-        return;
-    while (*s && *s != '}') {
-        char *key = yaml_scalar(&s, ":,}");
-        if (*s == ':')
-            s++;
-        char *value = yaml_scalar(&s, ",}");
-        if (strcmp(key, "File") == 0) {
-            free(r->file);
-            r->file = value;
-            value = NULL;
-        } else if (strcmp(key, "Line") == 0) {
-            r->line = (unsigned)strtoul(value, NULL, 10);
-        } else if (strcmp(key, "Column") == 0) {
-            r->column = (unsigned)strtoul(value, NULL, 10);
-        }
-        free(key);
-        free(value);
-        if (*s == ',')
-            s++;
-    }
-}
-
-static void yaml_set(char **field, const char *s) {
-    free(*field);
-    *field = yaml_scalar(&s, "");
-}
 
 static void yaml_finish(struct yaml_record *r, struct sites *out) {
     if (r->alloc_token && r->no_token) {
@@ -389,22 +335,185 @@ static void yaml_finish(struct yaml_record *r, struct sites *out) {
     memset(r, 0, sizeof *r);
 }
 
-/* One line of a record: the keys at the start of a line are the record's
- * own; "- Callee:" is the first argument that names the called function. */
-static void feed_yaml(struct yaml_record *r, char *line, struct sites *out) {
-    clean_line(line);
-    if (strncmp(line, "---", 3) == 0 || strcmp(line, "...") == 0)
-        yaml_finish(r, out);
-    else if (strncmp(line, "Pass:", 5) == 0)
-        r->alloc_token = strcmp(skip_blanks(line + 5), "alloc-token") == 0;
-    else if (strncmp(line, "Name:", 5) == 0)
-        r->no_token = strcmp(skip_blanks(line + 5), "NoAllocToken") == 0;
-    else if (strncmp(line, "Function:", 9) == 0)
-        yaml_set(&r->function, line + 9);
-    else if (strncmp(line, "DebugLoc:", 9) == 0)
-        yaml_debugloc(r, line + 9);
-    else if (!r->callee && strncmp(skip_blanks(line), "- Callee:", 9) == 0)
-        yaml_set(&r->callee, skip_blanks(line) + 9);
+/* libyaml's input: the line read already (to tell a record file from a
+ * log), then the rest of the file. */
+struct yaml_input {
+    FILE *f;
+    const char *head;
+    size_t head_len;
+};
+
+static int yaml_read(void *data, unsigned char *buffer, size_t size, size_t *size_read) {
+    struct yaml_input *in = data;
+    if (in->head_len) {
+        size_t n = in->head_len < size ? in->head_len : size;
+        memcpy(buffer, in->head, n);
+        in->head += n;
+        in->head_len -= n;
+        *size_read = n;
+        return 1;
+    }
+    *size_read = fread(buffer, 1, size, in->f);
+    return !ferror(in->f);
+}
+
+/* The parser and its current event. */
+struct yaml_reader {
+    yaml_parser_t parser;
+    yaml_event_t event;
+};
+
+/* Moves to the next event; false at an error or the end of the stream
+ * (after which libyaml gives only empty events). */
+static bool next_event(struct yaml_reader *y) {
+    yaml_event_delete(&y->event);
+    return yaml_parser_parse(&y->parser, &y->event) && y->event.type != YAML_NO_EVENT &&
+           y->event.type != YAML_STREAM_END_EVENT;
+}
+
+/* The current event starts a node: moves to its last event. */
+static bool skip_node(struct yaml_reader *y) {
+    int depth = 0;
+    do {
+        if (y->event.type == YAML_MAPPING_START_EVENT || y->event.type == YAML_SEQUENCE_START_EVENT)
+            depth++;
+        else if (y->event.type == YAML_MAPPING_END_EVENT || y->event.type == YAML_SEQUENCE_END_EVENT)
+            depth--;
+    } while (depth > 0 && next_event(y));
+    return depth == 0;
+}
+
+/* In a mapping: moves to the next key and then to its value's first
+ * event. False at the mapping's end (or an error). *key: the key, or ""
+ * for one that is not a scalar. */
+static bool next_entry(struct yaml_reader *y, char **key) {
+    *key = NULL;
+    if (!next_event(y) || y->event.type == YAML_MAPPING_END_EVENT)
+        return false;
+    bool scalar = y->event.type == YAML_SCALAR_EVENT;
+    *key = xstrndup(scalar ? (const char *)y->event.data.scalar.value : "",
+                    scalar ? y->event.data.scalar.length : 0);
+    if ((!scalar && !skip_node(y)) || !next_event(y)) {
+        free(*key);
+        *key = NULL;
+        return false;
+    }
+    return true;
+}
+
+/* The current node's text if it is a scalar (malloc'd), else NULL. */
+static char *scalar_text(struct yaml_reader *y) {
+    if (y->event.type != YAML_SCALAR_EVENT) {
+        skip_node(y);
+        return NULL;
+    }
+    return xstrndup((const char *)y->event.data.scalar.value, y->event.data.scalar.length);
+}
+
+static bool scalar_is(struct yaml_reader *y, const char *text) {
+    char *v = scalar_text(y);
+    bool is = v && strcmp(v, text) == 0;
+    free(v);
+    return is;
+}
+
+static void set_text(char **field, char *value) {
+    if (!value)
+        return;
+    free(*field);
+    *field = value;
+}
+
+static unsigned scalar_number(struct yaml_reader *y) {
+    char *v = scalar_text(y);
+    unsigned n = v ? (unsigned)strtoul(v, NULL, 10) : 0;
+    free(v);
+    return n;
+}
+
+/* Walks the mapping whose start is the current event, handing each entry
+ * to `entry` (which consumes its value). */
+static void read_mapping(struct yaml_reader *y, struct yaml_record *r,
+                         void (*entry)(struct yaml_reader *, struct yaml_record *, const char *)) {
+    if (y->event.type != YAML_MAPPING_START_EVENT) {
+        skip_node(y);
+        return;
+    }
+    char *key;
+    while (next_entry(y, &key)) {
+        entry(y, r, key);
+        free(key);
+    }
+}
+
+/* DebugLoc: { File: a.c, Line: 4, Column: 28 } */
+static void debugloc_entry(struct yaml_reader *y, struct yaml_record *r, const char *key) {
+    if (strcmp(key, "File") == 0)
+        set_text(&r->file, scalar_text(y));
+    else if (strcmp(key, "Line") == 0)
+        r->line = scalar_number(y);
+    else if (strcmp(key, "Column") == 0)
+        r->column = scalar_number(y);
+    else
+        skip_node(y);
+}
+
+/* One of Args: "- Callee: malloc" names the called function. */
+static void arg_entry(struct yaml_reader *y, struct yaml_record *r, const char *key) {
+    if (!r->callee && strcmp(key, "Callee") == 0)
+        r->callee = scalar_text(y);
+    else
+        skip_node(y);
+}
+
+static void read_args(struct yaml_reader *y, struct yaml_record *r) {
+    if (y->event.type != YAML_SEQUENCE_START_EVENT) {
+        skip_node(y);
+        return;
+    }
+    while (next_event(y) && y->event.type != YAML_SEQUENCE_END_EVENT)
+        read_mapping(y, r, arg_entry);
+}
+
+static void record_entry(struct yaml_reader *y, struct yaml_record *r, const char *key) {
+    if (strcmp(key, "Pass") == 0)
+        r->alloc_token = scalar_is(y, "alloc-token");
+    else if (strcmp(key, "Name") == 0)
+        r->no_token = scalar_is(y, "NoAllocToken");
+    else if (strcmp(key, "Function") == 0)
+        set_text(&r->function, scalar_text(y));
+    else if (strcmp(key, "DebugLoc") == 0)
+        read_mapping(y, r, debugloc_entry);
+    else if (strcmp(key, "Args") == 0)
+        read_args(y, r);
+    else
+        skip_node(y);
+}
+
+/* Reads the records (one a document) of a -fsave-optimization-record file.
+ * A file libyaml cannot parse keeps the records before the fault; the
+ * fault is reported as a warning. */
+static void read_records(FILE *f, const char *name, const char *head, size_t head_len, struct sites *out) {
+    struct yaml_reader y = {0};
+    struct yaml_input in = {f, head, head_len};
+    if (!yaml_parser_initialize(&y.parser)) {
+        fail(sub, "out of memory");
+        exit(1);
+    }
+    yaml_parser_set_input(&y.parser, yaml_read, &in);
+    struct yaml_record r = {0};
+    while (next_event(&y)) {
+        if (y.event.type == YAML_MAPPING_START_EVENT || y.event.type == YAML_SEQUENCE_START_EVENT)
+            read_mapping(&y, &r, record_entry);
+        else if (y.event.type == YAML_DOCUMENT_END_EVENT)
+            yaml_finish(&r, out);
+    }
+    yaml_finish(&r, out);
+    if (y.parser.error != YAML_NO_ERROR && !ferror(f))
+        fprintf(stderr, "partmalloc report: %s: %s at line %zu (the records before it are counted)\n", name,
+                y.parser.problem ? y.parser.problem : "not YAML", (size_t)y.parser.problem_mark.line + 1);
+    yaml_event_delete(&y.event);
+    yaml_parser_delete(&y.parser);
 }
 
 /* ---- inputs ---- */
@@ -417,21 +526,20 @@ static bool ends_with(const char *s, const char *suffix) {
 /* Reads a log or a record file; YAML if its name says so or its first line
  * starts a record. Returns 0, or 1 after reporting a read error. */
 static int read_input(FILE *f, const char *name, struct sites *out) {
-    struct text_parser tp = {.sites = out};
-    struct yaml_record yr = {0};
     bool yaml = ends_with(name, ".yaml") || ends_with(name, ".yml");
     char *line = NULL;
     size_t cap = 0;
-    for (bool first = true; getline(&line, &cap, f) >= 0; first = false) {
-        if (first && strncmp(line, "--- !", 5) == 0)
-            yaml = true;
-        if (yaml)
-            feed_yaml(&yr, line, out);
-        else
+    ssize_t len = getline(&line, &cap, f);
+    if (len >= 0 && strncmp(line, "--- !", 5) == 0)
+        yaml = true;
+    if (yaml) {
+        read_records(f, name, line, len > 0 ? (size_t)len : 0, out);
+    } else {
+        struct text_parser tp = {.sites = out};
+        for (; len >= 0; len = getline(&line, &cap, f))
             feed_text(&tp, line);
+        finish_text(&tp);
     }
-    yaml_finish(&yr, out);
-    finish_text(&tp);
     free(line);
     if (ferror(f))
         return fail(sub, "cannot read '%s': %s", name, strerror(errno));
