@@ -17,6 +17,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -793,18 +794,77 @@ static void print_text(FILE *out, const struct sites *s) {
     free(files);
 }
 
-static void json_string(FILE *out, const char *s) {
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
+/* The JSON report is built with jansson and written in one layout: an
+ * object or array that holds others has a member a line, indented two
+ * spaces a level; any other value is on one line as jansson writes it
+ * ({"allocator": "malloc", "symbol": "malloc", "line": 20, "column": 21}). */
+
+static json_t *checked(json_t *j) {
+    if (!j) {
+        fail(sub, "out of memory");
+        exit(1);
     }
-    fputc('"', out);
+    return j;
+}
+
+/* A JSON string of `s`; bytes of invalid UTF-8 (which jansson refuses)
+ * become '?'. */
+static json_t *json_text(const char *s) {
+    json_t *j = json_string(s);
+    if (!j) {
+        char *copy = xstrndup(s, strlen(s));
+        for (char *p = copy; *p; p++)
+            if ((unsigned char)*p >= 0x80)
+                *p = '?';
+        j = json_string(copy);
+        free(copy);
+    }
+    return checked(j);
+}
+
+static bool is_container(json_t *v) { return json_is_object(v) || json_is_array(v); }
+
+static bool holds_containers(json_t *v) {
+    const char *key;
+    size_t i;
+    json_t *m;
+    if (json_is_object(v)) {
+        json_object_foreach(v, key, m) {
+            if (is_container(m))
+                return true;
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, m) {
+            if (is_container(m))
+                return true;
+        }
+    }
+    return false;
+}
+
+static void write_json(FILE *out, json_t *v, int depth) {
+    const int flags = JSON_ENCODE_ANY | JSON_PRESERVE_ORDER;
+    if (!holds_containers(v)) {
+        json_dumpf(v, out, flags);
+        return;
+    }
+    bool object = json_is_object(v);
+    size_t n = object ? json_object_size(v) : json_array_size(v);
+    void *it = object ? json_object_iter(v) : NULL;
+    fputc(object ? '{' : '[', out);
+    for (size_t i = 0; i < n; i++) {
+        fprintf(out, "%s\n%*s", i ? "," : "", 2 * (depth + 1), "");
+        json_t *member = object ? json_object_iter_value(it) : json_array_get(v, i);
+        if (object) {
+            json_t *key = json_text(json_object_iter_key(it));
+            json_dumpf(key, out, flags);
+            json_decref(key);
+            fputs(": ", out);
+            it = json_object_iter_next(v, it);
+        }
+        write_json(out, member, depth + 1);
+    }
+    fprintf(out, "\n%*s%c", 2 * depth, "", object ? '}' : ']');
 }
 
 static int cmp_line(const void *pa, const void *pb) {
@@ -815,49 +875,50 @@ static int cmp_line(const void *pa, const void *pb) {
 }
 
 /* A function's calls in source order. */
-static void json_calls(FILE *out, const struct site *v, size_t begin, size_t end) {
+static json_t *json_calls(const struct site *v, size_t begin, size_t end) {
     const struct site **order = xrealloc(NULL, (end - begin) * sizeof *order);
     for (size_t k = begin; k < end; k++)
         order[k - begin] = &v[k];
     qsort(order, end - begin, sizeof *order, cmp_line);
-    for (size_t k = 0; k < end - begin; k++) {
-        fprintf(out, "%s\n            {\"allocator\": ", k ? "," : "");
-        json_string(out, order[k]->callee_shown);
-        fputs(", \"symbol\": ", out);
-        json_string(out, order[k]->callee);
-        fprintf(out, ", \"line\": %u, \"column\": %u}", order[k]->line, order[k]->column);
-    }
+    json_t *calls = checked(json_array());
+    for (size_t k = 0; k < end - begin; k++)
+        json_array_append_new(calls, checked(json_pack("{s:o, s:o, s:I, s:I}", "allocator",
+                                                       json_text(order[k]->callee_shown), "symbol",
+                                                       json_text(order[k]->callee), "line",
+                                                       (json_int_t)order[k]->line, "column",
+                                                       (json_int_t)order[k]->column)));
     free(order);
+    return calls;
 }
 
-static void json_functions(FILE *out, const struct site *v, size_t begin, size_t end) {
+static json_t *json_functions(const struct site *v, size_t begin, size_t end) {
     size_t n;
     struct group *fns = groups_of(v, begin, end, BY_FUNCTION, &n);
-    for (size_t j = 0; j < n; j++) {
-        fprintf(out, "%s\n        {\n          \"function\": ", j ? "," : "");
-        json_string(out, fns[j].shown);
-        fputs(",\n          \"symbol\": ", out);
-        json_string(out, v[fns[j].begin].function);
-        fprintf(out, ",\n          \"sites\": %zu,\n          \"calls\": [", fns[j].end - fns[j].begin);
-        json_calls(out, v, fns[j].begin, fns[j].end);
-        fputs("\n          ]\n        }", out);
-    }
+    json_t *functions = checked(json_array());
+    for (size_t j = 0; j < n; j++)
+        json_array_append_new(functions, checked(json_pack("{s:o, s:o, s:I, s:o}", "function",
+                                                           json_text(fns[j].shown), "symbol",
+                                                           json_text(v[fns[j].begin].function), "sites",
+                                                           (json_int_t)(fns[j].end - fns[j].begin), "calls",
+                                                           json_calls(v, fns[j].begin, fns[j].end))));
     free(fns);
+    return functions;
 }
 
 static void print_json(FILE *out, const struct sites *s) {
-    fprintf(out, "{\n  \"sites\": %zu,\n  \"files\": [", s->n);
     size_t nf;
     struct group *files = groups_of(s->v, 0, s->n, BY_FILE, &nf);
-    for (size_t i = 0; i < nf; i++) {
-        fprintf(out, "%s\n    {\n      \"file\": ", i ? "," : "");
-        json_string(out, files[i].shown);
-        fprintf(out, ",\n      \"sites\": %zu,\n      \"functions\": [", files[i].end - files[i].begin);
-        json_functions(out, s->v, files[i].begin, files[i].end);
-        fputs("\n      ]\n    }", out);
-    }
+    json_t *list = checked(json_array());
+    for (size_t i = 0; i < nf; i++)
+        json_array_append_new(list, checked(json_pack("{s:o, s:I, s:o}", "file", json_text(files[i].shown),
+                                                      "sites", (json_int_t)(files[i].end - files[i].begin),
+                                                      "functions",
+                                                      json_functions(s->v, files[i].begin, files[i].end))));
     free(files);
-    fputs(nf ? "\n  ]\n}\n" : "]\n}\n", out);
+    json_t *root = checked(json_pack("{s:I, s:o}", "sites", (json_int_t)s->n, "files", list));
+    write_json(out, root, 0);
+    fputc('\n', out);
+    json_decref(root);
 }
 
 /* ---- command line ---- */
