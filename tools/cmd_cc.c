@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "numparse.h"
 #include "spawn.h"
 
 enum { DEFAULT_PARTITIONS = 16, MAX_PARTITIONS = 64, MAX_RSP_DEPTH = 8 };
@@ -71,20 +72,6 @@ static bool in_list(const char *const *list, const char *s) {
     return false;
 }
 
-/* Parses a whole decimal or 0x-hexadecimal number, as the library does:
- * strtoull without its leading space, sign or octal. */
-static bool parse_u64(const char *s, uint64_t *out) {
-    if (*s < '0' || *s > '9')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, s[0] == '0' && (s[1] == 'x' || s[1] == 'X') ? 16 : 10);
-    if (errno || *end != '\0')
-        return false;
-    *out = v;
-    return true;
-}
-
 /* PARTMALLOC_PARTITIONS: a power of two from 1 to 64, default 16. */
 static int read_partitions(const char *sub, unsigned *n) {
     *n = DEFAULT_PARTITIONS;
@@ -92,7 +79,7 @@ static int read_partitions(const char *sub, unsigned *n) {
     if (!v)
         return 0;
     uint64_t x;
-    if (!parse_u64(v, &x) || x < 1 || x > MAX_PARTITIONS || (x & (x - 1)) != 0)
+    if (!pm_parse_u64(v, &x) || x < 1 || x > MAX_PARTITIONS || (x & (x - 1)) != 0)
         return usage_error(sub, "invalid PARTMALLOC_PARTITIONS='%s' (accepted: 1, 2, 4, 8, 16, 32, 64)", v);
     *n = (unsigned)x;
     return 0;
@@ -168,7 +155,7 @@ static int scan_option(struct cc_args *a, const char *arg, const char *next, int
         a->tokens = -1;
     else if (strncmp(arg, "-falloc-token-max=", 18) == 0) {
         a->max_given = true;
-        a->max_ok = parse_u64(arg + 18, &a->max);
+        a->max_ok = pm_parse_u64(arg + 18, &a->max);
     }
     if (arg[0] == '@') {
         scan_rsp(a, arg + 1, depth + 1);
