@@ -399,8 +399,23 @@ static void build_argv(struct clang_argv *b, const char *compiler, const struct 
     b->v[b->n] = NULL;
 }
 
+static const char cc_usage[] =
+    "usage: partmalloc cc [CLANG ARGS...]\n"
+    "       partmalloc c++ [CLANG ARGS...]\n"
+    "clang-22 (clang++-22) with allocation tokens: -fsanitize=alloc-token, -falloc-token-max=N\n"
+    "(N = PARTMALLOC_PARTITIONS, 16 by default), -Rpass=alloc-token when PARTMALLOC_REMARKS=1,\n"
+    "partmalloc's include directory and, when it links, -lpartmalloc with an rpath and the\n"
+    "program's partmalloc_token_max. Every argument goes to clang; what the user gave is not\n"
+    "added again, and -fno-sanitize=alloc-token turns the tokens off. clang's own options:\n"
+    "clang-22 --help.\n";
+
 int cmd_cc(int argc, char **argv) {
     const char *sub = strcmp(argv[0], "c++") == 0 ? "c++" : "cc";
+    /* all other arguments are clang's: only a lone --help or -h is ours */
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(cc_usage, stdout);
+        return 0;
+    }
     bool cxx_driver = strcmp(sub, "c++") == 0;
     const char *compiler = cxx_driver ? "clang++-22" : "clang-22";
     unsigned partitions;

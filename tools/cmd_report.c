@@ -933,40 +933,49 @@ static const char usage_text[] =
 struct report_opts {
     bool json;
     const char *output;
-    char **files;        /* FILE operands (argv slots) */
+    char **files;        /* FILE operands */
     int nfiles;
     char **command;      /* after "--", or NULL */
 };
 
+static const struct option report_longopts[] = {
+    {"json", no_argument, NULL, 'j'},
+    {"output", required_argument, NULL, 'o'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
 /* Returns -1 to go on, or the exit status. */
 static int parse_args(int argc, char **argv, struct report_opts *o) {
-    o->files = argv + 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--") == 0) {
-            if (i + 1 == argc)
-                return usage_error(sub, "missing COMMAND after '--'");
-            if (o->nfiles)
-                return usage_error(sub, "give a FILE or '-- COMMAND', not both");
-            o->command = argv + i + 1;
-            return -1;
-        }
-        if (strcmp(a, "--json") == 0) {
+    o->files = xrealloc(NULL, (size_t)argc * sizeof *o->files);
+    const char *arg;
+    int c;
+    while ((c = next_option(argc, argv, "-:h", report_longopts, &arg)) != -1) {
+        switch (c) {
+        case 'j':
             o->json = true;
-        } else if (strcmp(a, "--output") == 0) {
-            if (i + 1 == argc)
-                return usage_error(sub, "--output needs a FILE");
-            o->output = argv[++i];
-        } else if (strncmp(a, "--output=", 9) == 0) {
-            o->output = a + 9;
-        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            break;
+        case 'o':
+            o->output = optarg;
+            break;
+        case 'h':
             fputs(usage_text, stdout);
             return 0;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            return usage_error(sub, "unknown option '%s' (accepted: --json, --output FILE, --help, -- COMMAND)", a);
-        } else {
-            o->files[o->nfiles++] = argv[i];
+        case 1:
+            o->files[o->nfiles++] = optarg;
+            break;
+        case ':':
+            return usage_error(sub, "--output needs a FILE");
+        default:
+            return usage_error(sub, "unknown option '%s' (accepted: --json, --output FILE, --help, -- COMMAND)", arg);
         }
+    }
+    if (arg) { /* "--" */
+        if (optind == argc)
+            return usage_error(sub, "missing COMMAND after '--'");
+        if (o->nfiles)
+            return usage_error(sub, "give a FILE or '-- COMMAND', not both");
+        o->command = argv + optind;
     }
     return -1;
 }
@@ -984,26 +993,32 @@ static int print_report(const struct report_opts *o, struct sites *s) {
     return 0;
 }
 
-int cmd_report(int argc, char **argv) {
-    struct report_opts o = {0};
-    int rc = parse_args(argc, argv, &o);
-    if (rc >= 0)
-        return rc;
+/* Reads the inputs the options name and prints the report. */
+static int report(const struct report_opts *o) {
     struct sites s = {0};
     int status = 0;
-    if (o.command) {
-        status = run_command(o.command, &s);
-    } else if (o.nfiles == 0) {
+    if (o->command) {
+        status = run_command(o->command, &s);
+    } else if (o->nfiles == 0) {
         status = read_file("-", &s);
     } else {
-        for (int i = 0; i < o.nfiles && status == 0; i++)
-            status = read_file(o.files[i], &s);
+        for (int i = 0; i < o->nfiles && status == 0; i++)
+            status = read_file(o->files[i], &s);
         if (status) {
             free_sites(&s);
             return status;
         }
     }
-    rc = print_report(&o, &s);
+    int rc = print_report(o, &s);
     free_sites(&s);
     return status ? status : rc;
+}
+
+int cmd_report(int argc, char **argv) {
+    struct report_opts o = {0};
+    int rc = parse_args(argc, argv, &o);
+    if (rc < 0)
+        rc = report(&o);
+    free(o.files);
+    return rc;
 }

@@ -26,42 +26,65 @@ static bool valid_partitions(const char *v) {
     return *v && !*end && n >= 1 && n <= PARTMALLOC_MAX_PARTITIONS && (n & (n - 1)) == 0;
 }
 
+static const char run_usage[] =
+    "usage: partmalloc run [--mode typed|random|none] [--partitions N] [--stats histogram|slabinfo|json]\n"
+    "                      [--no-census] [--] PROGRAM ARGS...\n"
+    "Runs PROGRAM with partmalloc preloaded (the counting build, which names the types in\n"
+    "each partition, unless --no-census) and prints its partitions on stderr when it exits.\n"
+    "The exit status is the program's.\n";
+
+static const char run_accepted[] = "(accepted: --mode, --partitions, --stats, --no-census, --)";
+enum { OPT_MODE = 256, OPT_PARTITIONS, OPT_STATS, OPT_NO_CENSUS };
+static const struct option run_longopts[] = {
+    {"mode", required_argument, NULL, OPT_MODE},
+    {"partitions", required_argument, NULL, OPT_PARTITIONS},
+    {"stats", required_argument, NULL, OPT_STATS},
+    {"no-census", no_argument, NULL, OPT_NO_CENSUS},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* The options end at "--" or at the program. Returns -1 to go on, or the
+ * exit status. */
 static int parse_run_options(int argc, char **argv, struct run_options *o) {
     *o = (struct run_options){.format = PM_STATS_HISTOGRAM, .census = true};
-    int i = 1;
-    for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
-        const char *arg = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(arg, "--no-census") == 0) {
+    const char *arg;
+    int c;
+    while ((c = next_option(argc, argv, "+:h", run_longopts, &arg)) != -1) {
+        switch (c) {
+        case 'h':
+            fputs(run_usage, stdout);
+            return 0;
+        case OPT_NO_CENSUS:
             o->census = false;
-            continue;
-        }
-        if (strcmp(arg, "--mode") != 0 && strcmp(arg, "--partitions") != 0 && strcmp(arg, "--stats") != 0) {
-            if (arg[0] != '-')
-                break; /* the program, without "--" */
-            return usage_error("run", "unknown option '%s' (accepted: --mode, --partitions, --stats, --no-census, --)",
-                               arg);
-        }
-        if (!value)
+            break;
+        case OPT_MODE:
+            if (strcmp(optarg, "typed") && strcmp(optarg, "random") && strcmp(optarg, "none"))
+                return usage_error("run", "invalid --mode '%s' (accepted: typed, random, none)", optarg);
+            o->mode = optarg;
+            break;
+        case OPT_PARTITIONS:
+            if (!valid_partitions(optarg))
+                return usage_error("run", "invalid --partitions '%s' (accepted: 1, 2, 4, 8, 16, 32, 64)", optarg);
+            o->partitions = optarg;
+            break;
+        case OPT_STATS:
+            if (!pm_stats_format_parse(optarg, strlen(optarg), &o->format))
+                return usage_error("run", "invalid --stats '%s' (accepted: histogram, slabinfo, json)", optarg);
+            break;
+        case ':':
             return usage_error("run", "option '%s' needs a value", arg);
-        i++;
-        if (strcmp(arg, "--mode") == 0) {
-            if (strcmp(value, "typed") && strcmp(value, "random") && strcmp(value, "none"))
-                return usage_error("run", "invalid --mode '%s' (accepted: typed, random, none)", value);
-            o->mode = value;
-        } else if (strcmp(arg, "--partitions") == 0) {
-            if (!valid_partitions(value))
-                return usage_error("run", "invalid --partitions '%s' (accepted: 1, 2, 4, 8, 16, 32, 64)", value);
-            o->partitions = value;
-        } else if (!pm_stats_format_parse(value, strlen(value), &o->format)) {
-            return usage_error("run", "invalid --stats '%s' (accepted: histogram, slabinfo, json)", value);
+        default:
+            return usage_error("run", "unknown option '%s' %s", arg, run_accepted);
         }
     }
-    if (i < argc && strcmp(argv[i], "--") == 0)
-        i++;
-    if (i >= argc)
+    /* getopt takes a lone "-" for the program; it is an option here unless "--" came first */
+    if (!arg && optind < argc && strcmp(argv[optind], "-") == 0)
+        return usage_error("run", "unknown option '-' %s", run_accepted);
+    if (optind >= argc)
         return usage_error("run", "no program given (usage: partmalloc run [OPTIONS] -- PROGRAM ARGS...)");
-    o->argv = argv + i;
-    return 0;
+    o->argv = argv + optind;
+    return -1;
 }
 
 /* The library to preload: the counting build (for the census of types per
@@ -150,7 +173,7 @@ static void remove_dir(const char *dir) {
 int cmd_run(int argc, char **argv) {
     struct run_options o;
     int rc = parse_run_options(argc, argv, &o);
-    if (rc)
+    if (rc >= 0)
         return rc;
     char lib[4096];
     library_path(o.census, lib, sizeof lib);
