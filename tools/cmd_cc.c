@@ -10,7 +10,8 @@
  *   -L<lib dir> -Wl,-rpath,<lib dir> -lpartmalloc
  *
  * Nothing the user already gave is added twice; -fno-sanitize=alloc-token
- * turns the tokens (and the definition) off. A compile that does not link
+ * turns the tokens (and the definition) off. Every argument is clang's,
+ * except a lone --help or -h, which prints partmalloc cc's usage. A compile that does not link
  * execs clang; one that links runs it as a child so the temporary file can
  * be removed afterwards, whatever happens to clang.
  */

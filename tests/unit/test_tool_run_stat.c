@@ -1,6 +1,7 @@
 /* The partmalloc command's run and stat: the histogram of a program built
  * with `partmalloc cc` names its types in the right partitions, a live
- * process can be looked at, and every bad argument is one line and exit 2. */
+ * process can be looked at, every bad argument is one line and exit 2, and
+ * --help and -h print the usage. */
 #include "testutil.h"
 
 #include <criterion/criterion.h>
