@@ -84,11 +84,12 @@ LIB_SO    := $(BUILD)/libpartmalloc.so
 LIB_A     := $(BUILD)/libpartmalloc.a
 STATS_SO  := $(BUILD)/stats/libpartmalloc.so
 # The command (tools/): run, cc, report, stat. It renders statistics with the
-# library's own formatter, src/stats_format.c.
+# library's own formatter, src/stats_format.c; report reads optimization
+# records with libyaml, writes JSON with jansson and demangles with libstdc++.
 TOOL      := $(BUILD)/partmalloc
-TOOL_SRC  := tools/partmalloc.c tools/cmd_run.c tools/cmd_stat.c tools/cmd_cc.c tools/cmd_report.c \
+TOOL_SRC  := tools/partmalloc.c tools/cmd_run.c tools/cmd_stat.c tools/cmd_cc.c tools/cmd_report.c tools/spawn.c \
              tools/dump.c tools/labels.c tools/typeinfo.c src/stats_format.c
-TOOL_LIBS := -ljansson -ldw -lelf -lsodium
+TOOL_LIBS := -ljansson -lyaml -ldw -lelf -lsodium -lstdc++
 
 .PHONY: all check setup test clean install uninstall example demo deps
 all: deps $(LIB_SO) $(LIB_A) $(TOOL) $(STATS_SO)

@@ -10,7 +10,8 @@
  *   -L<lib dir> -Wl,-rpath,<lib dir> -lpartmalloc
  *
  * Nothing the user already gave is added twice; -fno-sanitize=alloc-token
- * turns the tokens (and the definition) off. A compile that does not link
+ * turns the tokens (and the definition) off. Every argument is clang's,
+ * except a lone --help or -h, which prints partmalloc cc's usage. A compile that does not link
  * execs clang; one that links runs it as a child so the temporary file can
  * be removed afterwards, whatever happens to clang.
  */
@@ -24,10 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "commands.h"
+#include "numparse.h"
+#include "spawn.h"
 
 enum { DEFAULT_PARTITIONS = 16, MAX_PARTITIONS = 64, MAX_RSP_DEPTH = 8 };
 
@@ -71,20 +73,6 @@ static bool in_list(const char *const *list, const char *s) {
     return false;
 }
 
-/* Parses a whole decimal or 0x-hexadecimal number, as the library does:
- * strtoull without its leading space, sign or octal. */
-static bool parse_u64(const char *s, uint64_t *out) {
-    if (*s < '0' || *s > '9')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, s[0] == '0' && (s[1] == 'x' || s[1] == 'X') ? 16 : 10);
-    if (errno || *end != '\0')
-        return false;
-    *out = v;
-    return true;
-}
-
 /* PARTMALLOC_PARTITIONS: a power of two from 1 to 64, default 16. */
 static int read_partitions(const char *sub, unsigned *n) {
     *n = DEFAULT_PARTITIONS;
@@ -92,7 +80,7 @@ static int read_partitions(const char *sub, unsigned *n) {
     if (!v)
         return 0;
     uint64_t x;
-    if (!parse_u64(v, &x) || x < 1 || x > MAX_PARTITIONS || (x & (x - 1)) != 0)
+    if (!pm_parse_u64(v, &x) || x < 1 || x > MAX_PARTITIONS || (x & (x - 1)) != 0)
         return usage_error(sub, "invalid PARTMALLOC_PARTITIONS='%s' (accepted: 1, 2, 4, 8, 16, 32, 64)", v);
     *n = (unsigned)x;
     return 0;
@@ -168,7 +156,7 @@ static int scan_option(struct cc_args *a, const char *arg, const char *next, int
         a->tokens = -1;
     else if (strncmp(arg, "-falloc-token-max=", 18) == 0) {
         a->max_given = true;
-        a->max_ok = parse_u64(arg + 18, &a->max);
+        a->max_ok = pm_parse_u64(arg + 18, &a->max);
     }
     if (arg[0] == '@') {
         scan_rsp(a, arg + 1, depth + 1);
@@ -309,71 +297,26 @@ static void remove_token_file(const struct token_file *t) {
     rmdir(t->dir);
 }
 
-/* The child's pid while clang runs; termination signals are passed on to
- * it so that we outlive it and clean up. A signal the caller ignores (nohup)
- * stays ignored, for us and for clang. */
-static volatile sig_atomic_t clang_pid;
-static const int passed_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
-enum { NPASSED = sizeof passed_signals / sizeof passed_signals[0] };
-static struct sigaction saved_actions[NPASSED];
-
-static void pass_signal(int sig) {
-    if (clang_pid > 0)
-        kill((pid_t)clang_pid, sig);
-}
-
-/* Installs the forwarding handlers; adds their signals to *mask. */
-static void pass_signals_on(sigset_t *mask) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = pass_signal;
-    sigemptyset(&sa.sa_mask);
-    for (int i = 0; i < NPASSED; i++) {
-        sigaction(passed_signals[i], NULL, &saved_actions[i]);
-        if (saved_actions[i].sa_handler != SIG_IGN)
-            sigaction(passed_signals[i], &sa, NULL);
-        sigaddset(mask, passed_signals[i]);
-    }
-}
-
-static void pass_signals_off(void) {
-    for (int i = 0; i < NPASSED; i++)
-        sigaction(passed_signals[i], &saved_actions[i], NULL);
-}
+/* Termination signals are passed on to clang while it runs, so that we
+ * outlive it and clean up. A signal the caller ignores (nohup) stays
+ * ignored, for us and for clang. */
+static const int passed_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, 0};
 
 /* Runs clang, waits for it and returns its exit status (128 + signal if it
  * was killed). *killed_by: the termination signal that killed it, or 0. */
-static int run_clang(const char *sub, const char *path, char **args, int *killed_by) {
-    sigset_t mask, old;
-    sigemptyset(&mask);
-    pass_signals_on(&mask);
-    sigprocmask(SIG_BLOCK, &mask, &old);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        pass_signals_off();
-        sigprocmask(SIG_SETMASK, &old, NULL);
-        execv(path, args);
-        fprintf(stderr, "partmalloc %s: cannot run %s: %s\n", sub, path, strerror(errno));
-        _exit(127);
-    }
-    clang_pid = pid;
-    sigprocmask(SIG_SETMASK, &old, NULL);
-    int status = 0;
-    while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    clang_pid = 0;
-    pass_signals_off();
-    *killed_by = 0;
-    if (pid < 0)
+static int run_clang(const char *sub, char **args, int *killed_by) {
+    struct spawn child = {.argv = args, .sub = sub, .forward = passed_signals};
+    if (spawn_start(&child) != 0) {
+        *killed_by = 0;
         return fail(sub, "cannot fork: %s", strerror(errno));
-    if (WIFSIGNALED(status)) {
-        for (int i = 0; i < NPASSED; i++)
-            if (WTERMSIG(status) == passed_signals[i])
-                *killed_by = WTERMSIG(status);
-        return 128 + WTERMSIG(status);
     }
-    return WEXITSTATUS(status);
+    int sig;
+    int status = spawn_wait(&child, &sig);
+    *killed_by = 0;
+    for (const int *p = passed_signals; *p; p++)
+        if (sig == *p)
+            *killed_by = sig;
+    return status;
 }
 
 /* The argument vector handed to clang, and the flags made for it. */
@@ -457,8 +400,23 @@ static void build_argv(struct clang_argv *b, const char *compiler, const struct 
     b->v[b->n] = NULL;
 }
 
+static const char cc_usage[] =
+    "usage: partmalloc cc [CLANG ARGS...]\n"
+    "       partmalloc c++ [CLANG ARGS...]\n"
+    "clang-22 (clang++-22) with allocation tokens: -fsanitize=alloc-token, -falloc-token-max=N\n"
+    "(N = PARTMALLOC_PARTITIONS, 16 by default), -Rpass=alloc-token when PARTMALLOC_REMARKS=1,\n"
+    "partmalloc's include directory and, when it links, -lpartmalloc with an rpath and the\n"
+    "program's partmalloc_token_max. Every argument goes to clang; what the user gave is not\n"
+    "added again, and -fno-sanitize=alloc-token turns the tokens off. clang's own options:\n"
+    "clang-22 --help.\n";
+
 int cmd_cc(int argc, char **argv) {
     const char *sub = strcmp(argv[0], "c++") == 0 ? "c++" : "cc";
+    /* all other arguments are clang's: only a lone --help or -h is ours */
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(cc_usage, stdout);
+        return 0;
+    }
     bool cxx_driver = strcmp(sub, "c++") == 0;
     const char *compiler = cxx_driver ? "clang++-22" : "clang-22";
     unsigned partitions;
@@ -487,7 +445,7 @@ int cmd_cc(int argc, char **argv) {
         return fail(sub, "cannot run %s: %s", compiler_path, strerror(errno));
     }
     int killed_by;
-    int status = run_clang(sub, compiler_path, b.v, &killed_by);
+    int status = run_clang(sub, b.v, &killed_by);
     remove_token_file(&tf);
     free(b.v);
     if (killed_by) {

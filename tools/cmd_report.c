@@ -7,7 +7,8 @@
  *   t2.c:3:24: remark: Call to 'malloc' in 'g' without source-level type token [-Rpass=alloc-token]
  *
  * (each followed by the source line and a caret line) in a build log, or from
- * the NoAllocToken records of a -fsave-optimization-record file (*.opt.yaml);
+ * the NoAllocToken records of a -fsave-optimization-record file (*.opt.yaml,
+ * read with libyaml);
  * or runs a build with PARTMALLOC_REMARKS=1 (so `partmalloc cc` asks for the
  * remarks) and reads its stderr, passing everything but the remarks through.
  * A site is a file:line:column, counted once however often headers and
@@ -16,16 +17,17 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
+#include <yaml.h>
 
 #include "commands.h"
+#include "spawn.h"
 
 static const char sub[] = "report";
 
@@ -310,71 +312,15 @@ static void finish_text(struct text_parser *p) {
     p->state = AFTER_NOTHING;
 }
 
-/* ---- optimization records (YAML) ---- */
+/* ---- optimization records (YAML, read with libyaml) ---- */
 
+/* What one record says: its own keys Pass, Name, Function and DebugLoc,
+ * and the first argument (under Args) that names the called function. */
 struct yaml_record {
     bool alloc_token, no_token;   /* Pass: alloc-token, Name: NoAllocToken */
     char *file, *function, *callee;
     unsigned line, column;
 };
-
-/* Reads a YAML scalar at *p: 'single' ('' is a quote), "double" (with
- * backslash escapes) or plain, which ends at one of `stops` or the line's
- * end. Advances *p past it; returns it (malloc'd), blanks trimmed. */
-static char *yaml_scalar(const char **p, const char *stops) {
-    const char *s = skip_blanks(*p);
-    size_t cap = strlen(s) + 1, n = 0;
-    char *out = xrealloc(NULL, cap);
-    char quote = (*s == '\'' || *s == '"') ? *s++ : 0;
-    for (; *s; s++) {
-        if (quote == '\'' && s[0] == '\'' && s[1] == '\'')
-            out[n++] = *++s;
-        else if (quote == '"' && s[0] == '\\' && s[1])
-            out[n++] = *++s == 'n' ? '\n' : *s == 't' ? '\t' : *s;
-        else if (quote ? *s == quote : strchr(stops, *s) != NULL)
-            break;
-        else
-            out[n++] = *s;
-    }
-    if (quote && *s == quote)
-        s++;
-    while (!quote && n > 0 && (out[n - 1] == ' ' || out[n - 1] == '\t'))
-        n--;
-    out[n] = '\0';
-    *p = s;
-    return out;
-}
-
-/* DebugLoc: { File: a.c, Line: 4, Column: 28 } */
-static void yaml_debugloc(struct yaml_record *r, const char *s) {
-    s = skip_blanks(s);
-    if (*s++ != '{')
-        return;
-    while (*s && *s != '}') {
-        char *key = yaml_scalar(&s, ":,}");
-        if (*s == ':')
-            s++;
-        char *value = yaml_scalar(&s, ",}");
-        if (strcmp(key, "File") == 0) {
-            free(r->file);
-            r->file = value;
-            value = NULL;
-        } else if (strcmp(key, "Line") == 0) {
-            r->line = (unsigned)strtoul(value, NULL, 10);
-        } else if (strcmp(key, "Column") == 0) {
-            r->column = (unsigned)strtoul(value, NULL, 10);
-        }
-        free(key);
-        free(value);
-        if (*s == ',')
-            s++;
-    }
-}
-
-static void yaml_set(char **field, const char *s) {
-    free(*field);
-    *field = yaml_scalar(&s, "");
-}
 
 static void yaml_finish(struct yaml_record *r, struct sites *out) {
     if (r->alloc_token && r->no_token) {
@@ -390,22 +336,185 @@ static void yaml_finish(struct yaml_record *r, struct sites *out) {
     memset(r, 0, sizeof *r);
 }
 
-/* One line of a record: the keys at the start of a line are the record's
- * own; "- Callee:" is the first argument that names the called function. */
-static void feed_yaml(struct yaml_record *r, char *line, struct sites *out) {
-    clean_line(line);
-    if (strncmp(line, "---", 3) == 0 || strcmp(line, "...") == 0)
-        yaml_finish(r, out);
-    else if (strncmp(line, "Pass:", 5) == 0)
-        r->alloc_token = strcmp(skip_blanks(line + 5), "alloc-token") == 0;
-    else if (strncmp(line, "Name:", 5) == 0)
-        r->no_token = strcmp(skip_blanks(line + 5), "NoAllocToken") == 0;
-    else if (strncmp(line, "Function:", 9) == 0)
-        yaml_set(&r->function, line + 9);
-    else if (strncmp(line, "DebugLoc:", 9) == 0)
-        yaml_debugloc(r, line + 9);
-    else if (!r->callee && strncmp(skip_blanks(line), "- Callee:", 9) == 0)
-        yaml_set(&r->callee, skip_blanks(line) + 9);
+/* libyaml's input: the line read already (to tell a record file from a
+ * log), then the rest of the file. */
+struct yaml_input {
+    FILE *f;
+    const char *head;
+    size_t head_len;
+};
+
+static int yaml_read(void *data, unsigned char *buffer, size_t size, size_t *size_read) {
+    struct yaml_input *in = data;
+    if (in->head_len) {
+        size_t n = in->head_len < size ? in->head_len : size;
+        memcpy(buffer, in->head, n);
+        in->head += n;
+        in->head_len -= n;
+        *size_read = n;
+        return 1;
+    }
+    *size_read = fread(buffer, 1, size, in->f);
+    return !ferror(in->f);
+}
+
+/* The parser and its current event. */
+struct yaml_reader {
+    yaml_parser_t parser;
+    yaml_event_t event;
+};
+
+/* Moves to the next event; false at an error or the end of the stream
+ * (after which libyaml gives only empty events). */
+static bool next_event(struct yaml_reader *y) {
+    yaml_event_delete(&y->event);
+    return yaml_parser_parse(&y->parser, &y->event) && y->event.type != YAML_NO_EVENT &&
+           y->event.type != YAML_STREAM_END_EVENT;
+}
+
+/* The current event starts a node: moves to its last event. */
+static bool skip_node(struct yaml_reader *y) {
+    int depth = 0;
+    do {
+        if (y->event.type == YAML_MAPPING_START_EVENT || y->event.type == YAML_SEQUENCE_START_EVENT)
+            depth++;
+        else if (y->event.type == YAML_MAPPING_END_EVENT || y->event.type == YAML_SEQUENCE_END_EVENT)
+            depth--;
+    } while (depth > 0 && next_event(y));
+    return depth == 0;
+}
+
+/* In a mapping: moves to the next key and then to its value's first
+ * event. False at the mapping's end (or an error). *key: the key, or ""
+ * for one that is not a scalar. */
+static bool next_entry(struct yaml_reader *y, char **key) {
+    *key = NULL;
+    if (!next_event(y) || y->event.type == YAML_MAPPING_END_EVENT)
+        return false;
+    bool scalar = y->event.type == YAML_SCALAR_EVENT;
+    *key = xstrndup(scalar ? (const char *)y->event.data.scalar.value : "",
+                    scalar ? y->event.data.scalar.length : 0);
+    if ((!scalar && !skip_node(y)) || !next_event(y)) {
+        free(*key);
+        *key = NULL;
+        return false;
+    }
+    return true;
+}
+
+/* The current node's text if it is a scalar (malloc'd), else NULL. */
+static char *scalar_text(struct yaml_reader *y) {
+    if (y->event.type != YAML_SCALAR_EVENT) {
+        skip_node(y);
+        return NULL;
+    }
+    return xstrndup((const char *)y->event.data.scalar.value, y->event.data.scalar.length);
+}
+
+static bool scalar_is(struct yaml_reader *y, const char *text) {
+    char *v = scalar_text(y);
+    bool is = v && strcmp(v, text) == 0;
+    free(v);
+    return is;
+}
+
+static void set_text(char **field, char *value) {
+    if (!value)
+        return;
+    free(*field);
+    *field = value;
+}
+
+static unsigned scalar_number(struct yaml_reader *y) {
+    char *v = scalar_text(y);
+    unsigned n = v ? (unsigned)strtoul(v, NULL, 10) : 0;
+    free(v);
+    return n;
+}
+
+/* Walks the mapping whose start is the current event, handing each entry
+ * to `entry` (which consumes its value). */
+static void read_mapping(struct yaml_reader *y, struct yaml_record *r,
+                         void (*entry)(struct yaml_reader *, struct yaml_record *, const char *)) {
+    if (y->event.type != YAML_MAPPING_START_EVENT) {
+        skip_node(y);
+        return;
+    }
+    char *key;
+    while (next_entry(y, &key)) {
+        entry(y, r, key);
+        free(key);
+    }
+}
+
+/* DebugLoc: { File: a.c, Line: 4, Column: 28 } */
+static void debugloc_entry(struct yaml_reader *y, struct yaml_record *r, const char *key) {
+    if (strcmp(key, "File") == 0)
+        set_text(&r->file, scalar_text(y));
+    else if (strcmp(key, "Line") == 0)
+        r->line = scalar_number(y);
+    else if (strcmp(key, "Column") == 0)
+        r->column = scalar_number(y);
+    else
+        skip_node(y);
+}
+
+/* One of Args: "- Callee: malloc" names the called function. */
+static void arg_entry(struct yaml_reader *y, struct yaml_record *r, const char *key) {
+    if (!r->callee && strcmp(key, "Callee") == 0)
+        r->callee = scalar_text(y);
+    else
+        skip_node(y);
+}
+
+static void read_args(struct yaml_reader *y, struct yaml_record *r) {
+    if (y->event.type != YAML_SEQUENCE_START_EVENT) {
+        skip_node(y);
+        return;
+    }
+    while (next_event(y) && y->event.type != YAML_SEQUENCE_END_EVENT)
+        read_mapping(y, r, arg_entry);
+}
+
+static void record_entry(struct yaml_reader *y, struct yaml_record *r, const char *key) {
+    if (strcmp(key, "Pass") == 0)
+        r->alloc_token = scalar_is(y, "alloc-token");
+    else if (strcmp(key, "Name") == 0)
+        r->no_token = scalar_is(y, "NoAllocToken");
+    else if (strcmp(key, "Function") == 0)
+        set_text(&r->function, scalar_text(y));
+    else if (strcmp(key, "DebugLoc") == 0)
+        read_mapping(y, r, debugloc_entry);
+    else if (strcmp(key, "Args") == 0)
+        read_args(y, r);
+    else
+        skip_node(y);
+}
+
+/* Reads the records (one a document) of a -fsave-optimization-record file.
+ * A file libyaml cannot parse keeps the records before the fault; the
+ * fault is reported as a warning. */
+static void read_records(FILE *f, const char *name, const char *head, size_t head_len, struct sites *out) {
+    struct yaml_reader y = {0};
+    struct yaml_input in = {f, head, head_len};
+    if (!yaml_parser_initialize(&y.parser)) {
+        fail(sub, "out of memory");
+        exit(1);
+    }
+    yaml_parser_set_input(&y.parser, yaml_read, &in);
+    struct yaml_record r = {0};
+    while (next_event(&y)) {
+        if (y.event.type == YAML_MAPPING_START_EVENT || y.event.type == YAML_SEQUENCE_START_EVENT)
+            read_mapping(&y, &r, record_entry);
+        else if (y.event.type == YAML_DOCUMENT_END_EVENT)
+            yaml_finish(&r, out);
+    }
+    yaml_finish(&r, out);
+    if (y.parser.error != YAML_NO_ERROR && !ferror(f))
+        fprintf(stderr, "partmalloc report: %s: %s at line %zu (the records before it are counted)\n", name,
+                y.parser.problem ? y.parser.problem : "not YAML", (size_t)y.parser.problem_mark.line + 1);
+    yaml_event_delete(&y.event);
+    yaml_parser_delete(&y.parser);
 }
 
 /* ---- inputs ---- */
@@ -418,21 +527,20 @@ static bool ends_with(const char *s, const char *suffix) {
 /* Reads a log or a record file; YAML if its name says so or its first line
  * starts a record. Returns 0, or 1 after reporting a read error. */
 static int read_input(FILE *f, const char *name, struct sites *out) {
-    struct text_parser tp = {.sites = out};
-    struct yaml_record yr = {0};
     bool yaml = ends_with(name, ".yaml") || ends_with(name, ".yml");
     char *line = NULL;
     size_t cap = 0;
-    for (bool first = true; getline(&line, &cap, f) >= 0; first = false) {
-        if (first && strncmp(line, "--- !", 5) == 0)
-            yaml = true;
-        if (yaml)
-            feed_yaml(&yr, line, out);
-        else
+    ssize_t len = getline(&line, &cap, f);
+    if (len >= 0 && strncmp(line, "--- !", 5) == 0)
+        yaml = true;
+    if (yaml) {
+        read_records(f, name, line, len > 0 ? (size_t)len : 0, out);
+    } else {
+        struct text_parser tp = {.sites = out};
+        for (; len >= 0; len = getline(&line, &cap, f))
             feed_text(&tp, line);
+        finish_text(&tp);
     }
-    yaml_finish(&yr, out);
-    finish_text(&tp);
     free(line);
     if (ferror(f))
         return fail(sub, "cannot read '%s': %s", name, strerror(errno));
@@ -450,50 +558,33 @@ static int read_file(const char *path, struct sites *out) {
     return rc;
 }
 
+static void ask_for_remarks(void *unused) {
+    (void)unused;
+    setenv("PARTMALLOC_REMARKS", "1", 1);
+}
+
 /* Runs the command with PARTMALLOC_REMARKS=1 and its stderr into a pipe we
  * read; stdout is left alone. Interrupts go to the command: we stay to
  * report. Returns its exit status (128 + signal if it was killed). */
 static int run_command(char **cmd, struct sites *out) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
+    static const int interrupts[] = {SIGINT, SIGQUIT, 0};
+    struct spawn child = {.argv = cmd, .search_path = true, .sub = sub, .quote_program = true,
+                          .pipe_stderr = true, .in_child = ask_for_remarks, .ignore = interrupts};
+    int rc = spawn_start(&child);
+    if (rc == SPAWN_NO_PIPE)
         return fail(sub, "cannot create a pipe: %s", strerror(errno));
-    struct sigaction ignore = {.sa_handler = SIG_IGN}, old_int, old_quit;
-    sigemptyset(&ignore.sa_mask);
-    sigaction(SIGINT, &ignore, &old_int);
-    sigaction(SIGQUIT, &ignore, &old_quit);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGQUIT, &old_quit, NULL);
-        dup2(fds[1], 2);
-        setenv("PARTMALLOC_REMARKS", "1", 1);
-        execvp(cmd[0], cmd);
-        fprintf(stderr, "partmalloc report: cannot run '%s': %s\n", cmd[0], strerror(errno));
-        _exit(127);
-    }
-    close(fds[1]);
-    int status = 0;
-    if (pid > 0) {
-        FILE *f = fdopen(fds[0], "r");
-        struct text_parser tp = {.pass = stderr, .sites = out};
-        char *line = NULL;
-        size_t cap = 0;
-        while (f && getline(&line, &cap, f) >= 0)
-            feed_text(&tp, line);
-        finish_text(&tp);
-        free(line);
-        f ? fclose(f) : close(fds[0]);
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-            ;
-    } else {
-        close(fds[0]);
-    }
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGQUIT, &old_quit, NULL);
-    if (pid < 0)
+    if (rc == SPAWN_NO_FORK)
         return fail(sub, "cannot fork: %s", strerror(errno));
-    return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+    FILE *f = fdopen(child.stderr_fd, "r");
+    struct text_parser tp = {.pass = stderr, .sites = out};
+    char *line = NULL;
+    size_t cap = 0;
+    while (f && getline(&line, &cap, f) >= 0)
+        feed_text(&tp, line);
+    finish_text(&tp);
+    free(line);
+    f ? fclose(f) : close(child.stderr_fd);
+    return spawn_wait(&child, NULL);
 }
 
 /* ---- distinct sites ---- */
@@ -528,96 +619,30 @@ static void dedupe(struct sites *s) {
     s->n = kept;
 }
 
-/* ---- demangling (c++filt, from binutils, when it is there) ---- */
+/* ---- demangling (libstdc++'s __cxa_demangle) ---- */
 
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+/* abi::__cxa_demangle, which libstdc++ exports with C linkage. */
+extern char *__cxa_demangle(const char *mangled, char *buf, size_t *n, int *status);
+
+/* The readable form of a C++ name (_ZN5store3rawEm, or an allocator such
+ * as _Znwm), malloc'd; `name` itself if it is not one. */
+static const char *demangled(const char *name) {
+    if (strncmp(name, "_Z", 2) != 0)
+        return name;
+    int status = -1;
+    char *d = __cxa_demangle(name, NULL, NULL, &status);
+    if (status == 0 && d)
+        return d;
+    free(d);
+    return name;
 }
 
-/* Runs c++filt on names[0 .. n); fills shown[] with what it prints, one
- * line per name. Returns false (and fills nothing) if that fails. */
-static bool cxxfilt(char **names, size_t n, char **shown) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        return false;
-    char **args = xrealloc(NULL, (n + 2) * sizeof *args);
-    args[0] = "c++filt";
-    memcpy(args + 1, names, n * sizeof *args);
-    args[n + 1] = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        dup2(null, 0);
-        dup2(null, 2);
-        dup2(fds[1], 1);
-        execvp(args[0], args);
-        _exit(127);
-    }
-    free(args);
-    close(fds[1]);
-    FILE *f = pid > 0 ? fdopen(fds[0], "r") : NULL;
-    size_t got = 0;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    while (f && (len = getline(&line, &cap, f)) > 0) {
-        if (line[len - 1] == '\n')
-            line[len - 1] = '\0';
-        if (got < n)
-            shown[got] = xstrndup(line, strlen(line));
-        got++;
-    }
-    free(line);
-    f ? fclose(f) : close(fds[0]);
-    int status = 1;
-    while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    bool ok = got == n && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    for (size_t i = 0; !ok && i < got && i < n; i++) {
-        free(shown[i]);
-        shown[i] = NULL;
-    }
-    return ok;
-}
-
-/* The demangled form of `name` from the sorted table, or NULL. */
-static const char *lookup(const char *name, char **names, char **shown, size_t n) {
-    char **hit = bsearch(&name, names, n, sizeof *names, cmp_str);
-    return hit && shown[hit - names] ? shown[hit - names] : NULL;
-}
-
-static const char *shown_copy(const char *name, char **names, char **shown, size_t n) {
-    const char *d = lookup(name, names, shown, n);
-    return d ? xstrndup(d, strlen(d)) : name;
-}
-
-/* Gives the sites of C++ functions (and C++ allocators: _Znwm) readable names. */
+/* Gives the sites of C++ functions (and C++ allocators) readable names. */
 static void demangle(struct sites *s) {
-    char **names = xrealloc(NULL, (2 * s->n + 1) * sizeof *names);
-    size_t n = 0;
     for (size_t i = 0; i < s->n; i++) {
-        if (strncmp(s->v[i].function, "_Z", 2) == 0)
-            names[n++] = s->v[i].function;
-        if (strncmp(s->v[i].callee, "_Z", 2) == 0)
-            names[n++] = s->v[i].callee;
+        s->v[i].function_shown = demangled(s->v[i].function);
+        s->v[i].callee_shown = demangled(s->v[i].callee);
     }
-    qsort(names, n, sizeof *names, cmp_str);
-    size_t u = 0;
-    for (size_t i = 0; i < n; i++)
-        if (u == 0 || strcmp(names[u - 1], names[i]) != 0)
-            names[u++] = names[i];
-    char **shown = calloc(u + 1, sizeof *shown);
-    for (size_t i = 0; shown && i < u; i += 256)
-        cxxfilt(names + i, u - i < 256 ? u - i : 256, shown + i);
-    for (size_t i = 0; shown && i < s->n; i++) {
-        s->v[i].function_shown = shown_copy(s->v[i].function, names, shown, u);
-        s->v[i].callee_shown = shown_copy(s->v[i].callee, names, shown, u);
-    }
-    for (size_t i = 0; shown && i < u; i++)
-        free(shown[i]);
-    free(shown);
-    free(names);
 }
 
 /* ---- grouping ---- */
@@ -769,18 +794,77 @@ static void print_text(FILE *out, const struct sites *s) {
     free(files);
 }
 
-static void json_string(FILE *out, const char *s) {
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
+/* The JSON report is built with jansson and written in one layout: an
+ * object or array that holds others has a member a line, indented two
+ * spaces a level; any other value is on one line as jansson writes it
+ * ({"allocator": "malloc", "symbol": "malloc", "line": 20, "column": 21}). */
+
+static json_t *checked(json_t *j) {
+    if (!j) {
+        fail(sub, "out of memory");
+        exit(1);
     }
-    fputc('"', out);
+    return j;
+}
+
+/* A JSON string of `s`; bytes of invalid UTF-8 (which jansson refuses)
+ * become '?'. */
+static json_t *json_text(const char *s) {
+    json_t *j = json_string(s);
+    if (!j) {
+        char *copy = xstrndup(s, strlen(s));
+        for (char *p = copy; *p; p++)
+            if ((unsigned char)*p >= 0x80)
+                *p = '?';
+        j = json_string(copy);
+        free(copy);
+    }
+    return checked(j);
+}
+
+static bool is_container(json_t *v) { return json_is_object(v) || json_is_array(v); }
+
+static bool holds_containers(json_t *v) {
+    const char *key;
+    size_t i;
+    json_t *m;
+    if (json_is_object(v)) {
+        json_object_foreach(v, key, m) {
+            if (is_container(m))
+                return true;
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, m) {
+            if (is_container(m))
+                return true;
+        }
+    }
+    return false;
+}
+
+static void write_json(FILE *out, json_t *v, int depth) {
+    const int flags = JSON_ENCODE_ANY | JSON_PRESERVE_ORDER;
+    if (!holds_containers(v)) {
+        json_dumpf(v, out, flags);
+        return;
+    }
+    bool object = json_is_object(v);
+    size_t n = object ? json_object_size(v) : json_array_size(v);
+    void *it = object ? json_object_iter(v) : NULL;
+    fputc(object ? '{' : '[', out);
+    for (size_t i = 0; i < n; i++) {
+        fprintf(out, "%s\n%*s", i ? "," : "", 2 * (depth + 1), "");
+        json_t *member = object ? json_object_iter_value(it) : json_array_get(v, i);
+        if (object) {
+            json_t *key = json_text(json_object_iter_key(it));
+            json_dumpf(key, out, flags);
+            json_decref(key);
+            fputs(": ", out);
+            it = json_object_iter_next(v, it);
+        }
+        write_json(out, member, depth + 1);
+    }
+    fprintf(out, "\n%*s%c", 2 * depth, "", object ? '}' : ']');
 }
 
 static int cmp_line(const void *pa, const void *pb) {
@@ -791,49 +875,50 @@ static int cmp_line(const void *pa, const void *pb) {
 }
 
 /* A function's calls in source order. */
-static void json_calls(FILE *out, const struct site *v, size_t begin, size_t end) {
+static json_t *json_calls(const struct site *v, size_t begin, size_t end) {
     const struct site **order = xrealloc(NULL, (end - begin) * sizeof *order);
     for (size_t k = begin; k < end; k++)
         order[k - begin] = &v[k];
     qsort(order, end - begin, sizeof *order, cmp_line);
-    for (size_t k = 0; k < end - begin; k++) {
-        fprintf(out, "%s\n            {\"allocator\": ", k ? "," : "");
-        json_string(out, order[k]->callee_shown);
-        fputs(", \"symbol\": ", out);
-        json_string(out, order[k]->callee);
-        fprintf(out, ", \"line\": %u, \"column\": %u}", order[k]->line, order[k]->column);
-    }
+    json_t *calls = checked(json_array());
+    for (size_t k = 0; k < end - begin; k++)
+        json_array_append_new(calls, checked(json_pack("{s:o, s:o, s:I, s:I}", "allocator",
+                                                       json_text(order[k]->callee_shown), "symbol",
+                                                       json_text(order[k]->callee), "line",
+                                                       (json_int_t)order[k]->line, "column",
+                                                       (json_int_t)order[k]->column)));
     free(order);
+    return calls;
 }
 
-static void json_functions(FILE *out, const struct site *v, size_t begin, size_t end) {
+static json_t *json_functions(const struct site *v, size_t begin, size_t end) {
     size_t n;
     struct group *fns = groups_of(v, begin, end, BY_FUNCTION, &n);
-    for (size_t j = 0; j < n; j++) {
-        fprintf(out, "%s\n        {\n          \"function\": ", j ? "," : "");
-        json_string(out, fns[j].shown);
-        fputs(",\n          \"symbol\": ", out);
-        json_string(out, v[fns[j].begin].function);
-        fprintf(out, ",\n          \"sites\": %zu,\n          \"calls\": [", fns[j].end - fns[j].begin);
-        json_calls(out, v, fns[j].begin, fns[j].end);
-        fputs("\n          ]\n        }", out);
-    }
+    json_t *functions = checked(json_array());
+    for (size_t j = 0; j < n; j++)
+        json_array_append_new(functions, checked(json_pack("{s:o, s:o, s:I, s:o}", "function",
+                                                           json_text(fns[j].shown), "symbol",
+                                                           json_text(v[fns[j].begin].function), "sites",
+                                                           (json_int_t)(fns[j].end - fns[j].begin), "calls",
+                                                           json_calls(v, fns[j].begin, fns[j].end))));
     free(fns);
+    return functions;
 }
 
 static void print_json(FILE *out, const struct sites *s) {
-    fprintf(out, "{\n  \"sites\": %zu,\n  \"files\": [", s->n);
     size_t nf;
     struct group *files = groups_of(s->v, 0, s->n, BY_FILE, &nf);
-    for (size_t i = 0; i < nf; i++) {
-        fprintf(out, "%s\n    {\n      \"file\": ", i ? "," : "");
-        json_string(out, files[i].shown);
-        fprintf(out, ",\n      \"sites\": %zu,\n      \"functions\": [", files[i].end - files[i].begin);
-        json_functions(out, s->v, files[i].begin, files[i].end);
-        fputs("\n      ]\n    }", out);
-    }
+    json_t *list = checked(json_array());
+    for (size_t i = 0; i < nf; i++)
+        json_array_append_new(list, checked(json_pack("{s:o, s:I, s:o}", "file", json_text(files[i].shown),
+                                                      "sites", (json_int_t)(files[i].end - files[i].begin),
+                                                      "functions",
+                                                      json_functions(s->v, files[i].begin, files[i].end))));
     free(files);
-    fputs(nf ? "\n  ]\n}\n" : "]\n}\n", out);
+    json_t *root = checked(json_pack("{s:I, s:o}", "sites", (json_int_t)s->n, "files", list));
+    write_json(out, root, 0);
+    fputc('\n', out);
+    json_decref(root);
 }
 
 /* ---- command line ---- */
@@ -848,40 +933,49 @@ static const char usage_text[] =
 struct report_opts {
     bool json;
     const char *output;
-    char **files;        /* FILE operands (argv slots) */
+    char **files;        /* FILE operands */
     int nfiles;
     char **command;      /* after "--", or NULL */
 };
 
+static const struct option report_longopts[] = {
+    {"json", no_argument, NULL, 'j'},
+    {"output", required_argument, NULL, 'o'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
 /* Returns -1 to go on, or the exit status. */
 static int parse_args(int argc, char **argv, struct report_opts *o) {
-    o->files = argv + 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--") == 0) {
-            if (i + 1 == argc)
-                return usage_error(sub, "missing COMMAND after '--'");
-            if (o->nfiles)
-                return usage_error(sub, "give a FILE or '-- COMMAND', not both");
-            o->command = argv + i + 1;
-            return -1;
-        }
-        if (strcmp(a, "--json") == 0) {
+    o->files = xrealloc(NULL, (size_t)argc * sizeof *o->files);
+    const char *arg;
+    int c;
+    while ((c = next_option(argc, argv, "-:h", report_longopts, &arg)) != -1) {
+        switch (c) {
+        case 'j':
             o->json = true;
-        } else if (strcmp(a, "--output") == 0) {
-            if (i + 1 == argc)
-                return usage_error(sub, "--output needs a FILE");
-            o->output = argv[++i];
-        } else if (strncmp(a, "--output=", 9) == 0) {
-            o->output = a + 9;
-        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            break;
+        case 'o':
+            o->output = optarg;
+            break;
+        case 'h':
             fputs(usage_text, stdout);
             return 0;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            return usage_error(sub, "unknown option '%s' (accepted: --json, --output FILE, --help, -- COMMAND)", a);
-        } else {
-            o->files[o->nfiles++] = argv[i];
+        case 1:
+            o->files[o->nfiles++] = optarg;
+            break;
+        case ':':
+            return usage_error(sub, "--output needs a FILE");
+        default:
+            return usage_error(sub, "unknown option '%s' (accepted: --json, --output FILE, --help, -- COMMAND)", arg);
         }
+    }
+    if (arg) { /* "--" */
+        if (optind == argc)
+            return usage_error(sub, "missing COMMAND after '--'");
+        if (o->nfiles)
+            return usage_error(sub, "give a FILE or '-- COMMAND', not both");
+        o->command = argv + optind;
     }
     return -1;
 }
@@ -899,26 +993,32 @@ static int print_report(const struct report_opts *o, struct sites *s) {
     return 0;
 }
 
-int cmd_report(int argc, char **argv) {
-    struct report_opts o = {0};
-    int rc = parse_args(argc, argv, &o);
-    if (rc >= 0)
-        return rc;
+/* Reads the inputs the options name and prints the report. */
+static int report(const struct report_opts *o) {
     struct sites s = {0};
     int status = 0;
-    if (o.command) {
-        status = run_command(o.command, &s);
-    } else if (o.nfiles == 0) {
+    if (o->command) {
+        status = run_command(o->command, &s);
+    } else if (o->nfiles == 0) {
         status = read_file("-", &s);
     } else {
-        for (int i = 0; i < o.nfiles && status == 0; i++)
-            status = read_file(o.files[i], &s);
+        for (int i = 0; i < o->nfiles && status == 0; i++)
+            status = read_file(o->files[i], &s);
         if (status) {
             free_sites(&s);
             return status;
         }
     }
-    rc = print_report(&o, &s);
+    int rc = print_report(o, &s);
     free_sites(&s);
     return status ? status : rc;
+}
+
+int cmd_report(int argc, char **argv) {
+    struct report_opts o = {0};
+    int rc = parse_args(argc, argv, &o);
+    if (rc < 0)
+        rc = report(&o);
+    free(o.files);
+    return rc;
 }

@@ -5,12 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "commands.h"
 #include "dump.h"
 #include "labels.h"
+#include "spawn.h"
 
 struct run_options {
     const char *mode;           /* NULL: the library's default */
@@ -26,42 +26,65 @@ static bool valid_partitions(const char *v) {
     return *v && !*end && n >= 1 && n <= PARTMALLOC_MAX_PARTITIONS && (n & (n - 1)) == 0;
 }
 
+static const char run_usage[] =
+    "usage: partmalloc run [--mode typed|random|none] [--partitions N] [--stats histogram|slabinfo|json]\n"
+    "                      [--no-census] [--] PROGRAM ARGS...\n"
+    "Runs PROGRAM with partmalloc preloaded (the counting build, which names the types in\n"
+    "each partition, unless --no-census) and prints its partitions on stderr when it exits.\n"
+    "The exit status is the program's.\n";
+
+static const char run_accepted[] = "(accepted: --mode, --partitions, --stats, --no-census, --)";
+enum { OPT_MODE = 256, OPT_PARTITIONS, OPT_STATS, OPT_NO_CENSUS };
+static const struct option run_longopts[] = {
+    {"mode", required_argument, NULL, OPT_MODE},
+    {"partitions", required_argument, NULL, OPT_PARTITIONS},
+    {"stats", required_argument, NULL, OPT_STATS},
+    {"no-census", no_argument, NULL, OPT_NO_CENSUS},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* The options end at "--" or at the program. Returns -1 to go on, or the
+ * exit status. */
 static int parse_run_options(int argc, char **argv, struct run_options *o) {
     *o = (struct run_options){.format = PM_STATS_HISTOGRAM, .census = true};
-    int i = 1;
-    for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
-        const char *arg = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(arg, "--no-census") == 0) {
+    const char *arg;
+    int c;
+    while ((c = next_option(argc, argv, "+:h", run_longopts, &arg)) != -1) {
+        switch (c) {
+        case 'h':
+            fputs(run_usage, stdout);
+            return 0;
+        case OPT_NO_CENSUS:
             o->census = false;
-            continue;
-        }
-        if (strcmp(arg, "--mode") != 0 && strcmp(arg, "--partitions") != 0 && strcmp(arg, "--stats") != 0) {
-            if (arg[0] != '-')
-                break; /* the program, without "--" */
-            return usage_error("run", "unknown option '%s' (accepted: --mode, --partitions, --stats, --no-census, --)",
-                               arg);
-        }
-        if (!value)
+            break;
+        case OPT_MODE:
+            if (strcmp(optarg, "typed") && strcmp(optarg, "random") && strcmp(optarg, "none"))
+                return usage_error("run", "invalid --mode '%s' (accepted: typed, random, none)", optarg);
+            o->mode = optarg;
+            break;
+        case OPT_PARTITIONS:
+            if (!valid_partitions(optarg))
+                return usage_error("run", "invalid --partitions '%s' (accepted: 1, 2, 4, 8, 16, 32, 64)", optarg);
+            o->partitions = optarg;
+            break;
+        case OPT_STATS:
+            if (!pm_stats_format_parse(optarg, strlen(optarg), &o->format))
+                return usage_error("run", "invalid --stats '%s' (accepted: histogram, slabinfo, json)", optarg);
+            break;
+        case ':':
             return usage_error("run", "option '%s' needs a value", arg);
-        i++;
-        if (strcmp(arg, "--mode") == 0) {
-            if (strcmp(value, "typed") && strcmp(value, "random") && strcmp(value, "none"))
-                return usage_error("run", "invalid --mode '%s' (accepted: typed, random, none)", value);
-            o->mode = value;
-        } else if (strcmp(arg, "--partitions") == 0) {
-            if (!valid_partitions(value))
-                return usage_error("run", "invalid --partitions '%s' (accepted: 1, 2, 4, 8, 16, 32, 64)", value);
-            o->partitions = value;
-        } else if (!pm_stats_format_parse(value, strlen(value), &o->format)) {
-            return usage_error("run", "invalid --stats '%s' (accepted: histogram, slabinfo, json)", value);
+        default:
+            return usage_error("run", "unknown option '%s' %s", arg, run_accepted);
         }
     }
-    if (i < argc && strcmp(argv[i], "--") == 0)
-        i++;
-    if (i >= argc)
+    /* getopt takes a lone "-" for the program; it is an option here unless "--" came first */
+    if (!arg && optind < argc && strcmp(argv[optind], "-") == 0)
+        return usage_error("run", "unknown option '-' %s", run_accepted);
+    if (optind >= argc)
         return usage_error("run", "no program given (usage: partmalloc run [OPTIONS] -- PROGRAM ARGS...)");
-    o->argv = argv + i;
-    return 0;
+    o->argv = argv + optind;
+    return -1;
 }
 
 /* The library to preload: the counting build (for the census of types per
@@ -79,7 +102,16 @@ static void library_path(bool census, char *out, size_t size) {
     snprintf(out, size, "%s/libpartmalloc.so", dir);
 }
 
-static void set_environment(const struct run_options *o, const char *lib, const char *dump_dir) {
+/* What the program's environment gets (in the child, before exec). */
+struct child_env {
+    const struct run_options *o;
+    const char *lib, *dump_dir;
+};
+
+static void set_environment(void *arg) {
+    const struct child_env *e = arg;
+    const struct run_options *o = e->o;
+    const char *lib = e->lib, *dump_dir = e->dump_dir;
     char preload[8192];
     const char *old = getenv("LD_PRELOAD");
     snprintf(preload, sizeof preload, "%s%s%s", lib, old && *old ? ":" : "", old && *old ? old : "");
@@ -94,16 +126,6 @@ static void set_environment(const struct run_options *o, const char *lib, const 
     /* so that `partmalloc stat PID` can look at it while it runs */
     if (!getenv("PARTMALLOC_STATS_SIGNAL"))
         setenv("PARTMALLOC_STATS_SIGNAL", "USR2", 1);
-}
-
-static int wait_status(pid_t pid) {
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return 1;
-    if (WIFEXITED(status))
-        return WEXITSTATUS(status);
-    return 128 + WTERMSIG(status);
 }
 
 static void print_dump(const char *path, const char *program, enum pm_stats_format format) {
@@ -151,7 +173,7 @@ static void remove_dir(const char *dir) {
 int cmd_run(int argc, char **argv) {
     struct run_options o;
     int rc = parse_run_options(argc, argv, &o);
-    if (rc)
+    if (rc >= 0)
         return rc;
     char lib[4096];
     library_path(o.census, lib, sizeof lib);
@@ -160,17 +182,13 @@ int cmd_run(int argc, char **argv) {
     char dump_dir[] = "/tmp/partmalloc-run-XXXXXX";
     if (!mkdtemp(dump_dir))
         return fail("run", "cannot create a temporary directory: %s", strerror(errno));
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
+    struct child_env env = {&o, lib, dump_dir};
+    struct spawn child = {.argv = o.argv, .search_path = true, .sub = "run", .in_child = set_environment,
+                          .child_arg = &env};
+    if (spawn_start(&child) != 0)
         return fail("run", "fork: %s", strerror(errno));
-    if (pid == 0) {
-        set_environment(&o, lib, dump_dir);
-        execvp(o.argv[0], o.argv);
-        fprintf(stderr, "partmalloc run: cannot run %s: %s\n", o.argv[0], strerror(errno));
-        _exit(127);
-    }
-    int status = wait_status(pid);
+    pid_t pid = child.pid;
+    int status = spawn_wait(&child, NULL);
     char path[4200];
     snprintf(path, sizeof path, "%s/stats-%d.json", dump_dir, (int)pid);
     if (status != 127 || access(path, R_OK) == 0)

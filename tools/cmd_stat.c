@@ -115,30 +115,57 @@ static bool all_digits(const char *s) {
     return true;
 }
 
+static const char stat_usage[] =
+    "usage: partmalloc stat [--format histogram|slabinfo|json] PID|DUMP-FILE\n"
+    "Prints the partitions of a running process (one started with PARTMALLOC_STATS_SIGNAL,\n"
+    "as `partmalloc run` does) or of a JSON dump saved from one.\n";
+
+static const struct option stat_longopts[] = {
+    {"format", required_argument, NULL, 'f'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* The one PID or FILE; options may come before or after it. */
+static int take_target(const char **target, const char *arg) {
+    if (*target)
+        return usage_error("stat", "more than one process or file given ('%s', '%s')", *target, arg);
+    *target = arg;
+    return 0;
+}
+
 int cmd_stat(int argc, char **argv) {
     enum pm_stats_format format = PM_STATS_HISTOGRAM;
-    const char *target = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--format") == 0) {
-            if (i + 1 >= argc)
-                return usage_error("stat", "option '--format' needs a value");
-            const char *v = argv[++i];
-            if (!pm_stats_format_parse(v, strlen(v), &format))
-                return usage_error("stat", "invalid --format '%s' (accepted: histogram, slabinfo, json)", v);
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return usage_error("stat", "unknown option '%s' (accepted: --format)", argv[i]);
-        } else if (target) {
-            return usage_error("stat", "more than one process or file given ('%s', '%s')", target, argv[i]);
-        } else {
-            target = argv[i];
+    const char *target = NULL, *arg;
+    int c, rc;
+    while ((c = next_option(argc, argv, "-:h", stat_longopts, &arg)) != -1) {
+        switch (c) {
+        case 'h':
+            fputs(stat_usage, stdout);
+            return 0;
+        case 'f':
+            if (!pm_stats_format_parse(optarg, strlen(optarg), &format))
+                return usage_error("stat", "invalid --format '%s' (accepted: histogram, slabinfo, json)", optarg);
+            break;
+        case 1:
+            if ((rc = take_target(&target, optarg)))
+                return rc;
+            break;
+        case ':':
+            return usage_error("stat", "option '%s' needs a value", arg);
+        default:
+            return usage_error("stat", "unknown option '%s' (accepted: --format)", arg);
         }
     }
+    for (; optind < argc; optind++) /* after "--" */
+        if ((rc = take_target(&target, argv[optind])))
+            return rc;
     if (!target)
         return usage_error("stat", "no process id or dump file given (usage: partmalloc stat [--format F] PID|FILE)");
     char path[4200];
     bool live = all_digits(target);
     if (live) {
-        int rc = request_dump(strtol(target, NULL, 10), path, sizeof path);
+        rc = request_dump(strtol(target, NULL, 10), path, sizeof path);
         if (rc)
             return rc;
     } else {

@@ -5,6 +5,8 @@
 #ifndef PM_TOOLS_COMMANDS_H
 #define PM_TOOLS_COMMANDS_H
 
+#include <getopt.h>
+
 int cmd_run(int argc, char **argv);
 int cmd_cc(int argc, char **argv);      /* also `c++`: argv[0] tells which */
 int cmd_report(int argc, char **argv);
@@ -14,6 +16,12 @@ int cmd_stat(int argc, char **argv);
 int usage_error(const char *sub, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints "partmalloc <sub>: <message>" on stderr and returns 1. */
 int fail(const char *sub, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* getopt_long, silent (the subcommand words its own errors). *arg is the
+ * argument it looked at, as given: after '?' (an unknown option) or ':'
+ * (an option without its value) the one to name; after -1 "--" if that
+ * ended the options, else NULL. Each subcommand answers --help and -h. */
+int next_option(int argc, char **argv, const char *shortopts, const struct option *longopts, const char **arg);
 
 /* Where the command finds the library and headers it was installed with:
  * the directory of the running executable (build tree) or PREFIX/lib. */

@@ -51,6 +51,16 @@ int fail(const char *sub, const char *fmt, ...) {
     return 1;
 }
 
+int next_option(int argc, char **argv, const char *shortopts, const struct option *longopts, const char **arg) {
+    int at = optind;
+    opterr = 0;
+    int c = getopt_long(argc, argv, shortopts, longopts, NULL);
+    *arg = at < argc ? argv[at] : NULL;
+    if (c == -1 && *arg && strcmp(*arg, "--") != 0)
+        *arg = NULL;
+    return c;
+}
+
 /* The build tree keeps the command beside the library (build/partmalloc,
  * build/libpartmalloc.so); an installed one is PREFIX/bin with PREFIX/lib. */
 static char exe_dir[PATH_MAX];

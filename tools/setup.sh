@@ -5,7 +5,7 @@
 #   sh tools/setup.sh --missing build   print the missing packages plain `make` needs
 set -e
 # What plain `make` needs: the libraries' and the command's headers.
-build="libjansson-dev libdw-dev libelf-dev libsodium-dev"
+build="libjansson-dev libyaml-dev libdw-dev libelf-dev libsodium-dev"
 # The tests, then the peers the benchmark suite measures against.
 need="$build clang-22 libclang-rt-22-dev libcriterion-dev pkg-config git perl python3 valgrind"
 # dpkg-dev: apt-get source (tests/scripts/realworld_lua.sh fetches Debian's lua5.4).

@@ -4,10 +4,11 @@
  *   report   on the fixtures of tests/tools/fixtures (a clang-22 build log
  *            with repeated remarks, an optimization record, a C++ log), on a
  *            command that prints the log to stderr, and on `make` building a
- *            small project with `partmalloc cc`;
+ *            small project with `partmalloc cc`; its --help and bad options;
  *   cc/c++   programs built with it print their tokens and the token max
  *            libpartmalloc read from them; the flags added (clang -###, and a
- *            stand-in clang-22 that prints its arguments); the errors.
+ *            stand-in clang-22 that prints its arguments); the errors; a lone
+ *            --help or -h.
  */
 #include "testutil.h" /* first: it defines _GNU_SOURCE */
 
@@ -343,6 +344,38 @@ Test(report, errors) {
     run_free(&r);
 }
 
+/* --help and -h: the usage on stdout, exit 0, whatever follows. */
+Test(report, help) {
+    struct run r = run_tool((const char *[]){"report", "--help", "--bogus", NULL}, NULL);
+    expect_status(&r, 0);
+    cr_expect(strncmp(r.out, "usage: partmalloc report [--json]", 33) == 0, "%s", r.out);
+    cr_expect_str_empty(r.err);
+    struct run h = run_tool((const char *[]){"report", FIXTURES "/build.log", "-h", NULL}, NULL);
+    expect_status(&h, 0);
+    cr_expect_str_eq(h.out, r.out);
+    cr_expect_str_empty(h.err);
+    run_free(&h);
+    run_free(&r);
+}
+
+/* A short option, a value given to --json, --output without its FILE. */
+Test(report, bad_options_name_themselves) {
+    static const char *const cases[][3] = {
+        {"-x", "partmalloc report: unknown option '-x' (accepted: --json, --output FILE, --help, -- COMMAND)\n"},
+        {"--json=yes", "partmalloc report: unknown option '--json=yes' "
+                       "(accepted: --json, --output FILE, --help, -- COMMAND)\n"},
+        {"--output", "partmalloc report: --output needs a FILE\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *const args[] = {"report", FIXTURES "/build.log", cases[i][0], NULL};
+        struct run r = run_tool(args, NULL);
+        expect_status(&r, 2);
+        cr_expect_str_empty(r.out, "%s", cases[i][0]);
+        cr_expect_str_eq(r.err, cases[i][1], "%s", cases[i][0]);
+        run_free(&r);
+    }
+}
+
 /* ---- cc ---- */
 
 /* Prints the token max libpartmalloc read from the program, and the tokens
@@ -590,6 +623,33 @@ Test(cc, bad_partitions) {
             run_free(&r);
         }
     }
+}
+
+/* A lone --help or -h is partmalloc's (even without clang); with other
+ * arguments --help is clang's. */
+Test(cc, help) {
+    char *empty = make_tmpdir();
+    char *path = fmt("PATH=%s", empty);
+    static const char *const forms[][2] = {{"cc", "--help"}, {"cc", "-h"}, {"c++", "--help"}, {"c++", "-h"}};
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        struct run r = run_tool((const char *[]){forms[i][0], forms[i][1], NULL}, (const char *[]){path, NULL});
+        expect_status(&r, 0);
+        cr_expect(strncmp(r.out, "usage: partmalloc cc [CLANG ARGS...]\n", 37) == 0, "%s %s: %s", forms[i][0],
+                  forms[i][1], r.out);
+        cr_expect_str_empty(r.err);
+        run_free(&r);
+    }
+    free(path);
+    remove_tree(empty);
+
+    char *dir = fake_clang_dir();
+    struct run r = run_fake(dir, (const char *[]){"cc", "--help", "-c", NULL}, NULL);
+    expect_status(&r, 0);
+    char *expected = fmt("-fsanitize=alloc-token\n-falloc-token-max=16\n--help\n-c\n-I%s/../include\n", tool_dir());
+    cr_expect_str_eq(r.out, expected);
+    free(expected);
+    run_free(&r);
+    remove_tree(dir);
 }
 
 Test(cc, clang_missing) {

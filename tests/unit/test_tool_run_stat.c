@@ -1,6 +1,7 @@
 /* The partmalloc command's run and stat: the histogram of a program built
  * with `partmalloc cc` names its types in the right partitions, a live
- * process can be looked at, and every bad argument is one line and exit 2. */
+ * process can be looked at, every bad argument is one line and exit 2, and
+ * --help and -h print the usage. */
 #include "testutil.h"
 
 #include <criterion/criterion.h>
@@ -126,6 +127,21 @@ struct usage_case {
     const char *message;
 };
 
+/* Each case: one line on stderr, exit 2. */
+static void expect_usage_errors(const struct usage_case *cases, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        const char *argv[8] = {tool()};
+        for (int a = 0; a < 6 && cases[i].args[a]; a++)
+            argv[a + 1] = cases[i].args[a];
+        const char *env[] = {NULL};
+        struct run r = run_env(argv, env, false);
+        cr_expect_eq(exit_code(&r), 2, "case %zu", i);
+        cr_expect_str_eq(r.err, cases[i].message, "case %zu", i);
+        cr_expect_str_empty(r.out, "case %zu", i);
+        run_free(&r);
+    }
+}
+
 Test(tool, bad_arguments_name_themselves) {
     static const struct usage_case cases[] = {
         {{"run", "--mode", "fast", "--", "true"}, "partmalloc run: invalid --mode 'fast' (accepted: typed, random, none)\n"},
@@ -143,15 +159,51 @@ Test(tool, bad_arguments_name_themselves) {
         {{"stat", "-x"}, "partmalloc stat: unknown option '-x' (accepted: --format)\n"},
         {{"frobnicate"}, "partmalloc: unknown command 'frobnicate' (accepted: run, cc, c++, report, stat, version, help)\n"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const char *argv[8] = {tool()};
-        for (int a = 0; a < 6 && cases[i].args[a]; a++)
-            argv[a + 1] = cases[i].args[a];
-        const char *env[] = {NULL};
-        struct run r = run_env(argv, env, false);
-        cr_expect_eq(exit_code(&r), 2, "case %zu", i);
-        cr_expect_str_eq(r.err, cases[i].message, "case %zu", i);
-        run_free(&r);
+    expect_usage_errors(cases, sizeof cases / sizeof cases[0]);
+}
+
+/* The forms getopt_long reads: a short option, a value in the same
+ * argument, one given to an option that takes none, a lone "-". */
+Test(tool, bad_options_in_getopt_forms_name_themselves) {
+    static const struct usage_case cases[] = {
+        {{"run", "-x", "--", "true"},
+         "partmalloc run: unknown option '-x' (accepted: --mode, --partitions, --stats, --no-census, --)\n"},
+        {{"run", "--no-census=1", "--", "true"},
+         "partmalloc run: unknown option '--no-census=1' (accepted: --mode, --partitions, --stats, --no-census, --)\n"},
+        {{"run", "-", "true"},
+         "partmalloc run: unknown option '-' (accepted: --mode, --partitions, --stats, --no-census, --)\n"},
+        {{"run", "--mode=fast", "true"}, "partmalloc run: invalid --mode 'fast' (accepted: typed, random, none)\n"},
+        {{"run", "--stats"}, "partmalloc run: option '--stats' needs a value\n"},
+        {{"stat", "--format"}, "partmalloc stat: option '--format' needs a value\n"},
+        {{"stat", "1", "--format=xml"}, "partmalloc stat: invalid --format 'xml' (accepted: histogram, slabinfo, json)\n"},
+        {{"stat", "--bogus=1", "1"}, "partmalloc stat: unknown option '--bogus=1' (accepted: --format)\n"},
+        {{"stat", "1", "-", "--format", "json"}, "partmalloc stat: more than one process or file given ('1', '-')\n"},
+    };
+    expect_usage_errors(cases, sizeof cases / sizeof cases[0]);
+}
+
+/* --help and -h: the subcommand's usage on stdout, exit 0, nothing run. */
+Test(tool, run_and_stat_answer_help) {
+    static const char *const subs[] = {"run", "stat"};
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "usage: partmalloc %s ", subs[i]);
+        char *first = NULL;
+        for (int h = 0; h < 2; h++) {
+            /* what follows the option must not matter */
+            const char *argv[] = {tool(), subs[i], h ? "-h" : "--help", "--bogus", NULL};
+            const char *env[] = {NULL};
+            struct run r = run_env(argv, env, false);
+            cr_expect_eq(exit_code(&r), 0, "%s %s: %s", subs[i], argv[2], r.err);
+            cr_expect_str_empty(r.err, "%s %s", subs[i], argv[2]);
+            cr_expect(strncmp(r.out, want, strlen(want)) == 0, "%s %s: %s", subs[i], argv[2], r.out);
+            if (!first)
+                first = strdup(r.out);
+            else
+                cr_expect_str_eq(r.out, first, "-h and --help differ for %s", subs[i]);
+            run_free(&r);
+        }
+        free(first);
     }
 }
 
