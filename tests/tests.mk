@@ -30,7 +30,10 @@ INTEGRATION_SRC := $(wildcard tests/integration/test_*.c)
 INTEGRATION_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(INTEGRATION_SRC))
 HELPER_BIN   := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(wildcard tests/helpers/*.c))
 
-ASAN_TESTS := test_api test_sizeclass test_isolation test_death test_slab test_stats test_misuse
+# A suite in ASAN_TESTS may be in either folder: test_slab_programs and
+# test_stats_programs run under ASan with the in-process halves of their suites.
+ASAN_TESTS := test_api test_sizeclass test_isolation test_death test_slab test_stats test_misuse \
+              test_slab_programs test_stats_programs
 TSAN_TESTS := test_threads
 ASAN_BIN   := $(patsubst %,$(BUILD)/tests/asan/%,$(ASAN_TESTS))
 TSAN_BIN   := $(patsubst %,$(BUILD)/tests/tsan/%,$(TSAN_TESTS))
@@ -64,6 +67,10 @@ $(BUILD)/tests/asan/%: tests/unit/%.c $(ASAN_OBJ) tests/testutil.h
 $(BUILD)/tests/tsan/%: tests/unit/%.c $(TSAN_OBJ) tests/testutil.h tests/threadutil.h
 	@mkdir -p $(dir $@)
 	$(CLANG) $(TEST_CFLAGS) -DPM_TEST_NO_INTERPOSE $(SAN_TSAN) $< -o $@ $(TSAN_OBJ) $(TEST_LIBS)
+
+$(BUILD)/tests/asan/%: tests/integration/%.c $(ASAN_OBJ) tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CLANG) $(TEST_CFLAGS) -DPM_TEST_NO_INTERPOSE $(SAN_ASAN) $< -o $@ $(ASAN_OBJ) $(TEST_LIBS)
 
 TEST_BINS := $(UNIT_BIN) $(INTEGRATION_BIN) $(HELPER_BIN) $(ASAN_BIN) $(TSAN_BIN)
 
