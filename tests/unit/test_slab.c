@@ -78,7 +78,7 @@ static void nofail_oom(void *arg) {
 }
 
 Test(slab, nofail_aborts_instead_of_returning_null) {
-    cr_expect_abort(nofail_oom, NULL, "partmalloc: out of memory in an allocation with __GFP_NOFAIL\n");
+    tu_expect_abort(nofail_oom, NULL, "partmalloc: out of memory in an allocation with __GFP_NOFAIL\n");
 }
 
 static int constructed;
@@ -166,10 +166,10 @@ Test(slab, wrong_cache_and_destroyed_cache_abort) {
     char expected[200];
     snprintf(expected, sizeof expected,
              "partmalloc: kmem_cache_free to cache_b of an object of another cache at %p (cache cache_a)\n", probe);
-    cr_expect_abort(free_to_wrong_cache, caches, expected);
+    tu_expect_abort(free_to_wrong_cache, caches, expected);
     snprintf(expected, sizeof expected, "partmalloc: use of an invalid or destroyed kmem_cache at %p (cache none)\n",
              (void *)caches[1]);
-    cr_expect_abort(use_after_destroy, caches[1], expected);
+    tu_expect_abort(use_after_destroy, caches[1], expected);
 }
 
 Test(slab, destroyed_cache_addresses_are_never_reused) {
