@@ -103,7 +103,7 @@ static const char *cache_of(void *p, char out[32]) {
 }
 
 /* Asserts fn(arg) dies of signal `sig` and prints nothing. */
-#define cr_expect_fault(fn, arg, sig)                                                              \
+#define tu_expect_fault(fn, arg, sig)                                                              \
     do {                                                                                           \
         struct death d_ = run_in_child((fn), (arg));                                               \
         cr_expect_eq(d_.signal, (sig), "expected signal %d, got signal %d exit %d, stderr: %s",    \
@@ -112,7 +112,7 @@ static const char *cache_of(void *p, char out[32]) {
     } while (0)
 
 /* Asserts fn(arg) returns (the child exits 0) and prints nothing. */
-#define cr_expect_survives(fn, arg)                                                                \
+#define tu_expect_survives(fn, arg)                                                                \
     do {                                                                                           \
         struct death d_ = run_in_child((fn), (arg));                                               \
         cr_expect(d_.signal == 0 && d_.exit_code == 0, "expected exit 0, got signal %d exit %d",   \
@@ -532,9 +532,9 @@ Test(misuse, free_sized_accepts_any_size_of_the_class) {
     void *p = t_malloc(50); /* the 64-byte class */
     cr_assert_eq(info_of(p).object_size, 64);
     struct sized s = {p, 64, 0};
-    cr_expect_survives(do_free_sized, &s);
+    tu_expect_survives(do_free_sized, &s);
     s.size = 49;
-    cr_expect_survives(do_free_sized, &s);
+    tu_expect_survives(do_free_sized, &s);
     t_free(p);
 }
 
@@ -551,7 +551,7 @@ Test(misuse, free_sized_of_a_large_block_with_another_size) {
                          "free_sized(p, %zu)", wrong[i]);
     }
     struct sized right = {p, n, 0};
-    cr_expect_survives(do_free_sized, &right);
+    tu_expect_survives(do_free_sized, &right);
     t_free(p);
 }
 
@@ -569,7 +569,7 @@ Test(misuse, free_aligned_sized_with_another_alignment_or_size) {
                          cases[i].size);
     }
     struct sized right = {p, 128, 128};
-    cr_expect_survives(do_free_sized, &right);
+    tu_expect_survives(do_free_sized, &right);
     t_free(p);
 }
 
@@ -709,7 +709,7 @@ static void aligned_alloc_top_bit(void *arg) {
 }
 
 Test(misuse, aligned_alloc_of_half_the_address_space_aligned_to_it) {
-    cr_expect_survives(aligned_alloc_top_bit, NULL);
+    tu_expect_survives(aligned_alloc_top_bit, NULL);
 }
 
 /* ---- bad alignment: EINVAL ---- */
@@ -786,7 +786,7 @@ static void write_at_the_guard_page_start(void *p) {
 Test(misuse, write_past_the_end_of_a_large_block_faults) {
     for (size_t i = 0; i < N_LARGE; i++) {
         char *p = large_alloc(&large_cases[i]);
-        cr_expect_fault(write_one_past_the_last_page, p, SIGSEGV);
+        tu_expect_fault(write_one_past_the_last_page, p, SIGSEGV);
         t_free(p);
     }
 }
@@ -794,8 +794,8 @@ Test(misuse, write_past_the_end_of_a_large_block_faults) {
 Test(misuse, write_before_the_start_of_a_large_block_faults) {
     for (size_t i = 0; i < N_LARGE; i++) {
         char *p = large_alloc(&large_cases[i]);
-        cr_expect_fault(write_one_before_the_start, p, SIGSEGV);
-        cr_expect_fault(write_at_the_guard_page_start, p, SIGSEGV);
+        tu_expect_fault(write_one_before_the_start, p, SIGSEGV);
+        tu_expect_fault(write_at_the_guard_page_start, p, SIGSEGV);
         t_free(p);
     }
 }
@@ -822,7 +822,7 @@ Test(misuse, read_after_free_of_a_large_block_above_the_kept_limit_faults) {
         const size_t offsets[] = {0, sizes[i] / 2, sizes[i] - 1};
         for (size_t k = 0; k < 3; k++) {
             struct read_after_free r = {p, offsets[k]};
-            cr_expect_fault(free_then_read, &r, SIGSEGV);
+            tu_expect_fault(free_then_read, &r, SIGSEGV);
         }
         t_free(p);
     }
