@@ -1,38 +1,78 @@
 #!/bin/sh
 # Runs every built test and prints one closing line:
 #   check: N passed, N failed
-# A Criterion suite counts its tests; a script counts its PASS:/FAIL: lines.
+# preceded, when something failed, by the list of what failed.
+#
+# A Criterion suite (unit, integration, and their ASan and TSan builds)
+# writes a TAP report (--tap=FILE); each "ok" counts as passed, each
+# "not ok" as failed, a "# SKIP" as neither. A suite that writes no report
+# (it crashed or was killed) counts one failure; one whose report has fewer
+# results than its plan, a failure for each missing; one that exits nonzero
+# although every result is ok, one failure.
+# A script counts its PASS:/FAIL: lines.
 BUILD=${BUILD:-build}
 passed=0
 failed=0
 failures=""
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+log=$tmp/log
+tap=$tmp/tap
+nl='
+'
 
-count_criterion() { # $1 = name
-    line=$(grep -a "Synthesis:" "$log" | tail -n 1)
-    t=$(echo "$line" | sed -n 's/.*Tested: \([0-9]*\).*/\1/p')
-    p=$(echo "$line" | sed -n 's/.*Passing: \([0-9]*\).*/\1/p')
-    if [ -z "$t" ] || [ -z "$p" ]; then
-        failed=$((failed + 1)); failures="$failures $1"; return
+failure() { # $1 = what failed
+    failures="$failures$nl  $1"
+}
+
+# Counts the TAP report of suite $1, which exited with $2.
+count_tap() {
+    if [ ! -s "$tap" ]; then
+        failed=$((failed + 1))
+        failure "$1: no TAP report (exit $2)"
+        echo "-- $1: no TAP report (exit $2): 1 failed"
+        return
     fi
-    passed=$((passed + p))
-    if [ "$t" -ne "$p" ] || [ "$2" -ne 0 ]; then
-        failed=$((failed + t - p)); [ "$t" -eq "$p" ] && failed=$((failed + 1))
-        failures="$failures $1"
+    # "passed failed skipped missing", then the name of each failed test;
+    # without a plan ("1..N") the report is cut short: one missing.
+    awk '
+        /^1\.\.[0-9]+/ { plan = substr($0, 4) + 0; planned = 1; next }
+        /^ok / { n++; if ($0 ~ /# SKIP/) s++; else p++; next }
+        /^not ok / { n++; f++; bad = bad "\n" $4; next }
+        END {
+            m = !planned ? 1 : plan > n ? plan - n : 0
+            printf "%d %d %d %d%s\n", p, f, s, m, bad
+        }' "$tap" >"$tmp/counts"
+    read -r suite_passed suite_failed suite_skipped suite_missing <"$tmp/counts"
+    passed=$((passed + suite_passed))
+    failed=$((failed + suite_failed))
+    sed 1d "$tmp/counts" >"$tmp/bad"
+    while read -r test; do
+        failure "$1: $test"
+    done <"$tmp/bad"
+    if [ "$suite_missing" -gt 0 ]; then
+        failed=$((failed + suite_missing))
+        suite_failed=$((suite_failed + suite_missing))
+        failure "$1: $suite_missing test(s) without a result (exit $2)"
+    elif [ "$suite_failed" -eq 0 ] && [ "$2" -ne 0 ]; then
+        failed=$((failed + 1))
+        suite_failed=1
+        failure "$1: every test ok, but exit $2"
     fi
+    echo "-- $1: $suite_passed passed, $suite_failed failed, $suite_skipped skipped"
 }
 
 for bin in "$BUILD"/tests/test_* "$BUILD"/tests/asan/test_* "$BUILD"/tests/tsan/test_*; do
     [ -x "$bin" ] || continue
     name=${bin#"$BUILD"/tests/}
     echo "== $name"
+    rm -f "$tap"
     # Under ASan, let a fault kill the process as it would without it: the
     # guard-page tests expect SIGSEGV.
-    ASAN_OPTIONS=handle_segv=0 "$bin" -j2 --short-filename >"$log" 2>&1
+    ASAN_OPTIONS=handle_segv=0 "$bin" -j2 --short-filename --tap="$tap" >"$log" 2>&1
     rc=$?
-    grep -a -E "^\[----\]|^\[FAIL\]|Synthesis|ERROR|WARNING: ThreadSanitizer|runtime error" "$log" | head -40
-    count_criterion "$name" "$rc"
+    grep -a -E "^\[----\]|^\[FAIL\]|ERROR|WARNING: ThreadSanitizer|runtime error" "$log" | head -40
+    count_tap "$name" "$rc"
 done
 
 for script in tests/scripts/*.sh; do
@@ -47,7 +87,7 @@ for script in tests/scripts/*.sh; do
     passed=$((passed + p))
     failed=$((failed + f))
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then failed=$((failed + 1)); fi
-    if [ "$rc" -ne 0 ] || [ "$f" -ne 0 ]; then failures="$failures $name"; fi
+    if [ "$rc" -ne 0 ] || [ "$f" -ne 0 ]; then failure "$name"; fi
 done
 
 [ -n "$failures" ] && echo "failed:$failures"

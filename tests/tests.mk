@@ -1,14 +1,22 @@
 # Tests, included by the Makefile. `make test` builds and runs them all via
 # tests/run.sh, which prints one closing line: "check: N passed, N failed".
 #
-#   tests/unit/test_*.c|.cc   Criterion suites linked with the static library
-#                             (internals visible, malloc replaced)
+#   tests/unit/test_*.c|.cc   Criterion suites that test the library in their
+#                             own process: linked with the static library
+#                             (internals visible, malloc replaced); a death
+#                             test forks the suite itself
+#   tests/integration/test_*.c  Criterion suites that start programs (the
+#                             helpers, the typed and partition programs,
+#                             compilers, the partmalloc command) with a chosen
+#                             environment and check how they end and what
+#                             they print; linked like the unit suites
 #   tests/helpers/*.c         programs the suites and scripts start with a
 #                             chosen environment (linked with the shared library)
 #   tests/typed/*.c           built with clang-22 -fsanitize=alloc-token
 #   tests/scripts/*.sh        end-to-end checks (LD_PRELOAD of real programs)
-# Sanitizer runs of the core (interposition off): ASAN_TESTS under
-# ASan+UBSan, TSAN_TESTS under TSan, built with clang-22.
+# Every suite's binary is $(BUILD)/tests/test_<name>, whichever folder its
+# source is in. Sanitizer runs of the core (interposition off): ASAN_TESTS
+# under ASan+UBSan, TSAN_TESTS under TSan, built with clang-22.
 
 TEST_CFLAGS   := -std=gnu17 -O1 -g $(WARN) -Iinclude -Isrc -I$(BUILD)/gen -Itests -pthread
 TEST_CXXFLAGS := -std=c++17 -O1 -g $(WARN) -Iinclude -Isrc -I$(BUILD)/gen -Itests -pthread
@@ -18,15 +26,20 @@ UNIT_C_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_CXX_SRC := $(wildcard tests/unit/test_*.cc)
 UNIT_BIN     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_C_SRC)) \
                 $(patsubst tests/unit/%.cc,$(BUILD)/tests/%,$(UNIT_CXX_SRC))
+INTEGRATION_SRC := $(wildcard tests/integration/test_*.c)
+INTEGRATION_BIN := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(INTEGRATION_SRC))
 HELPER_BIN   := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(wildcard tests/helpers/*.c))
 
-ASAN_TESTS := test_api test_sizeclass test_isolation test_death test_slab test_stats test_misuse
+# A suite in ASAN_TESTS may be in either folder: test_slab_programs and
+# test_stats_programs run under ASan with the in-process halves of their suites.
+ASAN_TESTS := test_api test_sizeclass test_isolation test_death test_slab test_stats test_misuse \
+              test_slab_programs test_stats_programs
 TSAN_TESTS := test_threads
 ASAN_BIN   := $(patsubst %,$(BUILD)/tests/asan/%,$(ASAN_TESTS))
 TSAN_BIN   := $(patsubst %,$(BUILD)/tests/tsan/%,$(TSAN_TESTS))
 
 # The typeinfo suite has tools/typeinfo.c compiled in (libdw, libsodium).
-$(BUILD)/tests/test_typeinfo: tests/unit/test_typeinfo.c tools/typeinfo.c tools/typeinfo.h $(LIB_A) tests/testutil.h
+$(BUILD)/tests/test_typeinfo: tests/integration/test_typeinfo.c tools/typeinfo.c tools/typeinfo.h $(LIB_A) tests/testutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -Itools $< tools/typeinfo.c -o $@ $(LIB_A) -lstdc++ -ldw -lelf -lsodium $(TEST_LIBS)
 
@@ -37,6 +50,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_A) tests/testutil.h tests/threadutil.h
 $(BUILD)/tests/%: tests/unit/%.cc $(LIB_A) tests/testutil.h
 	@mkdir -p $(dir $@)
 	$(CXX) $(TEST_CXXFLAGS) $< -o $@ $(LIB_A) $(TEST_LIBS)
+
+$(BUILD)/tests/%: tests/integration/%.c $(LIB_A) tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $< -o $@ $(LIB_A) -lstdc++ $(TEST_LIBS)
 
 $(BUILD)/tests/helpers/%: tests/helpers/%.c tests/helpers/print_config.h tests/helpers/repeat.h $(LIB_SO)
 	@mkdir -p $(dir $@)
@@ -51,7 +68,11 @@ $(BUILD)/tests/tsan/%: tests/unit/%.c $(TSAN_OBJ) tests/testutil.h tests/threadu
 	@mkdir -p $(dir $@)
 	$(CLANG) $(TEST_CFLAGS) -DPM_TEST_NO_INTERPOSE $(SAN_TSAN) $< -o $@ $(TSAN_OBJ) $(TEST_LIBS)
 
-TEST_BINS := $(UNIT_BIN) $(HELPER_BIN) $(ASAN_BIN) $(TSAN_BIN)
+$(BUILD)/tests/asan/%: tests/integration/%.c $(ASAN_OBJ) tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CLANG) $(TEST_CFLAGS) -DPM_TEST_NO_INTERPOSE $(SAN_ASAN) $< -o $@ $(ASAN_OBJ) $(TEST_LIBS)
+
+TEST_BINS := $(UNIT_BIN) $(INTEGRATION_BIN) $(HELPER_BIN) $(ASAN_BIN) $(TSAN_BIN)
 
 # Typed-placement programs: one build per -falloc-token-max and ABI.
 TYPED_MAXES := 2 16 64 none

@@ -1,4 +1,5 @@
-/* Helpers shared by the test suites (C and C++). */
+/* Helpers shared by the test suites (C and C++). Criterion owns the cr_
+ * prefix; an assertion of ours that reads like one of its is tu_. */
 #ifndef PM_TESTUTIL_H
 #define PM_TESTUTIL_H
 
@@ -64,7 +65,7 @@ static inline struct death run_in_child(void (*fn)(void *), void *arg) {
 }
 
 /* Asserts fn(arg) dies of SIGABRT printing exactly `expected` (one line). */
-#define cr_expect_abort(fn, arg, expected)                                                         \
+#define tu_expect_abort(fn, arg, expected)                                                         \
     do {                                                                                           \
         struct death d_ = run_in_child((fn), (arg));                                               \
         cr_expect_eq(d_.signal, SIGABRT, "expected SIGABRT, got signal %d exit %d, stderr: %s",    \

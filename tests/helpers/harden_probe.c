@@ -1,5 +1,5 @@
-/* The hardening presets' probe (tests/unit/test_harden.c): one heap misuse
- * or one measurement per run, chosen by the first argument, under the
+/* The hardening presets' probe (tests/integration/test_harden.c): one heap
+ * misuse or one measurement per run, chosen by the first argument, under the
  * PARTMALLOC_HARDEN the suite put in its environment (the library reads it
  * at the first allocation, before main).
  *

@@ -1,6 +1,6 @@
 /* Prints the run-time configuration partmalloc settled on, one line:
  *   config mode=<typed|random|none> partitions=<N> token_max=<M>
- * (tests/unit/test_modes.c starts it with invalid options and reads what
+ * (tests/integration/test_modes.c starts it with invalid options and reads what
  * it wrote to stdout and stderr.) */
 #include <stdio.h>
 

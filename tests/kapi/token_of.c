@@ -1,6 +1,6 @@
 /* Prints the allocation token clang-22 gives `struct tree` (the definition in
  * tests/kapi/wrappers.c), built with the same token flags as wrappers, so
- * that test_slab can list it in PARTMALLOC_TOKEN_STATS_UNTYPED. */
+ * that test_slab_programs can list it in PARTMALLOC_TOKEN_STATS_UNTYPED. */
 #include <stdio.h>
 
 struct tree { /* keep in sync with tests/kapi/wrappers.c */

@@ -1,4 +1,5 @@
-/* Types with known allocation-token names, for tests/unit/test_typeinfo.c.
+/* Types with known allocation-token names, for
+ * tests/integration/test_typeinfo.c.
  * Built with clang-22 -g -fsanitize=alloc-token [-falloc-token-max=M]; prints
  * one line per type: the name clang gives it, whether it holds pointers (by
  * clang's rule, as expected), and __builtin_infer_alloc_token(sizeof(T)).

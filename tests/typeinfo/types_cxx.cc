@@ -1,4 +1,5 @@
-// C++ types with known allocation-token names, for tests/unit/test_typeinfo.c
+// C++ types with known allocation-token names, for
+// tests/integration/test_typeinfo.c
 // (see types.c). Built with clang++-22 -std=c++20 -g -fsanitize=alloc-token.
 #include <cstdint>
 #include <cstdio>

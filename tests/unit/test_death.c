@@ -29,7 +29,7 @@ static void double_free(void *p) {
 Test(death, double_free_immediate) {
     void *p = pm_malloc(32);
     expect_msg("double free", p, cache_of(p));
-    cr_expect_abort(double_free, p, expected);
+    tu_expect_abort(double_free, p, expected);
     pm_free(p);
 }
 
@@ -46,7 +46,7 @@ static void double_free_after_others(void *p) {
 Test(death, double_free_after_other_frees) {
     void *p = pm_malloc(32);
     expect_msg("double free", p, cache_of(p));
-    cr_expect_abort(double_free_after_others, p, expected);
+    tu_expect_abort(double_free_after_others, p, expected);
 }
 
 static void double_free_after_flush(void *p) {
@@ -58,13 +58,13 @@ static void double_free_after_flush(void *p) {
 Test(death, double_free_after_the_slot_went_back_to_its_slab) {
     void *p = pm_malloc(200);
     expect_msg("double free", p, cache_of(p));
-    cr_expect_abort(double_free_after_flush, p, expected);
+    tu_expect_abort(double_free_after_flush, p, expected);
 }
 
 Test(death, double_free_large) {
     void *p = pm_malloc(1 << 20);
     expect_msg("double free", p, "large");
-    cr_expect_abort(double_free, p, expected);
+    tu_expect_abort(double_free, p, expected);
     pm_free(p);
 }
 
@@ -77,7 +77,7 @@ static void realloc_then_free_old(void *p) {
 Test(death, double_free_through_realloc) {
     void *p = pm_malloc(40);
     expect_msg("double free", p, cache_of(p));
-    cr_expect_abort(realloc_then_free_old, p, expected);
+    tu_expect_abort(realloc_then_free_old, p, expected);
 }
 
 static void realloc_freed(void *p) {
@@ -88,18 +88,18 @@ static void realloc_freed(void *p) {
 Test(death, realloc_of_freed_pointer) {
     void *p = pm_malloc(48);
     expect_msg("realloc of a freed pointer", p, cache_of(p));
-    cr_expect_abort(realloc_freed, p, expected);
+    tu_expect_abort(realloc_freed, p, expected);
     void *big = pm_malloc(100000);
     expect_msg("realloc of a freed pointer", big, "large");
-    cr_expect_abort(realloc_freed, big, expected);
+    tu_expect_abort(realloc_freed, big, expected);
 }
 
 Test(death, interior_pointer) {
     char *p = pm_malloc(64);
     expect_msg("invalid free (not the start of an object)", p + 16, cache_of(p));
-    cr_expect_abort(do_free, p + 16, expected);
+    tu_expect_abort(do_free, p + 16, expected);
     expect_msg("invalid free (not the start of an object)", p + 1, cache_of(p));
-    cr_expect_abort(do_free, p + 1, expected);
+    tu_expect_abort(do_free, p + 1, expected);
     pm_free(p);
 }
 
@@ -109,9 +109,9 @@ static void usable_interior(void *p) { (void)pm_usable_size(p); }
 Test(death, realloc_and_usable_size_of_interior_pointer) {
     char *p = pm_malloc(64);
     expect_msg("invalid realloc (not the start of an object)", p + 8, cache_of(p));
-    cr_expect_abort(realloc_interior, p + 8, expected);
+    tu_expect_abort(realloc_interior, p + 8, expected);
     expect_msg("invalid pm_usable_size (not the start of an object)", p + 8, cache_of(p));
-    cr_expect_abort(usable_interior, p + 8, expected);
+    tu_expect_abort(usable_interior, p + 8, expected);
     pm_free(p);
 }
 
@@ -123,18 +123,18 @@ static void usable_freed(void *p) {
 Test(death, usable_size_of_freed_pointer) {
     void *p = pm_malloc(100);
     expect_msg("pm_usable_size of a freed pointer", p, cache_of(p));
-    cr_expect_abort(usable_freed, p, expected);
+    tu_expect_abort(usable_freed, p, expected);
 }
 
 Test(death, wild_pointers) {
     expect_msg("invalid free (not a partmalloc pointer)", (void *)0x1234, "none");
-    cr_expect_abort(do_free, (void *)0x1234, expected);
+    tu_expect_abort(do_free, (void *)0x1234, expected);
     static long global_object;
     expect_msg("invalid free (not a partmalloc pointer)", &global_object, "none");
-    cr_expect_abort(do_free, &global_object, expected);
+    tu_expect_abort(do_free, &global_object, expected);
     void *big = pm_malloc(200000);
     expect_msg("invalid free (not a partmalloc pointer)", (char *)big + 4096, "none");
-    cr_expect_abort(do_free, (char *)big + 4096, expected);
+    tu_expect_abort(do_free, (char *)big + 4096, expected);
     pm_free(big);
 }
 
@@ -147,10 +147,10 @@ Test(death, never_allocated_slot_and_slab) {
     cr_assert_eq(info.object_size, 32768);
     char *slot = p + 5 * 32768;
     expect_msg("invalid free (slot never allocated)", slot, info.cache_name);
-    cr_expect_abort(do_free, slot, expected);
+    tu_expect_abort(do_free, slot, expected);
     char *slab = p + 50 * 8 * 32768;
     expect_msg("invalid free (slot never allocated)", slab, info.cache_name);
-    cr_expect_abort(do_free, slab, expected);
+    tu_expect_abort(do_free, slab, expected);
     pm_free(p);
 }
 
@@ -160,13 +160,13 @@ static void free_aligned_sized_wrong(void *p) { pm_free_aligned_sized(p, 64, 32)
 Test(death, free_sized_with_wrong_size) {
     void *p = pm_malloc(32);
     expect_msg("free_sized with a size the object was not allocated with", p, cache_of(p));
-    cr_expect_abort(free_sized_wrong, p, expected);
+    tu_expect_abort(free_sized_wrong, p, expected);
     void *big = pm_malloc(100000);
     expect_msg("free_sized with a size the block was not allocated with", big, "large");
-    cr_expect_abort(free_sized_wrong, big, expected);
+    tu_expect_abort(free_sized_wrong, big, expected);
     void *a = pm_aligned_alloc(256, 32);
     expect_msg("free_aligned_sized with a size or alignment the object was not allocated with", a, cache_of(a));
-    cr_expect_abort(free_aligned_sized_wrong, a, expected);
+    tu_expect_abort(free_aligned_sized_wrong, a, expected);
 }
 
 static void print_nothing(void *p) {
@@ -229,7 +229,7 @@ static void overflow_reused_block(void *p) {
 Test(death, kept_large_blocks_keep_their_checks_and_guards) {
     void *p = pm_malloc(100000);
     expect_msg("double free", p, "large");
-    cr_expect_abort(free_kept_twice, p, expected);
+    tu_expect_abort(free_kept_twice, p, expected);
     struct death d = run_in_child(overflow_reused_block, p);
     cr_expect_eq(d.signal, SIGSEGV, "overflow past a reused large block: signal %d", d.signal);
     pm_free(p);

@@ -103,7 +103,7 @@ static const char *cache_of(void *p, char out[32]) {
 }
 
 /* Asserts fn(arg) dies of signal `sig` and prints nothing. */
-#define cr_expect_fault(fn, arg, sig)                                                              \
+#define tu_expect_fault(fn, arg, sig)                                                              \
     do {                                                                                           \
         struct death d_ = run_in_child((fn), (arg));                                               \
         cr_expect_eq(d_.signal, (sig), "expected signal %d, got signal %d exit %d, stderr: %s",    \
@@ -112,7 +112,7 @@ static const char *cache_of(void *p, char out[32]) {
     } while (0)
 
 /* Asserts fn(arg) returns (the child exits 0) and prints nothing. */
-#define cr_expect_survives(fn, arg)                                                                \
+#define tu_expect_survives(fn, arg)                                                                \
     do {                                                                                           \
         struct death d_ = run_in_child((fn), (arg));                                               \
         cr_expect(d_.signal == 0 && d_.exit_code == 0, "expected exit 0, got signal %d exit %d",   \
@@ -202,7 +202,7 @@ Test(misuse, double_free_immediate_in_every_kind_of_class) {
     for (size_t i = 0; i < N_SMALL; i++) {
         char name[32];
         void *p = t_malloc(small_sizes[i]);
-        cr_expect_abort(free_twice, p, diag("double free", p, cache_of(p, name)));
+        tu_expect_abort(free_twice, p, diag("double free", p, cache_of(p, name)));
         t_free(p);
     }
 }
@@ -237,9 +237,9 @@ Test(misuse, double_free_after_other_frees_in_between) {
     char other[32];
     cr_assert_str_eq(cache_of(t.q, other), cache_of(t.p, name));
     cr_assert_str_eq(cache_of(t.r, other), name);
-    cr_expect_abort(free_p_q_r_then_p, &t, diag("double free", t.p, name));
+    tu_expect_abort(free_p_q_r_then_p, &t, diag("double free", t.p, name));
     alloc_three(&t, 200000);
-    cr_expect_abort(free_p_q_r_then_p, &t, diag("double free", t.p, "large"));
+    tu_expect_abort(free_p_q_r_then_p, &t, diag("double free", t.p, "large"));
 }
 
 /* More frees in between than the thread cache's bin holds (64 objects of
@@ -266,7 +266,7 @@ Test(misuse, double_free_after_the_thread_cache_flushed) {
     cache_of(b.obj[0], name);
     for (int i = 1; i <= FLUSH_OTHERS; i++)
         cr_assert_str_eq(cache_of(b.obj[i], other), name);
-    cr_expect_abort(free_first_then_others_then_first, &b, diag("double free", b.obj[0], name));
+    tu_expect_abort(free_first_then_others_then_first, &b, diag("double free", b.obj[0], name));
 }
 
 Test(misuse, double_free_of_large_blocks) {
@@ -276,7 +276,7 @@ Test(misuse, double_free_of_large_blocks) {
     for (size_t i = 0; i < 3; i++) {
         void *p = t_malloc(sizes[i]);
         cr_assert_eq(info_of(p).is_small, 0);
-        cr_expect_abort(free_twice, p, diag("double free", p, "large"));
+        tu_expect_abort(free_twice, p, diag("double free", p, "large"));
         t_free(p);
     }
 }
@@ -286,9 +286,9 @@ Test(misuse, double_free_of_large_blocks) {
 Test(misuse, realloc_of_a_freed_pointer) {
     char name[32];
     void *p = t_malloc(24);
-    cr_expect_abort(free_then_realloc, p, diag("realloc of a freed pointer", p, cache_of(p, name)));
+    tu_expect_abort(free_then_realloc, p, diag("realloc of a freed pointer", p, cache_of(p, name)));
     void *big = t_malloc(LARGE_KEPT_MAX + 1); /* unmapped when freed */
-    cr_expect_abort(free_then_realloc, big, diag("realloc of a freed pointer", big, "large"));
+    tu_expect_abort(free_then_realloc, big, diag("realloc of a freed pointer", big, "large"));
     t_free(p);
     t_free(big);
 }
@@ -309,13 +309,13 @@ static void realloc_away_then_free(void *arg) {
 Test(misuse, free_after_realloc_moved_the_block) {
     char name[32];
     struct move m = {t_malloc(64), 100000}; /* small to large */
-    cr_expect_abort(realloc_away_then_free, &m, diag("double free", m.p, cache_of(m.p, name)));
+    tu_expect_abort(realloc_away_then_free, &m, diag("double free", m.p, cache_of(m.p, name)));
     t_free(m.p);
     m = (struct move){t_malloc(24), 200}; /* to another class */
-    cr_expect_abort(realloc_away_then_free, &m, diag("double free", m.p, cache_of(m.p, name)));
+    tu_expect_abort(realloc_away_then_free, &m, diag("double free", m.p, cache_of(m.p, name)));
     t_free(m.p);
     m = (struct move){t_malloc(100000), 64}; /* large to small */
-    cr_expect_abort(realloc_away_then_free, &m, diag("double free", m.p, "large"));
+    tu_expect_abort(realloc_away_then_free, &m, diag("double free", m.p, "large"));
     t_free(m.p);
 }
 
@@ -330,7 +330,7 @@ Test(misuse, free_after_a_large_realloc_moved_the_block) {
     void *blocker = mmap(after_guard, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
     cr_assert(blocker == after_guard || (blocker == MAP_FAILED && errno == EEXIST), "mmap: %s", strerror(errno));
     struct move m = {p, 4 * n};
-    cr_expect_abort(realloc_away_then_free, &m, diag("double free", p, "large"));
+    tu_expect_abort(realloc_away_then_free, &m, diag("double free", p, "large"));
     if (blocker == after_guard)
         munmap(blocker, PAGE);
     t_free(p);
@@ -345,9 +345,9 @@ static void realloc_to_zero_then_free(void *p) {
 Test(misuse, free_after_realloc_to_zero_freed_the_block) {
     char name[32];
     void *p = t_malloc(40);
-    cr_expect_abort(realloc_to_zero_then_free, p, diag("double free", p, cache_of(p, name)));
+    tu_expect_abort(realloc_to_zero_then_free, p, diag("double free", p, cache_of(p, name)));
     void *big = t_malloc(100000);
-    cr_expect_abort(realloc_to_zero_then_free, big, diag("double free", big, "large"));
+    tu_expect_abort(realloc_to_zero_then_free, big, diag("double free", big, "large"));
     t_free(p);
     t_free(big);
 }
@@ -359,7 +359,7 @@ Test(misuse, free_of_a_misaligned_pointer) {
     for (size_t i = 0; i < 5; i++) {
         char name[32];
         char *p = t_malloc(sizes[i]);
-        cr_expect_abort(do_free, p + 1, diag("invalid free (not the start of an object)", p + 1, cache_of(p, name)));
+        tu_expect_abort(do_free, p + 1, diag("invalid free (not the start of an object)", p + 1, cache_of(p, name)));
         t_free(p);
     }
 }
@@ -369,8 +369,8 @@ Test(misuse, free_of_an_interior_pointer) {
     char *p = t_malloc(64);
     cr_assert_eq(info_of(p).object_size, 64);
     cache_of(p, name);
-    cr_expect_abort(do_free, p + 16, diag("invalid free (not the start of an object)", p + 16, name));
-    cr_expect_abort(do_free, p + 63, diag("invalid free (not the start of an object)", p + 63, name));
+    tu_expect_abort(do_free, p + 16, diag("invalid free (not the start of an object)", p + 16, name));
+    tu_expect_abort(do_free, p + 63, diag("invalid free (not the start of an object)", p + 63, name));
     t_free(p);
 }
 
@@ -378,49 +378,49 @@ Test(misuse, free_of_a_wild_constant) {
     void *wild = (void *)(uintptr_t)0x41414141000ull;
     struct pm_ptr_info info;
     cr_assert_eq(pm_ptr_info(wild, &info), 0);
-    cr_expect_abort(do_free, wild, diag("invalid free (not a partmalloc pointer)", wild, "none"));
+    tu_expect_abort(do_free, wild, diag("invalid free (not a partmalloc pointer)", wild, "none"));
 }
 
 Test(misuse, free_inside_a_foreign_read_write_mapping) {
     char *m = mmap(NULL, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     cr_assert(m != MAP_FAILED);
-    cr_expect_abort(do_free, m, diag("invalid free (not a partmalloc pointer)", m, "none"));
-    cr_expect_abort(do_free, m + 64, diag("invalid free (not a partmalloc pointer)", m + 64, "none"));
+    tu_expect_abort(do_free, m, diag("invalid free (not a partmalloc pointer)", m, "none"));
+    tu_expect_abort(do_free, m + 64, diag("invalid free (not a partmalloc pointer)", m + 64, "none"));
     munmap(m, 16 * PAGE);
 }
 
 Test(misuse, free_inside_a_foreign_inaccessible_mapping) {
     char *m = mmap(NULL, 16 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     cr_assert(m != MAP_FAILED);
-    cr_expect_abort(do_free, m + PAGE, diag("invalid free (not a partmalloc pointer)", m + PAGE, "none"));
+    tu_expect_abort(do_free, m + PAGE, diag("invalid free (not a partmalloc pointer)", m + PAGE, "none"));
     munmap(m, 16 * PAGE);
 }
 
 Test(misuse, free_of_a_never_used_slot_of_a_used_slab) {
     struct pm_ptr_info info;
     char *slot = never_used_slot(&info);
-    cr_expect_abort(do_free, slot, diag("invalid free (slot never allocated)", slot, info.cache_name));
+    tu_expect_abort(do_free, slot, diag("invalid free (slot never allocated)", slot, info.cache_name));
 }
 
 Test(misuse, free_of_a_slot_in_a_never_used_slab) {
     struct pm_ptr_info info;
     char *slot = slot_in_never_used_slab(&info);
-    cr_expect_abort(do_free, slot, diag("invalid free (slot never allocated)", slot, info.cache_name));
+    tu_expect_abort(do_free, slot, diag("invalid free (slot never allocated)", slot, info.cache_name));
 }
 
 Test(misuse, free_of_a_stack_address) {
     char local[64]; /* the child runs on a copy of this stack */
     memset(local, 0, sizeof local);
-    cr_expect_abort(do_free, local, diag("invalid free (not a partmalloc pointer)", local, "none"));
-    cr_expect_abort(do_free, local + 16, diag("invalid free (not a partmalloc pointer)", local + 16, "none"));
+    tu_expect_abort(do_free, local, diag("invalid free (not a partmalloc pointer)", local, "none"));
+    tu_expect_abort(do_free, local + 16, diag("invalid free (not a partmalloc pointer)", local + 16, "none"));
 }
 
 /* Large blocks are found by their exact start: any other address in one
  * is not a partmalloc pointer. */
 Test(misuse, free_inside_a_large_block) {
     char *p = t_malloc(200000);
-    cr_expect_abort(do_free, p + 16, diag("invalid free (not a partmalloc pointer)", p + 16, "none"));
-    cr_expect_abort(do_free, p + 8 * PAGE, diag("invalid free (not a partmalloc pointer)", p + 8 * PAGE, "none"));
+    tu_expect_abort(do_free, p + 16, diag("invalid free (not a partmalloc pointer)", p + 16, "none"));
+    tu_expect_abort(do_free, p + 8 * PAGE, diag("invalid free (not a partmalloc pointer)", p + 8 * PAGE, "none"));
     t_free(p);
 }
 
@@ -481,11 +481,11 @@ Test(misuse, usable_size_of_invalid_pointers) {
 Test(misuse, usable_size_of_freed_pointers) {
     char name[32];
     void *p = t_malloc(100);
-    cr_expect_abort(free_then_usable, p, diag(USABLE_OP " of a freed pointer", p, cache_of(p, name)));
+    tu_expect_abort(free_then_usable, p, diag(USABLE_OP " of a freed pointer", p, cache_of(p, name)));
     void *kept = t_malloc(MiB);
-    cr_expect_abort(free_then_usable, kept, diag(USABLE_OP " of a freed pointer", kept, "large"));
+    tu_expect_abort(free_then_usable, kept, diag(USABLE_OP " of a freed pointer", kept, "large"));
     void *unmapped = t_malloc(LARGE_KEPT_MAX + 1);
-    cr_expect_abort(free_then_usable, unmapped, diag(USABLE_OP " of a freed pointer", unmapped, "large"));
+    tu_expect_abort(free_then_usable, unmapped, diag(USABLE_OP " of a freed pointer", unmapped, "large"));
     t_free(p);
     t_free(kept);
     t_free(unmapped);
@@ -532,9 +532,9 @@ Test(misuse, free_sized_accepts_any_size_of_the_class) {
     void *p = t_malloc(50); /* the 64-byte class */
     cr_assert_eq(info_of(p).object_size, 64);
     struct sized s = {p, 64, 0};
-    cr_expect_survives(do_free_sized, &s);
+    tu_expect_survives(do_free_sized, &s);
     s.size = 49;
-    cr_expect_survives(do_free_sized, &s);
+    tu_expect_survives(do_free_sized, &s);
     t_free(p);
 }
 
@@ -551,7 +551,7 @@ Test(misuse, free_sized_of_a_large_block_with_another_size) {
                          "free_sized(p, %zu)", wrong[i]);
     }
     struct sized right = {p, n, 0};
-    cr_expect_survives(do_free_sized, &right);
+    tu_expect_survives(do_free_sized, &right);
     t_free(p);
 }
 
@@ -569,7 +569,7 @@ Test(misuse, free_aligned_sized_with_another_alignment_or_size) {
                          cases[i].size);
     }
     struct sized right = {p, 128, 128};
-    cr_expect_survives(do_free_sized, &right);
+    tu_expect_survives(do_free_sized, &right);
     t_free(p);
 }
 
@@ -579,7 +579,7 @@ Test(misuse, free_aligned_sized_of_a_large_block_with_another_alignment) {
     /* twice the largest alignment the pointer happens to have */
     size_t wrong = ((uintptr_t)p & -(uintptr_t)p) * 2;
     struct sized s = {p, n, wrong};
-    cr_expect_abort(do_free_sized, &s, diag("free_aligned_sized with an alignment the block does not have", p, "large"));
+    tu_expect_abort(do_free_sized, &s, diag("free_aligned_sized with an alignment the block does not have", p, "large"));
     t_free(p);
 }
 
@@ -588,7 +588,7 @@ Test(misuse, free_aligned_sized_of_a_large_block_with_another_size) {
     size_t n = 100000;
     char *p = t_aligned_alloc(PAGE, n);
     struct sized s = {p, n + 1, PAGE};
-    cr_expect_abort(do_free_sized, &s,
+    tu_expect_abort(do_free_sized, &s,
                     diag("free_aligned_sized with a size or alignment the block was not allocated with", p, "large"));
     t_free(p);
 }
@@ -597,17 +597,17 @@ Test(misuse, free_sized_of_freed_and_foreign_pointers) {
     char name[32];
     void *p = t_malloc(64);
     struct sized s = {p, 64, 0};
-    cr_expect_abort(free_then_free_sized, &s, diag("free_sized of a freed pointer", p, cache_of(p, name)));
+    tu_expect_abort(free_then_free_sized, &s, diag("free_sized of a freed pointer", p, cache_of(p, name)));
     s.alignment = 16;
-    cr_expect_abort(free_then_free_sized, &s, diag("free_aligned_sized of a freed pointer", p, name));
+    tu_expect_abort(free_then_free_sized, &s, diag("free_aligned_sized of a freed pointer", p, name));
     void *big = t_malloc(100000);
     struct sized b = {big, 100000, 0};
-    cr_expect_abort(free_then_free_sized, &b, diag("double free", big, "large"));
+    tu_expect_abort(free_then_free_sized, &b, diag("double free", big, "large"));
     void *wild = (void *)(uintptr_t)0x41414141000ull;
     struct sized w = {wild, 64, 0};
-    cr_expect_abort(do_free_sized, &w, diag("invalid free_sized (not a partmalloc pointer)", wild, "none"));
+    tu_expect_abort(do_free_sized, &w, diag("invalid free_sized (not a partmalloc pointer)", wild, "none"));
     w.alignment = 16;
-    cr_expect_abort(do_free_sized, &w, diag("invalid free_aligned_sized (not a partmalloc pointer)", wild, "none"));
+    tu_expect_abort(do_free_sized, &w, diag("invalid free_aligned_sized (not a partmalloc pointer)", wild, "none"));
     t_free(p);
     t_free(big);
 }
@@ -709,7 +709,7 @@ static void aligned_alloc_top_bit(void *arg) {
 }
 
 Test(misuse, aligned_alloc_of_half_the_address_space_aligned_to_it) {
-    cr_expect_survives(aligned_alloc_top_bit, NULL);
+    tu_expect_survives(aligned_alloc_top_bit, NULL);
 }
 
 /* ---- bad alignment: EINVAL ---- */
@@ -786,7 +786,7 @@ static void write_at_the_guard_page_start(void *p) {
 Test(misuse, write_past_the_end_of_a_large_block_faults) {
     for (size_t i = 0; i < N_LARGE; i++) {
         char *p = large_alloc(&large_cases[i]);
-        cr_expect_fault(write_one_past_the_last_page, p, SIGSEGV);
+        tu_expect_fault(write_one_past_the_last_page, p, SIGSEGV);
         t_free(p);
     }
 }
@@ -794,8 +794,8 @@ Test(misuse, write_past_the_end_of_a_large_block_faults) {
 Test(misuse, write_before_the_start_of_a_large_block_faults) {
     for (size_t i = 0; i < N_LARGE; i++) {
         char *p = large_alloc(&large_cases[i]);
-        cr_expect_fault(write_one_before_the_start, p, SIGSEGV);
-        cr_expect_fault(write_at_the_guard_page_start, p, SIGSEGV);
+        tu_expect_fault(write_one_before_the_start, p, SIGSEGV);
+        tu_expect_fault(write_at_the_guard_page_start, p, SIGSEGV);
         t_free(p);
     }
 }
@@ -822,7 +822,7 @@ Test(misuse, read_after_free_of_a_large_block_above_the_kept_limit_faults) {
         const size_t offsets[] = {0, sizes[i] / 2, sizes[i] - 1};
         for (size_t k = 0; k < 3; k++) {
             struct read_after_free r = {p, offsets[k]};
-            cr_expect_fault(free_then_read, &r, SIGSEGV);
+            tu_expect_fault(free_then_read, &r, SIGSEGV);
         }
         t_free(p);
     }

@@ -98,7 +98,7 @@ Test(misuse_cxx, new_char_deleted_as_a_32_byte_struct) {
     char *c = hide(new char('x'));
     struct pm_ptr_info info = info_of(c);
     sized_delete d = {c, 32, 0};
-    cr_expect_abort(do_sized_delete, &d,
+    tu_expect_abort(do_sized_delete, &d,
                     diag("free_sized with a size the object was not allocated with", c, info.cache_name));
     delete c;
 }
@@ -139,7 +139,7 @@ Test(misuse_cxx, sized_aligned_delete_of_a_large_block_with_another_alignment) {
     // twice the largest alignment the pointer happens to have
     std::size_t wrong = (reinterpret_cast<std::uintptr_t>(p) & -reinterpret_cast<std::uintptr_t>(p)) * 2;
     sized_delete d = {p, n, wrong};
-    cr_expect_abort(do_sized_delete, &d,
+    tu_expect_abort(do_sized_delete, &d,
                     diag("free_aligned_sized with an alignment the block does not have", p, "large"));
     ::operator delete(p, std::align_val_t{4096});
 }
@@ -156,6 +156,6 @@ Test(misuse_cxx, unsized_aligned_delete_does_not_check_the_alignment) {
 Test(misuse_cxx, double_delete_of_a_struct) {
     s64 *s = hide(new s64());
     struct pm_ptr_info info = info_of(s);
-    cr_expect_abort(delete_twice, s, diag("free_sized of a freed pointer", s, info.cache_name));
+    tu_expect_abort(delete_twice, s, diag("free_sized of a freed pointer", s, info.cache_name));
     delete s;
 }

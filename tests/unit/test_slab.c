@@ -1,7 +1,7 @@
 /* The kernel-style API (<partmalloc/slab.h>): size arithmetic, flags,
- * krealloc and friends, dedicated caches, bucket sets, and the typed and
- * wrapper programs under tests/kapi. Built with gcc: in-process calls use
- * the no-inference fallback; the clang-22 programs check typed placement. */
+ * krealloc and friends, dedicated caches, bucket sets. Built with gcc:
+ * in-process calls use the no-inference fallback; the clang-22 programs of
+ * tests/kapi check typed placement (tests/integration/test_slab_programs.c). */
 #include "testutil.h"
 
 #include <errno.h>
@@ -78,7 +78,7 @@ static void nofail_oom(void *arg) {
 }
 
 Test(slab, nofail_aborts_instead_of_returning_null) {
-    cr_expect_abort(nofail_oom, NULL, "partmalloc: out of memory in an allocation with __GFP_NOFAIL\n");
+    tu_expect_abort(nofail_oom, NULL, "partmalloc: out of memory in an allocation with __GFP_NOFAIL\n");
 }
 
 static int constructed;
@@ -166,10 +166,10 @@ Test(slab, wrong_cache_and_destroyed_cache_abort) {
     char expected[200];
     snprintf(expected, sizeof expected,
              "partmalloc: kmem_cache_free to cache_b of an object of another cache at %p (cache cache_a)\n", probe);
-    cr_expect_abort(free_to_wrong_cache, caches, expected);
+    tu_expect_abort(free_to_wrong_cache, caches, expected);
     snprintf(expected, sizeof expected, "partmalloc: use of an invalid or destroyed kmem_cache at %p (cache none)\n",
              (void *)caches[1]);
-    cr_expect_abort(use_after_destroy, caches[1], expected);
+    tu_expect_abort(use_after_destroy, caches[1], expected);
 }
 
 Test(slab, destroyed_cache_addresses_are_never_reused) {
@@ -219,85 +219,4 @@ Test(slab, bucket_sets_are_separate) {
     pm_ptr_info(fallback, &info);
     cr_expect_eq(info.kind, PM_CACHE_KMALLOC);
     kfree(fallback);
-}
-
-/* ---- the programs under tests/kapi ---- */
-
-static struct run run_kapi(const char *name, const char *partitions) {
-    char path[512], env_n[64];
-    snprintf(path, sizeof path, "%s/tests/kapi/%s", build_dir(), name);
-    snprintf(env_n, sizeof env_n, "PARTMALLOC_PARTITIONS=%s", partitions);
-    const char *argv[] = {path, NULL};
-    const char *env[] = {env_n, NULL};
-    return run_env(argv, env, false);
-}
-
-Test(slab, typed_placement_with_clang_and_fallback_with_gcc) {
-    const char *ns[] = {"2", "8", "16", "32"};
-    for (int i = 0; i < 4; i++) {
-        struct run r = run_kapi("kapi_clang", ns[i]);
-        cr_expect_eq(exit_code(&r), 0, "kapi_clang N=%s:\n%s%s", ns[i], r.out, r.err);
-        run_free(&r);
-        r = run_kapi("kapi_gcc", ns[i]);
-        cr_expect_eq(exit_code(&r), 0, "kapi_gcc N=%s:\n%s%s", ns[i], r.out, r.err);
-        run_free(&r);
-    }
-}
-
-Test(slab, tokens_cross_wrappers_only_with_companions) {
-    const char *ns[] = {"2", "16", "64"};
-    for (int i = 0; i < 3; i++) {
-        struct run r = run_kapi("wrappers", ns[i]);
-        cr_expect_eq(exit_code(&r), 0, "with companions, N=%s:\n%s%s", ns[i], r.out, r.err);
-        cr_expect(strstr(r.out, " 0 wrong") != NULL, "%s", r.out);
-        run_free(&r);
-        r = run_kapi("wrappers_baseline", ns[i]);
-        cr_expect_eq(exit_code(&r), 0, "baseline, N=%s:\n%s%s", ns[i], r.out, r.err);
-        run_free(&r);
-    }
-}
-
-Test(slab, counting_build_reports_the_share_of_typed_allocations) {
-    char path[512], libdir[512];
-    snprintf(path, sizeof path, "%s/tests/kapi/wrappers", build_dir());
-    snprintf(libdir, sizeof libdir, "LD_LIBRARY_PATH=%s/stats", build_dir());
-    const char *argv[] = {path, NULL};
-    const char *env[] = {libdir, "PARTMALLOC_TOKEN_STATS=1", NULL};
-    struct run r = run_env(argv, env, false);
-    cr_expect_eq(exit_code(&r), 0);
-    cr_expect(strstr(r.err, "partmalloc token stats: 34 allocations, 32 with a type token (94.1%), 0 fallback, 2 without a token") != NULL,
-              "%s", r.err);
-    run_free(&r);
-    snprintf(path, sizeof path, "%s/tests/kapi/wrappers_baseline", build_dir());
-    r = run_env(argv, env, false);
-    cr_expect(strstr(r.err, "34 allocations, 8 with a type token (23.5%), 24 fallback, 2 without a token") != NULL,
-              "%s", r.err);
-    run_free(&r);
-}
-
-/* PARTMALLOC_TOKEN_STATS_UNTYPED: listing struct tree's token (printed by
- * tests/kapi/token_of, built with wrappers' token flags) moves wrappers' 16
- * struct tree allocations (4 rounds of xmalloc, xcalloc, xrealloc, hmalloc)
- * from "typed" to "fallback"; the total stays 34. */
-Test(slab, counting_build_counts_listed_untyped_tokens_as_fallback) {
-    char path[512], libdir[512], untyped[128];
-    snprintf(path, sizeof path, "%s/tests/kapi/token_of", build_dir());
-    const char *tok_argv[] = {path, NULL};
-    struct run r = run_env(tok_argv, NULL, false);
-    cr_assert_eq(exit_code(&r), 0, "%s", r.err);
-    char *end;
-    unsigned long long token = strtoull(r.out, &end, 10);
-    cr_assert(end != r.out && token != 0, "token_of printed: %s", r.out);
-    run_free(&r);
-    /* The second entry checks that a list is read past its first token. */
-    snprintf(untyped, sizeof untyped, "PARTMALLOC_TOKEN_STATS_UNTYPED=1,%#llx", token);
-    snprintf(path, sizeof path, "%s/tests/kapi/wrappers", build_dir());
-    snprintf(libdir, sizeof libdir, "LD_LIBRARY_PATH=%s/stats", build_dir());
-    const char *argv[] = {path, NULL};
-    const char *env[] = {libdir, "PARTMALLOC_TOKEN_STATS=1", untyped, NULL};
-    r = run_env(argv, env, false);
-    cr_expect_eq(exit_code(&r), 0, "%s%s", r.out, r.err);
-    cr_expect(strstr(r.err, "partmalloc token stats: 34 allocations, 16 with a type token (47.0%), 16 fallback, 2 without a token") != NULL,
-              "%s: %s", untyped, r.err);
-    run_free(&r);
 }

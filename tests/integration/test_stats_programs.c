@@ -1,0 +1,171 @@
+/* Statistics of a separate process (the suite "stats", like
+ * tests/unit/test_stats.c): tests/helpers/stats_pattern allocates a known
+ * pattern, and its at-exit and on-signal dumps must show exactly that; bad
+ * statistics options name themselves. */
+#include "testutil.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/wait.h>
+
+static uint64_t json_u64(json_t *obj, const char *key) {
+    json_t *v = json_object_get(obj, key);
+    cr_assert(json_is_integer(v), "missing integer %s", key);
+    return (uint64_t)json_integer_value(v);
+}
+
+static char *helper(void) {
+    static char path[512];
+    snprintf(path, sizeof path, "%s/tests/helpers/stats_pattern", build_dir());
+    return path;
+}
+
+/* Checks a histogram printed by stats_pattern: partition p has (p+1)*10. */
+static void expect_pattern_histogram(const char *text) {
+    cr_assert(strncmp(text, "partmalloc: typed mode, 16 partitions, token max 16, pid ", 57) == 0, "%.100s", text);
+    const char *line = strchr(text, '\n') + 1;
+    line = strchr(line, '\n') + 1;
+    for (int p = 15; p >= 0; p--, line = strchr(line, '\n') + 1) {
+        unsigned long long objs;
+        char name[32];
+        cr_assert_eq(sscanf(line, "%31s %llu", name, &objs), 2);
+        cr_expect_eq(objs, (unsigned long long)(p + 1) * 10, "%s: %llu", name, objs);
+    }
+    static const char summary[] = "360 objects in partitions 00-07 (types without pointers), 1000 in 08-15 (types with "
+                                  "pointers); calls without a type token spread over all 16 by call site\n";
+    cr_expect(strncmp(line, summary, sizeof summary - 1) == 0, "%.200s", line);
+}
+
+Test(stats, at_exit_to_stderr) {
+    const char *argv[] = {helper(), NULL};
+    const char *env[] = {"PARTMALLOC_STATS=stderr", "PARTMALLOC_TOKEN_MAX=16", "PARTMALLOC_PARTITIONS=16", NULL};
+    struct run r = run_env(argv, env, false);
+    cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+    expect_pattern_histogram(r.err);
+    run_free(&r);
+}
+
+static char *read_file(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    static char text[1 << 20];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+Test(stats, at_exit_to_a_file_in_each_format) {
+    char dir[] = "/tmp/pmstatsXXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    const char *formats[] = {"histogram", "slabinfo", "json"};
+    for (int i = 0; i < 3; i++) {
+        char opt[600];
+        snprintf(opt, sizeof opt, "PARTMALLOC_STATS=%s/out-%%p.txt,%s", dir, formats[i]);
+        const char *argv[] = {helper(), NULL};
+        const char *env[] = {opt, "PARTMALLOC_TOKEN_MAX=16", "PARTMALLOC_PARTITIONS=16", NULL};
+        struct run r = run_env(argv, env, false);
+        cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+        cr_expect_str_eq(r.err, "");
+        run_free(&r);
+        /* %p became the child's pid: exactly one file, named by it */
+        char cmd[700];
+        snprintf(cmd, sizeof cmd, "ls %s | grep -c '^out-[0-9]*\\.txt$'", dir);
+        FILE *ls = popen(cmd, "r");
+        int files = 0;
+        cr_assert_eq(fscanf(ls, "%d", &files), 1);
+        pclose(ls);
+        cr_expect_eq(files, 1);
+        snprintf(cmd, sizeof cmd, "cat %s/out-*.txt > %s/all && rm -f %s/out-*.txt", dir, dir, dir);
+        cr_assert_eq(system(cmd), 0);
+        char all[600];
+        snprintf(all, sizeof all, "%s/all", dir);
+        char *text = read_file(all);
+        cr_assert_not_null(text);
+        if (i == 0) {
+            expect_pattern_histogram(text);
+        } else if (i == 1) {
+            cr_expect(strncmp(text, "slabinfo - version: 2.1\n", 24) == 0);
+            for (int p = 1; p < 16; p++) {
+                char want[64];
+                snprintf(want, sizeof want, "\nkmalloc-part-%02d-64 %6d ", p, (p + 1) * 10);
+                cr_expect_not_null(strstr(text, want), "no line %s", want + 1);
+            }
+        } else {
+            json_error_t err;
+            json_t *root = json_loads(text, 0, &err);
+            cr_assert_not_null(root, "%s", err.text);
+            cr_expect_eq(json_u64(root, "token_max"), 16);
+            json_decref(root);
+        }
+    }
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
+/* The dump on demand: the helper waits, the test signals it and reads the
+ * JSON file it writes. */
+Test(stats, dump_on_signal) {
+    char dir[] = "/tmp/pmsigXXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char env_dir[64];
+    snprintf(env_dir, sizeof env_dir, "PARTMALLOC_STATS_DIR=%s", dir);
+    const char *argv[] = {helper(), "wait", NULL};
+    const char *env[] = {"PARTMALLOC_STATS_SIGNAL=USR2", env_dir, "PARTMALLOC_TOKEN_MAX=16", "PARTMALLOC_PARTITIONS=16",
+                         NULL};
+    int out;
+    pid_t pid = start_env(argv, env, &out);
+    char ready[8] = "";
+    cr_assert_eq(read(out, ready, 6), 6);
+    cr_assert_str_eq(ready, "ready\n");
+    cr_assert_eq(kill(pid, SIGUSR2), 0);
+    char path[600];
+    snprintf(path, sizeof path, "%s/partmalloc-%d.json", dir, (int)pid);
+    char *text = NULL;
+    for (int i = 0; i < 500 && !(text = read_file(path)); i++)
+        usleep(10000);
+    cr_assert_not_null(text, "no dump at %s", path);
+    json_error_t err;
+    json_t *root = json_loads(text, 0, &err);
+    cr_assert_not_null(root, "%s", err.text);
+    cr_expect_eq(json_u64(root, "pid"), (uint64_t)pid);
+    uint64_t per_part[16] = {0};
+    json_t *caches = json_object_get(root, "caches");
+    for (size_t i = 0; i < json_array_size(caches); i++) {
+        json_t *c = json_array_get(caches, i);
+        if (strcmp(json_string_value(json_object_get(c, "kind")), "kmalloc") == 0)
+            per_part[json_u64(c, "partition")] += json_u64(c, "active_objs");
+    }
+    for (int p = 0; p < 16; p++)
+        cr_expect_eq(per_part[p], (uint64_t)(p + 1) * 10, "partition %d", p);
+    json_decref(root);
+    kill(pid, SIGTERM);
+    int status;
+    waitpid(pid, &status, 0);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
+Test(stats, bad_options_name_themselves) {
+    const char *argv[] = {helper(), NULL};
+    const char *env1[] = {"PARTMALLOC_STATS=stderr,xml", NULL};
+    struct run r = run_env(argv, env1, false);
+    cr_expect_str_eq(r.err, "partmalloc: invalid PARTMALLOC_STATS='stderr,xml' (accepted: stderr or a file path, then "
+                            "optionally ,histogram ,slabinfo or ,json); using no statistics\n");
+    run_free(&r);
+    const char *env2[] = {"PARTMALLOC_STATS_SIGNAL=HUP", NULL};
+    r = run_env(argv, env2, false);
+    cr_expect_str_eq(r.err, "partmalloc: invalid PARTMALLOC_STATS_SIGNAL='HUP' (accepted: USR1, USR2, or a signal "
+                            "number: 10, 12, 34-64); using none\n");
+    run_free(&r);
+    const char *env3[] = {"PARTMALLOC_STATS=/nonexistent-dir/stats.txt", NULL};
+    r = run_env(argv, env3, false);
+    cr_expect_str_eq(r.err, "partmalloc: cannot write statistics to /nonexistent-dir/stats.txt\n");
+    cr_expect_eq(exit_code(&r), 0);
+    run_free(&r);
+}
