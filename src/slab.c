@@ -193,6 +193,16 @@ static void segment_setup(struct pm_segment *seg, size_t obj_size, char *base, c
     seg->index = index;
 }
 
+/* Slabs that fit a region of `region_slots` slots: whole groups, each
+ * ending in its guard, then as many slabs as leave a guard's worth of
+ * never-committed slots before the region's end, so that the last slab of
+ * a region is never next to the first of the region after it. */
+static size_t slabs_per_region(const struct pm_cache *c, uint64_t region_slots) {
+    uint64_t whole_groups = region_slots / c->group_slots, rest = region_slots % c->group_slots;
+    uint64_t tail = rest > c->guard_slots ? (rest - c->guard_slots) / c->objs_per_slab : 0;
+    return whole_groups * c->group_slabs + tail;
+}
+
 /* Makes cache `cid` usable for objects of `obj_size` with metadata at `meta`
  * (laid out by meta_layout). The hot fields are written last. */
 static void cache_setup(size_t cid, uint32_t obj_size, unsigned size_class, enum pm_cache_kind kind, char *meta) {
@@ -208,9 +218,7 @@ static void cache_setup(size_t cid, uint32_t obj_size, unsigned size_class, enum
     c->group_slabs = group_slabs_for(c->slab_bytes);
     c->guard_slots = c->group_slabs == UINT32_MAX ? 0 : (uint32_t)(lcm_page(obj_size) / obj_size);
     c->group_slots = (uint64_t)c->group_slabs * c->objs_per_slab + c->guard_slots;
-    uint64_t region_slots = region / obj_size, whole_groups = region_slots / c->group_slots;
-    uint64_t rest = (region_slots % c->group_slots) / c->objs_per_slab;
-    c->max_slabs = whole_groups * c->group_slabs + (rest < c->group_slabs ? rest : c->group_slabs);
+    c->max_slabs = slabs_per_region(c, region / obj_size);
     c->rng = (pm_g.order_key ^ (cid * 0x9e3779b97f4a7c15ull)) | 1;
     segment_setup(&c->first, obj_size, pm_region.base + cid * region, meta, 0);
     c->segments = 1;
