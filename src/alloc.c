@@ -14,13 +14,6 @@
 #include "options.h"
 #include "os.h"
 
-/* Where a pointer would sit if it were a slab object. */
-struct pm_slot_ref {
-    size_t cid;
-    uint64_t idx;     /* slot number within the cache's region */
-    uint8_t *state;
-};
-
 /* ---- errors ---- */
 
 void pm_bad_slot(const void *ptr, size_t cid, const uint8_t *state, int interior, const char *op) {
@@ -57,8 +50,18 @@ static __attribute__((noreturn)) void foreign_pointer(const void *ptr, const cha
     pm_fatal_ptr(what, ptr, "none");
 }
 
+/* Past the primary regions: a region a cache took when its first filled
+ * (the same checks and thread cache as the fast path), a malloc(0)
+ * pointer, a large block, or not ours. */
 void pm_free_outside(void *ptr) {
-    if (!ptr || pm_zero_free(ptr, "free"))
+    if (!ptr)
+        return;
+    struct pm_slot_ref ref;
+    if (pm_slot_find_taken(ptr, &ref)) {
+        pm_free_slot(ptr, ref.cid, ref.state, ref.is_start);
+        return;
+    }
+    if (pm_zero_free(ptr, "free"))
         return;
     if (!pm_large_free(ptr, 0, 0))
         foreign_pointer(ptr, "free");
@@ -67,16 +70,9 @@ void pm_free_outside(void *ptr) {
 /* Classifies `ptr` as a slab slot (1, ref filled), or not in the slab
  * space (0). An interior pointer is reported for `op` and aborts. */
 static int locate_small(const void *ptr, struct pm_slot_ref *ref, const char *op) {
-    uintptr_t off = (uintptr_t)ptr - (uintptr_t)pm_region.base;
-    if (off >= pm_region.total)
+    if (!pm_slot_find(ptr, ref))
         return 0;
-    ref->cid = off >> pm_region.shift;
-    uint64_t soff = off & pm_region.mask;
-    const struct pm_cache_hot *hot = &pm_hot[ref->cid];
-    struct pm_slot_div slot = pm_slot_div(soff, hot->magic);
-    ref->idx = slot.slot;
-    ref->state = hot->state + ref->idx;
-    if (!slot.is_start)
+    if (!ref->is_start)
         pm_bad_slot(ptr, ref->cid, ref->state, 1, op);
     return 1;
 }
@@ -95,7 +91,7 @@ static int live_small(const void *ptr, struct pm_slot_ref *ref, const char *op) 
  * defences the size it was asked for. */
 static size_t small_usable(const struct pm_slot_ref *ref) {
     if (pm_g.slow_only && (pm_g.harden.checked_usable || pm_g.harden.canary))
-        return pm_strict_size(ref->cid, ref->idx);
+        return pm_strict_size(ref);
     return pm_hot[ref->cid].obj_size;
 }
 

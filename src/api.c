@@ -47,19 +47,21 @@ int pm_ptr_info(const void *ptr, struct pm_ptr_info *info) {
     memset(info, 0, sizeof *info);
     if (!ptr || !__atomic_load_n(&pm_initialized, __ATOMIC_ACQUIRE))
         return 0;
-    uintptr_t off = (uintptr_t)ptr - (uintptr_t)pm_region.base;
-    if (off < pm_region.total) {
-        size_t cid = off >> pm_region.shift;
-        uint64_t soff = off & pm_region.mask;
+    struct pm_slot_ref ref;
+    if (pm_slot_find(ptr, &ref)) {
+        size_t cid = ref.cid;
         const struct pm_cache_hot *hot = &pm_hot[cid];
-        uint64_t idx = soff / hot->obj_size;
         info->is_small = 1;
-        info->live = hot->state[idx] == PM_SLOT_LIVE;
+        info->live = *ref.state == PM_SLOT_LIVE;
         info->size_class = pm_caches[cid].size_class;
         info->partition = PM_CID_GROUP(cid);
         info->kind = pm_caches[cid].kind;
         info->object_size = hot->obj_size;
-        info->start = pm_region.base + ((size_t)cid << pm_region.shift) + idx * hot->obj_size;
+        /* The slot's start: ptr less its offset in the slot (a cache id
+         * with no cache is one slot the size of its region). */
+        uintptr_t region = (uintptr_t)pm_region.base + ((uintptr_t)cid << pm_region.shift);
+        uintptr_t base = ref.seg ? (uintptr_t)ref.seg->base : region;
+        info->start = (const char *)ptr - ((uintptr_t)ptr - base) % hot->obj_size;
         pm_cache_name(cid, info->cache_name);
         return 1;
     }

@@ -21,9 +21,11 @@
  *                                  everything goes to pm_strict_alloc
  *                                  (harden.c) instead
  *   free
- *     outside the slab regions     pm_free_outside (alloc.c): NULL, a
- *                                  malloc(0) pointer (harden.c), a large
- *                                  block (large.c), or not ours (abort)
+ *     outside the primary regions  pm_free_outside (alloc.c): NULL, an
+ *                                  object in a region its cache took when
+ *                                  the first was full (slab.c), a malloc(0)
+ *                                  pointer (harden.c), a large block
+ *                                  (large.c), or not ours (abort)
  *     not a live object's start    pm_bad_slot (alloc.c): the one-line
  *                                  report of a double or invalid free
  *     bin full                     pm_tcache_free_slow (tcache.c): half the
@@ -50,7 +52,7 @@ void *pm_alloc_medium(size_t size, pm_part_t part);
 /* Reports a free (or `op`) of a slot that is not a live object's start. */
 PM_COLD __attribute__((noreturn)) void pm_bad_slot(const void *ptr, size_t cid, const uint8_t *state, int interior,
                                                    const char *op);
-/* Frees a pointer outside the slab regions. */
+/* Frees a pointer outside the primary slab regions. */
 PM_COLD void pm_free_outside(void *ptr);
 
 /* ---- allocation ---- */
@@ -93,24 +95,12 @@ static inline void *pm_alloc_inline(size_t size, pm_part_t part) {
 
 /* ---- free ---- */
 
-/* Free fast path.
- * Cost: region offset and bound check (3; NULL, large and foreign pointers
- * leave here), cache id and offset in region (4), hot cache fields (3),
- * slot by multiply (2), "is the start of a slot" (2), state load and
- * "is live" (3), mark cached (1), bin full check (5), push (4). */
-static inline void pm_free_inline(void *ptr) {
-    uintptr_t off = (uintptr_t)ptr - (uintptr_t)pm_region.base;
-    if (PM_UNLIKELY(off >= pm_region.total)) {
-        pm_free_outside(ptr);
-        return;
-    }
-    size_t cid = off >> pm_region.shift;
-    uint64_t soff = off & pm_region.mask;
-    const struct pm_cache_hot *hot = &pm_hot[cid];
-    struct pm_slot_div slot = pm_slot_div(soff, hot->magic);
-    uint8_t *state = hot->state + slot.slot;
-    if (PM_UNLIKELY(!slot.is_start || *state != PM_SLOT_LIVE))
-        pm_bad_slot(ptr, cid, state, !slot.is_start, "free");
+/* Frees the slot of cache `cid` whose state byte is `state`: the checks and
+ * the thread cache, for the fast path below and for regions a cache took
+ * past its primary one (pm_free_outside). */
+static inline void pm_free_slot(void *ptr, size_t cid, uint8_t *state, bool is_start) {
+    if (PM_UNLIKELY(!is_start || *state != PM_SLOT_LIVE))
+        pm_bad_slot(ptr, cid, state, !is_start, "free");
     *state = PM_SLOT_CACHED;
     struct pm_bin *bin = &pm_tc->bins[cid];
     struct pm_entry *top = bin->top;
@@ -121,6 +111,25 @@ static inline void pm_free_inline(void *ptr) {
     top->ptr = ptr;
     top->state = state;
     bin->top = top + 1;
+}
+
+/* Free fast path.
+ * Cost: region offset and bound check (3; NULL, large and foreign pointers,
+ * and objects in regions taken past the primary ones, leave here), cache id
+ * and offset in region (4), hot cache fields (3), slot by multiply (2),
+ * then pm_free_slot: "is the start of a slot" (2), state load and "is live"
+ * (3), mark cached (1), bin full check (5), push (4). */
+static inline void pm_free_inline(void *ptr) {
+    uintptr_t off = (uintptr_t)ptr - (uintptr_t)pm_region.base;
+    if (PM_UNLIKELY(off >= pm_region.total)) {
+        pm_free_outside(ptr);
+        return;
+    }
+    size_t cid = off >> pm_region.shift;
+    uint64_t soff = off & pm_region.mask;
+    const struct pm_cache_hot *hot = &pm_hot[cid];
+    struct pm_slot_div slot = pm_slot_div(soff, hot->magic);
+    pm_free_slot(ptr, cid, hot->state + slot.slot, slot.is_start);
 }
 
 #pragma GCC visibility pop

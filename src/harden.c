@@ -38,31 +38,27 @@
 
 /* ---- requested sizes ---- */
 
-/* One 32-bit size per slot of the cache's region, mapped on first use with
- * no commit charge: only the slots in use get pages. */
-static uint32_t *sizes_of(struct pm_cache *c) {
-    uint32_t *s = __atomic_load_n(&c->req_size, __ATOMIC_ACQUIRE);
+/* One 32-bit size per slot of a region, mapped on first use with no
+ * commit charge: only the slots in use get pages. */
+static uint32_t *sizes_of(struct pm_segment *seg, size_t obj_size) {
+    uint32_t *s = __atomic_load_n(&seg->req_size, __ATOMIC_ACQUIRE);
     if (s)
         return s;
-    size_t bytes = ((pm_region.mask + 1) / c->obj_size + 1) * sizeof(uint32_t);
+    size_t bytes = ((pm_region.mask + 1) / obj_size + 1) * sizeof(uint32_t);
     void *m = pm_os_alloc(bytes, PM_USE_STRICT);
     if (!m)
         return NULL;
     uint32_t *expected = NULL;
-    if (!__atomic_compare_exchange_n(&c->req_size, &expected, m, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    if (!__atomic_compare_exchange_n(&seg->req_size, &expected, m, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
         pm_os_release(m, bytes);
         return expected;
     }
     return m;
 }
 
-static uint64_t slot_index(size_t cid, const uint8_t *state) {
-    return (uint64_t)(state - pm_hot[cid].state);
-}
-
-size_t pm_strict_size(size_t cid, uint64_t idx) {
-    uint32_t *s = __atomic_load_n(&pm_caches[cid].req_size, __ATOMIC_ACQUIRE);
-    return s ? s[idx] : pm_hot[cid].obj_size;
+size_t pm_strict_size(const struct pm_slot_ref *ref) {
+    uint32_t *s = ref->seg ? __atomic_load_n(&ref->seg->req_size, __ATOMIC_ACQUIRE) : NULL;
+    return s ? s[ref->idx] : pm_hot[ref->cid].obj_size;
 }
 
 /* ---- canary ---- */
@@ -260,20 +256,23 @@ static void *strict_alloc(size_t cid, size_t size, size_t align) {
         cid = bigger;
     }
     struct pm_cache *c = &pm_caches[cid];
-    uint32_t *sizes = sizes_of(c);
     struct pm_entry e;
-    size_t got = sizes ? pm_cache_refill(cid, &e, 1) : 0;
-    if (got == 0 && sizes && h->quarantine) { /* the region may be full of quarantined slots */
+    size_t got = pm_cache_refill(cid, &e, 1);
+    if (got == 0 && h->quarantine) { /* the region may be full of quarantined slots */
         pm_quarantine_drain();
         got = pm_cache_refill(cid, &e, 1);
     }
-    if (got == 0) {
+    struct pm_slot_ref ref;
+    uint32_t *sizes = got && pm_slot_find(e.ptr, &ref) ? sizes_of(ref.seg, c->obj_size) : NULL;
+    if (got && !sizes)
+        pm_cache_flush(cid, &e, 1); /* no memory for its size: the slot goes back unused */
+    if (!sizes) {
         errno = ENOMEM;
         return NULL;
     }
     if (h->zero_on_free && !c->ctor && !all_zero(e.ptr, c->obj_size))
         corrupted("write after free (a freed object was modified)", e.ptr, cid);
-    sizes[slot_index(cid, e.state)] = (uint32_t)size;
+    sizes[ref.idx] = (uint32_t)size;
     if (h->canary)
         canary_write(e.ptr, size);
     *e.state = PM_SLOT_LIVE;
@@ -297,7 +296,9 @@ void *pm_strict_alloc_aligned(size_t alignment, size_t size, pm_part_t part) {
 void pm_strict_free(size_t cid, void *ptr, uint8_t *state) {
     const struct pm_harden *h = &pm_g.harden;
     struct pm_cache *c = &pm_caches[cid];
-    size_t size = pm_strict_size(cid, slot_index(cid, state));
+    struct pm_slot_ref ref;
+    pm_slot_find(ptr, &ref); /* a slab object: the fast path's checks passed */
+    size_t size = pm_strict_size(&ref);
     if (h->canary && !canary_intact(ptr, size))
         corrupted("heap overflow (the canary after the object was overwritten)", ptr, cid);
     if (h->zero_on_free && !c->ctor)

@@ -8,10 +8,11 @@
 
 #pragma GCC visibility push(hidden)
 
+struct pm_slot_ref;
 void *pm_strict_alloc(size_t cid, size_t size);
 void *pm_strict_alloc_aligned(size_t alignment, size_t size, pm_part_t part);
 void pm_strict_free(size_t cid, void *ptr, uint8_t *state);
-size_t pm_strict_size(size_t cid, uint64_t idx); /* the size asked for */
+size_t pm_strict_size(const struct pm_slot_ref *ref); /* the size asked for */
 /* malloc(0) pointers: -1 not one, 0 never handed out, 1 live, 2 freed,
  * 3 inside one. */
 int pm_zero_state(const void *ptr);

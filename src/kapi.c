@@ -156,7 +156,10 @@ PM_EXPORT void kmem_cache_free(struct kmem_cache *cache, void *obj) {
     if (!obj)
         return;
     uintptr_t off = (uintptr_t)obj - (uintptr_t)pm_region.base;
-    if (off >= pm_region.total || off >> pm_region.shift != cid) {
+    struct pm_slot_ref ref;
+    bool theirs = off < pm_region.total ? off >> pm_region.shift == cid
+                                        : pm_slot_find_taken(obj, &ref) && ref.cid == cid;
+    if (!theirs) {
         char name[32] = "none";
         struct pm_ptr_info info;
         if (pm_ptr_info(obj, &info))

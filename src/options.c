@@ -74,6 +74,36 @@ static void read_seed(struct pm_options *o) {
     }
 }
 
+/* PARTMALLOC_REGION_SIZE=<power of two, 1M to 64G>: the most address space
+ * a cache's region may have (a cache that fills one takes another). */
+static void read_region_size(struct pm_options *o) {
+    const char *v = secure_getenv("PARTMALLOC_REGION_SIZE");
+    if (!v)
+        return;
+    char digits[24];
+    size_t len = strnlen(v, sizeof digits);
+    unsigned scale = 0;
+    if (len > 1 && len < sizeof digits) {
+        char unit = v[len - 1];
+        scale = unit == 'K' || unit == 'k' ? 10 : unit == 'M' || unit == 'm' ? 20 : unit == 'G' || unit == 'g' ? 30 : 0;
+    }
+    uint64_t n = 0;
+    bool ok = len < sizeof digits;
+    if (ok) {
+        memcpy(digits, v, len + 1);
+        if (scale)
+            digits[len - 1] = '\0';
+        ok = pm_parse_u64(digits, &n) && n <= (UINT64_MAX >> scale);
+    }
+    n <<= scale;
+    if (ok && n >= ((uint64_t)1 << PM_REGION_SHIFT_MIN) && n <= ((uint64_t)1 << PM_REGION_SHIFT_MAX) &&
+        (n & (n - 1)) == 0)
+        o->region_shift = (unsigned)__builtin_ctzll(n);
+    else
+        report_invalid("PARTMALLOC_REGION_SIZE", v, "a power of two from 1M to 64G, as bytes or with K, M or G",
+                       "the largest the address space allows");
+}
+
 static void copy_option(char *dst, size_t size, const char *src) {
     size_t n = strnlen(src, size - 1);
     memcpy(dst, src, n);
@@ -218,6 +248,8 @@ void pm_options_read(struct pm_options *o) {
     read_partitions(o);
     read_token_max(o);
     read_seed(o);
+    o->region_shift = 0;
+    read_region_size(o);
     o->stats_at_exit = false;
     o->stats_format = PM_STATS_HISTOGRAM;
     o->stats_signal = 0;
@@ -239,6 +271,7 @@ void pm_config_apply(const struct pm_options *o) {
     pm_g.dedicated_cid = (pm_g.partitions + PM_MAX_BUCKET_SETS) << PM_CLASS_BITS;
     pm_g.token_max = o->token_max ? o->token_max : UINT64_MAX;
     pm_g.token_half = pm_g.token_max / 2;
+    pm_g.region_shift_max = o->region_shift ? o->region_shift : PM_REGION_SHIFT_MAX;
     uint64_t key[2];
     if (o->seed_set) {
         key[0] = o->seed ^ 0x243f6a8885a308d3ull;

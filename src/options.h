@@ -32,6 +32,7 @@ struct pm_options {
     uint64_t token_max;   /* 0 = SIZE_MAX, Clang's default */
     bool seed_set;
     uint64_t seed;
+    unsigned region_shift;  /* PARTMALLOC_REGION_SIZE's log2; 0: as large as fits */
     /* PARTMALLOC_STATS=stderr|<path>[,format]: statistics at exit */
     bool stats_at_exit;
     bool stats_to_stderr;
@@ -55,6 +56,7 @@ struct pm_globals {
     unsigned dedicated_cid;   /* first dedicated cache id */
     uint64_t token_half;      /* tokens >= this (and < token_max) hold pointers */
     uint64_t token_max;
+    unsigned region_shift_max; /* log2 of the largest region a cache may have */
     struct pm_harden harden;
     bool slow_only;           /* pm_harden_slow_only(&harden): thread caches bypassed */
     /* Secrets, each drawn on its own so that one leaked does not give away

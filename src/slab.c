@@ -1,7 +1,10 @@
 /* The slab layer: (size class, partition) caches.
  *
- * Each cache owns one fixed region of the small-object address space, so a
- * pointer's cache is its offset divided by the region size. A region is cut
+ * Each cache owns one region of the small-object address space, so a
+ * pointer's cache is its offset divided by the region size. A cache whose
+ * region is full takes another (anywhere the OS puts it, aligned to its
+ * size) and registers it in the table of taken regions, where frees find
+ * it; a region is the cache's for good. A region is cut
  * into slabs; a slab is a run of whole objects whose length is a multiple of
  * the page size, so objects lie back to back across the region and never
  * straddle a slab. Empty slabs give their pages back with MADV_DONTNEED but
@@ -38,6 +41,12 @@ pm_lock_t pm_registry_lock = PM_LOCK_INIT;
 #define PM_EMPTY_SLABS_KEPT 1
 /* The region's read-write prefix grows by at least this much at a time. */
 #define PM_COMMIT_STEP (1u << 20)
+/* Regions caches may take past their primary ones, all caches together
+ * (the address space runs out first at every region size above 4 GiB),
+ * and the slots of the table that finds them (twice as many: short
+ * probes). */
+#define PM_MAX_TAKEN (1u << 15)
+#define PM_TAKEN_SLOTS (2 * PM_MAX_TAKEN)
 
 static size_t round_up(size_t v, size_t to) {
     return (v + to - 1) / to * to;
@@ -112,10 +121,10 @@ static size_t meta_bytes_per_group(size_t region) {
  * space per size class, shared by its partitions; halve until the OS agrees. */
 static bool reserve(size_t num_caches, unsigned partitions, char **data, char **meta) {
     const size_t align = 1u << 20;
-    unsigned shift = 36;
-    while ((1u << (36 - shift)) < partitions || ((size_t)1 << shift) * num_caches > PM_MAX_RESERVE)
+    unsigned shift = pm_g.region_shift_max;
+    while ((1u << (PM_REGION_SHIFT_MAX - shift)) < partitions || ((size_t)1 << shift) * num_caches > PM_MAX_RESERVE)
         shift--;
-    for (; shift >= 20; shift--) {
+    for (; shift >= PM_REGION_SHIFT_MIN; shift--) {
         size_t region = (size_t)1 << shift;
         size_t data_bytes = region * num_caches;
         char *d = pm_os_reserve(data_bytes + align, PM_USE_SLABS);
@@ -170,11 +179,34 @@ void pm_cache_name(size_t cid, char out[32]) {
     out[at] = '\0';
 }
 
+/* Segment number `index` of a cache of `obj_size` objects: its region at
+ * `base`, its bookkeeping at `meta` (laid out by meta_layout). */
+static void segment_setup(struct pm_segment *seg, size_t obj_size, char *base, char *meta, uint32_t index) {
+    struct meta_layout ml = meta_layout(obj_size, pm_region.mask + 1);
+    seg->base = base;
+    seg->state = (uint8_t *)meta;
+    seg->free_map = (uint64_t *)(meta + ml.state_bytes);
+    seg->slabs = (struct pm_slab *)(meta + ml.state_bytes + ml.map_bytes);
+    seg->req_size = NULL;
+    seg->used_slabs = 0;
+    seg->committed = 0;
+    seg->index = index;
+}
+
+/* Slabs that fit a region of `region_slots` slots: whole groups, each
+ * ending in its guard, then as many slabs as leave a guard's worth of
+ * never-committed slots before the region's end, so that the last slab of
+ * a region is never next to the first of the region after it. */
+static size_t slabs_per_region(const struct pm_cache *c, uint64_t region_slots) {
+    uint64_t whole_groups = region_slots / c->group_slots, rest = region_slots % c->group_slots;
+    uint64_t tail = rest > c->guard_slots ? (rest - c->guard_slots) / c->objs_per_slab : 0;
+    return whole_groups * c->group_slabs + tail;
+}
+
 /* Makes cache `cid` usable for objects of `obj_size` with metadata at `meta`
  * (laid out by meta_layout). The hot fields are written last. */
 static void cache_setup(size_t cid, uint32_t obj_size, unsigned size_class, enum pm_cache_kind kind, char *meta) {
     size_t region = pm_region.mask + 1;
-    struct meta_layout ml = meta_layout(obj_size, region);
     struct pm_cache *c = &pm_caches[cid];
     pthread_mutex_init(&c->lock, NULL);
     c->id = (unsigned)cid;
@@ -183,16 +215,15 @@ static void cache_setup(size_t cid, uint32_t obj_size, unsigned size_class, enum
     c->partition = PM_CID_GROUP(cid);
     c->obj_size = obj_size;
     geometry(obj_size, &c->slab_bytes, &c->objs_per_slab);
-    c->base = pm_region.base + cid * region;
     c->group_slabs = group_slabs_for(c->slab_bytes);
     c->guard_slots = c->group_slabs == UINT32_MAX ? 0 : (uint32_t)(lcm_page(obj_size) / obj_size);
     c->group_slots = (uint64_t)c->group_slabs * c->objs_per_slab + c->guard_slots;
-    uint64_t region_slots = region / obj_size, whole_groups = region_slots / c->group_slots;
-    uint64_t rest = (region_slots % c->group_slots) / c->objs_per_slab;
-    c->max_slabs = whole_groups * c->group_slabs + (rest < c->group_slabs ? rest : c->group_slabs);
+    c->max_slabs = slabs_per_region(c, region / obj_size);
     c->rng = (pm_g.order_key ^ (cid * 0x9e3779b97f4a7c15ull)) | 1;
-    c->free_map = (uint64_t *)(meta + ml.state_bytes);
-    c->slabs = (struct pm_slab *)(meta + ml.state_bytes + ml.map_bytes);
+    segment_setup(&c->first, obj_size, pm_region.base + cid * region, meta, 0);
+    c->segments = 1;
+    uint64_t most = (UINT32_MAX - 1) / c->max_slabs;
+    c->max_segments = (uint32_t)(most < PM_MAX_TAKEN ? most : PM_MAX_TAKEN);
     for (int l = 0; l < 3; l++)
         c->heads[l] = c->tails[l] = PM_NO_SLAB;
     pm_hot[cid].magic = UINT64_MAX / obj_size + 1;
@@ -253,15 +284,154 @@ bool pm_cache_create_dedicated(size_t cid, const char *name, size_t obj_size, vo
     return true;
 }
 
+/* ---- regions taken past the primary one ----
+ *
+ * The table of taken regions maps a region's address (shifted by the
+ * region size) to its cache and segment, by open addressing. Entries are
+ * written once, under taken_lock, and never removed: a region stays its
+ * cache's, so a reader needs no lock. The key is written last (release). */
+struct taken_region {
+    uintptr_t key;             /* (address >> region shift) + 1; 0: free */
+    struct pm_segment *seg;
+    size_t cid;
+};
+static struct taken_region *taken;  /* PM_TAKEN_SLOTS entries, mapped on first use */
+static unsigned taken_count;
+static pm_lock_t taken_lock = PM_LOCK_INIT;
+
+static size_t taken_slot(uintptr_t key) {
+    return (size_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & (PM_TAKEN_SLOTS - 1);
+}
+
+static const struct taken_region *taken_lookup(const void *ptr) {
+    const struct taken_region *t = __atomic_load_n(&taken, __ATOMIC_ACQUIRE);
+    if (!t)
+        return NULL;
+    uintptr_t key = ((uintptr_t)ptr >> pm_region.shift) + 1;
+    for (size_t i = taken_slot(key);; i = (i + 1) & (PM_TAKEN_SLOTS - 1)) {
+        uintptr_t k = __atomic_load_n(&t[i].key, __ATOMIC_ACQUIRE);
+        if (k == key)
+            return &t[i];
+        if (k == 0)
+            return NULL;
+    }
+}
+
+/* Registers `seg` of cache `cid`; false if the table is full or cannot be
+ * mapped. */
+static bool taken_insert(struct pm_segment *seg, size_t cid) {
+    bool ok = false;
+    pm_lock(&taken_lock);
+    if (!taken) {
+        struct taken_region *t = pm_os_alloc(round_up(PM_TAKEN_SLOTS * sizeof *t, PM_PAGE), PM_USE_METADATA);
+        __atomic_store_n(&taken, t, __ATOMIC_RELEASE);
+    }
+    if (taken && taken_count < PM_MAX_TAKEN) {
+        uintptr_t key = ((uintptr_t)seg->base >> pm_region.shift) + 1;
+        size_t i = taken_slot(key);
+        while (taken[i].key != 0)
+            i = (i + 1) & (PM_TAKEN_SLOTS - 1);
+        taken[i].seg = seg;
+        taken[i].cid = cid;
+        __atomic_store_n(&taken[i].key, key, __ATOMIC_RELEASE);
+        taken_count++;
+        ok = true;
+    }
+    pm_unlock(&taken_lock);
+    return ok;
+}
+
+/* Address space for one region, aligned to its size: NULL if the OS has
+ * none left. */
+static char *reserve_region(size_t region) {
+    char *d = pm_os_reserve(2 * region, PM_USE_SLABS);
+    if (!d)
+        return NULL;
+    char *aligned = (char *)round_up((uintptr_t)d, region);
+    if (aligned > d)
+        pm_os_release(d, (size_t)(aligned - d));
+    if (aligned + region < d + 2 * region)
+        pm_os_release(aligned + region, (size_t)(d + 2 * region - (aligned + region)));
+    return aligned;
+}
+
+/* The cache's regions are full: one more, with its bookkeeping (the
+ * segment record at the head of it). NULL, with nothing kept, if the cache
+ * has all the segments its slab numbers allow or the OS refuses. Under the
+ * cache lock. */
+static struct pm_segment *take_region(struct pm_cache *c) {
+    if (c->segments >= c->max_segments)
+        return NULL;
+    if (!c->more) {
+        c->more = pm_os_alloc(round_up((size_t)c->max_segments * sizeof *c->more, PM_PAGE), PM_USE_METADATA);
+        if (!c->more)
+            return NULL;
+    }
+    size_t region = pm_region.mask + 1, head = round_up(sizeof(struct pm_segment), PM_PAGE);
+    size_t meta_bytes = head + meta_layout(c->obj_size, region).total;
+    char *base = reserve_region(region);
+    char *meta = base ? pm_os_alloc(meta_bytes, PM_USE_METADATA) : NULL;
+    if (!meta) {
+        if (base)
+            pm_os_release(base, region);
+        return NULL;
+    }
+    struct pm_segment *seg = (struct pm_segment *)meta;
+    segment_setup(seg, c->obj_size, base, meta + head, c->segments);
+    if (!taken_insert(seg, c->id)) {
+        pm_os_release(meta, meta_bytes);
+        pm_os_release(base, region);
+        return NULL;
+    }
+    c->more[c->segments - 1] = seg;
+    __atomic_store_n(&c->segments, c->segments + 1, __ATOMIC_RELEASE);
+    return seg;
+}
+
+/* The segment of the cache that holds `ptr` (one of its objects). */
+static struct pm_segment *segment_of(struct pm_cache *c, const void *ptr) {
+    if ((uintptr_t)((const char *)ptr - c->first.base) <= pm_region.mask)
+        return &c->first;
+    return taken_lookup(ptr)->seg;
+}
+
+/* `soff`: the pointer's offset in its region. */
+static void fill_ref(uint64_t soff, size_t cid, struct pm_segment *seg, uint8_t *state0, struct pm_slot_ref *ref) {
+    struct pm_slot_div slot = pm_slot_div(soff, pm_hot[cid].magic);
+    ref->cid = cid;
+    ref->seg = seg;
+    ref->idx = slot.slot;
+    ref->state = state0 + slot.slot;
+    ref->is_start = slot.is_start;
+}
+
+bool pm_slot_find_taken(const void *ptr, struct pm_slot_ref *ref) {
+    const struct taken_region *t = taken_lookup(ptr);
+    if (!t)
+        return false;
+    fill_ref((uint64_t)((const char *)ptr - t->seg->base), t->cid, t->seg, t->seg->state, ref);
+    return true;
+}
+
+bool pm_slot_find(const void *ptr, struct pm_slot_ref *ref) {
+    uintptr_t off = (uintptr_t)ptr - (uintptr_t)pm_region.base;
+    if (off >= pm_region.total)
+        return pm_slot_find_taken(ptr, ref);
+    size_t cid = off >> pm_region.shift;
+    /* A cache id with no cache has the placeholder state of pm_caches_init. */
+    fill_ref(off & pm_region.mask, cid, pm_caches[cid].ready ? &pm_caches[cid].first : NULL, pm_hot[cid].state, ref);
+    return true;
+}
+
 /* ---- slab lists (under the cache lock) ---- */
 
 static void list_push_head(struct pm_cache *c, uint32_t s, unsigned l) {
-    struct pm_slab *sl = &c->slabs[s];
+    struct pm_slab *sl = pm_slab_record(c, s);
     sl->list = (uint8_t)l;
     sl->prev = PM_NO_SLAB;
     sl->next = c->heads[l];
     if (c->heads[l] != PM_NO_SLAB)
-        c->slabs[c->heads[l]].prev = s;
+        pm_slab_record(c, c->heads[l])->prev = s;
     else
         c->tails[l] = s;
     c->heads[l] = s;
@@ -269,14 +439,14 @@ static void list_push_head(struct pm_cache *c, uint32_t s, unsigned l) {
 }
 
 static void list_remove(struct pm_cache *c, uint32_t s) {
-    struct pm_slab *sl = &c->slabs[s];
+    struct pm_slab *sl = pm_slab_record(c, s);
     unsigned l = sl->list;
     if (sl->prev != PM_NO_SLAB)
-        c->slabs[sl->prev].next = sl->next;
+        pm_slab_record(c, sl->prev)->next = sl->next;
     else
         c->heads[l] = sl->next;
     if (sl->next != PM_NO_SLAB)
-        c->slabs[sl->next].prev = sl->prev;
+        pm_slab_record(c, sl->next)->prev = sl->prev;
     else
         c->tails[l] = sl->prev;
     sl->list = PM_LIST_NONE;
@@ -303,43 +473,45 @@ static void map_set_range(uint64_t *map, uint64_t first, uint64_t count) {
 #define PM_GUARD_BUDGET 16384u
 static unsigned guards_protected;
 
-static void protect_guard(struct pm_cache *c, size_t group) {
+static void protect_guard(struct pm_cache *c, struct pm_segment *seg, size_t group) {
     if (__atomic_fetch_add(&guards_protected, 1, __ATOMIC_RELAXED) >= PM_GUARD_BUDGET)
         return;
     size_t group_bytes = c->group_slots * c->obj_size, guard_bytes = (size_t)c->guard_slots * c->obj_size;
-    pm_os_protect_none(c->base + (group + 1) * group_bytes - guard_bytes, guard_bytes);
+    pm_os_protect_none(seg->base + (group + 1) * group_bytes - guard_bytes, guard_bytes);
 }
 
 static bool has_guard_after(const struct pm_cache *c, uint64_t s) {
     return c->guard_slots && s % c->group_slabs == c->group_slabs - 1;
 }
 
-/* After [from, to) was made accessible: the guards in it that follow slabs
- * up to `last` (carved, or being carved) go back to no access, the part of
- * one straddling `from` included. */
-static void reprotect_guards(struct pm_cache *c, size_t from, size_t to, uint64_t last) {
+/* After [from, to) of a region was made accessible: the guards in it that
+ * follow slabs up to `last` (carved, or being carved) go back to no access,
+ * the part of one straddling `from` included. */
+static void reprotect_guards(struct pm_cache *c, struct pm_segment *seg, size_t from, size_t to, uint64_t last) {
     if (c->guard_slots == 0)
         return;
     size_t group_bytes = c->group_slots * c->obj_size, guard_bytes = (size_t)c->guard_slots * c->obj_size;
     for (size_t g = from / group_bytes; (g + 1) * group_bytes - guard_bytes < to; g++) {
         if ((g + 1) * c->group_slabs - 1 > last)
             break;
-        pm_os_protect_none(c->base + (g + 1) * group_bytes - guard_bytes, guard_bytes);
+        pm_os_protect_none(seg->base + (g + 1) * group_bytes - guard_bytes, guard_bytes);
     }
 }
 
-static bool slab_commit(struct pm_cache *c, uint32_t s) {
-    size_t need = (size_t)(pm_slab_addr(c, s) - c->base) + c->slab_bytes;
-    if (need <= c->committed)
+/* Makes slab `s` (its number in the region) of `seg` read-write, with the
+ * region's read-write prefix growing at least PM_COMMIT_STEP at a time. */
+static bool slab_commit(struct pm_cache *c, struct pm_segment *seg, uint32_t s) {
+    size_t need = pm_slab_first_slot(c, s) * c->obj_size + c->slab_bytes;
+    if (need <= seg->committed)
         return true;
-    size_t limit = (size_t)(pm_slab_addr(c, c->max_slabs - 1) - c->base) + c->slab_bytes;
-    size_t grow = round_up(need > c->committed + PM_COMMIT_STEP ? need : c->committed + PM_COMMIT_STEP, PM_PAGE);
+    size_t limit = pm_slab_first_slot(c, c->max_slabs - 1) * c->obj_size + c->slab_bytes;
+    size_t grow = round_up(need > seg->committed + PM_COMMIT_STEP ? need : seg->committed + PM_COMMIT_STEP, PM_PAGE);
     if (grow > limit)
         grow = limit;
-    if (!pm_os_commit(c->base + c->committed, grow - c->committed))
+    if (!pm_os_commit(seg->base + seg->committed, grow - seg->committed))
         return false;
-    reprotect_guards(c, c->committed, grow, s ? s - 1 : 0);
-    c->committed = grow;
+    reprotect_guards(c, seg, seg->committed, grow, s ? s - 1 : 0);
+    seg->committed = grow;
     return true;
 }
 
@@ -368,16 +540,18 @@ static uint32_t slab_for_refill(struct pm_cache *c) {
             return s;
         }
     }
-    if (c->used_slabs >= c->max_slabs)
+    struct pm_segment *seg = pm_cache_segment(c, c->segments - 1);
+    if (seg->used_slabs >= c->max_slabs && !(seg = take_region(c)))
         return PM_NO_SLAB;
-    uint32_t s = (uint32_t)c->used_slabs;
-    if (!slab_commit(c, s))
+    uint32_t local = (uint32_t)seg->used_slabs;
+    if (!slab_commit(c, seg, local))
         return PM_NO_SLAB;
-    if (has_guard_after(c, s))
-        protect_guard(c, s / c->group_slabs);
-    c->used_slabs++;
-    c->slabs[s].free_count = c->objs_per_slab;
-    map_set_range(c->free_map, pm_slab_first_slot(c, s), c->objs_per_slab);
+    if (has_guard_after(c, local))
+        protect_guard(c, seg, local / c->group_slabs);
+    seg->slabs[local].free_count = c->objs_per_slab;
+    map_set_range(seg->free_map, pm_slab_first_slot(c, local), c->objs_per_slab);
+    __atomic_store_n(&seg->used_slabs, local + 1, __ATOMIC_RELEASE);
+    uint32_t s = (uint32_t)(seg->index * c->max_slabs + local);
     list_push_head(c, s, PM_LIST_PARTIAL);
     construct_slab(c, s);
     return s;
@@ -390,12 +564,14 @@ static uint64_t cache_random(struct pm_cache *c) {
     return c->rng * 0x2545f4914f6cdd1dull;
 }
 
-/* Moves free slots [first, end) of the central map into out[] (up to want). */
-static size_t take_range(struct pm_cache *c, uint64_t first, uint64_t end, struct pm_entry *out, size_t want) {
-    uint8_t *state = pm_hot[c->id].state;
+/* Moves free slots [first, end) of a region's central map into out[] (up
+ * to want). */
+static size_t take_range(struct pm_cache *c, struct pm_segment *seg, uint64_t first, uint64_t end,
+                         struct pm_entry *out, size_t want) {
+    uint8_t *state = seg->state;
     size_t n = 0;
     for (uint64_t w = first >> 6; first < end && w <= (end - 1) >> 6 && n < want; w++) {
-        uint64_t bits = c->free_map[w];
+        uint64_t bits = seg->free_map[w];
         if ((w << 6) < first)
             bits &= ~0ull << (first & 63);
         if ((w << 6) + 64 > end)
@@ -403,9 +579,9 @@ static size_t take_range(struct pm_cache *c, uint64_t first, uint64_t end, struc
         while (bits && n < want) {
             unsigned b = (unsigned)__builtin_ctzll(bits);
             bits &= bits - 1;
-            c->free_map[w] &= ~(1ull << b);
+            seg->free_map[w] &= ~(1ull << b);
             uint64_t idx = (w << 6) + b;
-            out[n].ptr = c->base + idx * c->obj_size;
+            out[n].ptr = seg->base + idx * c->obj_size;
             out[n].state = state + idx;
             state[idx] = PM_SLOT_CACHED;
             n++;
@@ -418,11 +594,12 @@ static size_t take_range(struct pm_cache *c, uint64_t first, uint64_t end, struc
  * and the slots taken are shuffled, so neither the next address nor the
  * distance between two allocations can be predicted. */
 static size_t take_from_slab(struct pm_cache *c, uint32_t s, struct pm_entry *out, size_t want) {
-    uint64_t first = pm_slab_first_slot(c, s), end = first + c->objs_per_slab, start = first;
+    struct pm_segment *seg = pm_slab_segment(c, s);
+    uint64_t first = pm_slab_first_slot(c, s % c->max_slabs), end = first + c->objs_per_slab, start = first;
     if (pm_g.harden.slot_order)
         start = first + cache_random(c) % c->objs_per_slab;
-    size_t n = take_range(c, start, end, out, want);
-    n += take_range(c, first, start, out + n, want - n);
+    size_t n = take_range(c, seg, start, end, out, want);
+    n += take_range(c, seg, first, start, out + n, want - n);
     if (pm_g.harden.slot_order)
         for (size_t i = n; i > 1; i--) {
             size_t j = cache_random(c) % i;
@@ -430,8 +607,9 @@ static size_t take_from_slab(struct pm_cache *c, uint32_t s, struct pm_entry *ou
             out[i - 1] = out[j];
             out[j] = t;
         }
-    c->slabs[s].free_count -= (uint32_t)n;
-    if (c->slabs[s].free_count == 0)
+    struct pm_slab *sl = &seg->slabs[s % c->max_slabs];
+    sl->free_count -= (uint32_t)n;
+    if (sl->free_count == 0)
         list_remove(c, s);
     return n;
 }
@@ -463,11 +641,13 @@ void pm_cache_flush(size_t cid, const struct pm_entry *in, size_t n) {
     uint64_t magic = pm_hot[cid].magic;
     pm_lock(&c->lock);
     for (size_t i = 0; i < n; i++) {
-        uint64_t idx = pm_slot_of((uint64_t)((char *)in[i].ptr - c->base), magic);
-        uint32_t s = (uint32_t)pm_slot_slab(c, idx);
-        struct pm_slab *sl = &c->slabs[s];
+        struct pm_segment *seg = segment_of(c, in[i].ptr);
+        uint64_t idx = pm_slot_of((uint64_t)((char *)in[i].ptr - seg->base), magic);
+        uint64_t local = pm_slot_slab(c, idx);
+        uint32_t s = (uint32_t)(seg->index * c->max_slabs + local);
+        struct pm_slab *sl = &seg->slabs[local];
         *in[i].state = PM_SLOT_FREED;
-        c->free_map[idx >> 6] |= 1ull << (idx & 63);
+        seg->free_map[idx >> 6] |= 1ull << (idx & 63);
         if (sl->free_count++ == 0)
             list_push_head(c, s, PM_LIST_PARTIAL);
         if (sl->free_count == c->objs_per_slab) {
@@ -506,9 +686,11 @@ void pm_caches_lock_all(void) {
     for (size_t i = 0; i < pm_g.num_caches; i++)
         if (PM_CID_VALID(i))
             pm_lock(&pm_caches[i].lock);
+    pm_lock(&taken_lock);
 }
 
 void pm_caches_unlock_all(void) {
+    pm_unlock(&taken_lock);
     for (size_t i = 0; i < pm_g.num_caches; i++)
         if (PM_CID_VALID(i))
             pm_unlock(&pm_caches[i].lock);
@@ -517,6 +699,7 @@ void pm_caches_unlock_all(void) {
 
 void pm_caches_reinit_locks(void) {
     pthread_mutex_init(&pm_registry_lock, NULL);
+    pthread_mutex_init(&taken_lock, NULL);
     for (size_t i = 0; i < pm_g.num_caches; i++)
         if (PM_CID_VALID(i))
             pthread_mutex_init(&pm_caches[i].lock, NULL);

@@ -1,8 +1,9 @@
 /* The slab layer (slab.c): one cache per (size class, partition), each
- * owning a fixed region of the small-object address space cut into slabs,
- * with all of its bookkeeping out of line. The thread caches refill from
- * and flush to it; the kernel-style API creates its bucket sets and
- * dedicated caches here. */
+ * owning a region of the small-object address space cut into slabs (and
+ * more regions, taken one at a time, once that one is full), with all of
+ * its bookkeeping out of line. The thread caches refill from and flush to
+ * it; the kernel-style API creates its bucket sets and dedicated caches
+ * here. */
 #ifndef PM_SLAB_H
 #define PM_SLAB_H
 
@@ -33,6 +34,23 @@ struct pm_cache_hot {
 
 enum pm_cache_kind { PM_KIND_KMALLOC = 0, PM_KIND_BUCKET = 1, PM_KIND_DEDICATED = 2 };
 
+/* One region of a cache (1 << pm_region.shift bytes, aligned to its size)
+ * and its out-of-line bookkeeping. Segment 0 is the cache's primary region,
+ * at cache id * region size in the small-object space, where the free fast
+ * path finds it by a shift; the others are regions the cache took when the
+ * ones before it were full, found through the table of taken regions
+ * (slab.c). A region never changes cache. */
+struct pm_segment {
+    char *base;
+    uint8_t *state;        /* one pm_slot_state byte per slot of the region */
+    uint64_t *free_map;    /* one bit per slot: free in the central map */
+    struct pm_slab *slabs; /* one record per slab of the region */
+    uint32_t *req_size;    /* strict: the size asked for, per slot (mapped on first use) */
+    size_t used_slabs;     /* slabs ever carved out of the region */
+    size_t committed;      /* bytes of the region made RW */
+    uint32_t index;        /* its number in the cache */
+};
+
 struct pm_cache {
     pm_lock_t lock;
     bool ready;           /* set up: metadata mapped, geometry known */
@@ -45,37 +63,49 @@ struct pm_cache {
     void (*ctor)(void *); /* dedicated caches: run on every object of a fresh slab */
     uint32_t obj_size, objs_per_slab;
     size_t slab_bytes;
-    char *base;           /* start of the region this cache owns */
-    size_t max_slabs;
-    size_t used_slabs;    /* slabs ever carved out of the region */
-    size_t committed;     /* bytes of the region made RW */
-    uint64_t *free_map;   /* one bit per slot: free in the central map */
-    struct pm_slab *slabs;
+    size_t max_slabs;     /* slabs per region */
+    /* A slab's number is its segment's index * max_slabs + its number in
+     * the segment: one 32-bit id across every region of the cache. */
+    struct pm_segment first;   /* segment 0 */
+    struct pm_segment **more;  /* more[k - 1] is segment k */
+    uint32_t segments;         /* in use; read without the lock (acquire) */
+    uint32_t max_segments;     /* so that every slab number fits 32 bits */
     uint32_t heads[3];    /* lists of slabs: partial, empty, decommitted */
     uint32_t tails[3];
     uint32_t counts[3];
     uint64_t decommits, reuses;
     uint64_t uncached_allocs;  /* objects handed out to threads without a cache */
-    /* Guard pages: after every `group_slabs` slabs comes a guard of
-     * `guard_slots` slots (whole pages, never committed, never handed out;
-     * group_slabs is UINT32_MAX without guards). */
+    /* Guard pages: after every `group_slabs` slabs of a region comes a
+     * guard of `guard_slots` slots (whole pages, never committed, never
+     * handed out; group_slabs is UINT32_MAX without guards). */
     uint32_t group_slabs;
     uint32_t guard_slots;
     uint64_t group_slots;      /* group_slabs * objs_per_slab + guard_slots */
     uint64_t rng;              /* slot order (PARTMALLOC_HARDEN slot_order) */
-    uint32_t *req_size;        /* strict: the size asked for, per slot */
 };
 
-/* Slab geometry with guards: the first slot of slab `s`, and the slab of a
- * slot that is not in a guard. */
+/* Segment k of a cache (k < segments). */
+static inline struct pm_segment *pm_cache_segment(const struct pm_cache *c, uint32_t k) {
+    return k == 0 ? (struct pm_segment *)&c->first : c->more[k - 1];
+}
+
+/* Slab geometry with guards, within one region: the first slot of slab
+ * `s`, and the slab of a slot that is not in a guard. */
 static inline uint64_t pm_slab_first_slot(const struct pm_cache *c, uint64_t s) {
     return s / c->group_slabs * c->group_slots + s % c->group_slabs * c->objs_per_slab;
 }
 static inline uint64_t pm_slot_slab(const struct pm_cache *c, uint64_t idx) {
     return idx / c->group_slots * c->group_slabs + idx % c->group_slots / c->objs_per_slab;
 }
+/* A slab by its number across the cache's regions. */
+static inline struct pm_segment *pm_slab_segment(const struct pm_cache *c, uint64_t s) {
+    return pm_cache_segment(c, (uint32_t)(s / c->max_slabs));
+}
+static inline struct pm_slab *pm_slab_record(const struct pm_cache *c, uint64_t s) {
+    return &pm_slab_segment(c, s)->slabs[s % c->max_slabs];
+}
 static inline char *pm_slab_addr(const struct pm_cache *c, uint64_t s) {
-    return c->base + pm_slab_first_slot(c, s) * c->obj_size;
+    return pm_slab_segment(c, s)->base + pm_slab_first_slot(c, s % c->max_slabs) * c->obj_size;
 }
 
 enum pm_slab_list { PM_LIST_PARTIAL = 0, PM_LIST_EMPTY = 1, PM_LIST_DECOMMITTED = 2, PM_LIST_NONE = 3 };
@@ -88,7 +118,8 @@ struct pm_entry {
 
 extern struct pm_cache_hot pm_hot[PM_MAX_CACHES];
 extern struct pm_cache *pm_caches;         /* [num_caches], by cache id */
-/* The small-object address space: one region per cache, side by side. */
+/* The small-object address space: each cache's primary region, side by
+ * side, by cache id. */
 struct pm_region {
     char *base;
     size_t total;      /* all caches' regions; 0 before initialization */
@@ -96,6 +127,22 @@ struct pm_region {
     unsigned shift;    /* log2 of one region's size */
 };
 extern struct pm_region pm_region;
+
+/* Where a pointer lies if it is in a slab region: the cache, the segment
+ * (NULL for a cache id with no cache), the slot number in the region, its
+ * state byte, and whether the pointer is the slot's start. */
+struct pm_slot_ref {
+    size_t cid;
+    struct pm_segment *seg;
+    uint64_t idx;
+    uint8_t *state;
+    bool is_start;
+};
+/* Fills `ref` for a pointer in any slab region; false if it is in none. */
+bool pm_slot_find(const void *ptr, struct pm_slot_ref *ref);
+/* The same for the regions caches took past their primary one (the free
+ * fast path has already ruled out the primary regions). Lock-free. */
+bool pm_slot_find_taken(const void *ptr, struct pm_slot_ref *ref);
 
 void pm_caches_init(void);
 /* Sets up bucket set `set` (its 41 caches) named `name`; false if out of memory. */

@@ -32,14 +32,15 @@ void pm_stats_configure(const struct pm_options *o) {
     stats_opts = *o;
 }
 
-/* Live and cached objects, and slabs with a live object, of slabs [0, used). */
-static void count_slots(const struct pm_cache *c, size_t used, struct pm_cache_stats *out) {
-    const uint8_t *state = __atomic_load_n(&pm_hot[c->id].state, __ATOMIC_ACQUIRE);
+/* Live and cached objects, and slabs with a live object, of the slabs
+ * carved out of one region. */
+static void count_slots(const struct pm_cache *c, const struct pm_segment *seg, struct pm_cache_stats *out) {
+    size_t used = __atomic_load_n(&seg->used_slabs, __ATOMIC_ACQUIRE);
     for (size_t s = 0; s < used; s++) {
-        if (c->slabs[s].list == PM_LIST_DECOMMITTED)
+        if (seg->slabs[s].list == PM_LIST_DECOMMITTED)
             continue;
         size_t live = 0, cached = 0;
-        const uint8_t *st = state + pm_slab_first_slot(c, s);
+        const uint8_t *st = seg->state + pm_slab_first_slot(c, s);
         for (uint32_t i = 0; i < c->objs_per_slab; i++) {
             live += st[i] == PM_SLOT_LIVE;
             cached += st[i] == PM_SLOT_CACHED;
@@ -55,7 +56,7 @@ static bool cache_stats(size_t cid, struct pm_cache_stats *out) {
     const struct pm_cache *c = &pm_caches[cid];
     if (!c->ready)
         return false;
-    size_t used = __atomic_load_n(&c->used_slabs, __ATOMIC_ACQUIRE);
+    size_t used = __atomic_load_n(&c->first.used_slabs, __ATOMIC_ACQUIRE);
     uint64_t allocs = __atomic_load_n(&c->uncached_allocs, __ATOMIC_RELAXED) + pm_tcache_allocs(cid);
     if (used == 0 && allocs == 0)
         return false;
@@ -67,7 +68,9 @@ static bool cache_stats(size_t cid, struct pm_cache_stats *out) {
     out->object_size = c->obj_size;
     out->objs_per_slab = c->objs_per_slab;
     out->pages_per_slab = c->slab_bytes / PM_PAGE;
-    count_slots(c, used, out);
+    uint32_t segments = __atomic_load_n(&c->segments, __ATOMIC_ACQUIRE);
+    for (uint32_t k = 0; k < segments; k++)
+        count_slots(c, pm_cache_segment(c, k), out);
     out->total_objs = out->total_slabs * c->objs_per_slab;
     out->allocs = allocs;
     out->frees = allocs > out->active_objs ? allocs - out->active_objs : 0;

@@ -44,6 +44,9 @@
 #define PM_MAX_PARTITIONS 64u
 #define PM_NUM_CLASSES 41u
 #define PM_MAX_SMALL 32768u
+/* log2 of a cache region's size: at most 64 GiB, at least 1 MiB (slab.c). */
+#define PM_REGION_SHIFT_MAX 36u
+#define PM_REGION_SHIFT_MIN 20u
 /* Requests at or below this size use the direct lookup table. */
 #define PM_SMALL_LOOKUP_MAX 1024u
 

@@ -75,6 +75,20 @@ for bin in "$BUILD"/tests/test_* "$BUILD"/tests/asan/test_* "$BUILD"/tests/tsan/
     count_tap "$name" "$rc"
 done
 
+# Suites run again with 1 MiB regions, so that caches fill their first
+# region at once and take more: the isolation and misuse checks must hold
+# for caches that span several regions.
+for name in test_isolation test_api test_death test_fork; do
+    bin="$BUILD/tests/$name"
+    [ -x "$bin" ] || continue
+    echo "== $name (1 MiB regions)"
+    rm -f "$tap"
+    PARTMALLOC_REGION_SIZE=1M "$bin" -j2 --short-filename --tap="$tap" >"$log" 2>&1
+    rc=$?
+    grep -a -E "^\[----\]|^\[FAIL\]|ERROR|runtime error" "$log" | head -40
+    count_tap "$name (1 MiB regions)" "$rc"
+done
+
 for script in tests/scripts/*.sh; do
     [ -f "$script" ] || continue
     name=$(basename "$script")

@@ -296,6 +296,20 @@ Test(options, invalid_seed) {
     expect_each_rejected("PARTMALLOC_SEED", values, sizeof values / sizeof values[0], BAD_SEED("%s"));
 }
 
+#define BAD_REGION(v)                                                                              \
+    "partmalloc: invalid PARTMALLOC_REGION_SIZE='" v "' (accepted: a power of two from 1M to 64G, as bytes or " \
+    "with K, M or G); using the largest the address space allows\n"
+
+Test(options, invalid_region_size) {
+    static const char *const values[] = {"3M", "512K", "128G", "1m5", "0", "", "M", "1048575", "-1M",
+                                         "99999999999999999999G"};
+    expect_each_rejected("PARTMALLOC_REGION_SIZE", values, sizeof values / sizeof values[0], BAD_REGION("%s"));
+    const char *env[] = {"PARTMALLOC_REGION_SIZE=1048576", NULL};
+    expect_config(env, "", DEFAULT_CONFIG);
+    const char *env2[] = {"PARTMALLOC_REGION_SIZE=4g", NULL};
+    expect_config(env2, "", DEFAULT_CONFIG);
+}
+
 /* The fallback for a bad seed really is a random one: two runs at the same
  * addresses place the sites differently. */
 Test(options, invalid_seed_falls_back_to_a_random_seed) {

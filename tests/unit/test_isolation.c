@@ -74,15 +74,56 @@ Test(isolation, pointer_free_and_pointer_partitions_are_apart) {
     pm_free(ptrs);
 }
 
-static long resident_pages(void *start, size_t len) {
-    size_t pages = (len + 4095) / 4096;
+static long resident_pages(uintptr_t lo, uintptr_t hi) {
+    uintptr_t start = lo & ~4095ul;
+    size_t pages = (hi - start + 4095) / 4096;
     unsigned char *vec = malloc(pages);
-    cr_assert_eq(mincore(start, pages * 4096, vec), 0);
+    cr_assert_eq(mincore((void *)start, pages * 4096, vec), 0);
     long n = 0;
     for (size_t i = 0; i < pages; i++)
         n += vec[i] & 1;
     free(vec);
     return n;
+}
+
+/* The address ranges one cache's objects span: a cache that filled its
+ * first region takes more, anywhere the OS puts them, and another cache's
+ * region may lie between two of them. Sorted objects are cut into runs no
+ * longer than a region: a run then lies in at most two adjacent regions,
+ * both holding objects of the cache, so nothing of another cache is in it. */
+struct span {
+    uintptr_t lo, hi;
+};
+enum { MAX_SPANS = 256 };
+
+static int by_address(const void *a, const void *b) {
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static size_t spans_of(char **objs, size_t n, size_t size, size_t region, struct span *out) {
+    uintptr_t *a = malloc(n * sizeof *a);
+    for (size_t i = 0; i < n; i++)
+        a[i] = (uintptr_t)objs[i];
+    qsort(a, n, sizeof *a, by_address);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k == 0 || a[i] + size - out[k - 1].lo > region) {
+            cr_assert_lt(k, MAX_SPANS);
+            out[k].lo = a[i];
+            k++;
+        }
+        out[k - 1].hi = a[i] + size;
+    }
+    free(a);
+    return k;
+}
+
+static int in_spans(uintptr_t a, size_t size, const struct span *sp, size_t k, size_t extra) {
+    for (size_t i = 0; i < k; i++)
+        if (a + size > sp[i].lo && a < sp[i].hi + extra)
+            return 1;
+    return 0;
 }
 
 Test(isolation, no_reuse_across_caches_after_pages_returned, .timeout = 120) {
@@ -92,26 +133,26 @@ Test(isolation, no_reuse_across_caches_after_pages_returned, .timeout = 120) {
     const size_t victim_size = 96;
     enum { VICTIMS = 40000 };
     char **v = malloc(VICTIMS * sizeof *v);
-    uintptr_t lo = UINTPTR_MAX, hi = 0;
     for (int i = 0; i < VICTIMS; i++) {
         v[i] = pm_malloc_token(victim_size, token_for(victim_part));
         memset(v[i], 0x5a, victim_size);
-        if ((uintptr_t)v[i] < lo)
-            lo = (uintptr_t)v[i];
-        if ((uintptr_t)v[i] + victim_size > hi)
-            hi = (uintptr_t)v[i] + victim_size;
     }
+    static struct span sp[MAX_SPANS];
+    size_t k = spans_of(v, VICTIMS, victim_size, c.cache_region_size, sp);
     struct pm_ptr_info vinfo;
     pm_ptr_info(v[0], &vinfo);
-    long before = resident_pages((void *)(lo & ~4095ul), hi - (lo & ~4095ul));
+    long before = 0, after = 0;
+    for (size_t i = 0; i < k; i++)
+        before += resident_pages(sp[i].lo, sp[i].hi);
     cr_assert_gt(before, (long)(VICTIMS * victim_size / 4096 / 2));
     for (int i = 0; i < VICTIMS; i++)
         pm_free(v[i]);
     pm_collect();
-    long after = resident_pages((void *)(lo & ~4095ul), hi - (lo & ~4095ul));
+    for (size_t i = 0; i < k; i++)
+        after += resident_pages(sp[i].lo, sp[i].hi);
     cr_expect_lt(after, before / 4, "pages went back to the OS: %ld of %ld still resident", after, before);
 
-    /* 1e6 allocations of churn in every other cache: none lands in the range. */
+    /* 1e6 allocations of churn in every other cache: none lands in a range. */
     uint64_t x = 0x9e3779b97f4a7c15ull;
     enum { LIVE = 4096 };
     void *live[LIVE] = {0};
@@ -127,13 +168,13 @@ Test(isolation, no_reuse_across_caches_after_pages_returned, .timeout = 120) {
         pm_free(live[slot]);
         live[slot] = pm_malloc_token(size, token_for(part));
         uintptr_t a = (uintptr_t)live[slot];
-        cr_assert(a + size <= lo || a >= hi, "cache of size %zu partition %u reused %#lx", size, part,
+        cr_assert(!in_spans(a, size, sp, k, 0), "cache of size %zu partition %u reused %#lx", size, part,
                   (unsigned long)a);
     }
     for (int i = 0; i < LIVE; i++)
         pm_free(live[i]);
 
-    /* The victim's own cache gets its range back: its slabs, the last of
+    /* The victim's own cache gets its ranges back: its slabs, the last of
      * which the victims filled only in part (in random slot order). */
     static struct pm_cache_stats all[8192];
     size_t n = pm_stats_caches(all, 8192), slab_bytes = 0;
@@ -145,29 +186,34 @@ Test(isolation, no_reuse_across_caches_after_pages_returned, .timeout = 120) {
     struct pm_ptr_info info;
     pm_ptr_info(again, &info);
     cr_expect_str_eq(info.cache_name, vinfo.cache_name);
-    cr_expect((uintptr_t)again >= lo && (uintptr_t)again < hi + slab_bytes, "%p outside [%#lx, %#lx)", (void *)again,
-              (unsigned long)lo, (unsigned long)(hi + slab_bytes));
+    cr_expect(in_spans((uintptr_t)again, victim_size, sp, k, slab_bytes), "%p outside the victims' %zu ranges",
+              (void *)again, k);
     pm_free(again);
     free(v);
 }
 
-Test(isolation, each_cache_owns_one_region) {
+Test(isolation, each_region_belongs_to_one_cache) {
     struct pm_config c;
     pm_get_config(&c);
-    /* Objects of one cache all lie within one region of cache_region_size,
-     * and regions of different partitions do not overlap. */
-    uintptr_t prev_lo = 0, prev_hi = 0;
-    for (unsigned part = 0; part < c.partitions; part += 5) {
-        uintptr_t lo = UINTPTR_MAX, hi = 0;
-        for (int i = 0; i < 5000; i++) {
-            uintptr_t p = (uintptr_t)pm_malloc_token(128, token_for(part));
-            lo = p < lo ? p : lo;
-            hi = p + 128 > hi ? p + 128 : hi;
-        }
-        cr_assert_leq(hi - lo, c.cache_region_size);
-        if (prev_hi)
-            cr_assert(hi <= prev_lo || lo >= prev_hi);
-        prev_lo = lo;
-        prev_hi = hi;
+    /* The ranges of objects of different partitions never overlap, however
+     * many regions each cache took; while a cache's objects fit in one
+     * region, they lie in one. */
+    enum { OBJS = 5000, PARTS = 16 };
+    static struct span sp[PARTS][MAX_SPANS];
+    size_t k[PARTS] = {0};
+    static char *objs[OBJS];
+    unsigned used = 0;
+    for (unsigned part = 0; part < c.partitions && used < PARTS; part += 5, used++) {
+        for (int i = 0; i < OBJS; i++)
+            objs[i] = pm_malloc_token(128, token_for(part));
+        k[used] = spans_of(objs, OBJS, 128, c.cache_region_size, sp[used]);
+        if ((size_t)OBJS * 128 * 2 <= c.cache_region_size)
+            cr_expect_eq(k[used], 1, "partition %u: %zu ranges", part, k[used]);
     }
+    for (unsigned a = 0; a < used; a++)
+        for (unsigned b = a + 1; b < used; b++)
+            for (size_t i = 0; i < k[a]; i++)
+                cr_assert(!in_spans(sp[a][i].lo, sp[a][i].hi - sp[a][i].lo, sp[b], k[b], 0),
+                          "[%#lx, %#lx) of one cache overlaps another's", (unsigned long)sp[a][i].lo,
+                          (unsigned long)sp[a][i].hi);
 }
