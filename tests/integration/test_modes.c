@@ -360,3 +360,21 @@ Test(options, several_invalid_options_one_line_each) {
     cr_expect_eq(strlen(r.err), total, "stderr has more than the four lines:\n%s", r.err);
     run_free(&r);
 }
+
+/* One call site, one size class, 16 GiB live: the cache takes region after
+ * region (4 GiB each with N = 16, 1 GiB with N = 64), all its own. */
+Test(options, one_cache_grows_past_its_region) {
+    const char *ns[] = {"16", "64"};
+    for (int i = 0; i < 2; i++) {
+        char path[512], env_n[64], want[64];
+        snprintf(path, sizeof path, "%s/tests/helpers/one_cache_capacity", build_dir());
+        snprintf(env_n, sizeof env_n, "PARTMALLOC_PARTITIONS=%s", ns[i]);
+        const char *argv[] = {path, "16", NULL};
+        const char *env[] = {env_n, NULL};
+        struct run r = run_env(argv, env, false);
+        cr_expect_eq(exit_code(&r), 0, "N=%s:\n%s%s", ns[i], r.out, r.err);
+        snprintf(want, sizeof want, "capacity N=%s region=%s live=16 ", ns[i], i == 0 ? "4096" : "1024");
+        cr_expect(strstr(r.out, want) != NULL, "N=%s: %s", ns[i], r.out);
+        run_free(&r);
+    }
+}
