@@ -208,7 +208,10 @@ void *pm_large_alloc(size_t size, size_t alignment, bool zero) {
         errno = ENOMEM;
         return NULL;
     }
-    size_t data = (size + PM_PAGE - 1) & ~(size_t)(PM_PAGE - 1);
+    /* At least one page, also for size 0 (an aligned_alloc above the largest
+     * class): a block of no pages could never grow, since mremap cannot
+     * resize or move a mapping of 0 bytes. */
+    size_t data = size ? (size + PM_PAGE - 1) & ~(size_t)(PM_PAGE - 1) : PM_PAGE;
     if (alignment == PM_PAGE && __atomic_load_n(&kept_count, __ATOMIC_RELAXED)) { /* a peek; take_kept decides under the lock */
         void *p = reuse_kept(size, data, zero);
         if (p)

@@ -170,3 +170,50 @@ Test(malloc, glibc_extras_answer) {
     cr_expect_eq(malloc_info(1, stderr), -1);
     cr_expect_eq(errno, EINVAL);
 }
+
+/* A zero-size block with an alignment above the largest size class is a
+ * large block; realloc must grow it like any other (issue 16). */
+static void fill(unsigned char *p, size_t n, unsigned seed) {
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned char)(seed + i * 7);
+}
+
+static bool filled(const unsigned char *p, size_t n, unsigned seed) {
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != (unsigned char)(seed + i * 7))
+            return false;
+    return true;
+}
+
+/* Reallocs the zero-size block `p` through sizes[], checking at each step
+ * that what was written before survives, then frees it. */
+static void grow_zero_block(void *p, size_t alignment, const char *how) {
+    static const size_t sizes[] = {40000, 1, 100, 4096, 32768, 65536, 200000, 40000, 3 << 20, 50};
+    cr_assert_not_null(p, "%s(%zu, 0)", how, alignment);
+    cr_expect_eq((uintptr_t)p % alignment, 0, "%s(%zu, 0) misaligned", how, alignment);
+    size_t held = 0; /* bytes written so far, still to be there */
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        errno = 0;
+        unsigned char *q = realloc(p, sizes[i]);
+        cr_assert_not_null(q, "%s(%zu, 0), then realloc to %zu: NULL, errno %d", how, alignment, sizes[i],
+                           errno);
+        size_t kept = held < sizes[i] ? held : sizes[i];
+        cr_expect(filled(q, kept, (unsigned)alignment), "%s(%zu, 0), realloc to %zu lost the contents", how,
+                  alignment, sizes[i]);
+        cr_expect_geq(malloc_usable_size(q), sizes[i]);
+        fill(q, sizes[i], (unsigned)alignment);
+        held = sizes[i];
+        p = q;
+    }
+    free(p);
+}
+
+Test(malloc, zero_size_aligned_blocks_grow_by_realloc) {
+    for (size_t alignment = 4096; alignment <= ((size_t)1 << 20); alignment *= 2) {
+        grow_zero_block(aligned_alloc(alignment, 0), alignment, "aligned_alloc");
+        void *p = NULL;
+        cr_assert_eq(posix_memalign(&p, alignment, 0), 0, "posix_memalign(%zu, 0)", alignment);
+        grow_zero_block(p, alignment, "posix_memalign");
+        grow_zero_block(memalign(alignment, 0), alignment, "memalign");
+    }
+}
