@@ -63,7 +63,7 @@ void pm_free_outside(void *ptr) {
     }
     if (pm_zero_free(ptr, "free"))
         return;
-    if (!pm_large_free(ptr, 0, 0))
+    if (!pm_large_free(ptr, PM_LARGE_ANY_SIZE, 0))
         foreign_pointer(ptr, "free");
 }
 
@@ -204,8 +204,8 @@ void pm_dealloc_checked(void *ptr, size_t size, size_t alignment) {
         pm_zero_free(ptr, op);
         return;
     }
-    /* A large block: the exact size asked for (0 never matches). */
-    if (!pm_large_free(ptr, size ? size : SIZE_MAX, alignment))
+    /* A large block: the exact size asked for (0 too: aligned_alloc(64 KiB, 0)). */
+    if (!pm_large_free(ptr, size, alignment))
         foreign_pointer(ptr, op);
 }
 

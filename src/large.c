@@ -276,7 +276,7 @@ bool pm_large_free(void *ptr, size_t check_size, size_t check_align) {
         pm_unlock(&large_lock);
         pm_fatal_ptr("double free", ptr, "large");
     }
-    if (check_size && check_size != e->requested) {
+    if (check_size != PM_LARGE_ANY_SIZE && check_size != e->requested) {
         pm_unlock(&large_lock);
         pm_fatal_ptr(check_align ? "free_aligned_sized with a size or alignment the block was not allocated with"
                                  : "free_sized with a size the block was not allocated with",

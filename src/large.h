@@ -12,7 +12,12 @@ void *pm_large_alloc(size_t size, size_t alignment, bool zero);
 size_t pm_large_usable(const void *ptr);
 /* 1: live large block (usable size stored), -1: a recently freed one, 0: neither. */
 int pm_large_state(const void *ptr, size_t *usable);
-bool pm_large_free(void *ptr, size_t check_size, size_t check_align); /* false: not ours */
+/* Frees a large block; false if `ptr` is not one. `check_size` is the size
+ * the block must have been asked for (free_sized), or PM_LARGE_ANY_SIZE
+ * (plain free; no allocation of SIZE_MAX bytes succeeds); `check_align`,
+ * if not 0, an alignment the block must have. */
+#define PM_LARGE_ANY_SIZE SIZE_MAX
+bool pm_large_free(void *ptr, size_t check_size, size_t check_align);
 void *pm_large_realloc(void *ptr, size_t size);
 /* Unmaps the freed blocks kept for reuse; returns their bytes. */
 size_t pm_large_trim(void);

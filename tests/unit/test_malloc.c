@@ -217,3 +217,14 @@ Test(malloc, zero_size_aligned_blocks_grow_by_realloc) {
         grow_zero_block(memalign(alignment, 0), alignment, "memalign");
     }
 }
+
+/* C23: free_aligned_sized takes the alignment and size aligned_alloc was
+ * called with, 0 included; free_sized the size of a malloc. */
+Test(malloc, sized_frees_of_zero_size_blocks) {
+    for (size_t alignment = 16; alignment <= ((size_t)1 << 20); alignment *= 2) {
+        void *p = aligned_alloc(alignment, 0);
+        cr_assert_not_null(p, "aligned_alloc(%zu, 0)", alignment);
+        free_aligned_sized(p, alignment, 0);
+    }
+    free_sized(malloc(0), 0);
+}
