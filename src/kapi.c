@@ -98,10 +98,12 @@ static size_t cache_id_of(const struct kmem_cache *cache) {
 }
 
 /* Objects are laid out back to back, so their size is rounded up to the
- * alignment, and further, by 16-byte steps, until a slab of whole objects
- * needs at most 64 KiB of pages (lcm(size, 4096)). */
+ * alignment, and further, to multiples of 16 (or of the alignment), until
+ * a slab of whole objects needs at most 64 KiB of pages (lcm(size, 4096)).
+ * Each step lands on a multiple of the step, never adds it: from an odd
+ * multiple of 8, adding 16 would keep gcd(size, 4096) at 8 forever. */
 static size_t object_size(size_t size, size_t align) {
-    size_t s = (size + align - 1) / align * align;
+    size_t s = (size + align - 1) / align * align, step = align < 16 ? 16 : align;
     for (;;) {
         size_t g = s, p = PM_PAGE;
         while (p) {
@@ -111,7 +113,7 @@ static size_t object_size(size_t size, size_t align) {
         }
         if (s / g * PM_PAGE <= 65536)
             return s;
-        s += align < 16 ? 16 : align;
+        s = (s / step + 1) * step;
     }
 }
 

@@ -145,6 +145,25 @@ Test(slab, dedicated_cache_alignment_ctor_and_zalloc) {
     cr_expect_null(kmem_cache_create(NULL, 64, 0, 0, NULL));
 }
 
+/* An odd multiple of 8 above 128 bytes with 8-byte alignment: the layout
+ * used to step by 16 from it forever (found by the fuzzer). */
+Test(slab, dedicated_cache_of_odd_multiples_of_8, .timeout = 20) {
+    static const unsigned sizes[] = {136, 193, 200, 1000, 4104, 20008};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        struct kmem_cache *c = kmem_cache_create("odd_eights", sizes[i], 8, 0, NULL);
+        cr_assert_not_null(c, "size %u", sizes[i]);
+        void *p = kmem_cache_alloc(c, GFP_KERNEL), *q = kmem_cache_alloc(c, GFP_KERNEL);
+        cr_assert(p && q);
+        cr_expect_geq(ksize(p), sizes[i]);
+        cr_expect_eq((uintptr_t)p % 8, 0);
+        memset(p, 1, sizes[i]);
+        memset(q, 2, sizes[i]);
+        kmem_cache_free(c, p);
+        kmem_cache_free(c, q);
+        kmem_cache_destroy(c);
+    }
+}
+
 static void free_to_wrong_cache(void *arg) {
     struct kmem_cache **caches = arg;
     void *obj = kmem_cache_alloc(caches[0], GFP_KERNEL);
