@@ -2,6 +2,7 @@
  * printed (on stderr, like time(1)) when it exits. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,11 @@ static void remove_dir(const char *dir) {
         fprintf(stderr, "partmalloc run: could not remove %s\n", dir);
 }
 
+/* Termination signals sent to run are passed on to the program, so that
+ * run outlives it, reports and removes its directory; a signal the caller
+ * ignores (nohup) stays ignored, for run and the program. */
+static const int passed_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, 0};
+
 int cmd_run(int argc, char **argv) {
     struct run_options o;
     int rc = parse_run_options(argc, argv, &o);
@@ -184,16 +190,23 @@ int cmd_run(int argc, char **argv) {
         return fail("run", "cannot create a temporary directory: %s", strerror(errno));
     struct child_env env = {&o, lib, dump_dir};
     struct spawn child = {.argv = o.argv, .search_path = true, .sub = "run", .in_child = set_environment,
-                          .child_arg = &env};
+                          .child_arg = &env, .forward = passed_signals};
     if (spawn_start(&child) != 0)
         return fail("run", "fork: %s", strerror(errno));
     pid_t pid = child.pid;
-    int status = spawn_wait(&child, NULL);
+    int sig;
+    int status = spawn_wait(&child, &sig);
     char path[4200];
     snprintf(path, sizeof path, "%s/stats-%d.json", dump_dir, (int)pid);
     if (status != 127 || access(path, R_OK) == 0)
         print_dump(path, o.argv[0], o.format);
     mention_other_dumps(dump_dir, pid);
     remove_dir(dump_dir);
+    /* killed by one of them: end the same way, as the shell expects */
+    for (const int *p = passed_signals; *p; p++)
+        if (sig == *p) {
+            signal(sig, SIG_DFL);
+            raise(sig);
+        }
     return status;
 }

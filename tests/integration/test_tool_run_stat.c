@@ -122,6 +122,107 @@ Test(tool_run, exit_status_is_the_programs) {
     run_free(&r);
 }
 
+/* The one child of process `pid` (from /proc), or -1. */
+static pid_t child_of(pid_t pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+    FILE *f = fopen(path, "r");
+    int child = -1, more;
+    if (f && (fscanf(f, "%d", &child) != 1 || fscanf(f, "%d", &more) == 1))
+        child = -1;
+    if (f)
+        fclose(f);
+    return child;
+}
+
+/* The directory of the dumps `partmalloc run` gave its program, from the
+ * program's PARTMALLOC_STATS ("DIR/stats-%p.json,json"). */
+static void dump_dir_of(pid_t pid, char *out, size_t size) {
+    char path[64], env[8192];
+    snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    size_t n = fread(env, 1, sizeof env - 1, f);
+    fclose(f);
+    env[n] = '\0';
+    out[0] = '\0';
+    for (const char *e = env; e < env + n; e += strlen(e) + 1)
+        if (strncmp(e, "PARTMALLOC_STATS=", 17) == 0) {
+            const char *slash = strrchr(e, '/');
+            cr_assert_not_null(slash, "%s", e);
+            snprintf(out, size, "%.*s", (int)(slash - e - 17), e + 17);
+        }
+    cr_assert(strncmp(out, "/tmp/partmalloc-run-", 20) == 0, "PARTMALLOC_STATS of %d: %s", (int)pid, out);
+}
+
+/* `partmalloc run -- labelled wait`, stopped by `sig` sent to run alone:
+ * the program gets the signal, no process is left behind and the
+ * temporary directory is removed. Returns run's wait status; *err gets
+ * what run wrote on stderr (malloc'd). */
+static int signal_run(int sig, char **err) {
+    const char *argv[] = {tool(), "run", "--", path_of("tests/tools/labelled"), "wait", NULL};
+    int out[2], errp[2];
+    pipe_cloexec(out);
+    pipe_cloexec(errp);
+    pid_t run = spawn_env(argv, NULL, false, out[1], errp[1]);
+    close(out[1]);
+    close(errp[1]);
+    FILE *o = fdopen(out[0], "r");
+    char line[128];
+    cr_assert_not_null(fgets(line, sizeof line, o));
+    cr_assert_not_null(fgets(line, sizeof line, o));
+    cr_assert_str_eq(line, "ready\n");
+    pid_t program = child_of(run);
+    cr_assert_gt(program, 0);
+    char dir[512];
+    dump_dir_of(program, dir, sizeof dir);
+    cr_assert_eq(access(dir, F_OK), 0, "%s", dir);
+    cr_assert_eq(kill(run, sig), 0);
+    int status;
+    cr_assert_eq(waitpid(run, &status, 0), run);
+    /* run waited for it, so it is gone (not even a zombie) */
+    bool orphan = kill(program, 0) == 0;
+    if (orphan) /* left running: stop it before failing */
+        kill(program, SIGKILL);
+    cr_expect_not(orphan, "the program (pid %d) outlived partmalloc run", (int)program);
+    cr_expect_neq(access(dir, F_OK), 0, "%s was left behind", dir);
+    if (access(dir, F_OK) == 0) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        cr_expect_eq(system(cmd), 0);
+    }
+    size_t len = 0, cap = 4096;
+    *err = calloc(1, cap);
+    ssize_t got;
+    char chunk[4096];
+    while ((got = read(errp[0], chunk, sizeof chunk)) > 0)
+        run_append(err, &len, &cap, chunk, (size_t)got);
+    close(errp[0]);
+    fclose(o);
+    return status;
+}
+
+/* The program handles SIGTERM (it exits 0): run reports it and exits 0. */
+Test(tool_run, sigterm_goes_to_the_program) {
+    char *err;
+    int status = signal_run(SIGTERM, &err);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x: %s", status, err);
+    cr_expect(strncmp(err, "partmalloc: typed mode, ", 24) == 0, "%s", err);
+    free(err);
+}
+
+/* The program dies of SIGINT and SIGHUP: so does run, after cleaning up. */
+Test(tool_run, sigint_and_sighup_kill_the_program_and_then_run) {
+    static const int sigs[] = {SIGINT, SIGHUP};
+    for (size_t i = 0; i < 2; i++) {
+        char *err;
+        int status = signal_run(sigs[i], &err);
+        cr_expect(WIFSIGNALED(status) && WTERMSIG(status) == sigs[i], "signal %d: status %#x: %s", sigs[i], status,
+                  err);
+        free(err);
+    }
+}
+
 struct usage_case {
     const char *args[6];
     const char *message;
