@@ -129,14 +129,27 @@ static void set_environment(void *arg) {
         setenv("PARTMALLOC_STATS_SIGNAL", "USR2", 1);
 }
 
-static void print_dump(const char *path, const char *program, enum pm_stats_format format) {
+/* Prints the program's statistics, or says why there are none: `killed_by`
+ * is the signal that killed it, or 0. */
+static void print_dump(const char *path, const char *program, pid_t pid, int killed_by, enum pm_stats_format format) {
     struct dump d;
     char err[512];
-    if (dump_load(path, &d, err, sizeof err) != 0) {
+    if (killed_by) {
+        const char *name = sigabbrev_np(killed_by);
+        fprintf(stderr, "partmalloc run: %s (pid %d) was killed by signal %d (%s%s)\n", program, (int)pid, killed_by,
+                name ? "SIG" : "", name ? name : "unknown");
+        if (access(path, R_OK) != 0) /* a killed process writes none, unless it did before */
+            return;
+    }
+    if (access(path, R_OK) != 0) {
         fprintf(stderr,
-                "partmalloc run: no statistics from %s (%s): it ended through _exit, or did not load partmalloc "
+                "partmalloc run: no statistics from %s (pid %d): it ended through _exit, or did not load partmalloc "
                 "(statically linked or set-user-ID)\n",
-                program, err);
+                program, (int)pid);
+        return;
+    }
+    if (dump_load(path, &d, err, sizeof err) != 0) {
+        fprintf(stderr, "partmalloc run: no statistics from %s (pid %d): %s\n", program, (int)pid, err);
         return;
     }
     d.view.count_allocations = true; /* most programs free nearly everything by exit */
@@ -199,7 +212,7 @@ int cmd_run(int argc, char **argv) {
     char path[4200];
     snprintf(path, sizeof path, "%s/stats-%d.json", dump_dir, (int)pid);
     if (status != 127 || access(path, R_OK) == 0)
-        print_dump(path, o.argv[0], o.format);
+        print_dump(path, o.argv[0], pid, sig, o.format);
     mention_other_dumps(dump_dir, pid);
     remove_dir(dump_dir);
     /* killed by one of them: end the same way, as the shell expects */

@@ -223,6 +223,58 @@ Test(tool_run, sigint_and_sighup_kill_the_program_and_then_run) {
     }
 }
 
+/* A program killed by a signal leaves no statistics: run names the signal
+ * and the program's pid (not _exit), and its status is 128 + the signal.
+ * One that ends through _exit is named with its pid. */
+Test(tool_run, a_killed_program_is_named_with_its_signal) {
+    static const struct {
+        const char *script;
+        int number;
+        const char *name;
+    } cases[] = {{"echo $$; kill -ABRT $$", SIGABRT, "SIGABRT"}, {"echo $$; kill -TERM $$", SIGTERM, "SIGTERM"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *argv[] = {tool(), "run", "--", "sh", "-c", cases[i].script, NULL};
+        struct run r = run_env(argv, NULL, false);
+        cr_expect_eq(exit_code(&r), 128 + cases[i].number, "%s", r.err);
+        int pid = atoi(r.out);
+        cr_assert_gt(pid, 0, "%s", r.out);
+        char want[256];
+        snprintf(want, sizeof want, "partmalloc run: sh (pid %d) was killed by signal %d (%s)\n", pid,
+                 cases[i].number, cases[i].name);
+        cr_expect_str_eq(r.err, want);
+        run_free(&r);
+    }
+    /* dash ends through _exit: no statistics, and not because of a signal */
+    const char *argv0[] = {tool(), "run", "--", "sh", "-c", "echo $$; exit 3", NULL};
+    struct run r0 = run_env(argv0, NULL, false);
+    cr_expect_eq(exit_code(&r0), 3, "%s", r0.err);
+    char want0[256];
+    snprintf(want0, sizeof want0,
+             "partmalloc run: no statistics from sh (pid %d): it ended through _exit, or did not load partmalloc "
+             "(statically linked or set-user-ID)\n",
+             atoi(r0.out));
+    cr_expect_str_eq(r0.err, want0);
+    run_free(&r0);
+    /* a double free: the library's one line, then run's */
+    const char *probe = path_of("tests/helpers/harden_probe");
+    const char *argv[] = {tool(), "run", "--", probe, "double-free", "64", "0", NULL};
+    struct run r = run_env(argv, NULL, false);
+    cr_expect_eq(exit_code(&r), 134, "%s", r.err);
+    const char *abort_line = strstr(r.err, "partmalloc: double free at 0x");
+    cr_expect_not_null(abort_line, "%s", r.err);
+    char start[600];
+    snprintf(start, sizeof start, "partmalloc run: %s (pid ", probe);
+    const char *ours = strstr(r.err, start);
+    cr_assert_not_null(ours, "%s", r.err);
+    cr_expect_gt(ours, abort_line);
+    int pid;
+    char end[128];
+    cr_expect_eq(sscanf(ours + strlen(start), "%d%127[^\n]", &pid, end), 2, "%s", ours);
+    cr_expect_str_eq(end, ") was killed by signal 6 (SIGABRT)");
+    cr_expect_eq(strlen(ours), strlen(start) + (size_t)snprintf(NULL, 0, "%d", pid) + strlen(end) + 1, "%s", ours);
+    run_free(&r);
+}
+
 struct usage_case {
     const char *args[6];
     const char *message;
