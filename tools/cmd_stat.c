@@ -78,6 +78,57 @@ static bool catches(long pid, int sig) {
     return found && (mask >> (sig - 1) & 1);
 }
 
+/* Whether process `pid` is `partmalloc run` (this command's executable,
+ * by name, with "run" as its subcommand). */
+static bool is_partmalloc_run(long pid) {
+    char path[64], exe[4096], args[256];
+    snprintf(path, sizeof path, "/proc/%ld/exe", pid);
+    ssize_t n = readlink(path, exe, sizeof exe - 1);
+    if (n <= 0)
+        return false;
+    exe[n] = '\0';
+    const char *base = strrchr(exe, '/');
+    if (strcmp(base ? base + 1 : exe, "partmalloc") != 0)
+        return false;
+    snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t len = fread(args, 1, sizeof args - 1, f);
+    fclose(f);
+    args[len] = '\0';
+    size_t first = strlen(args) + 1; /* argv[1] follows argv[0]'s NUL */
+    return first < len && strcmp(args + first, "run") == 0;
+}
+
+/* The children of process `pid`: how many, the first in *child. */
+static int children_of(long pid, long *child) {
+    char path[80];
+    snprintf(path, sizeof path, "/proc/%ld/task/%ld/children", pid, pid);
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    long c;
+    while (f && fscanf(f, "%ld", &c) == 1)
+        if (n++ == 0)
+            *child = c;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* `partmalloc run` stands for the program it runs: *pid becomes the
+ * program's (said on stderr). Returns 0, or the exit status of a failure. */
+static int follow_run(long *pid) {
+    if (!is_partmalloc_run(*pid))
+        return 0;
+    long child = 0;
+    if (children_of(*pid, &child) != 1)
+        return fail("stat", "process %ld is `partmalloc run` with no program running", *pid);
+    fprintf(stderr, "partmalloc stat: process %ld is `partmalloc run`; showing its program, process %ld\n", *pid, child);
+    *pid = child;
+    return 0;
+}
+
 /* Asks process `pid` for a dump and waits up to 5 s for it. */
 static int request_dump(long pid, char *path, size_t size) {
     char sig[32], dir[4096] = "/tmp";
@@ -118,7 +169,8 @@ static bool all_digits(const char *s) {
 static const char stat_usage[] =
     "usage: partmalloc stat [--format histogram|slabinfo|json] PID|DUMP-FILE\n"
     "Prints the partitions of a running process (one started with PARTMALLOC_STATS_SIGNAL,\n"
-    "as `partmalloc run` does) or of a JSON dump saved from one.\n";
+    "as `partmalloc run` does; the pid of `partmalloc run` itself stands for its program)\n"
+    "or of a JSON dump saved from one.\n";
 
 static const struct option stat_longopts[] = {
     {"format", required_argument, NULL, 'f'},
@@ -165,7 +217,10 @@ int cmd_stat(int argc, char **argv) {
     char path[4200];
     bool live = all_digits(target);
     if (live) {
-        rc = request_dump(strtol(target, NULL, 10), path, sizeof path);
+        long pid = strtol(target, NULL, 10);
+        if (kill((pid_t)pid, 0) == 0 && (rc = follow_run(&pid)))
+            return rc;
+        rc = request_dump(pid, path, sizeof path);
         if (rc)
             return rc;
     } else {

@@ -155,57 +155,68 @@ static void dump_dir_of(pid_t pid, char *out, size_t size) {
     cr_assert(strncmp(out, "/tmp/partmalloc-run-", 20) == 0, "PARTMALLOC_STATS of %d: %s", (int)pid, out);
 }
 
-/* `partmalloc run -- labelled wait`, stopped by `sig` sent to run alone:
- * the program gets the signal, no process is left behind and the
- * temporary directory is removed. Returns run's wait status; *err gets
- * what run wrote on stderr (malloc'd). */
-static int signal_run(int sig, char **err) {
+/* `partmalloc run -- labelled wait`, its program ready. */
+struct waiting_run {
+    pid_t run, program;
+    FILE *out;
+    int err_fd;
+    char dir[512]; /* run's temporary directory */
+};
+
+static struct waiting_run start_run_waiting(void) {
     const char *argv[] = {tool(), "run", "--", path_of("tests/tools/labelled"), "wait", NULL};
-    int out[2], errp[2];
+    int out[2], err[2];
     pipe_cloexec(out);
-    pipe_cloexec(errp);
-    pid_t run = spawn_env(argv, NULL, false, out[1], errp[1]);
+    pipe_cloexec(err);
+    struct waiting_run w = {.run = spawn_env(argv, NULL, false, out[1], err[1]), .err_fd = err[0]};
     close(out[1]);
-    close(errp[1]);
-    FILE *o = fdopen(out[0], "r");
+    close(err[1]);
+    w.out = fdopen(out[0], "r");
     char line[128];
-    cr_assert_not_null(fgets(line, sizeof line, o));
-    cr_assert_not_null(fgets(line, sizeof line, o));
+    cr_assert_not_null(fgets(line, sizeof line, w.out));
+    cr_assert_not_null(fgets(line, sizeof line, w.out));
     cr_assert_str_eq(line, "ready\n");
-    pid_t program = child_of(run);
-    cr_assert_gt(program, 0);
-    char dir[512];
-    dump_dir_of(program, dir, sizeof dir);
-    cr_assert_eq(access(dir, F_OK), 0, "%s", dir);
-    cr_assert_eq(kill(run, sig), 0);
+    w.program = child_of(w.run);
+    cr_assert_gt(w.program, 0);
+    dump_dir_of(w.program, w.dir, sizeof w.dir);
+    cr_assert_eq(access(w.dir, F_OK), 0, "%s", w.dir);
+    return w;
+}
+
+/* Stops it by `sig` sent to run alone: the program gets the signal, no
+ * process is left behind and the temporary directory is removed. Returns
+ * run's wait status; *err gets what run wrote on stderr (malloc'd). */
+static int signal_run(struct waiting_run *w, int sig, char **err) {
+    cr_assert_eq(kill(w->run, sig), 0);
     int status;
-    cr_assert_eq(waitpid(run, &status, 0), run);
+    cr_assert_eq(waitpid(w->run, &status, 0), w->run);
     /* run waited for it, so it is gone (not even a zombie) */
-    bool orphan = kill(program, 0) == 0;
+    bool orphan = kill(w->program, 0) == 0;
     if (orphan) /* left running: stop it before failing */
-        kill(program, SIGKILL);
-    cr_expect_not(orphan, "the program (pid %d) outlived partmalloc run", (int)program);
-    cr_expect_neq(access(dir, F_OK), 0, "%s was left behind", dir);
-    if (access(dir, F_OK) == 0) {
+        kill(w->program, SIGKILL);
+    cr_expect_not(orphan, "the program (pid %d) outlived partmalloc run", (int)w->program);
+    cr_expect_neq(access(w->dir, F_OK), 0, "%s was left behind", w->dir);
+    if (access(w->dir, F_OK) == 0) {
         char cmd[600];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", w->dir);
         cr_expect_eq(system(cmd), 0);
     }
     size_t len = 0, cap = 4096;
     *err = calloc(1, cap);
     ssize_t got;
     char chunk[4096];
-    while ((got = read(errp[0], chunk, sizeof chunk)) > 0)
+    while ((got = read(w->err_fd, chunk, sizeof chunk)) > 0)
         run_append(err, &len, &cap, chunk, (size_t)got);
-    close(errp[0]);
-    fclose(o);
+    close(w->err_fd);
+    fclose(w->out);
     return status;
 }
 
 /* The program handles SIGTERM (it exits 0): run reports it and exits 0. */
 Test(tool_run, sigterm_goes_to_the_program) {
+    struct waiting_run w = start_run_waiting();
     char *err;
-    int status = signal_run(SIGTERM, &err);
+    int status = signal_run(&w, SIGTERM, &err);
     cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x: %s", status, err);
     cr_expect(strncmp(err, "partmalloc: typed mode, ", 24) == 0, "%s", err);
     free(err);
@@ -215,8 +226,9 @@ Test(tool_run, sigterm_goes_to_the_program) {
 Test(tool_run, sigint_and_sighup_kill_the_program_and_then_run) {
     static const int sigs[] = {SIGINT, SIGHUP};
     for (size_t i = 0; i < 2; i++) {
+        struct waiting_run w = start_run_waiting();
         char *err;
-        int status = signal_run(sigs[i], &err);
+        int status = signal_run(&w, sigs[i], &err);
         cr_expect(WIFSIGNALED(status) && WTERMSIG(status) == sigs[i], "signal %d: status %#x: %s", sigs[i], status,
                   err);
         free(err);
@@ -444,6 +456,28 @@ Test(tool_stat, live_process) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_expect_eq(system(cmd), 0);
+}
+
+/* stat of the run process itself looks at the program run started. */
+Test(tool_stat, follows_run_to_its_program) {
+    struct waiting_run w = start_run_waiting();
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", (int)w.run);
+    const char *argv[] = {tool(), "stat", pid, NULL};
+    struct run r = run_env(argv, NULL, false);
+    cr_expect_eq(exit_code(&r), 0, "%s", r.err);
+    char want[256];
+    snprintf(want, sizeof want, "partmalloc stat: process %d is `partmalloc run`; showing its program, process %d\n",
+             (int)w.run, (int)w.program);
+    cr_expect_str_eq(r.err, want);
+    snprintf(want, sizeof want, "partmalloc: typed mode, 16 partitions, token max 16, pid %d\n", (int)w.program);
+    cr_expect(strncmp(r.out, want, strlen(want)) == 0, "%s", r.out);
+    cr_expect_not_null(strstr(r.out, "with_ptrs"), "%s", r.out);
+    run_free(&r);
+    char *err;
+    int status = signal_run(&w, SIGTERM, &err);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x: %s", status, err);
+    free(err);
 }
 
 Test(tool_stat, errors) {
