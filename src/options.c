@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "numparse.h"
 #include "options.h"
@@ -22,6 +23,23 @@ static void report_invalid(const char *name, const char *value, const char *acce
     pm_write_stderr("); using ", 9);
     pm_write_stderr(used, strlen(used));
     pm_write_stderr("\n", 1);
+}
+
+/* For a security option, where falling back would give less than was
+ * asked: one line naming the part of the value that is wrong, then the
+ * process ends (exit status 1) before the program runs. */
+__attribute__((noreturn)) static void refuse_invalid(const char *name, const char *value, const char *bad,
+                                                     size_t bad_len, const char *accepted) {
+    pm_write_stderr("partmalloc: invalid ", 20);
+    pm_write_stderr(name, strlen(name));
+    pm_write_stderr("='", 2);
+    pm_write_stderr(value, strnlen(value, 64));
+    pm_write_stderr("' at '", 6);
+    pm_write_stderr(bad, bad_len < 64 ? bad_len : 64);
+    pm_write_stderr("' (accepted: ", 13);
+    pm_write_stderr(accepted, strlen(accepted));
+    pm_write_stderr("); not starting\n", 16);
+    _exit(1);
 }
 
 static void read_mode(struct pm_options *o) {
@@ -155,7 +173,9 @@ static void read_stats_signal(struct pm_options *o) {
     copy_option(o->stats_dir, sizeof o->stats_dir, dir && *dir ? dir : "/tmp");
 }
 
-/* ---- PARTMALLOC_HARDEN=<preset>[,<feature>=on|off]... ---- */
+/* ---- PARTMALLOC_HARDEN=<preset>[,<feature>=on|off]... ----
+ * Case matters, and every item must be one of these: an invalid value
+ * stops the process rather than give less protection than was asked. */
 
 static const struct {
     const char *name;
@@ -218,18 +238,15 @@ static void read_harden(struct pm_options *o) {
         return;
     struct pm_harden h = o->harden;
     const char *item = v;
-    bool ok = true;
-    for (bool first = true; ok; first = false) {
+    for (bool first = true;; first = false) {
         size_t len = strcspn(item, ",");
-        ok = (first && harden_preset(item, len, &h)) || harden_feature(item, len, &h);
+        if (!(first && harden_preset(item, len, &h)) && !harden_feature(item, len, &h))
+            refuse_invalid("PARTMALLOC_HARDEN", v, item, len, HARDEN_ACCEPTED);
         if (!item[len])
             break;
         item += len + 1;
     }
-    if (ok)
-        o->harden = h;
-    else
-        report_invalid("PARTMALLOC_HARDEN", v, HARDEN_ACCEPTED, "default");
+    o->harden = h;
 }
 
 /* The token max can also come from the program itself: a program built with

@@ -743,34 +743,53 @@ Test(harden, free_sized_exact_size_under_strict) {
     "default, strict or off, then ,<feature>=on|off for slot_order, group_guards, slab_guards, "   \
     "zero_on_free, canary, quarantine, checked_usable, large_reuse, zero_inaccessible"
 
-Test(harden, invalid_values_are_reported_and_default_used) {
-    const char *bad[] = {
-        "bogus",       "STRICT",           " strict",          "strict,",           "strict,,canary=on",
-        "strict,canary", "strict,canary=yes", "strict,canary=ON", "canary=on,strict", "strict,default",
-        "default,slab_guard=on", "off,quarantine=off,nonsense=on", "strict;canary=off",
+/* A security option never gives less than was asked: an invalid value
+ * stops the program before main, with one line naming the part that is
+ * wrong, and exit status 1 (nothing of the program ran: no stdout). */
+Test(harden, invalid_values_refuse_to_start) {
+    static const struct {
+        const char *value, *bad;
+    } cases[] = {
+        {"bogus", "bogus"},
+        {"STRICT", "STRICT"},
+        {" strict", " strict"},
+        {"strict,", ""},
+        {"strict,,canary=on", ""},
+        {"strict,canary", "canary"},
+        {"strict,canary=yes", "canary=yes"},
+        {"strict,canary=maybe", "canary=maybe"},
+        {"strict,canary=ON", "canary=ON"},
+        {"canary=on,strict", "strict"},
+        {"strict,default", "default"},
+        {"default,slab_guard=on", "slab_guard=on"},
+        {"off,quarantine=off,nonsense=on", "nonsense=on"},
+        {"strict;canary=off", "strict;canary=off"},
+        {",strict", ""},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        struct run r = PROBE(bad[i], "fingerprint");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct run r = PROBE(cases[i].value, "fingerprint");
         char want[512];
-        snprintf(want, sizeof want, "partmalloc: invalid PARTMALLOC_HARDEN='%s' (accepted: " HARDEN_ACCEPTED
-                 "); using default\n", bad[i]);
-        cr_expect_eq(exit_code(&r), 0, "'%s': exit %d", bad[i], exit_code(&r));
-        cr_expect_str_eq(r.err, want, "'%s'", bad[i]);
-        expect_fingerprint(&r, (struct fingerprint)FP_DEFAULT, bad[i]);
+        snprintf(want, sizeof want,
+                 "partmalloc: invalid PARTMALLOC_HARDEN='%s' at '%s' (accepted: " HARDEN_ACCEPTED "); not starting\n",
+                 cases[i].value, cases[i].bad);
+        cr_expect_eq(exit_code(&r), 1, "'%s': exit %d", cases[i].value, exit_code(&r));
+        cr_expect_str_eq(r.err, want, "'%s'", cases[i].value);
+        cr_expect_str_empty(r.out, "'%s'", cases[i].value);
         run_free(&r);
     }
 }
 
-/* The message quotes at most 64 bytes of the value. */
+/* The message quotes at most 64 bytes of the value and of the bad part. */
 Test(harden, invalid_long_value_is_cut_in_the_message) {
     char value[200], want[512];
     memset(value, 'x', 150);
     value[150] = '\0';
     struct run r = PROBE(value, "fingerprint");
-    snprintf(want, sizeof want, "partmalloc: invalid PARTMALLOC_HARDEN='%.64s' (accepted: " HARDEN_ACCEPTED
-             "); using default\n", value);
+    snprintf(want, sizeof want,
+             "partmalloc: invalid PARTMALLOC_HARDEN='%.64s' at '%.64s' (accepted: " HARDEN_ACCEPTED "); not starting\n",
+             value, value);
     cr_expect_str_eq(r.err, want);
-    expect_fingerprint(&r, (struct fingerprint)FP_DEFAULT, "long value");
+    cr_expect_eq(exit_code(&r), 1);
     run_free(&r);
 }
 
