@@ -128,7 +128,7 @@ static void copy_option(char *dst, size_t size, const char *src) {
     dst[n] = '\0';
 }
 
-/* PARTMALLOC_STATS=stderr|<path>[,histogram|slabinfo|json] */
+/* PARTMALLOC_STATS=stderr|stdout|<path>[,histogram|slabinfo|json] */
 static void read_stats(struct pm_options *o) {
     const char *v = secure_getenv("PARTMALLOC_STATS");
     if (!v || !*v)
@@ -136,17 +136,19 @@ static void read_stats(struct pm_options *o) {
     const char *comma = strrchr(v, ',');
     size_t target_len = comma ? (size_t)(comma - v) : strlen(v);
     if (comma && !pm_stats_format_parse(comma + 1, strlen(comma + 1), &o->stats_format)) {
-        report_invalid("PARTMALLOC_STATS", v, "stderr or a file path, then optionally ,histogram ,slabinfo or ,json",
+        report_invalid("PARTMALLOC_STATS", v, "stderr, stdout or a file path, then optionally ,histogram ,slabinfo or ,json",
                        "no statistics");
         return;
     }
     if (target_len == 0 || target_len >= sizeof o->stats_path) {
-        report_invalid("PARTMALLOC_STATS", v, "stderr or a file path of up to 255 bytes, then optionally a format",
+        report_invalid("PARTMALLOC_STATS", v, "stderr, stdout or a file path of up to 255 bytes, then optionally a format",
                        "no statistics");
         return;
     }
     o->stats_at_exit = true;
-    o->stats_to_stderr = target_len == 6 && memcmp(v, "stderr", 6) == 0;
+    o->stats_stream = target_len == 6 && memcmp(v, "stderr", 6) == 0   ? STDERR_FILENO
+                      : target_len == 6 && memcmp(v, "stdout", 6) == 0 ? STDOUT_FILENO
+                                                                         : -1;
     memcpy(o->stats_path, v, target_len);
     o->stats_path[target_len] = '\0';
 }
@@ -268,6 +270,7 @@ void pm_options_read(struct pm_options *o) {
     o->region_shift = 0;
     read_region_size(o);
     o->stats_at_exit = false;
+    o->stats_stream = -1;
     o->stats_format = PM_STATS_HISTOGRAM;
     o->stats_signal = 0;
     read_stats(o);

@@ -33,9 +33,9 @@ struct pm_options {
     bool seed_set;
     uint64_t seed;
     unsigned region_shift;  /* PARTMALLOC_REGION_SIZE's log2; 0: as large as fits */
-    /* PARTMALLOC_STATS=stderr|<path>[,format]: statistics at exit */
+    /* PARTMALLOC_STATS=stderr|stdout|<path>[,format]: statistics at exit */
     bool stats_at_exit;
-    bool stats_to_stderr;
+    int stats_stream;               /* STDERR_FILENO or STDOUT_FILENO for stderr or stdout; -1: the path */
     char stats_path[256];           /* "%p" becomes the process id */
     enum pm_stats_format stats_format;
     /* PARTMALLOC_STATS_SIGNAL=<signal>: a JSON dump on demand, written to

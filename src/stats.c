@@ -176,8 +176,12 @@ static void report_open_failure(const char *path) {
 __attribute__((destructor)) static void stats_at_exit(void) {
     if (!stats_opts.stats_at_exit || !pm_initialized)
         return;
-    if (stats_opts.stats_to_stderr) {
-        pm_stats_write(STDERR_FILENO, stats_opts.stats_format);
+    if (stats_opts.stats_stream >= 0) {
+        /* after what the program left in stdout's buffer (exit flushes it
+         * only after the destructors) */
+        if (stats_opts.stats_stream == STDOUT_FILENO)
+            fflush(stdout);
+        pm_stats_write(stats_opts.stats_stream, stats_opts.stats_format);
         return;
     }
     char path[300];

@@ -46,6 +46,36 @@ Test(stats, at_exit_to_stderr) {
     run_free(&r);
 }
 
+/* stdout is a stream like stderr, not a file named "stdout": the helper
+ * runs in an empty directory, which stays empty. */
+Test(stats, at_exit_to_stdout) {
+    char dir[] = "/tmp/pmstatsXXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char program[4096];
+    cr_assert_not_null(realpath(helper(), program));
+    const char *argv[] = {"sh", "-c", "cd \"$0\" && exec \"$1\"", dir, program, NULL};
+    const char *env[] = {"PARTMALLOC_STATS=stdout", "PARTMALLOC_TOKEN_MAX=16", "PARTMALLOC_PARTITIONS=16", NULL};
+    struct run r = run_env(argv, env, false);
+    cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+    cr_expect_str_empty(r.err);
+    expect_pattern_histogram(r.out);
+    run_free(&r);
+    const char *env2[] = {"PARTMALLOC_STATS=stdout,json", NULL};
+    r = run_env(argv, env2, false);
+    cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+    json_error_t err;
+    json_t *root = json_loads(r.out, 0, &err);
+    cr_expect_not_null(root, "%s: %s", err.text, r.out);
+    json_decref(root);
+    run_free(&r);
+    char file[600];
+    snprintf(file, sizeof file, "%s/stdout", dir);
+    cr_expect_neq(access(file, F_OK), 0, "%s was written", file);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
 static char *read_file(const char *path) {
     FILE *f = fopen(path, "r");
     if (!f)
@@ -155,7 +185,7 @@ Test(stats, bad_options_name_themselves) {
     const char *argv[] = {helper(), NULL};
     const char *env1[] = {"PARTMALLOC_STATS=stderr,xml", NULL};
     struct run r = run_env(argv, env1, false);
-    cr_expect_str_eq(r.err, "partmalloc: invalid PARTMALLOC_STATS='stderr,xml' (accepted: stderr or a file path, then "
+    cr_expect_str_eq(r.err, "partmalloc: invalid PARTMALLOC_STATS='stderr,xml' (accepted: stderr, stdout or a file path, then "
                             "optionally ,histogram ,slabinfo or ,json); using no statistics\n");
     run_free(&r);
     const char *env2[] = {"PARTMALLOC_STATS_SIGNAL=HUP", NULL};
