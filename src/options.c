@@ -131,11 +131,11 @@ static void copy_option(char *dst, size_t size, const char *src) {
 /* PARTMALLOC_STATS=stderr|stdout|<path>[,histogram|slabinfo|json] */
 static void read_stats(struct pm_options *o) {
     const char *v = secure_getenv("PARTMALLOC_STATS");
-    if (!v || !*v)
+    if (!v)
         return;
     const char *comma = strrchr(v, ',');
     size_t target_len = comma ? (size_t)(comma - v) : strlen(v);
-    if (comma && !pm_stats_format_parse(comma + 1, strlen(comma + 1), &o->stats_format)) {
+    if (!*v || (comma && !pm_stats_format_parse(comma + 1, strlen(comma + 1), &o->stats_format))) {
         report_invalid("PARTMALLOC_STATS", v, "stderr, stdout or a file path, then optionally ,histogram ,slabinfo or ,json",
                        "no statistics");
         return;
@@ -169,9 +169,11 @@ static int signal_number(const char *v) {
 
 static void read_stats_signal(struct pm_options *o) {
     const char *v = secure_getenv("PARTMALLOC_STATS_SIGNAL");
-    if (v && *v && !(o->stats_signal = signal_number(v)))
+    if (v && !(o->stats_signal = signal_number(v)))
         report_invalid("PARTMALLOC_STATS_SIGNAL", v, "USR1, USR2, or a signal number: 10, 12, 34-64", "none");
     const char *dir = secure_getenv("PARTMALLOC_STATS_DIR");
+    if (dir && !*dir)
+        report_invalid("PARTMALLOC_STATS_DIR", dir, "a directory", "/tmp");
     copy_option(o->stats_dir, sizeof o->stats_dir, dir && *dir ? dir : "/tmp");
 }
 
@@ -236,7 +238,7 @@ static bool harden_feature(const char *item, size_t len, struct pm_harden *h) {
 static void read_harden(struct pm_options *o) {
     harden_preset("default", 7, &o->harden);
     const char *v = secure_getenv("PARTMALLOC_HARDEN");
-    if (!v || !*v)
+    if (!v)
         return;
     struct pm_harden h = o->harden;
     const char *item = v;

@@ -193,6 +193,26 @@ Test(stats, bad_options_name_themselves) {
     cr_expect_str_eq(r.err, "partmalloc: invalid PARTMALLOC_STATS_SIGNAL='HUP' (accepted: USR1, USR2, or a signal "
                             "number: 10, 12, 34-64); using none\n");
     run_free(&r);
+    /* an empty value is an invalid one, as for every option */
+    static const struct {
+        const char *setting, *message;
+    } empty[] = {
+        {"PARTMALLOC_STATS=", "partmalloc: invalid PARTMALLOC_STATS='' (accepted: stderr, stdout or a file path, then "
+                              "optionally ,histogram ,slabinfo or ,json); using no statistics\n"},
+        {"PARTMALLOC_STATS_SIGNAL=", "partmalloc: invalid PARTMALLOC_STATS_SIGNAL='' (accepted: USR1, USR2, or a "
+                                     "signal number: 10, 12, 34-64); using none\n"},
+        {"PARTMALLOC_STATS_DIR=", "partmalloc: invalid PARTMALLOC_STATS_DIR='' (accepted: a directory); using /tmp\n"},
+        {"PARTMALLOC_MODE=", "partmalloc: invalid PARTMALLOC_MODE='' (accepted: typed, random, none); using typed\n"},
+        {"PARTMALLOC_PARTITIONS=", "partmalloc: invalid PARTMALLOC_PARTITIONS='' (accepted: 1, 2, 4, 8, 16, 32, 64); "
+                                   "using 16\n"},
+    };
+    for (size_t i = 0; i < sizeof empty / sizeof empty[0]; i++) {
+        const char *env[] = {empty[i].setting, NULL};
+        r = run_env(argv, env, false);
+        cr_expect_eq(exit_code(&r), 0, "%s", empty[i].setting);
+        cr_expect_str_eq(r.err, empty[i].message, "%s", empty[i].setting);
+        run_free(&r);
+    }
     const char *env3[] = {"PARTMALLOC_STATS=/nonexistent-dir/stats.txt", NULL};
     r = run_env(argv, env3, false);
     cr_expect_str_eq(r.err, "partmalloc: cannot write statistics to /nonexistent-dir/stats.txt\n");
