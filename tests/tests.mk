@@ -153,7 +153,9 @@ test-build: $(PARTITION_BIN)
 #                        inputs go to $(BUILD)/fuzz/corpus, crashes to
 #                        $(BUILD)/fuzz/crashes
 #   make fuzz-coverage   line coverage of src/ by the seeds, the regressions
-#                        and $(BUILD)/fuzz/corpus (llvm-cov-22)
+#                        and $(BUILD)/fuzz/corpus, each replayed with the
+#                        default and strict hardening and in random mode
+#                        (llvm-cov-22)
 FUZZ_SECONDS ?= 600
 FUZZ_BIN     := $(BUILD)/fuzz/fuzz_api
 FUZZ_COV_BIN := $(BUILD)/fuzz/fuzz_api_cov
@@ -185,8 +187,10 @@ fuzz: $(FUZZ_BIN)
 
 fuzz-coverage: $(FUZZ_COV_BIN)
 	@mkdir -p $(BUILD)/fuzz/corpus
-	rm -f $(BUILD)/fuzz/cov.profraw
-	LLVM_PROFILE_FILE=$(BUILD)/fuzz/cov.profraw $(FUZZ_COV_BIN) -runs=0 \
-	    tests/fuzz/corpus tests/fuzz/regressions $(BUILD)/fuzz/corpus >/dev/null 2>&1
-	llvm-profdata-22 merge -sparse $(BUILD)/fuzz/cov.profraw -o $(BUILD)/fuzz/cov.profdata
+	rm -f $(BUILD)/fuzz/cov-*.profraw
+	for env in PARTMALLOC_HARDEN=default PARTMALLOC_HARDEN=strict PARTMALLOC_MODE=random; do \
+	    env $$env LLVM_PROFILE_FILE=$(BUILD)/fuzz/cov-%p.profraw $(FUZZ_COV_BIN) -runs=0 \
+	        tests/fuzz/corpus tests/fuzz/regressions $(BUILD)/fuzz/corpus >/dev/null 2>&1 || exit 1; \
+	done
+	llvm-profdata-22 merge -sparse $(BUILD)/fuzz/cov-*.profraw -o $(BUILD)/fuzz/cov.profdata
 	llvm-cov-22 report $(FUZZ_COV_BIN) -instr-profile=$(BUILD)/fuzz/cov.profdata $(LIB_SRC) src/malloc.c
