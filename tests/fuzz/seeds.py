@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the fuzzer's seed inputs to tests/fuzz/corpus/ (run from the
+"""Writes the fuzzer's seed inputs to tests/fuzz/corpus/ and the inputs of
+bugs found before the fuzzer to tests/fuzz/regressions/ (run from the
 project root). Each seed is a short program in fuzz_api.c's operation
 language: an opcode byte, a slot byte, then the operation's arguments."""
 import os
@@ -82,7 +83,22 @@ seeds = {
         aligned(4, 2, b'', large(65536)) + realloc(1, big(2100000)) + malloc(3, pow2(20)) + check(0) + check(1),
 }
 
-os.makedirs('tests/fuzz/corpus', exist_ok=True)
-for name, data in seeds.items():
-    with open(os.path.join('tests/fuzz/corpus', name), 'wb') as f:
-        f.write(data)
+# The bugs of docs/reliability.md that came before the fuzzer, as its inputs.
+regressions = {
+    # aligned_alloc(64 KiB, 0) was a mapping of no pages: realloc could not grow it
+    'aligned_zero_realloc': aligned(0, 0, al(16), zero()) + realloc(0, large(40000)) +
+        aligned(1, 1, al(17), zero()) + realloc(1, large(200000)) + aligned(2, 2, al(18), zero()) +
+        realloc(2, small(100)),
+    # free_aligned_sized(p, 64 KiB, 0) of aligned_alloc(64 KiB, 0) aborted
+    'aligned_zero_free_sized': aligned(0, 0, al(16), zero()) + free(0, 1) + aligned(0, 1, al(19), zero()) +
+        free(1, 2) + aligned(1, 2, al(16), zero()) + free(2, 1),
+    # kmem_cache_create of an odd multiple of 8 above 128 bytes looped forever
+    'cache_odd_multiple_of_8': cache_create(0, 136, 0, 0) + cache_alloc(0, 0) + cache_create(1, 4088, 0, 0) +
+        cache_alloc(1, 1) + cache_create(2, 1000, 3, 2) + cache_alloc(2, 2),
+}
+
+for folder, inputs in (('tests/fuzz/corpus', seeds), ('tests/fuzz/regressions', regressions)):
+    os.makedirs(folder, exist_ok=True)
+    for name, data in inputs.items():
+        with open(os.path.join(folder, name), 'wb') as f:
+            f.write(data)
