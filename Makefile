@@ -42,21 +42,29 @@ GEN_HDR   := $(BUILD)/gen/pm_fast_tokens.h
 #   counting  $(BUILD)/stats/obj  allocations by kind of token (src/token_stats.c)
 #   asan      $(BUILD)/asan       ASan+UBSan, for the tests (clang-22)
 #   tsan      $(BUILD)/tsan       TSan, for the tests (clang-22)
+#   fuzz      $(BUILD)/fuzz/obj   ASan+UBSan with libFuzzer's coverage, for the fuzzer (clang-22)
+#   cov       $(BUILD)/cov/obj    clang's source-based coverage, for the fuzzer's report (clang-22)
 SAN_ASAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 SAN_TSAN := -fsanitize=thread
-VARIANTS := plain counting asan tsan
+VARIANTS := plain counting asan tsan fuzz cov
 dir_plain := obj
 dir_counting := stats/obj
 dir_asan := asan
 dir_tsan := tsan
+dir_fuzz := fuzz/obj
+dir_cov := cov/obj
 cc_plain = $(CC)
 cc_counting = $(CC)
 cc_asan = $(CLANG)
 cc_tsan = $(CLANG)
+cc_fuzz = $(CLANG)
+cc_cov = $(CLANG)
 flags_plain :=
 flags_counting := -DPM_TOKEN_STATS
 flags_asan := $(SAN_ASAN)
 flags_tsan := $(SAN_TSAN)
+flags_fuzz := $(SAN_ASAN) -fsanitize=fuzzer-no-link
+flags_cov := -fprofile-instr-generate -fcoverage-mapping
 define variant_rules
 $(BUILD)/$(dir_$(1))/%.o: src/%.c | $(GEN_HDR)
 	@mkdir -p $$(dir $$@)
@@ -68,7 +76,8 @@ endef
 $(foreach v,$(VARIANTS),$(eval $(call variant_rules,$(v))))
 objs_of = $(patsubst src/%.c,$(BUILD)/$(dir_$(1))/%.o,$(filter %.c,$(2))) \
           $(patsubst src/%.cc,$(BUILD)/$(dir_$(1))/%.o,$(filter %.cc,$(2)))
--include $(wildcard $(BUILD)/obj/*.d $(BUILD)/stats/obj/*.d $(BUILD)/asan/*.d $(BUILD)/tsan/*.d)
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/stats/obj/*.d $(BUILD)/asan/*.d $(BUILD)/tsan/*.d \
+                    $(BUILD)/fuzz/obj/*.d $(BUILD)/cov/obj/*.d)
 
 ALL_OBJ   := $(call objs_of,plain,$(LIB_SRC) $(INTERPOSE_SRC) $(CXX_SRC))
 STATS_OBJ := $(call objs_of,counting,$(LIB_SRC) $(INTERPOSE_SRC) $(CXX_SRC))

@@ -143,3 +143,55 @@ $(BUILD)/tests/partitions/%: tests/partitions/%.c tests/partitions/common.h test
 	    -L$(BUILD) -Wl,-rpath,'$$ORIGIN/../..' -lpartmalloc
 $(BUILD)/tests/test_partitions: $(PARTITION_BIN)
 test-build: $(PARTITION_BIN)
+
+# The API fuzzer (tests/fuzz/, docs/reliability.md): libFuzzer against the
+# core objects built with ASan+UBSan and libFuzzer's coverage, as the ASan
+# suites are, plus src/malloc.c with its C names renamed pmfz_* (so that
+# they do not take the process's allocator from the sanitizers, and the
+# fuzzer still calls every one). The coverage build is the same against
+# objects built for clang's source-based coverage.
+#   make fuzz            FUZZ_SECONDS (600) of fuzzing over the seeds; new
+#                        inputs go to $(BUILD)/fuzz/corpus, crashes to
+#                        $(BUILD)/fuzz/crashes
+#   make fuzz-coverage   line coverage of src/ by the seeds, the regressions
+#                        and $(BUILD)/fuzz/corpus, each replayed with the
+#                        default and strict hardening and in random mode
+#                        (llvm-cov-22)
+FUZZ_SECONDS ?= 600
+FUZZ_BIN     := $(BUILD)/fuzz/fuzz_api
+FUZZ_COV_BIN := $(BUILD)/fuzz/fuzz_api_cov
+FUZZ_CFLAGS  := -std=gnu17 -O1 -g $(WARN) -Iinclude -fsanitize=fuzzer
+FUZZ_OBJ     := $(call objs_of,fuzz,$(LIB_SRC)) $(BUILD)/fuzz/obj/malloc_names.o
+FUZZ_COV_OBJ := $(call objs_of,cov,$(LIB_SRC)) $(BUILD)/cov/obj/malloc_names.o
+FUZZ_RUN     := -dict=tests/fuzz/api.dict -rss_limit_mb=4096
+.SECONDARY: $(FUZZ_OBJ) $(FUZZ_COV_OBJ) $(BUILD)/fuzz/obj/malloc.o $(BUILD)/cov/obj/malloc.o
+
+# Every function malloc.o defines, renamed: malloc becomes pmfz_malloc.
+$(BUILD)/%/obj/malloc_names.o: $(BUILD)/%/obj/malloc.o
+	nm -g --defined-only $< | awk '$$2 == "T" { print $$3, "pmfz_" $$3 }' > $@.syms
+	objcopy --redefine-syms=$@.syms $< $@
+
+$(FUZZ_BIN): tests/fuzz/fuzz_api.c $(FUZZ_OBJ) include/partmalloc.h include/partmalloc/slab.h
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS),address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+	    $< -o $@ $(FUZZ_OBJ) -lpthread
+$(FUZZ_COV_BIN): tests/fuzz/fuzz_api.c $(FUZZ_COV_OBJ) include/partmalloc.h include/partmalloc/slab.h
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -fprofile-instr-generate -fcoverage-mapping $< -o $@ $(FUZZ_COV_OBJ) -lpthread
+test-build: $(FUZZ_BIN)
+
+.PHONY: fuzz fuzz-coverage
+fuzz: $(FUZZ_BIN)
+	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/crashes
+	$(FUZZ_BIN) $(FUZZ_RUN) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=$(BUILD)/fuzz/crashes/ $(BUILD)/fuzz/corpus tests/fuzz/corpus
+
+fuzz-coverage: $(FUZZ_COV_BIN)
+	@mkdir -p $(BUILD)/fuzz/corpus
+	rm -f $(BUILD)/fuzz/cov-*.profraw
+	for env in PARTMALLOC_HARDEN=default PARTMALLOC_HARDEN=strict PARTMALLOC_MODE=random; do \
+	    env $$env LLVM_PROFILE_FILE=$(BUILD)/fuzz/cov-%p.profraw $(FUZZ_COV_BIN) -runs=0 \
+	        tests/fuzz/corpus tests/fuzz/regressions $(BUILD)/fuzz/corpus >/dev/null 2>&1 || exit 1; \
+	done
+	llvm-profdata-22 merge -sparse $(BUILD)/fuzz/cov-*.profraw -o $(BUILD)/fuzz/cov.profdata
+	llvm-cov-22 report $(FUZZ_COV_BIN) -instr-profile=$(BUILD)/fuzz/cov.profdata $(LIB_SRC) src/malloc.c

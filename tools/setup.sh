@@ -7,7 +7,7 @@ set -e
 # What plain `make` needs: the libraries' and the command's headers.
 build="libjansson-dev libyaml-dev libdw-dev libelf-dev libsodium-dev"
 # The tests, then the peers the benchmark suite measures against.
-need="$build clang-22 libclang-rt-22-dev libcriterion-dev pkg-config git perl python3 valgrind"
+need="$build clang-22 libclang-rt-22-dev llvm-22 libcriterion-dev pkg-config git perl python3 valgrind"
 # dpkg-dev: apt-get source (tests/scripts/realworld_lua.sh fetches Debian's lua5.4).
 need="$need dpkg-dev"
 need="$need libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4"
