@@ -95,10 +95,18 @@ STATS_SO  := $(BUILD)/stats/libpartmalloc.so
 # The command (tools/): run, cc, report, stat. It renders statistics with the
 # library's own formatter, src/stats_format.c; report reads optimization
 # records with libyaml, writes JSON with jansson and demangles with libstdc++.
+# The types from DWARF (TYPEINFO_SRC) are linked into the command and into
+# the test_typeinfo suite. Each source is compiled once under $(BUILD)/tool/,
+# its header dependencies from -MMD -MP.
 TOOL      := $(BUILD)/partmalloc
+TYPEINFO_SRC := tools/typeinfo.c
 TOOL_SRC  := tools/partmalloc.c tools/cmd_run.c tools/cmd_stat.c tools/cmd_cc.c tools/cmd_report.c tools/spawn.c \
-             tools/dump.c tools/labels.c tools/typeinfo.c src/stats_format.c
+             tools/dump.c tools/labels.c $(TYPEINFO_SRC) src/stats_format.c
 TOOL_LIBS := -ljansson -lyaml -ldw -lelf -lsodium -lstdc++
+TOOL_CFLAGS := -std=gnu17 -O2 -g $(WARN) -Iinclude -Isrc -Itools
+tool_objs_of = $(patsubst %.c,$(BUILD)/tool/%.o,$(1))
+TOOL_OBJ     := $(call tool_objs_of,$(TOOL_SRC))
+TYPEINFO_OBJ := $(call tool_objs_of,$(TYPEINFO_SRC))
 
 .PHONY: all check setup test clean install uninstall example demo deps
 all: deps $(LIB_SO) $(LIB_A) $(TOOL) $(STATS_SO)
@@ -112,9 +120,13 @@ deps:
 	    echo "partmalloc: \`make setup' (or \`make check') installs them" >&2; exit 1; \
 	fi
 
-$(TOOL): $(TOOL_SRC) $(wildcard tools/*.h) src/stats_format.h src/fmt.h src/numparse.h src/partition.h \
-         include/partmalloc.h | deps
-	$(CC) -std=gnu17 -O2 -g $(WARN) -Iinclude -Isrc -Itools $(TOOL_SRC) -o $@ $(TOOL_LIBS)
+$(BUILD)/tool/%.o: %.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(TOOL_CFLAGS) -MMD -MP -c $< -o $@
+-include $(wildcard $(BUILD)/tool/tools/*.d $(BUILD)/tool/src/*.d)
+
+$(TOOL): $(TOOL_OBJ) | deps
+	$(CC) $(TOOL_OBJ) -o $@ $(TOOL_LIBS)
 
 $(GEN_HDR): src/gen_tokens.sh
 	@mkdir -p $(dir $@)

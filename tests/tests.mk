@@ -38,10 +38,11 @@ TSAN_TESTS := test_threads
 ASAN_BIN   := $(patsubst %,$(BUILD)/tests/asan/%,$(ASAN_TESTS))
 TSAN_BIN   := $(patsubst %,$(BUILD)/tests/tsan/%,$(TSAN_TESTS))
 
-# The typeinfo suite has tools/typeinfo.c compiled in (libdw, libsodium).
-$(BUILD)/tests/test_typeinfo: tests/integration/test_typeinfo.c tools/typeinfo.c tools/typeinfo.h $(LIB_A) tests/testutil.h
+# The typeinfo suite has the command's objects of TYPEINFO_SRC linked in
+# (libdw, libsodium).
+$(BUILD)/tests/test_typeinfo: tests/integration/test_typeinfo.c tools/typeinfo.h $(TYPEINFO_OBJ) $(LIB_A) tests/testutil.h
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -Itools $< tools/typeinfo.c -o $@ $(LIB_A) -lstdc++ -ldw -lelf -lsodium $(TEST_LIBS)
+	$(CC) $(TEST_CFLAGS) -Itools $< $(TYPEINFO_OBJ) -o $@ $(LIB_A) -lstdc++ -ldw -lelf -lsodium $(TEST_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_A) tests/testutil.h tests/threadutil.h
 	@mkdir -p $(dir $@)
