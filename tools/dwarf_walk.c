@@ -233,14 +233,21 @@ static void walk_unit(struct ctx *c, Dwarf_Die *unit) {
     walk(c, unit, idx, "", cxx, 0);
 }
 
+/* The next unit of dw after *cu (NULL: the first) that has a DIE: its unit
+ * DIE, its split unit's (for a skeleton) and its type; false at the end. */
+static bool next_unit(Dwarf *dw, Dwarf_CU **cu, Dwarf_Die *unit, Dwarf_Die *sub, uint8_t *unit_type) {
+    Dwarf_Half version;
+    while (dwarf_get_units(dw, *cu, cu, &version, unit_type, unit, sub) == 0)
+        if (dwarf_tag(unit) != DW_TAG_invalid)
+            return true;
+    return false;
+}
+
 static void walk_dwarf(struct ctx *c, Dwarf *dw) {
     Dwarf_CU *cu = NULL;
-    Dwarf_Half version;
     uint8_t unit_type;
     Dwarf_Die unit, sub;
-    while (!c->oom && dwarf_get_units(dw, cu, &cu, &version, &unit_type, &unit, &sub) == 0) {
-        if (dwarf_tag(&unit) == DW_TAG_invalid)
-            continue;
+    while (!c->oom && next_unit(dw, &cu, &unit, &sub, &unit_type)) {
         if (unit_type == DW_UT_skeleton && dwarf_tag(&sub) != DW_TAG_invalid)
             walk_unit(c, &sub);
         else
@@ -252,12 +259,9 @@ static void walk_dwarf(struct ctx *c, Dwarf *dw) {
  * partial units). */
 static bool any_cxx(Dwarf *dw) {
     Dwarf_CU *cu = NULL;
-    Dwarf_Half version;
     uint8_t unit_type;
     Dwarf_Die unit, sub;
-    while (dwarf_get_units(dw, cu, &cu, &version, &unit_type, &unit, &sub) == 0) {
-        if (dwarf_tag(&unit) == DW_TAG_invalid)
-            continue;
+    while (next_unit(dw, &cu, &unit, &sub, &unit_type)) {
         int lang = dwarf_srclang(&unit);
         if (lang >= 0 && lang_is_cxx(lang))
             return true;
