@@ -1,5 +1,5 @@
 /* What the pieces of the DWARF type reader share; the command sees only
- * typeinfo.h. The pieces, in the order pm_types_read uses them:
+ * typeinfo.h. The pieces, bottom to top:
  *
  *   typeinfo_containers.c  the string builder, maps and DIE arrays the reading state is made of
  *   dwarf_walk.c           the walk over every unit (libdw): scopes, candidate types,
