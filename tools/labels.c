@@ -1,4 +1,4 @@
-/* Partition labels from DWARF type names (typeinfo.c) and the census. */
+/* Partition labels from DWARF type names (typeinfo.h) and the census. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>

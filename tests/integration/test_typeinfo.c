@@ -1,4 +1,4 @@
-/* tools/typeinfo.c: type names and tokens from DWARF.
+/* tools/typeinfo.h: type names and tokens from DWARF.
  *
  * The programs of tests/typeinfo/ are built here with clang-22 -g
  * -fsanitize=alloc-token for several -falloc-token-max values (into
