@@ -12,13 +12,10 @@
 
 #include "partmalloc.h"
 
-/* The typed mapping, as a pure function of the configuration, so the
- * partmalloc command (which names the types in each partition) uses the
- * very rule the library does. Under Clang's typehashpointersplit, tokens in
- * [max/2, max) are types that hold pointers, [0, max/2) the others.
- * `token_max` is UINT64_MAX for a program built without -falloc-token-max;
- * `token_half` is token_max / 2 (parameters so the library passes them
- * precomputed).
+/* Under Clang's typehashpointersplit, tokens in [max/2, max) are types that
+ * hold pointers, [0, max/2) the others. `token_max` is UINT64_MAX for a
+ * program built without -falloc-token-max; `token_half` is token_max / 2
+ * (parameters so the library passes them precomputed).
  *
  * Three groups of partitions, for N = 4, 8, ... (q = N/4):
  *   [0, q)    unknown: a token that names no type, and calls without one
