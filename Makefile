@@ -30,7 +30,7 @@ SOVERSION := 0
 # front ends. malloc.c takes the C allocator's names; the sanitizer builds
 # of the tests leave it out and call the pm_* names.
 LIB_SRC   := src/os.c src/options.c src/sizeclass.c src/slab.c src/large.c src/harden.c src/tcache.c \
-             src/partition.c src/alloc.c src/init.c src/token_stats.c src/stats.c src/stats_format.c \
+             src/partition.c src/program.c src/alloc.c src/init.c src/token_stats.c src/stats.c src/stats_format.c \
              src/api.c src/alloc_token.c src/kapi.c src/new_bridge.c
 INTERPOSE_SRC := src/malloc.c
 CXX_SRC   := src/new.cc

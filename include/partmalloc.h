@@ -60,6 +60,16 @@ struct pm_ptr_info {
  * block (live or recently freed); 0 otherwise. Never aborts. */
 PARTMALLOC_API int pm_ptr_info(const void *ptr, struct pm_ptr_info *info);
 
+/* Typed mode's three groups of partitions (docs/choosing-a-mode.md): types
+ * whose type is unknown (a token naming no type, and calls without a token
+ * in a program built with tokens), known types without pointers, known
+ * types with pointers. */
+enum pm_group { PM_GROUP_UNKNOWN, PM_GROUP_NO_POINTERS, PM_GROUP_POINTERS };
+#define PM_GROUP_COUNT 3
+struct pm_group_range {
+    unsigned first, count;      /* partitions [first, first + count) */
+};
+
 /* Run-time configuration, fixed at the first allocation. */
 struct pm_config {
     enum pm_mode mode;
@@ -68,6 +78,13 @@ struct pm_config {
     unsigned num_size_classes;
     size_t max_small_size;      /* larger requests are page-granular mappings */
     size_t cache_region_size;   /* address space owned by each (class, partition) cache */
+    /* Typed mode: each group's partitions, indexed by enum pm_group (for
+     * N = 2 the unknowns share partition 0 with the types with pointers;
+     * for N = 1 every group is partition 0; in the other modes each group
+     * is all N), and whether calls without a token go to the unknown group
+     * (the program was built with tokens) or spread over all N. */
+    struct pm_group_range groups[PM_GROUP_COUNT];
+    int plain_calls_unknown;
 };
 PARTMALLOC_API void pm_get_config(struct pm_config *out);
 
@@ -75,8 +92,12 @@ PARTMALLOC_API void pm_get_config(struct pm_config *out);
 PARTMALLOC_API size_t pm_size_class_size(unsigned size_class);
 
 /* The partition a token maps to in typed mode under the current config
- * (the documented mapping; see docs/tokens.md). */
+ * (the documented mapping; see docs/tokens.md). A token that names no type
+ * maps to the unknown group, where the call site chooses the partition:
+ * this returns the group's first, 0. In the other modes, 0. */
 PARTMALLOC_API unsigned pm_token_partition(size_t token);
+/* The group a token's allocations go to in typed mode. */
+PARTMALLOC_API enum pm_group pm_token_group(size_t token);
 
 /* Gives the calling thread's cached objects back to their caches and returns
  * every cache's empty slabs' pages to the OS. Returns the number of bytes

@@ -40,7 +40,17 @@ PM_EXPORT void *pm_aligned_alloc_token(size_t alignment, size_t size, size_t tok
 
 PM_EXPORT unsigned pm_token_partition(size_t token) {
     pm_ensure_init();
-    return pm_g.mode == PM_MODE_TYPED ? pm_typed_partition(token) : 0;
+    if (pm_g.mode != PM_MODE_TYPED)
+        return 0;
+    unsigned index = pm_typed_partition(token);
+    return index == PM_TOKEN_UNKNOWN_PART ? 0 : index;
+}
+
+PM_EXPORT enum pm_group pm_token_group(size_t token) {
+    pm_ensure_init();
+    if (pm_token_is_unknown(token, pm_g.token_max, pm_g.void_token))
+        return PM_GROUP_UNKNOWN;
+    return token >= pm_g.token_half ? PM_GROUP_POINTERS : PM_GROUP_NO_POINTERS;
 }
 
 int pm_ptr_info(const void *ptr, struct pm_ptr_info *info) {
@@ -91,6 +101,11 @@ void pm_get_config(struct pm_config *out) {
     out->num_size_classes = PM_NUM_CLASSES;
     out->max_small_size = PM_MAX_SMALL;
     out->cache_region_size = pm_region.mask + 1;
+    for (int g = 0; g < PM_GROUP_COUNT; g++) {
+        struct pm_group_range all = {0, pm_g.partitions};
+        out->groups[g] = pm_g.mode == PM_MODE_TYPED ? pm_group_range_of((enum pm_group)g, pm_g.partitions) : all;
+    }
+    out->plain_calls_unknown = pm_plain_calls_unknown();
 }
 
 size_t pm_collect(void) {

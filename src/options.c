@@ -11,6 +11,8 @@
 #include "numparse.h"
 #include "options.h"
 #include "os.h"
+#include "program.h"
+#include "typed_map.h"
 #include "stats_format.h"
 
 static void report_invalid(const char *name, const char *value, const char *accepted, const char *used) {
@@ -263,6 +265,7 @@ void pm_options_read(struct pm_options *o) {
     o->mode = PM_MODE_TYPED;
     o->partitions = 16;
     o->token_max = &partmalloc_token_max ? partmalloc_token_max : 0;
+    o->program_has_tokens = &partmalloc_token_max || pm_program_has_tokens();
     o->seed_set = false;
     o->seed = 0;
     read_mode(o);
@@ -293,6 +296,10 @@ void pm_config_apply(const struct pm_options *o) {
     pm_g.dedicated_cid = (pm_g.partitions + PM_MAX_BUCKET_SETS) << PM_CLASS_BITS;
     pm_g.token_max = o->token_max ? o->token_max : UINT64_MAX;
     pm_g.token_half = pm_g.token_max / 2;
+    pm_g.void_token = pm_void_token(pm_g.token_half);
+    pm_g.unknown_mask = pm_g.partitions >= 4 ? (uint64_t)(pm_g.partitions / 4 - 1) << PM_PART_SHIFT : 0;
+    bool unknown_group = o->mode == PM_MODE_TYPED && o->program_has_tokens;
+    pm_g.site_mask = unknown_group ? pm_g.unknown_mask : pm_g.part_mask;
     pm_g.region_shift_max = o->region_shift ? o->region_shift : PM_REGION_SHIFT_MAX;
     uint64_t key[2];
     if (o->seed_set) {

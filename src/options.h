@@ -30,6 +30,7 @@ struct pm_options {
     enum pm_mode mode;
     unsigned partitions;
     uint64_t token_max;   /* 0 = SIZE_MAX, Clang's default */
+    bool program_has_tokens; /* built with allocation tokens (program.c) */
     bool seed_set;
     uint64_t seed;
     unsigned region_shift;  /* PARTMALLOC_REGION_SIZE's log2; 0: as large as fits */
@@ -56,6 +57,14 @@ struct pm_globals {
     unsigned dedicated_cid;   /* first dedicated cache id */
     uint64_t token_half;      /* tokens >= this (and < token_max) hold pointers */
     uint64_t token_max;
+    uint64_t void_token;      /* the token of `void`: no type (partition.h) */
+    /* Masks of the partitions a call site may choose among (pre-shifted):
+     * site_mask for calls without a token: part_mask in random mode and for
+     * a program without tokens, unknown_mask once the program has them (it
+     * changes at most once, when a token call proves so); unknown_mask for
+     * the unknown group, [0, N/4). */
+    uint64_t site_mask;
+    uint64_t unknown_mask;
     unsigned region_shift_max; /* log2 of the largest region a cache may have */
     struct pm_harden harden;
     bool slow_only;           /* pm_harden_slow_only(&harden): thread caches bypassed */

@@ -1,4 +1,7 @@
-/* The token scope: a program's allocation wrapper records its caller's
+/* What partition.h leaves out of line: the unknown group's slow path and
+ * the token scope.
+ *
+ * The token scope: a program's allocation wrapper records its caller's
  * token and call site (pm_token_scope_begin, <partmalloc/slab.h>), and the
  * next allocation that carries a token is placed as that call would be. */
 #include "partition.h"
@@ -20,4 +23,14 @@ PM_EXPORT void pm_token_scope_end(void) {
 pm_part_t pm_token_part_overridden(void) {
     pm_override.pending = false;
     return pm_token_part(pm_override.token, pm_override.site);
+}
+
+/* A token that names no type (typed mode, N >= 4): a partition of the
+ * unknown group, [0, N/4), by call site. The first such call also turns
+ * calls without a token to the unknown group, if start-up did not find the
+ * program's tokens (pm_program_has_tokens): this call is the proof. */
+pm_part_t pm_unknown_token_part(const void *return_address) {
+    if (PM_UNLIKELY(__atomic_load_n(&pm_g.site_mask, __ATOMIC_RELAXED) != pm_g.unknown_mask))
+        __atomic_store_n(&pm_g.site_mask, pm_g.unknown_mask, __ATOMIC_RELAXED);
+    return pm_site_part_in(return_address, pm_g.unknown_mask);
 }

@@ -19,6 +19,7 @@
 #include "fmt.h"
 #include "init.h"
 #include "large.h"
+#include "partition.h"
 #include "os.h"
 #include "slab.h"
 #include "stats.h"
@@ -134,6 +135,7 @@ PM_EXPORT int pm_stats_write(int fd, enum pm_stats_format format) {
         .mode = pm_g.mode,
         .partitions = pm_g.partitions,
         .token_max = pm_g.token_max == UINT64_MAX ? 0 : pm_g.token_max,
+        .plain_calls_unknown = pm_plain_calls_unknown(),
         .pid = (long)getpid(),
         .exe = exe,
         .census = census_count ? census : NULL,

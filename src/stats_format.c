@@ -2,6 +2,7 @@
  * No allocation and no stdio: this runs at exit and in signal handlers. */
 #include "fmt.h"
 #include "stats_format.h"
+#include "typed_map.h"
 
 #include <string.h>
 
@@ -119,30 +120,47 @@ static void header_line(struct writer *w, const struct pm_stats_view *v) {
     puts_(w, "\n");
 }
 
+/* "N objects in 04-07 (what)" for one typed-mode group. */
+static void group_line(struct writer *w, const struct pm_stats_view *v, const uint64_t *objs, enum pm_group g,
+                       const char *what) {
+    struct pm_group_range r = pm_group_range_of(g, v->partitions);
+    uint64_t sum = 0;
+    for (unsigned p = r.first; p < r.first + r.count; p++)
+        sum += objs[p];
+    puts_(w, "  ");
+    num_w(w, sum, 10);
+    puts_(w, v->count_allocations ? " allocations in " : " objects in ");
+    two_digits(w, r.first);
+    if (r.count > 1) {
+        puts_(w, "-");
+        two_digits(w, r.first + r.count - 1);
+    } else {
+        puts_(w, "   ");
+    }
+    puts_(w, " ");
+    puts_(w, what);
+    puts_(w, "\n");
+}
+
+/* Typed mode's three groups (typed_map.h): unknown, no pointers, pointers. */
 static void split_summary(struct writer *w, const struct pm_stats_view *v, const uint64_t *objs) {
-    const char *what = v->count_allocations ? " allocations" : " objects";
-    unsigned n = v->partitions, half = n / 2;
-    if (v->mode != PM_MODE_TYPED || half == 0) {
+    unsigned n = v->partitions;
+    if (v->mode != PM_MODE_TYPED || n < 2) {
         puts_(w, v->mode == PM_MODE_RANDOM ? "random mode: partitions follow a keyed hash of the call site, not the type\n"
                                            : "one partition: no pointer/data split\n");
         return;
     }
-    uint64_t low = 0, high = 0;
-    for (unsigned p = 0; p < n; p++)
-        *(p < half ? &low : &high) += objs[p];
-    num(w, low);
-    puts_(w, what);
-    puts_(w, " in partitions 00-");
-    two_digits(w, half - 1);
-    puts_(w, " (types without pointers), ");
-    num(w, high);
-    puts_(w, " in ");
-    two_digits(w, half);
-    puts_(w, "-");
-    two_digits(w, n - 1);
-    puts_(w, " (types with pointers); calls without a type token spread over all ");
-    num(w, n);
-    puts_(w, " by call site\n");
+    if (n == 2) {
+        group_line(w, v, objs, PM_GROUP_NO_POINTERS, "types without pointers");
+        group_line(w, v, objs, PM_GROUP_POINTERS, "types with pointers, and tokens that name no type");
+    } else {
+        group_line(w, v, objs, PM_GROUP_NO_POINTERS, "types without pointers");
+        group_line(w, v, objs, PM_GROUP_POINTERS, "types with pointers");
+        group_line(w, v, objs, PM_GROUP_UNKNOWN, "unknown: tokens that name no type (0, void, >= max), by call site");
+    }
+    puts_(w, v->plain_calls_unknown ? "  calls without a token: with the unknowns (the program has tokens)\n"
+                                    : "  calls without a token: over all partitions by call site (the program has no "
+                                      "tokens)\n");
 }
 
 static void other_caches(struct writer *w, const struct pm_stats_view *v) {
@@ -278,6 +296,7 @@ static void render_json(struct writer *w, const struct pm_stats_view *v) {
     put(w, ",", 1);
     json_field(w, "partitions", v->partitions, false);
     json_field(w, "token_max", v->token_max, false);
+    puts_(w, v->plain_calls_unknown ? "\"plain_calls_unknown\":true," : "\"plain_calls_unknown\":false,");
     puts_(w, "\n\"caches\":[");
     for (size_t i = 0; i < v->count; i++) {
         puts_(w, i ? ",\n" : "\n");

@@ -28,6 +28,9 @@ struct pm_stats_view {
     enum pm_mode mode;
     unsigned partitions;
     uint64_t token_max;           /* 0: Clang's default (no -falloc-token-max) */
+    /* Typed mode: calls without a token go to the unknown group (the
+     * program was built with tokens), not over all N partitions. */
+    bool plain_calls_unknown;
     long pid;
     const char *exe;              /* may be NULL */
     const struct pm_census_entry *census; /* NULL: not the counting build */

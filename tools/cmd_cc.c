@@ -1,13 +1,20 @@
 /* partmalloc cc|c++ [CLANG ARGS...]: clang-22 (clang++-22) with allocation
  * tokens and partmalloc's flags added to the user's arguments:
  *
- *   -fsanitize=alloc-token -falloc-token-max=N    N = PARTMALLOC_PARTITIONS (16)
+ *   -fsanitize=alloc-token                        tokens unbounded: no -falloc-token-max
  *   -Rpass=alloc-token                            when PARTMALLOC_REMARKS=1
  *   -I<include dir>
  * and, when the invocation links,
- *   -x c <tmp>/token_max.c -x none                defines partmalloc_token_max = N
+ *   -x c <tmp>/token_max.c -x none                defines partmalloc_token_max (0, or the
+ *                                                 user's -falloc-token-max)
  *                                                 (-x c++ token_max.cc for C++)
  *   -L<lib dir> -Wl,-rpath,<lib dir> -lpartmalloc
+ *
+ * The tokens are left unbounded so that the library can tell the ones that
+ * name no type (0, void's) from every real type's: with a small max, a
+ * quarter of the pointer-free types at N = 16 would share those values
+ * (typed_map.h). The library reduces tokens to partitions itself, so
+ * PARTMALLOC_PARTITIONS at build time is only checked, not built in.
  *
  * Nothing the user already gave is added twice; -fno-sanitize=alloc-token
  * turns the tokens (and the definition) off. Every argument is clang's,
@@ -323,7 +330,6 @@ static int run_clang(const char *sub, char **args, int *killed_by) {
 struct clang_argv {
     char **v;
     int n;
-    char max_flag[64];
     char include_flag[PATH_MAX + 32];
     char libdir_flag[PATH_MAX + 32];
     char rpath_flag[PATH_MAX + 32];
@@ -354,17 +360,15 @@ static void push_tail(struct clang_argv *b, const struct cc_args *a, bool links)
 /* What to add, from the user's arguments and the environment. */
 struct cc_plan {
     bool links, tokens, remarks, define_max, cxx_file;
-    unsigned partitions;
     uint64_t max;
 };
 
-static struct cc_plan make_plan(const struct cc_args *a, unsigned partitions, bool cxx_driver) {
+static struct cc_plan make_plan(const struct cc_args *a, bool cxx_driver) {
     const char *remarks = getenv("PARTMALLOC_REMARKS");
     struct cc_plan p = {
         .links = a->has_input && !a->no_link,
         .tokens = a->tokens >= 0,
-        .partitions = partitions,
-        .max = a->max_given ? a->max : partitions,
+        .max = a->max_given ? a->max : 0,
         .cxx_file = a->std_lang ? a->std_lang > 0 : cxx_driver,
     };
     p.remarks = p.tokens && remarks && strcmp(remarks, "1") == 0 && !a->has_rpass;
@@ -379,10 +383,6 @@ static void build_argv(struct clang_argv *b, const char *compiler, const struct 
     push(b, compiler);
     if (p->tokens && a->tokens == 0)
         push(b, "-fsanitize=alloc-token");
-    if (p->tokens && !a->max_given) {
-        snprintf(b->max_flag, sizeof b->max_flag, "-falloc-token-max=%u", p->partitions);
-        push(b, b->max_flag);
-    }
     if (p->remarks)
         push(b, "-Rpass=alloc-token");
     if (token_file) {
@@ -403,8 +403,8 @@ static void build_argv(struct clang_argv *b, const char *compiler, const struct 
 static const char cc_usage[] =
     "usage: partmalloc cc [CLANG ARGS...]\n"
     "       partmalloc c++ [CLANG ARGS...]\n"
-    "clang-22 (clang++-22) with allocation tokens: -fsanitize=alloc-token, -falloc-token-max=N\n"
-    "(N = PARTMALLOC_PARTITIONS, 16 by default), -Rpass=alloc-token when PARTMALLOC_REMARKS=1,\n"
+    "clang-22 (clang++-22) with allocation tokens: -fsanitize=alloc-token (tokens unbounded, so\n"
+    "that those naming no type stand apart), -Rpass=alloc-token when PARTMALLOC_REMARKS=1,\n"
     "partmalloc's include directory and, when it links, -lpartmalloc with an rpath and the\n"
     "program's partmalloc_token_max. Every argument goes to clang; what the user gave is not\n"
     "added again, and -fno-sanitize=alloc-token turns the tokens off. clang's own options:\n"
@@ -430,7 +430,7 @@ int cmd_cc(int argc, char **argv) {
     int dashdash = -1; /* index in argv + 1 */
     scan_args(&a, argv + 1, argc - 1, 0, &dashdash);
     a.end_of_options = dashdash >= 0 ? dashdash + 1 : argc;
-    struct cc_plan plan = make_plan(&a, partitions, cxx_driver);
+    struct cc_plan plan = make_plan(&a, cxx_driver);
 
     static struct clang_argv b;
     b.v = calloc((size_t)argc + 16, sizeof(char *));

@@ -80,6 +80,7 @@ int dump_parse(const char *text, struct dump *d, char *err, size_t errlen) {
     if (d->view.partitions == 0 || d->view.partitions > PARTMALLOC_MAX_PARTITIONS)
         d->view.partitions = 1;
     d->view.token_max = get_u64(root, "token_max");
+    d->view.plain_calls_unknown = json_is_true(json_object_get(root, "plain_calls_unknown"));
     d->view.pid = (long)get_u64(root, "pid");
     d->view.exe = d->exe;
     json_t *census = json_object_get(root, "census");

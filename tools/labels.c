@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "labels.h"
+#include "typed_map.h"
 #include "typeinfo.h"
 
 #define LABEL_MAX 120
@@ -130,6 +131,13 @@ static void census_label(const struct dump *d, unsigned p, const struct named_to
     }
 }
 
+/* Whether typed mode may put `token` in partition p: its own, or any of
+ * the unknown group's for a token that names no type. */
+static bool token_in_partition(const struct dump *d, uint64_t token, unsigned p) {
+    unsigned n = d->view.partitions, at = pm_type_partition(token, n, d->view.token_max);
+    return at == p || (at == PM_TOKEN_UNKNOWN_PART && pm_group_of_partition(p, n) == PM_GROUP_UNKNOWN);
+}
+
 /* Typed mode: the types whose token maps to the partition, best ranked
  * first; with a census, also the allocations that came without a token. */
 static void typed_label(const struct dump *d, unsigned p, const struct named_token *t, size_t tn, char *label,
@@ -137,7 +145,7 @@ static void typed_label(const struct dump *d, unsigned p, const struct named_tok
     const struct named_token **mine = calloc(tn + 1, sizeof *mine);
     size_t k = 0, shown = 0;
     for (size_t i = 0; mine && i < tn; i++)
-        if (pm_type_partition(t[i].token, d->view.partitions, d->view.token_max) == p)
+        if (token_in_partition(d, t[i].token, p))
             mine[k++] = &t[i];
     for (int rank = 0; rank <= 2; rank++)
         for (size_t i = 0; i < k; i++)

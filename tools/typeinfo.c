@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include "typeinfo.h"
 #include "typeinfo_internal.h"
+#include "typed_map.h"
 
 #include <elf.h>
 #include <elfutils/libdwfl.h>
@@ -54,13 +55,8 @@ uint64_t pm_type_token(const struct pm_type *t, uint64_t token_max) {
 unsigned pm_type_partition(uint64_t token, unsigned partitions, uint64_t token_max) {
     if (token_max == 0)
         token_max = UINT64_MAX;
-    unsigned half_n = partitions >> 1;
-    if (token >= token_max || half_n == 0)
-        return 0;
     uint64_t half = token_max / 2;
-    if (token >= half)
-        return half_n + (unsigned)((token - half) & (half_n - 1));
-    return (unsigned)(token & (half_n - 1));
+    return pm_typed_partition_of(token, token_max, half, pm_void_token(half), partitions);
 }
 
 /* ---- the list --------------------------------------------------------------*/

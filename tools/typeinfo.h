@@ -43,7 +43,9 @@ uint64_t pm_type_hash(const char *name);
 uint64_t pm_type_token(const struct pm_type *t, uint64_t token_max);
 
 /* The partition partmalloc's typed mode puts a token in, with `partitions`
- * partitions (a power of two) and the program's token max (0: the default). */
+ * partitions (a power of two) and the program's token max (0: the default):
+ * src/typed_map.h's rule. A token that names no type goes to the unknown
+ * group, where the call site chooses: PM_TOKEN_UNKNOWN_PART for N >= 4. */
 unsigned pm_type_partition(uint64_t token, unsigned partitions, uint64_t token_max);
 
 #endif

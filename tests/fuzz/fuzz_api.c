@@ -366,13 +366,21 @@ static void check_failed(const void *p, int err, int want, const char *what, siz
 }
 
 /* In typed mode a kmalloc-cache allocation made with a token is in the
- * token's partition. */
+ * token's partition, or, for a token that names no type, in one of the
+ * unknown group's (the call site chooses). */
 static void check_partition(const void *p, size_t token) {
     if (config.mode != PM_MODE_TYPED || !p)
         return;
     struct pm_ptr_info info;
     if (!pm_ptr_info(p, &info) || !info.is_small || info.kind != PM_CACHE_KMALLOC)
         return;
+    if (pm_token_group(token) == PM_GROUP_UNKNOWN) {
+        struct pm_group_range r = config.groups[PM_GROUP_UNKNOWN];
+        CHECK(info.partition >= r.first && info.partition < r.first + r.count,
+              "unknown token %zu: block %p in partition %u, outside the unknown group [%u, %u)", token, p,
+              info.partition, r.first, r.first + r.count);
+        return;
+    }
     unsigned want = pm_token_partition(token);
     CHECK(info.partition == want, "token %zu: block %p in partition %u, expected %u", token, p, info.partition,
           want);

@@ -1,7 +1,8 @@
 /* Allocates a known pattern and keeps it until exit, for the statistics
- * tests: with PARTMALLOC_TOKEN_MAX=16 and 16 partitions, token p places an
- * object in partition p, and partition p gets (p + 1) * 10 objects of 64
- * bytes. Prints nothing, so nothing else allocates.
+ * tests: with PARTMALLOC_TOKEN_MAX=16 and 16 partitions, each partition p
+ * that a known type's token reaches (04-15: the unknown group 00-03 is
+ * chosen by call site) gets (p + 1) * 10 objects of 64 bytes, through the
+ * first token that maps there. Prints nothing, so nothing else allocates.
  *   stats_pattern          allocate, exit (statistics at exit)
  *   stats_pattern wait     allocate, write "ready" to stdout, wait for SIGTERM
  */
@@ -18,8 +19,12 @@ static void *objects[PATTERN_PARTITIONS * (PATTERN_PARTITIONS + 1) * 10 / 2];
 static void allocate_pattern(void) {
     size_t at = 0;
     for (unsigned p = 0; p < PATTERN_PARTITIONS; p++)
-        for (unsigned i = 0; i < (p + 1) * 10; i++)
-            objects[at++] = pm_malloc_token(64, p);
+        for (size_t t = 1; t < 2 * PATTERN_PARTITIONS; t++)
+            if (pm_token_group(t) != PM_GROUP_UNKNOWN && pm_token_partition(t) == p) {
+                for (unsigned i = 0; i < (p + 1) * 10; i++)
+                    objects[at++] = pm_malloc_token(64, t);
+                break;
+            }
 }
 
 int main(int argc, char **argv) {

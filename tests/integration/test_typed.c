@@ -115,13 +115,13 @@ Test(typed, placement_fast_abi_max16) { placement_matrix("typed_fast16"); }
 Test(typed, placement_cxx_max16) { placement_matrix("typed_cxx16"); }
 
 /* The checks have teeth: told the wrong max (none instead of 16), the
- * library sorts pointer types into the lower half and the programs see it. */
+ * library sorts pointer types among the pointer-free ones and the programs see it. */
 Test(typed, wrong_token_max_is_caught) {
     const char *names[] = {"typed_max16", "typed_fast16", "typed_cxx16"};
     for (int i = 0; i < 3; i++) {
         struct run r = run_typed(find_build(names[i]), NULL, NULL, "16", "placement");
         cr_expect_eq(exit_code(&r), 1, "%s without PARTMALLOC_TOKEN_MAX: exit %d", names[i], exit_code(&r));
-        cr_expect(strstr(r.out, "WRONG HALF") != NULL, "%s: no misplaced pointer type reported", names[i]);
+        cr_expect(strstr(r.out, "WRONG GROUP") != NULL, "%s: no misplaced pointer type reported", names[i]);
         run_free(&r);
     }
 }
@@ -140,9 +140,10 @@ Test(typed, realloc_to_another_type_follows_the_token) {
     }
 }
 
-/* A token at or above the max (an unreduced -mllvm -alloc-token-fallback)
- * goes to partition 0, not to token % max, in every build and N. */
-Test(typed, token_at_or_above_max_goes_to_partition_0) {
+/* A token that names no type (0, void's, one at or above the max: an
+ * unreduced -mllvm -alloc-token-fallback) goes to the unknown group, not
+ * to token % max, in every build and N; so do calls without a token. */
+Test(typed, tokens_naming_no_type_go_to_the_unknown_group) {
     const char *names[] = {"typed_max2", "typed_max16", "typed_max64", "typed_maxnone", "typed_fast16"};
     for (int i = 0; i < 5; i++) {
         const struct build *b = find_build(names[i]);
@@ -152,6 +153,8 @@ Test(typed, token_at_or_above_max_goes_to_partition_0) {
             cr_expect_eq(exit_code(&r), 0, "%s N=%s:\n%s", names[i], parts, bad_lines(r.out));
             cr_expect(strstr(r.out, "ok   fallback __alloc_token_malloc") != NULL, "%s: no fallback checks ran",
                       names[i]);
+            cr_expect(strstr(r.out, "ok   fallback strdup") != NULL, "%s: no strdup check ran", names[i]);
+            cr_expect(strstr(r.out, "ok   fallback (void *)malloc") != NULL, "%s: no void check ran", names[i]);
             run_free(&r);
         }
     }
@@ -213,10 +216,19 @@ Test(typed, token_max_from_the_program_symbol) {
             unsigned long long t;
             unsigned part, want;
             cr_assert(sscanf(s + (*s == '\n'), "token %llu partition %u expected %u", &t, &part, &want) == 3);
-            cr_expect_eq(part, want, "token %llu: partition %u, pm_token_partition %u", t, part, want);
-            if (c == 0) { /* max 16, N 16: the documented mapping */
-                unsigned doc = t >= 16 ? 0 : t >= 8 ? 8 + (unsigned)(t - 8) % 8 : (unsigned)t % 8;
-                cr_expect_eq(part, doc, "token %llu with max 16: partition %u, want %u", t, part, doc);
+            uint64_t max = (const uint64_t[]){16, 64, UINT64_MAX}[c];
+            bool no_type = t == 0 || t >= max || t == UINT64_C(0xca2f84459ea703e5) % (max / 2);
+            if (no_type) /* the unknown group, [0, 4), by call site */
+                cr_expect(part < 4 && want == 0, "token %llu: partition %u, pm_token_partition %u", t, part, want);
+            else
+                cr_expect_eq(part, want, "token %llu: partition %u, pm_token_partition %u", t, part, want);
+            if (c == 0) { /* max 16, N 16: the documented mapping (void's token is 5) */
+                bool unknown = t == 0 || t >= 16 || t == 5;
+                unsigned doc = unknown ? 0 : t >= 8 ? 8 + (unsigned)(t - 8) % 8 : 4 + (unsigned)t % 4;
+                if (unknown)
+                    cr_expect_lt(part, 4, "token %llu with max 16: partition %u, want the unknown group", t, part);
+                else
+                    cr_expect_eq(part, doc, "token %llu with max 16: partition %u, want %u", t, part, doc);
             }
         }
         run_free(&r);
@@ -234,13 +246,21 @@ Test(typed, token_partition_is_the_documented_mapping) {
         return;
     }
     uint64_t max = c.token_max ? c.token_max : UINT64_MAX, half = max / 2;
-    unsigned hn = c.partitions / 2;
+    uint64_t void_token = UINT64_C(0xca2f84459ea703e5) % half;
+    unsigned n = c.partitions, q = n / 4;
     uint64_t probes[] = {0, 1, 2, 3, 7, 31, 63, half - 1, half, half + 1, half + 7, max - 2, max - 1, max,
-                         max + 1, UINT64_MAX - 1, UINT64_MAX};
+                         max + 1, UINT64_MAX - 1, UINT64_MAX, void_token};
     for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
         uint64_t t = probes[i];
-        unsigned want = hn == 0 || t >= max ? 0 : t >= half ? hn + (unsigned)((t - half) % hn) : (unsigned)(t % hn);
+        bool unknown = t == 0 || t >= max || t == void_token, pointers = !unknown && t >= half;
+        unsigned want = n == 1 ? 0
+                        : n == 2 ? (unknown || pointers ? 0 : 1)
+                        : unknown ? 0
+                        : pointers ? 2 * q + (unsigned)((t - half) % (2 * q))
+                                   : q + (unsigned)(t % q);
         cr_expect_eq(pm_token_partition(t), want, "token %llu (max %llu, N %u)", (unsigned long long)t,
                      (unsigned long long)max, c.partitions);
+        enum pm_group g = unknown ? PM_GROUP_UNKNOWN : pointers ? PM_GROUP_POINTERS : PM_GROUP_NO_POINTERS;
+        cr_expect_eq(pm_token_group(t), g, "token %llu: group", (unsigned long long)t);
     }
 }

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "typeinfo.h"
+#include "typed_map.h"
 
 #define SOURCES "tests/typeinfo"
 
@@ -257,34 +258,44 @@ Test(typeinfo, small_max_tokens) {
 }
 
 Test(typeinfo, partitions) {
-    /* -falloc-token-max=16, 16 partitions: one token per partition */
-    for (unsigned tok = 0; tok < 16; tok++)
+    const unsigned unknown = PM_TOKEN_UNKNOWN_PART;
+    /* -falloc-token-max=16, 16 partitions: unknowns 0-3, tokens 0-7 (no
+     * pointers) in 4-7 by token mod 4, 8-15 (pointers) in 8-15 */
+    uint64_t void16 = UINT64_C(0xca2f84459ea703e5) % 8;
+    for (unsigned tok = 1; tok < 8; tok++)
+        cr_expect_eq(pm_type_partition(tok, 16, 16), tok == void16 ? unknown : 4 + tok % 4, "token %u", tok);
+    for (unsigned tok = 8; tok < 16; tok++)
         cr_expect_eq(pm_type_partition(tok, 16, 16), tok);
-    cr_expect_eq(pm_type_partition(16, 16, 16), 0);   /* at or above max */
-    /* max 64, 16 partitions: halves of 8 */
+    cr_expect_eq(pm_type_partition(0, 16, 16), unknown);  /* the fallback */
+    cr_expect_eq(pm_type_partition(16, 16, 16), unknown); /* at or above max */
+    /* max 64, 16 partitions: 4 + token mod 4, 8 + (token - 32) mod 8 */
     cr_expect_eq(pm_type_partition(13, 16, 64), 5);
     cr_expect_eq(pm_type_partition(32, 16, 64), 8);
     cr_expect_eq(pm_type_partition(45, 16, 64), 13);
     cr_expect_eq(pm_type_partition(63, 16, 64), 15);
-    /* max 5 (half 2), 4 partitions */
-    cr_expect_eq(pm_type_partition(1, 4, 5), 1);
+    /* max 5 (half 2), 4 partitions: one each for unknowns and no
+     * pointers, two for pointers */
+    cr_expect_eq(pm_type_partition(1, 4, 5), UINT64_C(0xca2f84459ea703e5) % 2 == 1 ? unknown : 1);
     cr_expect_eq(pm_type_partition(2, 4, 5), 2);
-    cr_expect_eq(pm_type_partition(4, 4, 5), 2 + (2 & 1));
-    cr_expect_eq(pm_type_partition(5, 4, 5), 0);
-    /* one partition, two */
+    cr_expect_eq(pm_type_partition(3, 4, 5), 3);
+    cr_expect_eq(pm_type_partition(4, 4, 5), 2);
+    cr_expect_eq(pm_type_partition(5, 4, 5), unknown);
+    /* one partition; two: pointers and unknowns 0, no pointers 1 */
     cr_expect_eq(pm_type_partition(12345, 1, 0), 0);
-    cr_expect_eq(pm_type_partition(12345, 2, 0), 0);
-    cr_expect_eq(pm_type_partition(UINT64_C(12342154152125781865), 2, 0), 1);
-    cr_expect_eq(pm_type_partition(UINT64_MAX, 16, 0), 0);
+    cr_expect_eq(pm_type_partition(0, 1, 0), 0);
+    cr_expect_eq(pm_type_partition(12345, 2, 0), 1);
+    cr_expect_eq(pm_type_partition(0, 2, 0), 0);
+    cr_expect_eq(pm_type_partition(UINT64_C(12342154152125781865), 2, 0), 0);
+    cr_expect_eq(pm_type_partition(UINT64_MAX, 16, 0), unknown);
     cr_expect_eq(pm_type_partition(UINT64_MAX / 2, 16, 0), 8);
+}
 
-    /* the library's own mapping under this process's configuration */
-    struct pm_config cfg;
-    pm_get_config(&cfg);
-    uint64_t max = cfg.token_max ? cfg.token_max : UINT64_MAX;
-    uint64_t probes[] = {0, 1, 7, 8, 9, 15, 16, 63, 64, max / 2 - 1, max / 2, max / 2 + 1, max - 1, max,
-                         UINT64_C(12342154152125781865), UINT64_C(4598399858737214112)};
-    for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++)
-        cr_expect_eq(pm_type_partition(probes[i], cfg.partitions, cfg.token_max), pm_token_partition(probes[i]),
-                     "token %llu", (unsigned long long)probes[i]);
+/* void's token, as the library computes it, is the command's hash of
+ * "void" (libsodium's SipHash-2-4 under clang's key), reduced. */
+Test(typeinfo, void_token_is_the_hash_of_void) {
+    cr_expect_eq(pm_type_hash("void"), PM_VOID_TYPE_HASH);
+    struct pm_type t = {.hash = pm_type_hash("void"), .holds_pointers = 0};
+    for (uint64_t max = 2; max < 100; max++)
+        cr_expect_eq(pm_type_token(&t, max), pm_void_token(max / 2), "max %llu", (unsigned long long)max);
+    cr_expect_eq(pm_type_token(&t, 0), pm_void_token(UINT64_MAX / 2));
 }

@@ -6,7 +6,9 @@
  * Run with PARTMALLOC_TOKEN_MAX set to the max this build used (unset or 0
  * for none). For every allocation it checks, with pm_ptr_info:
  *   typed mode: types holding pointers sit in partitions [N/2, N), the others
- *               in [0, N/2) (N >= 2; everything in 0 for N = 1), and the
+ *               in [N/4, N/2), unknowns in [0, N/4) (N >= 4; for N = 2 the
+ *               pointers and unknowns in 0, the others in 1; everything in
+ *               0 for N = 1), and the
  *               partition is pm_token_partition(token) for the token Clang
  *               infers (__builtin_infer_alloc_token), which in turn is the
  *               documented mapping recomputed here;
@@ -14,7 +16,8 @@
  *               over the partitions, and each site keeps its partition;
  *   none:       everything is in partition 0.
  * Clang 22 infers no type for posix_memalign and reallocarray and passes its
- * fallback token 0 there; those checks accept either placement.
+ * fallback token 0 there (the unknown group); those checks accept either
+ * placement.
  * Prints one line per check and a closing "typed: ..." line; exits 1 on any
  * mismatch.
  *
@@ -22,7 +25,8 @@
  *   placement  the allocation shapes Clang infers a type from
  *   retype     realloc within the same size class to a different type
  *   spread     64 call sites allocating one type, each called twice
- *   fallback   tokens >= the max (an unreduced fallback) go to partition 0
+ *   fallback   tokens that name no type, and calls without one, go to the
+ *              unknown group
  */
 #define _DEFAULT_SOURCE /* posix_memalign, reallocarray, memalign under -std=c17 */
 #include <malloc.h>
@@ -55,17 +59,51 @@ static const char *mode_name(enum pm_mode m) {
     return m == PM_MODE_TYPED ? "typed" : m == PM_MODE_RANDOM ? "random" : m == PM_MODE_NONE ? "none" : "?";
 }
 
-/* The documented mapping (docs/tokens.md), written out independently of
- * the library. */
-static unsigned documented_partition(uint64_t token) {
-    uint64_t max = cfg.token_max ? cfg.token_max : UINT64_MAX;
-    unsigned half_n = cfg.partitions / 2;
-    if (half_n == 0 || token >= max)
+/* The documented mapping (docs/tokens.md, docs/choosing-a-mode.md), written
+ * out independently of the library: a partition, or -1 for "somewhere in
+ * the unknown group, by call site". A token names no type when it is 0,
+ * at or above the max, or void's: SipHash-2-4 of "void" modulo max/2. */
+static int token_is_unknown(uint64_t token) {
+    uint64_t max = cfg.token_max ? cfg.token_max : UINT64_MAX, half = max / 2;
+    return token == 0 || token >= max || token == 0xca2f84459ea703e5ull % half;
+}
+
+static int documented_partition(uint64_t token) {
+    uint64_t max = cfg.token_max ? cfg.token_max : UINT64_MAX, half = max / 2;
+    unsigned n = cfg.partitions, q = n / 4;
+    int unknown = token_is_unknown(token), pointers = !unknown && token >= half;
+    if (n == 1)
         return 0;
-    uint64_t half = max / 2;
-    if (token >= half)
-        return half_n + (unsigned)((token - half) % half_n);
-    return (unsigned)(token % half_n);
+    if (n == 2)
+        return unknown || pointers ? 0 : 1;
+    if (unknown)
+        return -1;
+    return pointers ? (int)(2 * q + (token - half) % (2 * q)) : (int)(q + token % q);
+}
+
+/* Typed mode's groups: unknown [0, N/4), no pointers [N/4, N/2), pointers
+ * [N/2, N); for N = 2 the unknowns share 0 with the pointers; N = 1 is 0. */
+static int in_unknown_group(unsigned part) {
+    return cfg.partitions < 4 ? part == 0 : part < cfg.partitions / 4;
+}
+static int in_group(unsigned part, int holds_ptr) {
+    unsigned n = cfg.partitions;
+    if (n == 1)
+        return part == 0;
+    if (n == 2)
+        return part == (holds_ptr ? 0u : 1u);
+    return holds_ptr ? part >= n / 2 : part >= n / 4 && part < n / 2;
+}
+
+/* Where a typed-mode allocation with `token` may be: its documented
+ * partition, or for an unknown token any partition of the unknown group
+ * (pm_token_partition says the group's first, 0). */
+static int placed_as_documented(unsigned part, uint64_t token) {
+    int doc = documented_partition(token);
+    unsigned want = pm_token_partition(token);
+    if (doc < 0)
+        return in_unknown_group(part) && want == 0;
+    return part == want && want == (unsigned)doc;
 }
 
 static void report(int ok, const char *label, const char *fmt_detail, unsigned part, size_t token) {
@@ -100,18 +138,19 @@ static void check2(const char *label, const void *p, int holds_ptr, size_t token
     } else if (cfg.mode == PM_MODE_RANDOM) {
         snprintf(detail, sizeof detail, "(mode random: from the call site)");
     } else {
-        unsigned want = pm_token_partition(token), doc = documented_partition(token);
-        unsigned want_alt = pm_token_partition(alt_token), doc_alt = documented_partition(alt_token);
-        int half_ok = n < 2 ? part == 0 : holds_ptr ? (part >= n / 2) : (part < n / 2);
-        int main_ok = part == want && want == doc && half_ok;
-        int alt_ok = alt_token != token && part == want_alt && want_alt == doc_alt;
+        unsigned want = pm_token_partition(token);
+        int doc = documented_partition(token);
+        int unknown = token_is_unknown(token);
+        int group_ok = unknown ? in_unknown_group(part) : in_group(part, holds_ptr);
+        int main_ok = placed_as_documented(part, token) && group_ok;
+        int alt_ok = alt_token != token && placed_as_documented(part, alt_token);
         ok = ok && (main_ok || alt_ok);
         if (alt_ok && !main_ok)
-            snprintf(detail, sizeof detail, "want=%u or %u: Clang passed its fallback token %zu", want, want_alt,
-                     alt_token);
+            snprintf(detail, sizeof detail, "want=%u or the unknown group: Clang passed its fallback token %zu",
+                     want, alt_token);
         else
-            snprintf(detail, sizeof detail, "want=%u (documented %u) in the %s half%s", want, doc,
-                     holds_ptr ? "pointer" : "plain", half_ok ? "" : ": WRONG HALF");
+            snprintf(detail, sizeof detail, "want=%u (documented %d) in the %s group%s", want, doc,
+                     unknown ? "unknown" : holds_ptr ? "pointer" : "plain", group_ok ? "" : ": WRONG GROUP");
     }
     report(ok, label, detail, part, token);
 }
@@ -237,7 +276,7 @@ static void section_placement(void) {
     free(ra);
 
     /* posix_memalign: Clang 22 infers no type here and passes its fallback
-     * token 0 (pointer-free), so either placement is accepted. */
+     * token 0 (no type: the unknown group), so either placement is accepted. */
     void *pm = NULL;
     int rc = posix_memalign(&pm, 64, sizeof(struct node));
     check2("posix_memalign(&p, 64, sizeof(struct node))", rc ? NULL : pm, 1, TOKEN(struct node), 0);
@@ -302,7 +341,8 @@ static void section_spread(void) {
         /* one type, one token: one partition, whatever the call site */
         for (int i = 0; i < NSITES; i++)
             ok &= parts[i] == pm_token_partition(TOKEN(struct node));
-        ok &= n < 2 || lower == 0;
+        for (int i = 0; i < NSITES; i++)
+            ok &= in_group(parts[i], 1);
     } else if (cfg.mode == PM_MODE_NONE) {
         ok &= used == 1;
     } else if (n >= 2) {
@@ -317,12 +357,17 @@ static void section_spread(void) {
     }
 }
 
-/* A fallback token at or above the max (-mllvm -alloc-token-fallback=N is not
- * reduced) goes to partition 0 in typed mode, not to token % max. */
+/* Tokens that name no type go to the unknown group in typed mode, chosen
+ * there by call site: the fallback 0, one at or above the max
+ * (-mllvm -alloc-token-fallback=N is not reduced), void's. And so do calls
+ * without a token, this program being built with tokens: libc's strdup, a
+ * plain malloc through a pointer the compiler cannot see. */
 static void section_fallback(void) {
     uint64_t max = cfg.token_max ? cfg.token_max : UINT64_MAX;
-    uint64_t tokens[6];
+    uint64_t tokens[8];
     int count = 0;
+    tokens[count++] = 0;
+    tokens[count++] = 0xca2f84459ea703e5ull % (max / 2); /* void */
     tokens[count++] = max;
     if (max != UINT64_MAX) {
         tokens[count++] = max + max / 2;     /* modulo max: a pointer-type token */
@@ -330,28 +375,69 @@ static void section_fallback(void) {
         tokens[count++] = max * 1000 + 1;
     }
     tokens[count++] = UINT64_MAX;
-    const char *detail = cfg.mode == PM_MODE_RANDOM ? "(mode random: from the call site)" : "want=0";
+    const char *detail = cfg.mode == PM_MODE_RANDOM ? "(mode random: from the call site)" : "want: the unknown group";
     for (int i = 0; i < count; i++) {
         void *p = __alloc_token_malloc(40, tokens[i]);
         struct pm_ptr_info info;
         int ok = p && pm_ptr_info(p, &info) && info.is_small;
         unsigned part = ok ? info.partition : 0;
-        if (cfg.mode != PM_MODE_RANDOM)
-            ok = ok && part == 0 && pm_token_partition(tokens[i]) == 0;
-        report(ok, "fallback __alloc_token_malloc, token >= max", detail, part, tokens[i]);
+        if (cfg.mode == PM_MODE_TYPED)
+            ok = ok && in_unknown_group(part) && pm_token_partition(tokens[i]) == 0 &&
+                 pm_token_group(tokens[i]) == PM_GROUP_UNKNOWN;
+        else if (cfg.mode == PM_MODE_NONE)
+            ok = ok && part == 0;
+        report(ok, "fallback __alloc_token_malloc, no type", detail, part, tokens[i]);
         free(p);
         p = pm_malloc_token(40, tokens[i]);
         ok = p && pm_ptr_info(p, &info) && info.is_small;
         part = ok ? info.partition : 0;
-        if (cfg.mode != PM_MODE_RANDOM)
+        if (cfg.mode == PM_MODE_TYPED)
+            ok = ok && in_unknown_group(part);
+        else if (cfg.mode == PM_MODE_NONE)
             ok = ok && part == 0;
-        report(ok, "fallback pm_malloc_token, token >= max", detail, part, tokens[i]);
+        report(ok, "fallback pm_malloc_token, no type", detail, part, tokens[i]);
         free(p);
+    }
+    /* clang's own void token: a call cast to void * */
+    size_t raw = 40 + one - 1;
+    sink = (void *)malloc(raw);
+    struct pm_ptr_info info;
+    int ok = sink && pm_ptr_info(sink, &info);
+    unsigned part = ok ? info.partition : 0;
+    if (cfg.mode == PM_MODE_TYPED)
+        ok = ok && in_unknown_group(part);
+    report(ok, "fallback (void *)malloc(40)", detail, part, tokens[1]);
+    free(sink);
+    /* calls without a token: all from one site in libc, or through a
+     * pointer; in typed mode the unknown group (the program has tokens) */
+    void *(*volatile plain_malloc)(size_t) = malloc;
+    for (int i = 0; i < 2; i++) {
+        void *q = i ? strdup("forty bytes of text, or nearly so.....") : plain_malloc(raw);
+        ok = q && pm_ptr_info(q, &info);
+        part = ok ? info.partition : 0;
+        if (cfg.mode == PM_MODE_TYPED)
+            ok = ok && in_unknown_group(part);
+        report(ok, i ? "fallback strdup (libc, no token)" : "fallback malloc through a pointer (no token)", detail,
+               part, 0);
+        free(q);
+    }
+    if (cfg.mode == PM_MODE_TYPED) {
+        struct pm_group_range u = cfg.groups[PM_GROUP_UNKNOWN];
+        ok = cfg.plain_calls_unknown == (cfg.partitions >= 2) && u.first == 0 &&
+             u.count == (cfg.partitions >= 4 ? cfg.partitions / 4 : 1);
+        report(ok, "fallback pm_get_config: the unknown group", "", u.count, 0);
     }
 }
 
 int main(int argc, char **argv) {
     pm_get_config(&cfg);
+    /* Read before any call with a token that names no type (which would
+     * prove it too): start-up found this program's tokens in its dynamic
+     * symbols, so calls without a token go to the unknown group. */
+    if (cfg.mode == PM_MODE_TYPED)
+        report(cfg.plain_calls_unknown == (cfg.partitions >= 2), "start-up: the program has tokens",
+               cfg.plain_calls_unknown ? "calls without a token: the unknown group" : "calls without a token: all N",
+               0, 0);
     static const struct {
         const char *name;
         void (*fn)(void);

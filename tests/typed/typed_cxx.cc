@@ -5,7 +5,9 @@
 //
 // Run with PARTMALLOC_TOKEN_MAX=16. In typed mode every object of a type
 // holding pointers must sit in partitions [N/2, N) and every other object in
-// [0, N/2) (N >= 2; all in 0 for N = 1), in the partition
+// [N/4, N/2), or in the unknown group [0, N/4) when its token names no type
+// (N >= 4; for N = 2 pointers and unknowns in 0, the others in 1; all in 0
+// for N = 1), in the partition
 // pm_token_partition(token) for the token Clang infers for the type, which
 // must also be the documented mapping recomputed here. Mode none: all in 0.
 // Mode random: tokens ignored; 64 call sites of one type scatter, each site
@@ -56,15 +58,38 @@ const char *mode_name(pm_mode m) {
     return m == PM_MODE_TYPED ? "typed" : m == PM_MODE_RANDOM ? "random" : m == PM_MODE_NONE ? "none" : "?";
 }
 
-unsigned documented_partition(std::uint64_t token) {
-    std::uint64_t max = cfg.token_max ? cfg.token_max : UINT64_MAX;
-    unsigned half_n = cfg.partitions / 2;
-    if (half_n == 0 || token >= max)
+// The documented mapping, written out independently of the library: -1
+// for "the unknown group, by call site" (token 0, at or above the max, or
+// void's: SipHash-2-4 of "void" modulo max/2).
+bool token_is_unknown(std::uint64_t token) {
+    std::uint64_t max = cfg.token_max ? cfg.token_max : UINT64_MAX, half = max / 2;
+    return token == 0 || token >= max || token == 0xca2f84459ea703e5ull % half;
+}
+
+int documented_partition(std::uint64_t token) {
+    std::uint64_t max = cfg.token_max ? cfg.token_max : UINT64_MAX, half = max / 2;
+    unsigned n = cfg.partitions, q = n / 4;
+    bool unknown = token_is_unknown(token), pointers = !unknown && token >= half;
+    if (n == 1)
         return 0;
-    std::uint64_t half = max / 2;
-    if (token >= half)
-        return half_n + static_cast<unsigned>((token - half) % half_n);
-    return static_cast<unsigned>(token % half_n);
+    if (n == 2)
+        return unknown || pointers ? 0 : 1;
+    if (unknown)
+        return -1;
+    return pointers ? static_cast<int>(2 * q + (token - half) % (2 * q)) : static_cast<int>(q + token % q);
+}
+
+// The group's partitions: unknown [0, N/4), no pointers [N/4, N/2),
+// pointers [N/2, N); N = 2: pointers and unknowns 0, the rest 1.
+bool in_group(unsigned part, bool holds_ptr, bool unknown) {
+    unsigned n = cfg.partitions;
+    if (n == 1)
+        return part == 0;
+    if (n == 2)
+        return part == (holds_ptr || unknown ? 0u : 1u);
+    if (unknown)
+        return part < n / 4;
+    return holds_ptr ? part >= n / 2 : part >= n / 4 && part < n / 2;
 }
 
 // `cookie`: bytes the array new put before the first element.
@@ -84,11 +109,12 @@ void check(const char *label, const void *p, bool holds_ptr, std::size_t token, 
         ok = part < n;
         std::snprintf(detail, sizeof detail, "(mode random: from the call site)");
     } else {
-        unsigned want = pm_token_partition(token), doc = documented_partition(token);
-        bool half_ok = n < 2 ? part == 0 : holds_ptr ? part >= n / 2 && part < n : part < n / 2;
-        ok = part == want && want == doc && half_ok;
-        std::snprintf(detail, sizeof detail, "want=%u (documented %u) in the %s half%s", want, doc,
-                      holds_ptr ? "pointer" : "plain", half_ok ? "" : ": WRONG HALF");
+        unsigned want = pm_token_partition(token);
+        int doc = documented_partition(token);
+        bool unknown = token_is_unknown(token), group_ok = part < n && in_group(part, holds_ptr, unknown);
+        ok = group_ok && (doc < 0 ? want == 0 : part == want && want == static_cast<unsigned>(doc));
+        std::snprintf(detail, sizeof detail, "want=%u (documented %d) in the %s group%s", want, doc,
+                      unknown ? "unknown" : holds_ptr ? "pointer" : "plain", group_ok ? "" : ": WRONG GROUP");
     }
     if (!ok)
         n_bad++;
@@ -202,7 +228,7 @@ void spread() {
         distinct += (used >> p) & 1;
     ok &= stable;
     if (cfg.mode == PM_MODE_TYPED)
-        ok &= n < 2 || lower == 0;
+        ok &= in_group(part0, true, token_is_unknown(TOKEN(Node)));
     else if (cfg.mode == PM_MODE_NONE)
         ok &= used == 1;
     else if (n >= 2)

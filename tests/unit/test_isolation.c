@@ -4,16 +4,28 @@
 #include <stdint.h>
 #include <sys/mman.h>
 
+#include "frontend.h"
 #include "testutil.h"
+#include "typed_map.h"
 
-/* A token that typed mode maps to `partition`. */
-static size_t token_for(unsigned partition) {
+/* An object of `size` in `partition`. A known type's partition is reached
+ * through a token that maps there (pm_token_partition); a partition of the
+ * unknown group, [0, N/4), is chosen by call site, so the test allocates
+ * there as a call site that hashes to it would. */
+static void *alloc_in(size_t size, unsigned partition) {
     struct pm_config c;
     pm_get_config(&c);
-    uint64_t max = c.token_max ? c.token_max : UINT64_MAX;
-    size_t t = partition < c.partitions / 2 ? partition : (size_t)(max / 2) + (partition - c.partitions / 2);
-    cr_assert_eq(pm_token_partition(t), partition, "token %zu", t);
-    return t;
+    if (pm_group_of_partition(partition, c.partitions) == PM_GROUP_UNKNOWN)
+        return fe_malloc(size, pm_part_of_index(partition));
+    uint64_t half = (c.token_max ? c.token_max : UINT64_MAX) / 2;
+    for (size_t i = 1; i < 4 * (size_t)c.partitions + 4; i++)
+        for (int upper = 0; upper < 2; upper++) {
+            size_t t = upper ? (size_t)half + i - 1 : i;
+            if (pm_token_group(t) != PM_GROUP_UNKNOWN && pm_token_partition(t) == partition)
+                return pm_malloc_token(size, t);
+        }
+    cr_assert_fail("no token maps to partition %u", partition);
+    return NULL;
 }
 
 struct page_owner {
@@ -38,7 +50,7 @@ Test(isolation, caches_never_share_a_page) {
     for (int round = 0; round < PER; round++)
         for (unsigned part = 0; part < c.partitions; part++)
             for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
-                char *p = pm_malloc_token(sizes[s], token_for(part));
+                char *p = alloc_in(sizes[s], part);
                 struct pm_ptr_info info;
                 cr_assert_eq(pm_ptr_info(p, &info), 1);
                 cr_assert_eq(info.partition, part);
@@ -59,13 +71,13 @@ Test(isolation, caches_never_share_a_page) {
 Test(isolation, pointer_free_and_pointer_partitions_are_apart) {
     struct pm_config c;
     pm_get_config(&c);
-    void *data = pm_malloc_token(64, 1);                   /* pointer-free half */
-    void *ptrs = pm_malloc_token(64, token_for(c.partitions - 1)); /* pointer half */
+    void *data = pm_malloc_token(64, 1);        /* a known type without pointers */
+    void *ptrs = alloc_in(64, c.partitions - 1); /* a type with pointers */
     struct pm_ptr_info a, b;
     pm_ptr_info(data, &a);
     pm_ptr_info(ptrs, &b);
-    cr_expect_lt(a.partition, c.partitions / 2);
-    cr_expect_geq(b.partition, c.partitions / 2);
+    cr_expect_eq(pm_group_of_partition(a.partition, c.partitions), PM_GROUP_NO_POINTERS);
+    cr_expect_eq(pm_group_of_partition(b.partition, c.partitions), PM_GROUP_POINTERS);
     /* different regions: at least one region apart */
     uintptr_t gap = (uintptr_t)ptrs > (uintptr_t)data ? (uintptr_t)ptrs - (uintptr_t)data
                                                       : (uintptr_t)data - (uintptr_t)ptrs;
@@ -134,7 +146,7 @@ Test(isolation, no_reuse_across_caches_after_pages_returned, .timeout = 120) {
     enum { VICTIMS = 40000 };
     char **v = malloc(VICTIMS * sizeof *v);
     for (int i = 0; i < VICTIMS; i++) {
-        v[i] = pm_malloc_token(victim_size, token_for(victim_part));
+        v[i] = alloc_in(victim_size, victim_part);
         memset(v[i], 0x5a, victim_size);
     }
     static struct span sp[MAX_SPANS];
@@ -166,7 +178,7 @@ Test(isolation, no_reuse_across_caches_after_pages_returned, .timeout = 120) {
             size = 200;
         size_t slot = (size_t)(x >> 40) % LIVE;
         pm_free(live[slot]);
-        live[slot] = pm_malloc_token(size, token_for(part));
+        live[slot] = alloc_in(size, part);
         uintptr_t a = (uintptr_t)live[slot];
         cr_assert(!in_spans(a, size, sp, k, 0), "cache of size %zu partition %u reused %#lx", size, part,
                   (unsigned long)a);
@@ -182,7 +194,7 @@ Test(isolation, no_reuse_across_caches_after_pages_returned, .timeout = 120) {
         if (strcmp(all[i].name, vinfo.cache_name) == 0)
             slab_bytes = all[i].pages_per_slab * 4096;
     cr_assert_gt(slab_bytes, 0);
-    char *again = pm_malloc_token(victim_size, token_for(victim_part));
+    char *again = alloc_in(victim_size, victim_part);
     struct pm_ptr_info info;
     pm_ptr_info(again, &info);
     cr_expect_str_eq(info.cache_name, vinfo.cache_name);
@@ -205,7 +217,7 @@ Test(isolation, each_region_belongs_to_one_cache) {
     unsigned used = 0;
     for (unsigned part = 0; part < c.partitions && used < PARTS; part += 5, used++) {
         for (int i = 0; i < OBJS; i++)
-            objs[i] = pm_malloc_token(128, token_for(part));
+            objs[i] = alloc_in(128, part);
         k[used] = spans_of(objs, OBJS, 128, c.cache_region_size, sp[used]);
         if ((size_t)OBJS * 128 * 2 <= c.cache_region_size)
             cr_expect_eq(k[used], 1, "partition %u: %zu ranges", part, k[used]);

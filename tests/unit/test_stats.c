@@ -276,7 +276,7 @@ Test(stats, histogram_parses_back) {
     const char *text = render(PM_STATS_HISTOGRAM);
     struct pm_config cfg;
     pm_get_config(&cfg);
-    uint64_t expect[PARTMALLOC_MAX_PARTITIONS], most = 0, low = 0, high = 0;
+    uint64_t expect[PARTMALLOC_MAX_PARTITIONS], most = 0;
     per_partition(s, expect);
     for (unsigned p = 0; p < cfg.partitions; p++)
         most = expect[p] > most ? expect[p] : most;
@@ -299,16 +299,32 @@ Test(stats, histogram_parses_back) {
         size_t n = strspn(bars, "+");
         size_t want_bars = most ? (size_t)(expect[p] * 40 / most) : 0;
         cr_expect_eq(n, expect[p] && !want_bars ? 1 : want_bars, "%s", name);
-        *(p < cfg.partitions / 2 ? &low : &high) += expect[p];
     }
+    /* The summary: one line per typed-mode group (typed_map.h), then where
+     * calls without a token go. */
     if (cfg.mode == PM_MODE_TYPED && cfg.partitions >= 2) {
-        char want[200];
-        snprintf(want, sizeof want,
-                 "%llu objects in partitions 00-%02u (types without pointers), %llu in %02u-%02u (types with pointers); "
-                 "calls without a type token spread over all %u by call site\n",
-                 (unsigned long long)low, cfg.partitions / 2 - 1, (unsigned long long)high, cfg.partitions / 2,
-                 cfg.partitions - 1, cfg.partitions);
-        cr_expect(strncmp(line, want, strlen(want)) == 0, "summary: %.120s, want %s", line, want);
+        static const enum pm_group order[] = {PM_GROUP_NO_POINTERS, PM_GROUP_POINTERS, PM_GROUP_UNKNOWN};
+        static const char *const what[] = {"types without pointers", "types with pointers",
+                                           "unknown: tokens that name no type (0, void, >= max), by call site"};
+        unsigned groups = cfg.partitions == 2 ? 2 : 3;
+        for (unsigned g = 0; g < groups; g++, line = strchr(line, '\n') + 1) {
+            struct pm_group_range r = cfg.groups[order[g]];
+            uint64_t sum = 0;
+            for (unsigned p = r.first; p < r.first + r.count; p++)
+                sum += expect[p];
+            char range[8], want[200];
+            if (r.count > 1)
+                snprintf(range, sizeof range, "%02u-%02u", r.first, r.first + r.count - 1);
+            else
+                snprintf(range, sizeof range, "%02u   ", r.first);
+            snprintf(want, sizeof want, "  %10llu objects in %s %s%s\n", (unsigned long long)sum, range, what[g],
+                     cfg.partitions == 2 && order[g] == PM_GROUP_POINTERS ? ", and tokens that name no type" : "");
+            cr_expect(strncmp(line, want, strlen(want)) == 0, "summary: %.120s, want %s", line, want);
+        }
+        const char *plain = cfg.plain_calls_unknown
+                                ? "  calls without a token: with the unknowns (the program has tokens)\n"
+                                : "  calls without a token: over all partitions by call site (the program has no tokens)\n";
+        cr_expect(strncmp(line, plain, strlen(plain)) == 0, "summary: %.120s, want %s", line, plain);
     }
     release_some();
 }
