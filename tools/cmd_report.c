@@ -977,6 +977,11 @@ static int parse_args(int argc, char **argv, struct report_opts *o) {
             return usage_error(sub, "give a FILE or '-- COMMAND', not both");
         o->command = argv + optind;
     }
+    /* No input named and a person at the keyboard: reading the terminal
+     * would look like a hang. An explicit "-" still reads it. */
+    if (!o->command && o->nfiles == 0 && isatty(STDIN_FILENO))
+        return usage_error(sub, "no input: give build logs or *.opt.yaml records, '-' to read standard input, "
+                                "or -- COMMAND (see --help)");
     return -1;
 }
 

@@ -12,7 +12,12 @@
  */
 #include "testutil.h" /* first: it defines _GNU_SOURCE */
 
+#include <errno.h>
 #include <limits.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 
@@ -342,6 +347,52 @@ Test(report, errors) {
     expect_status(&r, 2);
     cr_expect_str_eq(r.err, "partmalloc report: missing COMMAND after '--'\n");
     run_free(&r);
+}
+
+/* `report` with stdin on a terminal and no input named: runs `report`
+ * (with `extra`, NULL for none) on a pseudo-terminal and returns its exit
+ * status, with what it wrote in out[]. -1 if it was still running after
+ * two seconds (it was reading the terminal), after killing it. */
+static int report_on_terminal(const char *extra, char *out, size_t size) {
+    int master;
+    pid_t pid = forkpty(&master, NULL, NULL, NULL);
+    cr_assert_neq(pid, -1, "forkpty: %s", strerror(errno));
+    if (pid == 0) {
+        execl(tool(), tool(), "report", extra, (char *)NULL);
+        _exit(127);
+    }
+    size_t n = 0;
+    int status = 0, waited = 0;
+    for (int tick = 0; tick < 200 && !waited; tick++) {
+        struct pollfd p = {master, POLLIN, 0};
+        if (poll(&p, 1, 10) > 0) {
+            ssize_t k = read(master, out + n, size - 1 - n);
+            if (k > 0)
+                n += (size_t)k;
+        }
+        waited = waitpid(pid, &status, WNOHANG) == pid;
+    }
+    out[n] = '\0';
+    close(master);
+    if (!waited) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        return -1;
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* No input and a terminal on stdin: a usage error at once, not a silent
+ * wait; "-" still reads the terminal (the control: it keeps waiting). */
+Test(report, no_input_on_a_terminal_is_a_usage_error) {
+    char out[1024];
+    int rc = report_on_terminal(NULL, out, sizeof out);
+    cr_expect_eq(rc, 2, "report with no input on a terminal: status %d, wrote:\n%s", rc, out);
+    cr_expect_not_null(strstr(out, "partmalloc report: no input: give build logs or *.opt.yaml records, "
+                                   "'-' to read standard input, or -- COMMAND (see --help)"),
+                       "%s", out);
+    rc = report_on_terminal("-", out, sizeof out);
+    cr_expect_eq(rc, -1, "report - on a terminal should wait for input; status %d:\n%s", rc, out);
 }
 
 /* --help and -h: the usage on stdout, exit 0, whatever follows. */
