@@ -151,7 +151,20 @@ __attribute__((destructor)) static void report(void) {
     }
     pm_write_stderr(line, at);
 }
+
+void pm_token_stats_check(void) {}
 #else
+/* PARTMALLOC_TOKEN_STATS asks for counts this build does not keep: say so
+ * once at start, rather than print nothing at exit. */
+void pm_token_stats_check(void) {
+    static const char msg[] =
+        "partmalloc: PARTMALLOC_TOKEN_STATS is ignored: this library does not count tokens; "
+        "use the counting build (`partmalloc run` preloads it; `make stats-lib` builds "
+        "stats/libpartmalloc.so)\n";
+    if (secure_getenv("PARTMALLOC_TOKEN_STATS"))
+        pm_write_stderr(msg, sizeof msg - 1);
+}
+
 void pm_census_lock_all(void) {}
 void pm_census_unlock_all(void) {}
 void pm_census_reinit_locks(void) {}

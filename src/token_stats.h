@@ -28,6 +28,9 @@ size_t pm_token_census(struct pm_census_entry *out, size_t max);
 void pm_census_lock_all(void);    /* across fork; no-ops outside the counting build */
 void pm_census_unlock_all(void);
 void pm_census_reinit_locks(void);
+/* At start: outside the counting build, a line on stderr if
+ * PARTMALLOC_TOKEN_STATS asks for counts (nothing in the counting build). */
+void pm_token_stats_check(void);
 
 #pragma GCC visibility pop
 

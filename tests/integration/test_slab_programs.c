@@ -58,6 +58,32 @@ Test(slab, counting_build_reports_the_share_of_typed_allocations) {
     run_free(&r);
 }
 
+/* The normal library keeps no token counts: PARTMALLOC_TOKEN_STATS there
+ * says so at start, and the program runs as usual; the counting build
+ * (the control) prints its counts and not that line. */
+Test(slab, token_stats_with_the_normal_library_says_it_is_ignored) {
+    static const char ignored[] =
+        "partmalloc: PARTMALLOC_TOKEN_STATS is ignored: this library does not count tokens; "
+        "use the counting build (`partmalloc run` preloads it; `make stats-lib` builds "
+        "stats/libpartmalloc.so)\n";
+    char path[512], libdir[512];
+    snprintf(path, sizeof path, "%s/tests/kapi/wrappers", build_dir());
+    const char *argv[] = {path, NULL};
+    const char *env[] = {"PARTMALLOC_TOKEN_STATS=1", NULL};
+    struct run r = run_env(argv, env, false);
+    cr_expect_eq(exit_code(&r), 0, "%s", r.err);
+    cr_expect_str_eq(r.err, ignored);
+    cr_expect(strstr(r.out, " 0 wrong") != NULL, "%s", r.out);
+    run_free(&r);
+    snprintf(libdir, sizeof libdir, "LD_LIBRARY_PATH=%s/stats", build_dir());
+    const char *env_counting[] = {libdir, "PARTMALLOC_TOKEN_STATS=1", NULL};
+    r = run_env(argv, env_counting, false);
+    cr_expect_eq(exit_code(&r), 0, "%s", r.err);
+    cr_expect_null(strstr(r.err, "is ignored"), "%s", r.err);
+    cr_expect_not_null(strstr(r.err, "partmalloc token stats: "), "%s", r.err);
+    run_free(&r);
+}
+
 /* PARTMALLOC_TOKEN_STATS_UNTYPED: listing struct tree's token (printed by
  * tests/kapi/token_of, built with wrappers' token flags) moves wrappers' 16
  * struct tree allocations (4 rounds of xmalloc, xcalloc, xrealloc, hmalloc)
