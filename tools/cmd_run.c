@@ -1,11 +1,13 @@
 /* partmalloc run: a program with partmalloc preloaded, its partitions
  * printed (on stderr, like time(1)) when it exits. */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/personality.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -16,6 +18,7 @@
 struct run_options {
     const char *mode;           /* NULL: the library's default */
     const char *partitions;
+    const char *seed;           /* NULL: a random key per process */
     enum pm_stats_format format;
     bool census;                /* use the counting build when there is one */
     char **argv;                /* the program and its arguments */
@@ -27,19 +30,32 @@ static bool valid_partitions(const char *v) {
     return *v && !*end && n >= 1 && n <= PARTMALLOC_MAX_PARTITIONS && (n & (n - 1)) == 0;
 }
 
+/* What PARTMALLOC_SEED accepts: a 64-bit number, decimal or 0x-prefixed. */
+static bool valid_seed(const char *v) {
+    if (!isdigit((unsigned char)*v))
+        return false;
+    char *end;
+    errno = 0;
+    (void)strtoull(v, &end, 0);
+    return errno == 0 && *end == '\0';
+}
+
 static const char run_usage[] =
     "usage: partmalloc run [--mode typed|random|none] [--partitions N] [--stats histogram|slabinfo|json]\n"
-    "                      [--no-census] [--] PROGRAM ARGS...\n"
+    "                      [--seed N] [--no-census] [--] PROGRAM ARGS...\n"
     "Runs PROGRAM with partmalloc preloaded (the counting build, which names the types in\n"
     "each partition, unless --no-census) and prints its partitions on stderr when it exits.\n"
+    "--seed N fixes the call-site hash key and turns address randomization off for PROGRAM,\n"
+    "so random placement repeats run after run (for tests only: both weaken the program).\n"
     "The exit status is the program's.\n";
 
-static const char run_accepted[] = "(accepted: --mode, --partitions, --stats, --no-census, --)";
-enum { OPT_MODE = 256, OPT_PARTITIONS, OPT_STATS, OPT_NO_CENSUS };
+static const char run_accepted[] = "(accepted: --mode, --partitions, --stats, --seed, --no-census, --)";
+enum { OPT_MODE = 256, OPT_PARTITIONS, OPT_STATS, OPT_SEED, OPT_NO_CENSUS };
 static const struct option run_longopts[] = {
     {"mode", required_argument, NULL, OPT_MODE},
     {"partitions", required_argument, NULL, OPT_PARTITIONS},
     {"stats", required_argument, NULL, OPT_STATS},
+    {"seed", required_argument, NULL, OPT_SEED},
     {"no-census", no_argument, NULL, OPT_NO_CENSUS},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -68,6 +84,12 @@ static int parse_run_options(int argc, char **argv, struct run_options *o) {
             if (!valid_partitions(optarg))
                 return usage_error("run", "invalid --partitions '%s' (accepted: 1, 2, 4, 8, 16, 32, 64)", optarg);
             o->partitions = optarg;
+            break;
+        case OPT_SEED:
+            if (!valid_seed(optarg))
+                return usage_error("run", "invalid --seed '%s' (accepted: a 64-bit number, decimal or 0x...)",
+                                   optarg);
+            o->seed = optarg;
             break;
         case OPT_STATS:
             if (!pm_stats_format_parse(optarg, strlen(optarg), &o->format))
@@ -121,6 +143,15 @@ static void set_environment(void *arg) {
         setenv("PARTMALLOC_MODE", o->mode, 1);
     if (o->partitions)
         setenv("PARTMALLOC_PARTITIONS", o->partitions, 1);
+    /* The key alone does not repeat a placement: the hash takes each call
+     * site's address, which moves with every run under ASLR. */
+    if (o->seed) {
+        setenv("PARTMALLOC_SEED", o->seed, 1);
+        int persona = personality(0xffffffff);
+        if (persona == -1 || personality((unsigned long)persona | ADDR_NO_RANDOMIZE) == -1)
+            fprintf(stderr, "partmalloc run: cannot turn address randomization off (%s): "
+                    "--seed fixes the key, but placement may differ between runs\n", strerror(errno));
+    }
     char stats[4200];
     snprintf(stats, sizeof stats, "%s/stats-%%p.json,json", dump_dir);
     setenv("PARTMALLOC_STATS", stats, 1);

@@ -101,6 +101,40 @@ Test(tool_run, random_histogram_names_the_types_from_the_census) {
     run_free(&r);
 }
 
+/* Random mode's stderr with `seed` (run --seed), the header line (which
+ * names the pid) left out; the caller frees it. */
+static char *random_histogram(const char *seed) {
+    const char *argv[] = {tool(), "run", "--mode", "random", "--seed", seed, "--", path_of("tests/tools/labelled"),
+                          NULL};
+    const char *env[] = {NULL};
+    struct run r = run_env(argv, env, false);
+    cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+    const char *body = strchr(r.err, '\n');
+    cr_assert_not_null(body, "%s", r.err);
+    cr_assert(strncmp(r.err, "partmalloc: random mode, 16 partitions", 38) == 0, "%s", r.err);
+    char *copy = strdup(body);
+    run_free(&r);
+    return copy;
+}
+
+/* run --seed: the same key and the program's addresses fixed (ASLR off),
+ * so the same call sites land in the same partitions run after run; the
+ * control: some other key places them differently. */
+Test(tool_run, seed_repeats_random_placement) {
+    char *first = random_histogram("7"), *again = random_histogram("7");
+    cr_expect_str_eq(again, first);
+    bool differs = false;
+    const char *others[] = {"8", "0x9", "10", "11", "12"};
+    for (size_t i = 0; i < sizeof others / sizeof *others && !differs; i++) {
+        char *other = random_histogram(others[i]);
+        differs = strcmp(other, first) != 0;
+        free(other);
+    }
+    cr_expect(differs, "five other keys all placed labelled's sites as key 7 did:\n%s", first);
+    free(first);
+    free(again);
+}
+
 Test(tool_run, json_and_slabinfo) {
     const char *argv[] = {tool(), "run", "--stats", "json", "--", path_of("tests/tools/labelled"), NULL};
     const char *env[] = {NULL};
@@ -324,10 +358,14 @@ Test(tool, bad_arguments_name_themselves) {
         {{"run", "--mode", "fast", "--", "true"}, "partmalloc run: invalid --mode 'fast' (accepted: typed, random, none)\n"},
         {{"run", "--partitions", "12", "--", "true"},
          "partmalloc run: invalid --partitions '12' (accepted: 1, 2, 4, 8, 16, 32, 64)\n"},
+        {{"run", "--seed", "-1", "--", "true"},
+         "partmalloc run: invalid --seed '-1' (accepted: a 64-bit number, decimal or 0x...)\n"},
+        {{"run", "--seed", "0x1g", "--", "true"},
+         "partmalloc run: invalid --seed '0x1g' (accepted: a 64-bit number, decimal or 0x...)\n"},
         {{"run", "--stats", "xml", "--", "true"},
          "partmalloc run: invalid --stats 'xml' (accepted: histogram, slabinfo, json)\n"},
         {{"run", "--verbose", "--", "true"},
-         "partmalloc run: unknown option '--verbose' (accepted: --mode, --partitions, --stats, --no-census, --)\n"},
+         "partmalloc run: unknown option '--verbose' (accepted: --mode, --partitions, --stats, --seed, --no-census, --)\n"},
         {{"run", "--"}, "partmalloc run: no program given (usage: partmalloc run [OPTIONS] -- PROGRAM ARGS...)\n"},
         {{"run", "--mode"}, "partmalloc run: option '--mode' needs a value\n"},
         {{"stat"}, "partmalloc stat: no process id or dump file given (usage: partmalloc stat [--format F] PID|FILE)\n"},
@@ -344,11 +382,11 @@ Test(tool, bad_arguments_name_themselves) {
 Test(tool, bad_options_in_getopt_forms_name_themselves) {
     static const struct usage_case cases[] = {
         {{"run", "-x", "--", "true"},
-         "partmalloc run: unknown option '-x' (accepted: --mode, --partitions, --stats, --no-census, --)\n"},
+         "partmalloc run: unknown option '-x' (accepted: --mode, --partitions, --stats, --seed, --no-census, --)\n"},
         {{"run", "--no-census=1", "--", "true"},
-         "partmalloc run: unknown option '--no-census=1' (accepted: --mode, --partitions, --stats, --no-census, --)\n"},
+         "partmalloc run: unknown option '--no-census=1' (accepted: --mode, --partitions, --stats, --seed, --no-census, --)\n"},
         {{"run", "-", "true"},
-         "partmalloc run: unknown option '-' (accepted: --mode, --partitions, --stats, --no-census, --)\n"},
+         "partmalloc run: unknown option '-' (accepted: --mode, --partitions, --stats, --seed, --no-census, --)\n"},
         {{"run", "--mode=fast", "true"}, "partmalloc run: invalid --mode 'fast' (accepted: typed, random, none)\n"},
         {{"run", "--stats"}, "partmalloc run: option '--stats' needs a value\n"},
         {{"stat", "--format"}, "partmalloc stat: option '--format' needs a value\n"},
