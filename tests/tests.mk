@@ -129,7 +129,11 @@ test-build: $(KAPI_BIN) $(BUILD)/stats/libpartmalloc.so
 $(BUILD)/tests/tools/labelled: tests/tools/labelled.c $(TOOL) $(LIB_SO)
 	@mkdir -p $(dir $@)
 	$(TOOL) cc -std=gnu17 -O1 -g $(WARN) $< -o $@
+$(BUILD)/tests/tools/labelled_cxx: tests/tools/labelled_cxx.cc $(TOOL) $(LIB_SO)
+	@mkdir -p $(dir $@)
+	$(TOOL) c++ -std=c++17 -O1 -g $(WARN) $< -o $@
 $(BUILD)/tests/test_tool_run_stat: $(TOOL) $(LIB_SO) $(BUILD)/stats/libpartmalloc.so $(BUILD)/tests/tools/labelled \
+                                 $(BUILD)/tests/tools/labelled_cxx \
                                  $(BUILD)/tests/helpers/harden_probe
 $(BUILD)/tests/test_tool_cc_report: $(TOOL) $(LIB_SO) $(wildcard tests/tools/fixtures/*.log tests/tools/fixtures/*.yaml)
 

@@ -56,15 +56,33 @@ static struct named_token *token_table(const struct pm_type *types, size_t n, ui
     return t;
 }
 
-/* Appends `text` to a label, ending it with "..." once LABEL_MAX is near. */
-static void label_add(char *label, const char *text) {
-    size_t len = strlen(label), add = strlen(text);
-    if (len + add + 3 >= LABEL_MAX) {
-        if (len + 3 < LABEL_MAX && !strstr(label, "..."))
-            strcat(label, "...");
+/* A label lists type names separated by NAME_SEP and groups (a census
+ * row, the count without a token) separated by GROUP_SEP. C++ names hold
+ * ", " (std::map<int, long>) but never ';' or '|'. */
+#define NAME_SEP "; "
+#define GROUP_SEP " | "
+
+/* Appends `sep` (when the label is not empty) and `text` together, or,
+ * once `max` characters are near, ends the label with " ..." and takes
+ * nothing more: a separator never stands without its text. */
+static void label_add_within(char *label, size_t max, const char *sep, const char *text) {
+    size_t len = strlen(label), add = (len ? strlen(sep) : 0) + strlen(text);
+    if (len >= 4 && strcmp(label + len - 4, " ...") == 0)
+        return;
+    if (len + add + 4 >= max) {
+        if (len == 0 && max > 8) /* one name longer than the column: its start */
+            snprintf(label, max, "%.*s ...", (int)(max - 6), text);
+        else if (len + 4 < max)
+            strcat(label, " ...");
         return;
     }
+    if (len)
+        strcat(label, sep);
     strcat(label, text);
+}
+
+static void label_add(char *label, const char *sep, const char *text) {
+    label_add_within(label, LABEL_MAX, sep, text);
 }
 
 /* "a, b, c +K": the names of `token`, best ranked first. */
@@ -82,7 +100,7 @@ static void names_of_token(const struct named_token *t, size_t n, uint64_t token
     for (size_t i = lo; i < n && t[i].token == token; i++) {
         size_t len = strlen(out);
         if (shown < most)
-            snprintf(out + len, size - len, "%s%s", shown++ ? ", " : "", t[i].name);
+            snprintf(out + len, size - len, "%s%s", shown++ ? NAME_SEP : "", t[i].name);
         else
             more++;
     }
@@ -126,8 +144,8 @@ static void census_label(const struct dump *d, unsigned p, const struct named_to
             names_of_token(t, tn, rows[i].token, 2, names, sizeof names);
         if (!names[0])
             snprintf(names, sizeof names, "token %llu", (unsigned long long)rows[i].token);
-        snprintf(item, sizeof item, "%s%s: %llu", i ? "; " : "", names, (unsigned long long)rows[i].allocs);
-        label_add(label, item);
+        snprintf(item, sizeof item, "%s: %llu", names, (unsigned long long)rows[i].allocs);
+        label_add(label, GROUP_SEP, item);
     }
 }
 
@@ -142,6 +160,13 @@ static bool token_in_partition(const struct dump *d, uint64_t token, unsigned p)
  * first; with a census, also the allocations that came without a token. */
 static void typed_label(const struct dump *d, unsigned p, const struct named_token *t, size_t tn, char *label,
                         struct census_row *rows) {
+    /* the count without a token is kept whatever the names take */
+    char no_token[64] = "";
+    size_t n = d->view.census ? census_rows(d, p, rows) : 0;
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].token == PM_CENSUS_NO_TOKEN)
+            snprintf(no_token, sizeof no_token, "%sno token: %llu", GROUP_SEP, (unsigned long long)rows[i].allocs);
+    size_t names_max = LABEL_MAX - strlen(no_token);
     const struct named_token **mine = calloc(tn + 1, sizeof *mine);
     size_t k = 0, shown = 0;
     for (size_t i = 0; mine && i < tn; i++)
@@ -149,23 +174,16 @@ static void typed_label(const struct dump *d, unsigned p, const struct named_tok
             mine[k++] = &t[i];
     for (int rank = 0; rank <= 2; rank++)
         for (size_t i = 0; i < k; i++)
-            if (mine[i]->rank == rank && shown++ < NAMES_PER_PARTITION) {
-                label_add(label, shown > 1 ? ", " : "");
-                label_add(label, mine[i]->name);
-            }
+            if (mine[i]->rank == rank && shown++ < NAMES_PER_PARTITION)
+                label_add_within(label, names_max, NAME_SEP, mine[i]->name);
     if (shown > NAMES_PER_PARTITION) {
         char more[32];
-        snprintf(more, sizeof more, " +%zu", shown - NAMES_PER_PARTITION);
-        label_add(label, more);
+        snprintf(more, sizeof more, "+%zu", shown - NAMES_PER_PARTITION);
+        label_add_within(label, names_max, " ", more);
     }
     free(mine);
-    size_t n = d->view.census ? census_rows(d, p, rows) : 0;
-    for (size_t i = 0; i < n; i++)
-        if (rows[i].token == PM_CENSUS_NO_TOKEN) {
-            char item[64];
-            snprintf(item, sizeof item, "%sno token: %llu", shown ? "; " : "", (unsigned long long)rows[i].allocs);
-            label_add(label, item);
-        }
+    if (no_token[0])
+        strcat(label, label[0] ? no_token : no_token + strlen(GROUP_SEP));
 }
 
 int labels_attach(struct dump *d, const char *exe, char *err, size_t errlen) {

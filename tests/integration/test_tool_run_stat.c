@@ -84,6 +84,67 @@ Test(tool_run, typed_histogram_names_the_types_where_they_are) {
     run_free(&r);
 }
 
+/* The <types> column of every partition line of a histogram, one per
+ * entry of cols[] (at most `max`); returns the count. */
+static size_t types_columns(const char *err, char cols[][200], size_t max) {
+    size_t n = 0;
+    const char *head = strstr(err, "<slab cache>"), *types = head ? strstr(head, "<types>") : NULL;
+    cr_assert(head && types, "no histogram header in\n%s", err);
+    size_t at = (size_t)(types - head); /* the column of <types> */
+    for (const char *l = err; l && *l && n < max; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+        if (strncmp(l, "kmalloc", 7) != 0)
+            continue;
+        const char *end = strchr(l, '\n');
+        size_t len = end ? (size_t)(end - l) : strlen(l);
+        if (len <= at) {
+            cols[n++][0] = '\0';
+            continue;
+        }
+        snprintf(cols[n++], 200, "%.*s", (int)(len - at), l + at);
+    }
+    return n;
+}
+
+/* C++ names, commas and all, in the <types> column: names apart by "; ",
+ * never an empty one, never a separator without a name, and the column
+ * starts with a name; the partition with the 100 Widgets names Widget. */
+Test(tool_run, cxx_type_names_are_whole_and_never_empty) {
+    const char *argv[] = {tool(), "run", "--mode", "typed", "--", path_of("tests/tools/labelled_cxx"), NULL};
+    const char *env[] = {NULL};
+    struct run r = run_env(argv, env, false);
+    cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+    char cols[64][200];
+    size_t n = types_columns(r.err, cols, 64);
+    cr_assert_eq(n, 16, "%s", r.err);
+    bool map_named = false;
+    for (size_t i = 0; i < n; i++) {
+        const char *c = cols[i];
+        cr_expect(c[0] != ' ' && c[0] != ';' && c[0] != ',' && c[0] != '|', "line %zu starts badly: '%s'", i, c);
+        cr_expect_null(strstr(c, "; ;"), "empty name in '%s'", c);
+        cr_expect_null(strstr(c, ", ,"), "empty name in '%s'", c);
+        cr_expect_null(strstr(c, ";  "), "empty name in '%s'", c);
+        cr_expect_null(strstr(c, "; |"), "empty name in '%s'", c);
+        size_t len = strlen(c);
+        cr_expect(len < 2 || (strcmp(c + len - 2, "; ") != 0 && strcmp(c + len - 2, ", ") != 0),
+                  "dangling separator in '%s'", c);
+        const char *m = strstr(c, "std::map<int, std::basic_string<char>>");
+        if (m && (m == c || strncmp(m - 2, "; ", 2) == 0))
+            map_named = true;
+    }
+    cr_expect(map_named, "no partition names std::map<int, std::basic_string<char>> whole:\n%s", r.err);
+    unsigned long token;
+    cr_assert_eq(sscanf(r.out, "token %lu", &token), 1, "%s", r.out);
+    char name[32];
+    partition_name(typed_partition_16(token), name, sizeof name);
+    const char *l = line_of(r.err, name);
+    cr_assert_not_null(l, "no line %s in\n%s", name, r.err);
+    unsigned long allocs;
+    cr_assert_eq(sscanf(l + strlen(name), "%lu", &allocs), 1);
+    cr_expect_geq(allocs, 100, "%s", copy_line(l));
+    cr_expect_not_null(strstr(copy_line(l), "Widget"), "%s", copy_line(l));
+    run_free(&r);
+}
+
 /* Random mode: the census names the types wherever their call sites sent them. */
 Test(tool_run, random_histogram_names_the_types_from_the_census) {
     const char *argv[] = {tool(), "run", "--mode", "random", "--", path_of("tests/tools/labelled"), NULL};
