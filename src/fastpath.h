@@ -42,6 +42,7 @@
 #include "sizeclass.h"
 #include "slot.h"
 #include "tcache.h"
+#include "token_stats.h"
 
 #pragma GCC visibility push(hidden)
 
@@ -74,6 +75,7 @@ static inline void *pm_alloc_off(size_t entry_off, size_t size) {
     top--;
     bin->top = top;
     pm_count(&bin->allocs);
+    PM_STAT_SLOT(entry_off >> PM_ENTRY_SHIFT); /* the counting build's census; nothing otherwise */
     *top->state = PM_SLOT_LIVE;
     return top->ptr;
 }

@@ -30,6 +30,7 @@
 #include "sizeclass.h"
 #include "slab.h"
 #include "slot.h"
+#include "token_stats.h"
 
 #define PM_CANARY_BYTES 8u
 /* The quarantine holds up to this many freed objects and this many bytes. */
@@ -277,6 +278,7 @@ static void *strict_alloc(size_t cid, size_t size, size_t align) {
         canary_write(e.ptr, size);
     *e.state = PM_SLOT_LIVE;
     __atomic_fetch_add(&c->uncached_allocs, 1, __ATOMIC_RELAXED);
+    PM_STAT_SLOT(cid);
     return e.ptr;
 }
 

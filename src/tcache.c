@@ -17,6 +17,7 @@
 #include "os.h"
 #include "sizeclass.h"
 #include "tcache.h"
+#include "token_stats.h"
 
 __thread struct pm_tcache *pm_tc __attribute__((tls_model("initial-exec"))) = &pm_tcache_empty;
 /* Set once this thread's cache has been handed back at exit: later
@@ -136,6 +137,7 @@ static void *alloc_uncached(size_t cid) {
     }
     *e.state = PM_SLOT_LIVE;
     __atomic_fetch_add(&pm_caches[cid].uncached_allocs, 1, __ATOMIC_RELAXED);
+    PM_STAT_SLOT(cid);
     return e.ptr;
 }
 
@@ -162,6 +164,7 @@ void *pm_tcache_alloc_slow(size_t cid, size_t size) {
     }
     struct pm_entry *e = --bin->top;
     pm_count(&bin->allocs);
+    PM_STAT_SLOT(cid);
     *e->state = PM_SLOT_LIVE;
     return e->ptr;
 }

@@ -10,6 +10,7 @@
 #include "fmt.h"
 #include "os.h"
 #include "partition.h"
+#include "slab.h"
 #include "token_stats.h"
 
 #ifdef PM_TOKEN_STATS
@@ -30,8 +31,7 @@ static struct census_slot census[CENSUS_SLOTS];
 static uint64_t census_dropped;
 static pm_lock_t census_lock = PM_LOCK_INIT;
 
-static void census_add(uint64_t token, pm_part_t part_choice) {
-    uint32_t part = pm_part_index(part_choice);
+static void census_add(uint64_t token, uint32_t part) {
     uint64_t h = (token ^ ((uint64_t)part << 56)) * 0x9e3779b97f4a7c15ull;
     pm_lock(&census_lock);
     for (uint32_t i = 0, at = (uint32_t)(h >> 51); i < CENSUS_SLOTS; i++, at = (at + 1) & (CENSUS_SLOTS - 1)) {
@@ -71,9 +71,25 @@ size_t pm_token_census(struct pm_census_entry *out, size_t max) {
     return n;
 }
 
+/* The token of this thread's allocation call in progress, for the census
+ * when (and if) it takes a slot. */
+static __thread uint64_t pending_token __attribute__((tls_model("initial-exec"))) = PM_CENSUS_NO_TOKEN;
+
 void pm_stat_plain(const void *site) {
+    (void)site;
     __atomic_fetch_add(&plain_count, 1, __ATOMIC_RELAXED);
-    census_add(PM_CENSUS_NO_TOKEN, pm_site_part(site));
+    pending_token = PM_CENSUS_NO_TOKEN;
+}
+
+/* A slot of cache `cache_id` handed out: the pending call's token counts in
+ * the census under the cache's partition (kmalloc caches: the partitions of
+ * the histogram). A slot with no call pending counts as without a token. */
+void pm_stat_slot(size_t cache_id) {
+    const struct pm_cache *c = &pm_caches[cache_id];
+    uint64_t token = pending_token;
+    pending_token = PM_CENSUS_NO_TOKEN;
+    if (c->kind == PM_KIND_KMALLOC)
+        census_add(token, c->partition);
 }
 
 /* Tokens that stand for no real type besides the fallback: clang gives a
@@ -117,7 +133,8 @@ void pm_stat_token(uint64_t token, const void *site) {
         token = pm_override.token;
         site = pm_override.site;
     }
-    census_add(token, pm_token_part(token, site));
+    (void)site;
+    pending_token = token;
     bool fallback = token == 0 || (pm_g.token_max && token >= pm_g.token_max) || is_untyped(token);
     __atomic_fetch_add(fallback ? &fallback_count : &typed_count, 1, __ATOMIC_RELAXED);
 }

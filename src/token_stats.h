@@ -11,15 +11,23 @@
 
 #pragma GCC visibility push(hidden)
 
-/* `site` is the call's return address. */
+/* An allocation call counts, at entry, in the totals (with a type token,
+ * fallback, without one) and leaves its token pending; the census counts
+ * it only when a slot of a kmalloc cache is handed out for it
+ * (PM_STAT_SLOT, beside the cache's own allocation counter), so census and
+ * the histogram's <allocs> count the same events: a realloc in place and a
+ * large block are calls, not slots. `site` is the call's return address. */
 #ifdef PM_TOKEN_STATS
 void pm_stat_plain(const void *site);
 void pm_stat_token(uint64_t token, const void *site);
+void pm_stat_slot(size_t cache_id);
 #define PM_STAT_PLAIN(site) pm_stat_plain(site)
 #define PM_STAT_TOKEN(t, site) pm_stat_token((t), (site))
+#define PM_STAT_SLOT(cid) pm_stat_slot(cid)
 #else
 #define PM_STAT_PLAIN(site) ((void)0)
 #define PM_STAT_TOKEN(t, site) ((void)0)
+#define PM_STAT_SLOT(cid) ((void)0)
 #endif
 
 /* Fills out[0 .. max) with the (token, partition) pairs seen; returns how

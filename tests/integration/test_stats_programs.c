@@ -223,3 +223,51 @@ Test(stats, bad_options_name_themselves) {
     cr_expect_eq(exit_code(&r), 0);
     run_free(&r);
 }
+
+/* The counting build's census counts what the histogram's <allocs> count:
+ * a slot handed out by a kmalloc cache, not a call (a realloc in place, a
+ * large block). Per partition, the census's allocations equal the kmalloc
+ * caches' in every mode that spreads by call site or type. */
+static void expect_census_matches_caches(const char *mode) {
+    char path[512], libdir[512], mode_env[64];
+    snprintf(path, sizeof path, "%s/tests/helpers/census_mix", build_dir());
+    snprintf(libdir, sizeof libdir, "LD_LIBRARY_PATH=%s/stats", build_dir());
+    snprintf(mode_env, sizeof mode_env, "PARTMALLOC_MODE=%s", mode);
+    const char *argv[] = {path, NULL};
+    const char *env[] = {libdir, mode_env, "PARTMALLOC_STATS=stderr,json", NULL};
+    struct run r = run_env(argv, env, false);
+    cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+    json_error_t err;
+    json_t *root = json_loads(r.err, 0, &err);
+    cr_assert_not_null(root, "%s: %s", err.text, r.err);
+    uint64_t from_caches[64] = {0}, from_census[64] = {0}, total = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(root, "caches"), i, v) {
+        if (strcmp(json_string_value(json_object_get(v, "kind")), "kmalloc") != 0)
+            continue;
+        uint64_t p = json_u64(v, "partition");
+        cr_assert_lt(p, 64);
+        from_caches[p] += json_u64(v, "allocs");
+    }
+    json_array_foreach(json_object_get(root, "census"), i, v) {
+        uint64_t p = json_u64(v, "partition");
+        cr_assert_lt(p, 64);
+        from_census[p] += json_u64(v, "allocs");
+        total += json_u64(v, "allocs");
+    }
+    for (unsigned p = 0; p < 64; p++)
+        cr_expect_eq(from_census[p], from_caches[p], "%s mode, partition %u: census %llu, caches %llu", mode, p,
+                     (unsigned long long)from_census[p], (unsigned long long)from_caches[p]);
+    /* 100 mallocs, 100 moving reallocs, 50 callocs, 50 aligned, 50 mallocs,
+     * plus what libc's stdio takes: never the 300 in-place reallocs or the
+     * 100 large blocks */
+    cr_expect(total >= 350 && total < 400, "%s mode: census total %llu", mode, (unsigned long long)total);
+    json_decref(root);
+    run_free(&r);
+}
+
+Test(stats, census_counts_slots_like_the_caches) {
+    expect_census_matches_caches("random");
+    expect_census_matches_caches("typed");
+}
