@@ -172,11 +172,11 @@ $(BUILD)/%/obj/malloc_names.o: $(BUILD)/%/obj/malloc.o
 	nm -g --defined-only $< | awk '$$2 == "T" { print $$3, "pmfz_" $$3 }' > $@.syms
 	objcopy --redefine-syms=$@.syms $< $@
 
-$(FUZZ_BIN): tests/fuzz/fuzz_api.c $(FUZZ_OBJ) include/partmalloc.h include/partmalloc/slab.h
+$(FUZZ_BIN): tests/fuzz/fuzz_api.c tests/fuzz/api_ops.h $(FUZZ_OBJ) include/partmalloc.h include/partmalloc/slab.h
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS),address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
 	    $< -o $@ $(FUZZ_OBJ) -lpthread
-$(FUZZ_COV_BIN): tests/fuzz/fuzz_api.c $(FUZZ_COV_OBJ) include/partmalloc.h include/partmalloc/slab.h
+$(FUZZ_COV_BIN): tests/fuzz/fuzz_api.c tests/fuzz/api_ops.h $(FUZZ_COV_OBJ) include/partmalloc.h include/partmalloc/slab.h
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -fprofile-instr-generate -fcoverage-mapping $< -o $@ $(FUZZ_COV_OBJ) -lpthread
 test-build: $(FUZZ_BIN)
