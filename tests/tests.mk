@@ -176,11 +176,11 @@ $(BUILD)/%/obj/malloc_names.o: $(BUILD)/%/obj/malloc.o
 	nm -g --defined-only $< | awk '$$2 == "T" { print $$3, "pmfz_" $$3 }' > $@.syms
 	objcopy --redefine-syms=$@.syms $< $@
 
-$(FUZZ_BIN): tests/fuzz/fuzz_api.c $(FUZZ_OBJ) include/partmalloc.h include/partmalloc/slab.h
+$(FUZZ_BIN): tests/fuzz/fuzz_api.c tests/fuzz/api_ops.h $(FUZZ_OBJ) include/partmalloc.h include/partmalloc/slab.h
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS),address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
 	    $< -o $@ $(FUZZ_OBJ) -lpthread
-$(FUZZ_COV_BIN): tests/fuzz/fuzz_api.c $(FUZZ_COV_OBJ) include/partmalloc.h include/partmalloc/slab.h
+$(FUZZ_COV_BIN): tests/fuzz/fuzz_api.c tests/fuzz/api_ops.h $(FUZZ_COV_OBJ) include/partmalloc.h include/partmalloc/slab.h
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -fprofile-instr-generate -fcoverage-mapping $< -o $@ $(FUZZ_COV_OBJ) -lpthread
 test-build: $(FUZZ_BIN)
@@ -200,3 +200,36 @@ fuzz-coverage: $(FUZZ_COV_BIN)
 	done
 	llvm-profdata-22 merge -sparse $(BUILD)/fuzz/cov-*.profraw -o $(BUILD)/fuzz/cov.profdata
 	llvm-cov-22 report $(FUZZ_COV_BIN) -instr-profile=$(BUILD)/fuzz/cov.profdata $(LIB_SRC) src/malloc.c
+
+# The multi-threaded stress (tests/stress/, docs/reliability.md): the
+# fuzzer's operation language from a seeded generator in several threads,
+# blocks handed between them, a fork halfway. Two builds: linked with the
+# static library (partmalloc is the process's allocator, C names and all),
+# and against the TSan objects with src/malloc.c's names renamed pmfz_*, as
+# the fuzzer's are for ASan (TSan keeps the process's allocator).
+#   make stress   every mode x preset x N in {1, 16, 64}, STRESS_SECONDS (20)
+#                 each; STRESS_BIN=$(BUILD)/stress/stress_api_tsan for TSan
+# make check runs tests/scripts/stress_slice.sh: 30 s under TSan, the grid
+# for a second a cell, and the control that a changed pattern is caught.
+STRESS_SECONDS  ?= 20
+STRESS_TSAN_BIN := $(BUILD)/stress/stress_api_tsan
+STRESS_BIN      ?= $(BUILD)/stress/stress_api
+STRESS_DEPS     := tests/stress/stress_api.c tests/fuzz/api_ops.h include/partmalloc.h include/partmalloc/slab.h
+
+$(BUILD)/tsan/malloc_names.o: $(BUILD)/tsan/malloc.o
+	nm -g --defined-only $< | awk '$$2 == "T" { print $$3, "pmfz_" $$3 }' > $@.syms
+	objcopy --redefine-syms=$@.syms $< $@
+.SECONDARY: $(BUILD)/tsan/malloc.o
+
+$(BUILD)/stress/stress_api: $(STRESS_DEPS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -O2 -fno-builtin -Itests/fuzz $< -o $@ $(LIB_A) -lstdc++ -lpthread
+$(STRESS_TSAN_BIN): $(STRESS_DEPS) $(TSAN_OBJ) $(BUILD)/tsan/malloc_names.o
+	@mkdir -p $(dir $@)
+	$(CLANG) $(TEST_CFLAGS) -DSTRESS_RENAMED $(SAN_TSAN) -Itests/fuzz $< -o $@ $(TSAN_OBJ) \
+	    $(BUILD)/tsan/malloc_names.o -lpthread
+test-build: $(BUILD)/stress/stress_api $(STRESS_TSAN_BIN)
+
+.PHONY: stress
+stress: $(STRESS_BIN)
+	STRESS_SECONDS=$(STRESS_SECONDS) sh tests/stress/grid.sh $(STRESS_BIN)
