@@ -196,3 +196,6 @@ fuzz-coverage: $(FUZZ_COV_BIN)
 	done
 	llvm-profdata-22 merge -sparse $(BUILD)/fuzz/cov-*.profraw -o $(BUILD)/fuzz/cov.profdata
 	llvm-cov-22 report $(FUZZ_COV_BIN) -instr-profile=$(BUILD)/fuzz/cov.profdata $(LIB_SRC) src/malloc.c
+
+# The wrappers' suite builds tests/wrappers/ with the command.
+$(BUILD)/tests/test_wrappers: $(TOOL) $(LIB_SO) $(wildcard tests/wrappers/*)

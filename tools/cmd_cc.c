@@ -2,6 +2,9 @@
  * tokens and partmalloc's flags added to the user's arguments:
  *
  *   -fsanitize=alloc-token                        tokens unbounded: no -falloc-token-max
+ *   -fsanitize-alloc-token-extended               calls of the program's own allocation
+ *                                                 wrappers (declared malloc or alloc_size)
+ *                                                 carry their callers' tokens too
  *   -Rpass=alloc-token                            when PARTMALLOC_REMARKS=1
  *   -I<include dir>
  * and, when the invocation links,
@@ -9,6 +12,9 @@
  *                                                 user's -falloc-token-max)
  *                                                 (-x c++ token_max.cc for C++)
  *   -L<lib dir> -Wl,-rpath,<lib dir> -lpartmalloc
+ *   -B<tmp>/                                      clang's linker is this command (tmp/ld,
+ *                                                 ld.lld, ... link to it): it adds the
+ *                                                 wrappers' companions (cc_link.c)
  *
  * The tokens are left unbounded so that the library can tell the ones that
  * name no type (0, void's) from every real type's: with a small max, a
@@ -49,13 +55,16 @@ struct cc_args {
     bool max_given, max_ok;   /* -falloc-token-max=K */
     uint64_t max;
     bool has_rpass, has_include, has_libdir, has_rpath, has_lib;
+    bool extended_given;      /* -f(no-)sanitize-alloc-token-extended */
     int end_of_options;       /* index of the user's "--" in argv, or argc */
 };
 
-/* Options after which clang does not link. */
+/* Options after which clang does not link, or links only part of a program
+ * (-r: the final link defines partmalloc_token_max and the companions). */
 static const char *const no_link_opts[] = {
     "-c", "--compile", "-S", "--assemble", "-E", "--preprocess", "-M", "--dependencies",
     "-MM", "--user-dependencies", "-fsyntax-only", "--precompile", "--analyze", "-emit-ast",
+    "-r", "--relocatable",
     NULL,
 };
 
@@ -136,6 +145,9 @@ static void note_duplicates(struct cc_args *a, const char *arg, const char *next
     const char *v = NULL;
     if (strcmp(arg, "-Rpass=alloc-token") == 0)
         a->has_rpass = true;
+    else if (strcmp(arg, "-fsanitize-alloc-token-extended") == 0 ||
+             strcmp(arg, "-fno-sanitize-alloc-token-extended") == 0)
+        a->extended_given = true;
     else if (opt_value(arg, next, "-I", &v) && v && strcmp(v, tool_include_dir()) == 0)
         a->has_include = true;
     else if (opt_value(arg, next, "-L", &v) && v && strcmp(v, tool_lib_dir()) == 0)
@@ -299,8 +311,41 @@ static int write_token_file(const char *sub, struct token_file *t, bool cxx, uin
     return 0;
 }
 
+/* The names clang looks for its linker under, in the -B directory. */
+static const char *const linker_names[] = {"ld", "ld.bfd", "ld.gold", "ld.lld", "ld.mold", NULL};
+
+/* Makes t->dir the directory clang finds its linker in: links to this
+ * command, which adds the wrappers' companions and runs the real one. */
+static int add_linker_links(const char *sub, const struct token_file *t, const char *compiler) {
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return fail(sub, "cannot read /proc/self/exe: %s", strerror(errno));
+    self[n] = '\0';
+    for (const char *const *name = linker_names; *name; name++) {
+        char link[PATH_MAX + 32];
+        snprintf(link, sizeof link, "%s/%s", t->dir, *name);
+        if (symlink(self, link) != 0)
+            return fail(sub, "cannot create %s: %s", link, strerror(errno));
+    }
+    if (setenv(PM_CC_LINK_DIR_ENV, t->dir, 1) != 0 || setenv(PM_CC_CLANG_ENV, compiler, 1) != 0)
+        return fail(sub, "cannot set the environment: %s", strerror(errno));
+    return 0;
+}
+
+/* Removes the directory and what partmalloc cc and its link step wrote. */
 static void remove_token_file(const struct token_file *t) {
+    static const char *const others[] = {"companions.c", "companions.o", "prog-name", "member.o", NULL};
     unlink(t->path);
+    char path[PATH_MAX + 32];
+    for (const char *const *name = linker_names; *name; name++) {
+        snprintf(path, sizeof path, "%s/%s", t->dir, *name);
+        unlink(path);
+    }
+    for (const char *const *name = others; *name; name++) {
+        snprintf(path, sizeof path, "%s/%s", t->dir, *name);
+        unlink(path);
+    }
     rmdir(t->dir);
 }
 
@@ -333,6 +378,7 @@ struct clang_argv {
     char include_flag[PATH_MAX + 32];
     char libdir_flag[PATH_MAX + 32];
     char rpath_flag[PATH_MAX + 32];
+    char linker_flag[PATH_MAX + 32];
 };
 
 static void push(struct clang_argv *b, const char *s) { b->v[b->n++] = (char *)s; }
@@ -383,9 +429,15 @@ static void build_argv(struct clang_argv *b, const char *compiler, const struct 
     push(b, compiler);
     if (p->tokens && a->tokens == 0)
         push(b, "-fsanitize=alloc-token");
+    if (p->tokens && !a->extended_given)
+        push(b, "-fsanitize-alloc-token-extended");
     if (p->remarks)
         push(b, "-Rpass=alloc-token");
     if (token_file) {
+        /* the directory of token_file holds the links clang takes for its linker */
+        snprintf(b->linker_flag, sizeof b->linker_flag, "-B%.*s/", (int)(strrchr(token_file, '/') - token_file),
+                 token_file);
+        push(b, b->linker_flag);
         push(b, "-x");
         push(b, p->cxx_file ? "c++" : "c");
         push(b, token_file);
@@ -404,9 +456,11 @@ static const char cc_usage[] =
     "usage: partmalloc cc [CLANG ARGS...]\n"
     "       partmalloc c++ [CLANG ARGS...]\n"
     "clang-22 (clang++-22) with allocation tokens: -fsanitize=alloc-token (tokens unbounded, so\n"
-    "that those naming no type stand apart), -Rpass=alloc-token when PARTMALLOC_REMARKS=1,\n"
-    "partmalloc's include directory and, when it links, -lpartmalloc with an rpath and the\n"
-    "program's partmalloc_token_max. Every argument goes to clang; what the user gave is not\n"
+    "that those naming no type stand apart) and -fsanitize-alloc-token-extended (calls of the\n"
+    "program's wrappers declared malloc or alloc_size carry their callers' tokens),\n"
+    "-Rpass=alloc-token when PARTMALLOC_REMARKS=1, partmalloc's include directory and, when it\n"
+    "links, -lpartmalloc with an rpath, the program's partmalloc_token_max and a companion for\n"
+    "each such wrapper (generated at the link). Every argument goes to clang; what the user gave is not\n"
     "added again, and -fno-sanitize=alloc-token turns the tokens off. clang's own options:\n"
     "clang-22 --help.\n";
 
@@ -439,6 +493,10 @@ int cmd_cc(int argc, char **argv) {
     struct token_file tf;
     if (plan.define_max && write_token_file(sub, &tf, plan.cxx_file, plan.max))
         return 1;
+    if (plan.define_max && add_linker_links(sub, &tf, compiler_path)) {
+        remove_token_file(&tf);
+        return 1;
+    }
     build_argv(&b, compiler_path, &plan, &a, plan.define_max ? tf.path : NULL, argc, argv);
     if (!plan.define_max) {
         execv(compiler_path, b.v);

@@ -525,14 +525,15 @@ static char *fake_clang_dir(void) {
 }
 
 /* Runs `partmalloc cc args...` with the stand-in; returns its output with
- * the temporary directory's name replaced by TMP. */
+ * the temporary directory's name replaced by TMP wherever it appears. */
 static struct run run_fake(const char *dir, const char *const *args, const char *extra_env) {
     char *path = fmt("PATH=%s:/usr/bin:/bin", dir), *tmp = fmt("TMPDIR=%s/tmp", dir);
     const char *const env[] = {path, tmp, extra_env, NULL};
     struct run r = run_tool(args, env);
-    char *p = strstr(r.out, "/tmp/partmalloc-cc.");
-    if (p) {
+    char *p;
+    while ((p = strstr(r.out, "/tmp/partmalloc-cc."))) {
         char *prefix = strstr(r.out, dir);
+        cr_assert(prefix && prefix < p);
         size_t cut = (size_t)(p + strlen("/tmp/partmalloc-cc.XXXXXX") - prefix);
         memcpy(prefix, "TMP", 3);
         memmove(prefix + 3, prefix + cut, strlen(prefix + cut) + 1);
@@ -547,7 +548,7 @@ Test(cc, arguments_added) {
     struct run r = run_fake(dir, (const char *[]){"cc", "-x", "c++", "a.cc", "-o", "out", "--", "b.c", NULL},
                             "FAKE_STATUS=3");
     expect_status(&r, 3);
-    char *expected = fmt("-fsanitize=alloc-token\n-x\nc\nTMP/token_max.c\n"
+    char *expected = fmt("-fsanitize=alloc-token\n-fsanitize-alloc-token-extended\n-BTMP/\n-x\nc\nTMP/token_max.c\n"
                          "  /* Written by partmalloc cc: the -falloc-token-max this program was built with. */\n"
                          "  #pragma clang diagnostic ignored \"-Weverything\"\n"
                          "  __attribute__((visibility(\"default\"), used)) extern const unsigned long long partmalloc_token_max;\n"
@@ -572,7 +573,7 @@ Test(cc, arguments_not_repeated) {
                                              "-Rpass=alloc-token", inc, lib, "-l", "partmalloc", "a.o", NULL},
                             "PARTMALLOC_REMARKS=1");
     expect_status(&r, 0);
-    char *expected = fmt("-x\nc\nTMP/token_max.c\n"
+    char *expected = fmt("-fsanitize-alloc-token-extended\n-BTMP/\n-x\nc\nTMP/token_max.c\n"
                          "  /* Written by partmalloc cc: the -falloc-token-max this program was built with. */\n"
                          "  #pragma clang diagnostic ignored \"-Weverything\"\n"
                          "  __attribute__((visibility(\"default\"), used)) extern const unsigned long long partmalloc_token_max;\n"
@@ -592,7 +593,7 @@ Test(cc, compile_only_and_no_tokens) {
     char *dir = fake_clang_dir();
     struct run r = run_fake(dir, (const char *[]){"cc", "-c", "a.c", "-o", "a.o", NULL}, "PARTMALLOC_REMARKS=1");
     expect_status(&r, 0);
-    char *expected = fmt("-fsanitize=alloc-token\n-Rpass=alloc-token\n-c\na.c\n-o\na.o\n"
+    char *expected = fmt("-fsanitize=alloc-token\n-fsanitize-alloc-token-extended\n-Rpass=alloc-token\n-c\na.c\n-o\na.o\n"
                          "-I%s/../include\n", tool_dir());
     cr_expect_str_eq(r.out, expected);
     free(expected);
@@ -609,7 +610,8 @@ Test(cc, compile_only_and_no_tokens) {
 
     r = run_fake(dir, (const char *[]){"cc", "--version", NULL}, NULL); /* no input: no link */
     expect_status(&r, 0);
-    expected = fmt("-fsanitize=alloc-token\n--version\n-I%s/../include\n", tool_dir());
+    expected = fmt("-fsanitize=alloc-token\n-fsanitize-alloc-token-extended\n--version\n-I%s/../include\n",
+                   tool_dir());
     cr_expect_str_eq(r.out, expected);
     free(expected);
     run_free(&r);
@@ -655,7 +657,8 @@ Test(cc, help) {
     char *dir = fake_clang_dir();
     struct run r = run_fake(dir, (const char *[]){"cc", "--help", "-c", NULL}, NULL);
     expect_status(&r, 0);
-    char *expected = fmt("-fsanitize=alloc-token\n--help\n-c\n-I%s/../include\n", tool_dir());
+    char *expected = fmt("-fsanitize=alloc-token\n-fsanitize-alloc-token-extended\n--help\n-c\n-I%s/../include\n",
+                         tool_dir());
     cr_expect_str_eq(r.out, expected);
     free(expected);
     run_free(&r);
