@@ -12,6 +12,12 @@
  *                                                 user's -falloc-token-max)
  *                                                 (-x c++ token_max.cc for C++)
  *   -L<lib dir> -Wl,-rpath,<lib dir> -lpartmalloc
+ *   -fpass-plugin=<plugin>                        partmalloc's clang plugin (tools/plugin/):
+ *                                                 wrappers stay out of line, static ones get
+ *                                                 their companions in their own file
+ *   -fplugin=<plugin> -fplugin-arg-partmalloc-names=LIST
+ *                                                 with --wrapper=LIST: the named functions
+ *                                                 are declared malloc, as if the program said so
  *   -B<tmp>/                                      clang's linker is this command (tmp/ld,
  *                                                 ld.lld, ... link to it): it adds the
  *                                                 wrappers' companions (cc_link.c)
@@ -24,7 +30,9 @@
  *
  * Nothing the user already gave is added twice; -fno-sanitize=alloc-token
  * turns the tokens (and the definition) off. Every argument is clang's,
- * except a lone --help or -h, which prints partmalloc cc's usage. A compile that does not link
+ * except a lone --help or -h, which prints partmalloc cc's usage, and
+ * --wrapper=NAME[,NAME...] or --wrapper=@FILE (one name a line; # comments),
+ * which name the program's allocation wrappers. A compile that does not link
  * execs clang; one that links runs it as a child so the temporary file can
  * be removed afterwards, whatever happens to clang.
  */
@@ -407,6 +415,7 @@ static void push_tail(struct clang_argv *b, const struct cc_args *a, bool links)
 struct cc_plan {
     bool links, tokens, remarks, define_max, cxx_file;
     uint64_t max;
+    const char *pass_plugin, *frontend_plugin, *names_flag; /* flags, or NULL */
 };
 
 static struct cc_plan make_plan(const struct cc_args *a, bool cxx_driver) {
@@ -431,6 +440,12 @@ static void build_argv(struct clang_argv *b, const char *compiler, const struct 
         push(b, "-fsanitize=alloc-token");
     if (p->tokens && !a->extended_given)
         push(b, "-fsanitize-alloc-token-extended");
+    if (p->pass_plugin)
+        push(b, p->pass_plugin);
+    if (p->frontend_plugin) {
+        push(b, p->frontend_plugin);
+        push(b, p->names_flag);
+    }
     if (p->remarks)
         push(b, "-Rpass=alloc-token");
     if (token_file) {
@@ -452,15 +467,119 @@ static void build_argv(struct clang_argv *b, const char *compiler, const struct 
     b->v[b->n] = NULL;
 }
 
+/* The clang plugin: beside the library in the build tree, in
+ * PREFIX/lib/partmalloc once installed. */
+static bool find_plugin(char *out, size_t size) {
+    snprintf(out, size, "%s/plugin/partmalloc-clang.so", tool_lib_dir());
+    if (access(out, R_OK) == 0)
+        return true;
+    snprintf(out, size, "%s/partmalloc/partmalloc-clang.so", tool_lib_dir());
+    return access(out, R_OK) == 0;
+}
+
+/* The names --wrapper gave, as "-fplugin-arg-partmalloc-names=A,B,...". */
+struct wrapper_names {
+    char *flag;
+    size_t len, cap;
+    int count;
+};
+
+static bool is_identifier(const char *s, size_t n) {
+    if (n == 0 || !(s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+        return false;
+    for (size_t i = 1; i < n; i++)
+        if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9')))
+            return false;
+    return true;
+}
+
+static int add_wrapper(const char *sub, struct wrapper_names *w, const char *name, size_t n, const char *from) {
+    if (!is_identifier(name, n))
+        return usage_error(sub, "invalid wrapper name '%.*s'%s%s (accepted: C identifiers: --wrapper=NAME[,NAME...] "
+                           "or --wrapper=@FILE, one name a line)", (int)n, name, from ? " in " : "", from ? from : "");
+    static const char head[] = "-fplugin-arg-partmalloc-names=";
+    if (w->len + n + sizeof head + 2 > w->cap) {
+        size_t cap = (w->cap + n + sizeof head + 2) * 2;
+        char *p = realloc(w->flag, cap);
+        if (!p)
+            return fail(sub, "out of memory");
+        if (!w->flag)
+            p[0] = '\0';
+        w->flag = p;
+        w->cap = cap;
+    }
+    if (w->len == 0)
+        w->len = (size_t)sprintf(w->flag, "%s", head);
+    else
+        w->flag[w->len++] = ',';
+    memcpy(w->flag + w->len, name, n);
+    w->len += n;
+    w->flag[w->len] = '\0';
+    w->count++;
+    return 0;
+}
+
+/* One --wrapper= value: names separated by commas, or @FILE. */
+static int add_wrappers(const char *sub, struct wrapper_names *w, const char *value) {
+    if (value[0] == '@') {
+        FILE *f = fopen(value + 1, "r");
+        if (!f)
+            return fail(sub, "cannot read the wrapper names in %s: %s", value + 1, strerror(errno));
+        char *line = NULL;
+        size_t cap = 0;
+        int rc = 0;
+        while (rc == 0 && getline(&line, &cap, f) >= 0) {
+            char *p = line + strspn(line, " \t");
+            size_t n = strcspn(p, " \t\r\n");
+            if (n > 0 && p[0] != '#')
+                rc = add_wrapper(sub, w, p, n, value + 1);
+        }
+        free(line);
+        fclose(f);
+        return rc;
+    }
+    for (const char *p = value;;) {
+        size_t n = strcspn(p, ",");
+        int rc = add_wrapper(sub, w, p, n, NULL);
+        if (rc)
+            return rc;
+        if (!p[n])
+            return 0;
+        p += n + 1;
+    }
+}
+
+/* Takes the --wrapper options out of argv (before a "--"); returns the new argc. */
+static int take_wrappers(const char *sub, int argc, char **argv, struct wrapper_names *w, int *rc) {
+    int out = 1;
+    bool options = true;
+    *rc = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            options = false;
+        if (options && strncmp(argv[i], "--wrapper=", 10) == 0) {
+            if (*rc == 0)
+                *rc = add_wrappers(sub, w, argv[i] + 10);
+            continue;
+        }
+        argv[out++] = argv[i];
+    }
+    argv[out] = NULL;
+    return out;
+}
+
 static const char cc_usage[] =
-    "usage: partmalloc cc [CLANG ARGS...]\n"
-    "       partmalloc c++ [CLANG ARGS...]\n"
+    "usage: partmalloc cc [--wrapper=NAME[,NAME...]|--wrapper=@FILE] [CLANG ARGS...]\n"
+    "       partmalloc c++ [--wrapper=...] [CLANG ARGS...]\n"
     "clang-22 (clang++-22) with allocation tokens: -fsanitize=alloc-token (tokens unbounded, so\n"
     "that those naming no type stand apart) and -fsanitize-alloc-token-extended (calls of the\n"
     "program's wrappers declared malloc or alloc_size carry their callers' tokens),\n"
     "-Rpass=alloc-token when PARTMALLOC_REMARKS=1, partmalloc's include directory and, when it\n"
     "links, -lpartmalloc with an rpath, the program's partmalloc_token_max and a companion for\n"
-    "each such wrapper (generated at the link). Every argument goes to clang; what the user gave is not\n"
+    "each such wrapper (generated at the link). --wrapper names wrappers declared without those\n"
+    "attributes, to be treated as declared malloc (a file: one name a line). Every other argument\n"
+    "goes to clang; what the user gave is not\n"
     "added again, and -fno-sanitize=alloc-token turns the tokens off. clang's own options:\n"
     "clang-22 --help.\n";
 
@@ -480,14 +599,30 @@ int cmd_cc(int argc, char **argv) {
     if (!find_program(compiler, compiler_path, sizeof compiler_path))
         return fail(sub, "%s not found (install it with: apt-get install -y clang-22)", compiler);
 
+    struct wrapper_names wrappers = {0};
+    int rc;
+    argc = take_wrappers(sub, argc, argv, &wrappers, &rc);
+    if (rc)
+        return rc;
+    char plugin[PATH_MAX + 64];
+    bool have_plugin = find_plugin(plugin, sizeof plugin);
+    if (wrappers.count && !have_plugin)
+        return fail(sub, "--wrapper needs partmalloc's clang plugin, which is not installed (%s)", plugin);
+
     struct cc_args a = {0};
     int dashdash = -1; /* index in argv + 1 */
     scan_args(&a, argv + 1, argc - 1, 0, &dashdash);
     a.end_of_options = dashdash >= 0 ? dashdash + 1 : argc;
     struct cc_plan plan = make_plan(&a, cxx_driver);
+    char pass_flag[PATH_MAX + 96], plugin_flag[PATH_MAX + 96];
+    plan.pass_plugin = plan.tokens && have_plugin ? pass_flag : NULL;
+    plan.frontend_plugin = plan.tokens && wrappers.count ? plugin_flag : NULL;
+    plan.names_flag = wrappers.flag;
+    snprintf(pass_flag, sizeof pass_flag, "-fpass-plugin=%s", plugin);
+    snprintf(plugin_flag, sizeof plugin_flag, "-fplugin=%s", plugin);
 
     static struct clang_argv b;
-    b.v = calloc((size_t)argc + 16, sizeof(char *));
+    b.v = calloc((size_t)argc + 20, sizeof(char *));
     if (!b.v)
         return fail(sub, "out of memory");
     struct token_file tf;
