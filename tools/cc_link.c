@@ -92,6 +92,7 @@ static void names_add(struct names *s, const char *name) {
 struct link_syms {
     struct names undefined; /* __alloc_token_* referenced, undefined */
     struct names defined;   /* global or weak symbols defined by an object */
+    struct names local;     /* static functions */
 };
 
 static void scan_symtab(Elf *elf, struct link_syms *ls) {
@@ -110,6 +111,8 @@ static void scan_symtab(Elf *elf, struct link_syms *ls) {
                 continue;
             const char *name = elf_strptr(elf, sh.sh_link, sym.st_name);
             int bind = GELF_ST_BIND(sym.st_info);
+            if (name && *name && bind == STB_LOCAL && GELF_ST_TYPE(sym.st_info) == STT_FUNC)
+                names_add(&ls->local, name);
             if (!name || !*name || (bind != STB_GLOBAL && bind != STB_WEAK))
                 continue;
             if (sym.st_shndx == SHN_UNDEF) {
@@ -649,6 +652,16 @@ int cmd_cc_link(int argc, char **argv) {
     char obj[PATH_MAX + 32];
     if (nw > 0) {
         read_signatures(inputs, ninputs, dir, w, nw);
+        for (size_t i = 0; i < nw; i++) {
+            if (w[i].typed)
+                continue;
+            if (!names_has(&ls.defined, w[i].name) && names_has(&ls.local, w[i].name))
+                fprintf(stderr, "partmalloc %s: %s is static: only its own file can define %s%s\n", sub, w[i].name,
+                        w[i].symbol, w[i].fast ? " (static wrappers do not work with the fast ABI)" : "");
+            else if (names_has(&ls.defined, w[i].name))
+                fprintf(stderr, "partmalloc %s: note: no debug info for the wrapper %s (build its file with -g): "
+                        "its calls carry no type\n", sub, w[i].name);
+        }
         if (build_companions(clang, dir, w, nw, obj, sizeof obj))
             return 1;
         /* the companions first, so that archives after them supply the wrappers */

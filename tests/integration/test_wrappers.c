@@ -170,8 +170,34 @@ Test(attributes, fast_abi, .timeout = 120) {
  * jump to the wrappers, and the program works, untyped. */
 Test(attributes, no_debug_info_links_untyped, .timeout = 120) {
     char *dir = make_tmpdir();
-    sh(dir, "\"$P\" cc -O2 " ATTR "\"$S/main.c\" \"$S/wrapper_lib.c\" -o prog");
+    sh(dir, "\"$P\" cc -O2 " ATTR "\"$S/main.c\" \"$S/wrapper_lib.c\" -o prog 2> log");
     expect_untyped(dir);
+    char *log = fmt("%s/log", dir);
+    FILE *f = fopen(log, "r");
+    cr_assert_not_null(f);
+    char line[256];
+    int notes = 0;
+    while (fgets(line, sizeof line, f))
+        notes += strstr(line, "partmalloc cc: note: no debug info for the wrapper ") == line &&
+                 strstr(line, " (build its file with -g): its calls carry no type\n") != NULL;
+    fclose(f);
+    cr_expect_eq(notes, 6, "%d notes, one per wrapper expected", notes);
+    free(log);
+    remove_tree(dir);
+}
+
+/* The fast ABI names the token in the companion's name, which the plugin
+ * cannot know before the call is rewritten: a static wrapper's link fails,
+ * and says why. */
+Test(attributes, static_wrapper_fast_abi_says_why) {
+    char *dir = make_tmpdir();
+    struct run r = run_cc(dir, "\"$P\" cc -O2 -fsanitize-alloc-token-fast-abi -falloc-token-max=16 " FLAGS
+                               "\"$S/static_attributed.c\" -o prog");
+    cr_expect_neq(exit_code(&r), 0);
+    cr_expect(strstr(r.err, "partmalloc cc: local_alloc is static: only its own file can define __alloc_token_") &&
+                  strstr(r.err, "_local_alloc (static wrappers do not work with the fast ABI)\n"),
+              "%s", r.err);
+    run_free(&r);
     remove_tree(dir);
 }
 
