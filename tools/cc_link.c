@@ -8,9 +8,11 @@
  * naming a directory of its own, in which ld, ld.bfd, ld.gold, ld.lld and
  * ld.mold are links to this command: clang starts the "linker" as one of
  * them with PARTMALLOC_CC_LINK set, and main() comes here. We read the
- * objects and archives the link is given (libelf), and for every
- * __alloc_token_<wrapper> they leave undefined that neither they nor
- * libpartmalloc define, write a companion:
+ * objects, archives and shared libraries the link is given (libelf), and
+ * for every __alloc_token_<wrapper> the objects leave undefined that no
+ * input defines (a wrapper's file built with partmalloc cc defines its
+ * companion itself: tools/plugin/; a shared library built so exports it)
+ * and libpartmalloc does not, write a companion:
  *
  *   - the wrapper's definition is in the link with debug info (DWARF, read
  *     with libdwfl, which applies the objects' relocations), and its
@@ -95,11 +97,13 @@ struct link_syms {
     struct names local;     /* static functions */
 };
 
-static void scan_symtab(Elf *elf, struct link_syms *ls) {
+/* An object's symbol table, or (type SHT_DYNSYM) a shared library's
+ * dynamic one. */
+static void scan_symtab(Elf *elf, struct link_syms *ls, Elf64_Word type) {
     Elf_Scn *scn = NULL;
     while ((scn = elf_nextscn(elf, scn))) {
         GElf_Shdr sh;
-        if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_SYMTAB || sh.sh_entsize == 0)
+        if (!gelf_getshdr(scn, &sh) || sh.sh_type != type || sh.sh_entsize == 0)
             continue;
         Elf_Data *data = elf_getdata(scn, NULL);
         if (!data)
@@ -116,7 +120,7 @@ static void scan_symtab(Elf *elf, struct link_syms *ls) {
             if (!name || !*name || (bind != STB_GLOBAL && bind != STB_WEAK))
                 continue;
             if (sym.st_shndx == SHN_UNDEF) {
-                if (strncmp(name, prefix, PREFIX_LEN) == 0)
+                if (type == SHT_SYMTAB && strncmp(name, prefix, PREFIX_LEN) == 0)
                     names_add(&ls->undefined, name);
             } else {
                 names_add(&ls->defined, name);
@@ -125,7 +129,9 @@ static void scan_symtab(Elf *elf, struct link_syms *ls) {
     }
 }
 
-/* An ELF object, or an archive of them: 1 if it was one, 0 if not. */
+/* An ELF object, or an archive of them: 1 if it was one; 2 for a shared
+ * library (what it defines: the companions a library built with
+ * partmalloc cc exports); 0 if none of these. */
 static int scan_input(const char *path, struct link_syms *ls) {
     struct stat st;
     if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
@@ -142,7 +148,7 @@ static int scan_input(const char *path, struct link_syms *ls) {
         while ((member = elf_begin(fd, cmd, top))) {
             GElf_Ehdr eh;
             if (elf_kind(member) == ELF_K_ELF && gelf_getehdr(member, &eh) && eh.e_type == ET_REL)
-                scan_symtab(member, ls);
+                scan_symtab(member, ls, SHT_SYMTAB);
             cmd = elf_next(member);
             elf_end(member);
         }
@@ -150,7 +156,10 @@ static int scan_input(const char *path, struct link_syms *ls) {
         GElf_Ehdr eh;
         if (gelf_getehdr(top, &eh) && eh.e_type == ET_REL) {
             found = 1;
-            scan_symtab(top, ls);
+            scan_symtab(top, ls, SHT_SYMTAB);
+        } else if (gelf_getehdr(top, &eh) && eh.e_type == ET_DYN) {
+            found = 2;
+            scan_symtab(top, ls, SHT_DYNSYM);
         }
     }
     if (top)
@@ -512,19 +521,18 @@ static bool real_linker(const char *clang, const char *dir, const char *name, ch
 }
 
 /* -lNAME as ld finds it in the -L directories: libNAME.so (unless
- * -Bstatic) then libNAME.a; -l:FILE names the file. True when it is an
- * archive (a shared library's wrappers are not in the link's objects). */
+ * -Bstatic) then libNAME.a; -l:FILE names the file. */
 static bool find_library(const struct names *dirs, const char *lib, bool static_only, char *out, size_t size) {
     for (size_t i = 0; i < dirs->n; i++) {
         if (lib[0] == ':') {
             snprintf(out, size, "%s/%s", dirs->v[i], lib + 1);
             if (access(out, R_OK) == 0)
-                return strlen(out) > 2 && strcmp(out + strlen(out) - 2, ".a") == 0;
+                return true;
             continue;
         }
         snprintf(out, size, "%s/lib%s.so", dirs->v[i], lib);
         if (!static_only && access(out, R_OK) == 0)
-            return false;
+            return true;
         snprintf(out, size, "%s/lib%s.a", dirs->v[i], lib);
         if (access(out, R_OK) == 0)
             return true;
@@ -632,7 +640,7 @@ int cmd_cc_link(int argc, char **argv) {
         } else if (arg[0] != '-') {
             input = arg;
         }
-        if (input && scan_input(input, &ls)) {
+        if (input && scan_input(input, &ls) == 1) {
             if (first_input < 0)
                 first_input = i;
             inputs[ninputs++] = strdup(input);

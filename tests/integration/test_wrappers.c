@@ -2,9 +2,11 @@
  * program is built with `partmalloc cc`, with no change to its sources:
  *
  *   - wrappers declared malloc / alloc_size (tests/wrappers/ built with
- *     -DPM_TEST_ATTRIBUTES): partmalloc cc's link step writes each one's
- *     companion, whether the program is built in one command, from objects,
- *     from an archive, in a partial link first, or with the fast ABI;
+ *     -DPM_TEST_ATTRIBUTES): each one's companion is defined in its own file
+ *     by the plugin, or written by the link, whether the program is built in
+ *     one command, from objects, from an archive, a shared library, in a
+ *     partial link first, or with the fast ABI; a wrapper's file built by
+ *     plain clang gets its companion at the link from its debug info, and
  *     without debug info the program still links and runs, untyped;
  *   - wrappers without them (the same sources without -DPM_TEST_ATTRIBUTES)
  *     named with --wrapper=LIST or --wrapper=@FILE; static wrappers of a
@@ -166,11 +168,35 @@ Test(attributes, fast_abi, .timeout = 120) {
     remove_tree(dir);
 }
 
-/* Without debug info the wrappers' parameters are unknown: the companions
- * jump to the wrappers, and the program works, untyped. */
-Test(attributes, no_debug_info_links_untyped, .timeout = 120) {
+/* Without -g: the companions come from the wrappers' own file. */
+Test(attributes, without_debug_info, .timeout = 120) {
     char *dir = make_tmpdir();
-    sh(dir, "\"$P\" cc -O2 " ATTR "\"$S/main.c\" \"$S/wrapper_lib.c\" -o prog 2> log");
+    sh(dir, "\"$P\" cc -O2 " ATTR "\"$S/main.c\" \"$S/wrapper_lib.c\" -o prog");
+    expect_typed(dir);
+    remove_tree(dir);
+}
+
+/* The wrappers in a shared library built with partmalloc cc, which
+ * exports their companions. */
+Test(attributes, shared_library, .timeout = 120) {
+    char *dir = make_tmpdir();
+    sh(dir, "\"$P\" cc -O2 -shared -fPIC " ATTR "\"$S/wrapper_lib.c\" -o libwrap.so && "
+            "\"$P\" cc -O2 " ATTR "\"$S/main.c\" -L. -lwrap -Wl,-rpath,\"$PWD\" -o prog");
+    expect_typed(dir);
+    remove_tree(dir);
+}
+
+/* The wrappers' file built by plain clang (tokens, no plugin): the link
+ * writes the companions from its debug info, and without debug info they
+ * jump to the wrappers; the program links and runs untyped, and each
+ * wrapper is named in a note. */
+Test(attributes, wrappers_built_by_plain_clang, .timeout = 120) {
+    char *dir = make_tmpdir();
+    sh(dir, "clang-22 -O2 -g -fsanitize=alloc-token " ATTR "-c \"$S/wrapper_lib.c\" -o lib.o && "
+            "\"$P\" cc -O2 " ATTR "\"$S/main.c\" lib.o -o prog 2> log && ! [ -s log ]");
+    expect_typed(dir);
+    sh(dir, "clang-22 -O2 -fsanitize=alloc-token " ATTR "-c \"$S/wrapper_lib.c\" -o lib.o && "
+            "\"$P\" cc -O2 " ATTR "\"$S/main.c\" lib.o -o prog 2> log");
     expect_untyped(dir);
     char *log = fmt("%s/log", dir);
     FILE *f = fopen(log, "r");

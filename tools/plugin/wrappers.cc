@@ -13,8 +13,14 @@
 //     - if it is internal (static), its companion __alloc_token_<name> is
 //       defined here, internal too, since no other translation unit can call
 //       it: it opens a token scope with the caller's token and return address,
-//       calls the wrapper and closes the scope. Wrappers with external
-//       linkage get theirs at the link (tools/cc_link.c).
+//       calls the wrapper and closes the scope.
+//   And every wrapper this module defines with external linkage (declared
+//   malloc or alloc_size: its return is noalias or it has allocsize) gets its
+//   companion here, weak and with the wrapper's visibility: the signature is
+//   the wrapper's own, whatever its parameters, no debug info is needed, and
+//   a shared library exports its wrappers' companions to the programs that
+//   link with it. A companion the program defines itself wins over the weak
+//   one; the link (tools/cc_link.c) writes those still missing.
 //
 // -fplugin=        (with --wrapper=NAME,...) the named functions' declarations,
 //   as the program itself declares them, get __attribute__((malloc)) when they
@@ -135,7 +141,7 @@ bool is_library_allocator(llvm::StringRef name) {
     return name.starts_with("_Zn"); // operator new
 }
 
-llvm::Function *define_companion(llvm::Module &m, llvm::Function *wrapper) {
+llvm::Function *define_companion(llvm::Module &m, llvm::Function *wrapper, bool local) {
     std::string name = "__alloc_token_" + wrapper->getName().str();
     if (llvm::Function *existing = m.getFunction(name))
         return existing->isDeclaration() ? nullptr : existing;
@@ -145,7 +151,10 @@ llvm::Function *define_companion(llvm::Module &m, llvm::Function *wrapper) {
     llvm::SmallVector<llvm::Type *, 8> params(wt->params().begin(), wt->params().end());
     params.push_back(intptr);
     llvm::FunctionType *ct = llvm::FunctionType::get(wt->getReturnType(), params, false);
-    llvm::Function *comp = llvm::Function::Create(ct, llvm::GlobalValue::InternalLinkage, name, m);
+    llvm::Function *comp = llvm::Function::Create(
+        ct, local ? llvm::GlobalValue::InternalLinkage : llvm::GlobalValue::WeakAnyLinkage, name, m);
+    if (!local)
+        comp->setVisibility(wrapper->getVisibility());
     comp->addFnAttr(llvm::Attribute::NoInline);
     comp->addFnAttr(llvm::Attribute::NoUnwind);
 
@@ -169,6 +178,12 @@ llvm::Function *define_companion(llvm::Module &m, llvm::Function *wrapper) {
     return comp;
 }
 
+// Declared malloc or alloc_size (by the program, or by --wrapper).
+bool is_declared_allocator(const llvm::Function &f) {
+    return f.getReturnType()->isPointerTy() &&
+           (f.hasRetAttribute(llvm::Attribute::NoAlias) || f.hasFnAttribute(llvm::Attribute::AllocSize));
+}
+
 struct WrapperPass : llvm::PassInfoMixin<WrapperPass> {
     llvm::PreservedAnalyses run(llvm::Module &m, llvm::ModuleAnalysisManager &) {
         unsigned kind = m.getContext().getMDKindID("alloc_token");
@@ -184,17 +199,29 @@ struct WrapperPass : llvm::PassInfoMixin<WrapperPass> {
                 if (seen.insert(callee).second)
                     wrappers.push_back(callee);
             }
-        if (wrappers.empty())
-            return llvm::PreservedAnalyses::all();
         std::vector<llvm::GlobalValue *> keep;
         for (llvm::Function *w : wrappers) {
             if (!w->hasFnAttribute(llvm::Attribute::AlwaysInline))
                 w->addFnAttr(llvm::Attribute::NoInline);
             keep.push_back(w);
             if (w->hasLocalLinkage())
-                if (llvm::Function *comp = define_companion(m, w))
+                if (llvm::Function *comp = define_companion(m, w, true))
                     keep.push_back(comp);
         }
+        std::vector<llvm::Function *> exported;
+        for (llvm::Function &f : m)
+            if (!f.isDeclaration() && !f.hasLocalLinkage() && !f.isVarArg() && is_declared_allocator(f) &&
+                !is_library_allocator(f.getName()) && !f.getName().starts_with("__alloc_token_"))
+                exported.push_back(&f);
+        for (llvm::Function *w : exported)
+            if (llvm::Function *comp = define_companion(m, w, false)) {
+                if (!seen.count(w) && !w->hasFnAttribute(llvm::Attribute::AlwaysInline))
+                    w->addFnAttr(llvm::Attribute::NoInline);
+                keep.push_back(w);
+                keep.push_back(comp);
+            }
+        if (keep.empty())
+            return llvm::PreservedAnalyses::all();
         llvm::appendToCompilerUsed(m, keep);
         return llvm::PreservedAnalyses::none();
     }
