@@ -75,6 +75,11 @@ private:
                 visit(inner);
             return;
         }
+        if (auto *ns = llvm::dyn_cast<clang::NamespaceDecl>(d)) {
+            for (clang::Decl *inner : ns->decls())
+                visit(inner);
+            return;
+        }
         auto *fn = llvm::dyn_cast<clang::FunctionDecl>(d);
         if (!fn || !fn->getIdentifier() || !names_.count(fn->getIdentifier()->getName().str()))
             return;
