@@ -131,7 +131,7 @@ $(BUILD)/tests/tools/labelled: tests/tools/labelled.c $(TOOL) $(LIB_SO)
 	$(TOOL) cc -std=gnu17 -O1 -g $(WARN) $< -o $@
 $(BUILD)/tests/test_tool_run_stat: $(TOOL) $(LIB_SO) $(BUILD)/stats/libpartmalloc.so $(BUILD)/tests/tools/labelled \
                                  $(BUILD)/tests/helpers/harden_probe
-$(BUILD)/tests/test_tool_cc_report: $(TOOL) $(LIB_SO) $(wildcard tests/tools/fixtures/*.log tests/tools/fixtures/*.yaml)
+$(BUILD)/tests/test_tool_cc_report: $(TOOL) $(LIB_SO) $(PLUGIN) $(wildcard tests/tools/fixtures/*.log tests/tools/fixtures/*.yaml)
 
 # The hardening presets' suite starts tests/helpers/harden_probe with each
 # preset; the partition suite runs the programs in tests/partitions/, built
@@ -197,5 +197,5 @@ fuzz-coverage: $(FUZZ_COV_BIN)
 	llvm-profdata-22 merge -sparse $(BUILD)/fuzz/cov-*.profraw -o $(BUILD)/fuzz/cov.profdata
 	llvm-cov-22 report $(FUZZ_COV_BIN) -instr-profile=$(BUILD)/fuzz/cov.profdata $(LIB_SRC) src/malloc.c
 
-# The wrappers' suite builds tests/wrappers/ with the command.
-$(BUILD)/tests/test_wrappers: $(TOOL) $(LIB_SO) $(wildcard tests/wrappers/*)
+# The wrappers' suite builds tests/wrappers/ with the command and its clang plugin.
+$(BUILD)/tests/test_wrappers: $(TOOL) $(LIB_SO) $(PLUGIN) $(wildcard tests/wrappers/*)
