@@ -408,8 +408,18 @@ static void write_params(FILE *f, const struct wrapper *w, bool named) {
     }
 }
 
+/* A name C can spell (not, say, a compiler's "name.cold" or "name.llvm.N"). */
+static bool c_identifier(const char *s) {
+    if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+        return false;
+    for (; *s; s++)
+        if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')))
+            return false;
+    return true;
+}
+
 static void write_companion(FILE *f, const struct wrapper *w) {
-    if (!w->typed) {
+    if (!w->typed || !c_identifier(w->name)) {
         /* a jump: the call works, its type is not carried */
         fprintf(f,
                 "__asm__(\".text\\n.globl %s\\n.hidden %s\\n.type %s, %%function\\n%s:\\n\"\n"
@@ -660,9 +670,11 @@ int cmd_cc_link(int argc, char **argv) {
     char obj[PATH_MAX + 32];
     if (nw > 0) {
         read_signatures(inputs, ninputs, dir, w, nw);
+        struct names noted = {0}; /* one line per wrapper, for the fast ABI's many names */
         for (size_t i = 0; i < nw; i++) {
-            if (w[i].typed)
+            if (w[i].typed || names_has(&noted, w[i].name))
                 continue;
+            names_add(&noted, w[i].name);
             if (!names_has(&ls.defined, w[i].name) && names_has(&ls.local, w[i].name))
                 fprintf(stderr, "partmalloc %s: %s is static: only its own file can define %s%s\n", sub, w[i].name,
                         w[i].symbol, w[i].fast ? " (static wrappers do not work with the fast ABI)" : "");
