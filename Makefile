@@ -101,7 +101,7 @@ STATS_SO  := $(BUILD)/stats/libpartmalloc.so
 TOOL      := $(BUILD)/partmalloc
 TYPEINFO_SRC := tools/typeinfo.c tools/dwarf_walk.c tools/type_name.c tools/holds_pointers.c \
                 tools/typeinfo_containers.c
-TOOL_SRC  := tools/partmalloc.c tools/cmd_run.c tools/cmd_stat.c tools/cmd_cc.c tools/cmd_report.c tools/spawn.c \
+TOOL_SRC  := tools/partmalloc.c tools/cmd_run.c tools/cmd_stat.c tools/cmd_cc.c tools/cc_link.c tools/cmd_report.c tools/spawn.c \
              tools/dump.c tools/labels.c $(TYPEINFO_SRC) src/stats_format.c
 TOOL_LIBS := -ljansson -lyaml -ldw -lelf -lsodium -lstdc++
 TOOL_CFLAGS := -std=gnu17 -O2 -g $(WARN) -Iinclude -Isrc -Itools
@@ -109,8 +109,17 @@ tool_objs_of = $(patsubst %.c,$(BUILD)/tool/%.o,$(1))
 TOOL_OBJ     := $(call tool_objs_of,$(TOOL_SRC))
 TYPEINFO_OBJ := $(call tool_objs_of,$(TYPEINFO_SRC))
 
+# partmalloc's clang plugin (tools/plugin/), which partmalloc cc loads:
+# built against clang-22's own headers (libclang-22-dev, llvm-22-dev), its
+# symbols resolved from the compiler that loads it.
+LLVM_CONFIG ?= llvm-config-22
+PLUGIN    := $(BUILD)/plugin/partmalloc-clang.so
+PLUGIN_CXXFLAGS = -std=c++17 -O2 -fPIC -shared -fno-rtti -fno-exceptions $(WARN) \
+                  -isystem $(shell $(LLVM_CONFIG) --includedir) -D_GNU_SOURCE -D__STDC_CONSTANT_MACROS \
+                  -D__STDC_FORMAT_MACROS -D__STDC_LIMIT_MACROS
+
 .PHONY: all check setup test clean install uninstall example demo deps
-all: deps $(LIB_SO) $(LIB_A) $(TOOL) $(STATS_SO)
+all: deps $(LIB_SO) $(LIB_A) $(TOOL) $(STATS_SO) $(PLUGIN)
 
 # Plain `make` on a machine without the build's packages says which are
 # missing instead of failing on a header.
@@ -128,6 +137,10 @@ $(BUILD)/tool/%.o: %.c | deps
 
 $(TOOL): $(TOOL_OBJ) | deps
 	$(CC) $(TOOL_OBJ) -o $@ $(TOOL_LIBS)
+
+$(PLUGIN): tools/plugin/wrappers.cc | deps
+	@mkdir -p $(dir $@)
+	clang++-22 $(PLUGIN_CXXFLAGS) $< -o $@
 
 $(GEN_HDR): src/gen_tokens.sh
 	@mkdir -p $(dir $@)
@@ -204,6 +217,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 INSTALLED := $(BINDIR)/partmalloc $(LIBDIR)/libpartmalloc.so.$(VERSION) $(LIBDIR)/$(LIB_SONAME) \
              $(LIBDIR)/libpartmalloc.so $(LIBDIR)/libpartmalloc.a $(LIBDIR)/partmalloc/libpartmalloc-counting.so \
+             $(LIBDIR)/partmalloc/partmalloc-clang.so \
              $(INCLUDEDIR)/partmalloc.h $(INCLUDEDIR)/partmalloc/slab.h $(PKGCONFIGDIR)/partmalloc.pc
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/partmalloc $(DESTDIR)$(PKGCONFIGDIR) \
@@ -213,6 +227,7 @@ install: all
 	ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libpartmalloc.so
 	install -m 755 $(TOOL) $(DESTDIR)$(BINDIR)/
 	install -m 755 $(STATS_SO) $(DESTDIR)$(LIBDIR)/partmalloc/libpartmalloc-counting.so
+	install -m 755 $(PLUGIN) $(DESTDIR)$(LIBDIR)/partmalloc/partmalloc-clang.so
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
 	install -m 644 include/partmalloc.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 include/partmalloc/slab.h $(DESTDIR)$(INCLUDEDIR)/partmalloc/

@@ -135,7 +135,7 @@ $(BUILD)/tests/tools/labelled_cxx: tests/tools/labelled_cxx.cc $(TOOL) $(LIB_SO)
 $(BUILD)/tests/test_tool_run_stat: $(TOOL) $(LIB_SO) $(BUILD)/stats/libpartmalloc.so $(BUILD)/tests/tools/labelled \
                                  $(BUILD)/tests/tools/labelled_cxx \
                                  $(BUILD)/tests/helpers/harden_probe
-$(BUILD)/tests/test_tool_cc_report: $(TOOL) $(LIB_SO) $(wildcard tests/tools/fixtures/*.log tests/tools/fixtures/*.yaml)
+$(BUILD)/tests/test_tool_cc_report: $(TOOL) $(LIB_SO) $(PLUGIN) $(wildcard tests/tools/fixtures/*.log tests/tools/fixtures/*.yaml)
 
 # The hardening presets' suite starts tests/helpers/harden_probe with each
 # preset; the partition suite runs the programs in tests/partitions/, built
@@ -233,3 +233,6 @@ test-build: $(BUILD)/stress/stress_api $(STRESS_TSAN_BIN)
 .PHONY: stress
 stress: $(STRESS_BIN)
 	STRESS_SECONDS=$(STRESS_SECONDS) sh tests/stress/grid.sh $(STRESS_BIN)
+
+# The wrappers' suite builds tests/wrappers/ with the command and its clang plugin.
+$(BUILD)/tests/test_wrappers: $(TOOL) $(LIB_SO) $(PLUGIN) $(wildcard tests/wrappers/*)

@@ -2,6 +2,9 @@
  * tokens and partmalloc's flags added to the user's arguments:
  *
  *   -fsanitize=alloc-token                        tokens unbounded: no -falloc-token-max
+ *   -fsanitize-alloc-token-extended               calls of the program's own allocation
+ *                                                 wrappers (declared malloc or alloc_size)
+ *                                                 carry their callers' tokens too
  *   -Rpass=alloc-token                            when PARTMALLOC_REMARKS=1
  *   -I<include dir>
  * and, when the invocation links,
@@ -9,6 +12,15 @@
  *                                                 user's -falloc-token-max)
  *                                                 (-x c++ token_max.cc for C++)
  *   -L<lib dir> -Wl,-rpath,<lib dir> -lpartmalloc
+ *   -fpass-plugin=<plugin>                        partmalloc's clang plugin (tools/plugin/):
+ *                                                 wrappers stay out of line, static ones get
+ *                                                 their companions in their own file
+ *   -fplugin=<plugin> -fplugin-arg-partmalloc-names=LIST
+ *                                                 with --wrapper=LIST: the named functions
+ *                                                 are declared malloc, as if the program said so
+ *   -B<tmp>/                                      clang's linker is this command (tmp/ld,
+ *                                                 ld.lld, ... link to it): it adds the
+ *                                                 wrappers' companions (cc_link.c)
  *
  * The tokens are left unbounded so that the library can tell the ones that
  * name no type (0, void's) from every real type's: with a small max, a
@@ -18,7 +30,9 @@
  *
  * Nothing the user already gave is added twice; -fno-sanitize=alloc-token
  * turns the tokens (and the definition) off. Every argument is clang's,
- * except a lone --help or -h, which prints partmalloc cc's usage. A compile that does not link
+ * except a lone --help or -h, which prints partmalloc cc's usage, and
+ * --wrapper=NAME[,NAME...] or --wrapper=@FILE (one name a line; # comments),
+ * which name the program's allocation wrappers. A compile that does not link
  * execs clang; one that links runs it as a child so the temporary file can
  * be removed afterwards, whatever happens to clang.
  */
@@ -49,13 +63,16 @@ struct cc_args {
     bool max_given, max_ok;   /* -falloc-token-max=K */
     uint64_t max;
     bool has_rpass, has_include, has_libdir, has_rpath, has_lib;
+    bool extended_given;      /* -f(no-)sanitize-alloc-token-extended */
     int end_of_options;       /* index of the user's "--" in argv, or argc */
 };
 
-/* Options after which clang does not link. */
+/* Options after which clang does not link, or links only part of a program
+ * (-r: the final link defines partmalloc_token_max and the companions). */
 static const char *const no_link_opts[] = {
     "-c", "--compile", "-S", "--assemble", "-E", "--preprocess", "-M", "--dependencies",
     "-MM", "--user-dependencies", "-fsyntax-only", "--precompile", "--analyze", "-emit-ast",
+    "-r", "--relocatable",
     NULL,
 };
 
@@ -136,6 +153,9 @@ static void note_duplicates(struct cc_args *a, const char *arg, const char *next
     const char *v = NULL;
     if (strcmp(arg, "-Rpass=alloc-token") == 0)
         a->has_rpass = true;
+    else if (strcmp(arg, "-fsanitize-alloc-token-extended") == 0 ||
+             strcmp(arg, "-fno-sanitize-alloc-token-extended") == 0)
+        a->extended_given = true;
     else if (opt_value(arg, next, "-I", &v) && v && strcmp(v, tool_include_dir()) == 0)
         a->has_include = true;
     else if (opt_value(arg, next, "-L", &v) && v && strcmp(v, tool_lib_dir()) == 0)
@@ -299,8 +319,41 @@ static int write_token_file(const char *sub, struct token_file *t, bool cxx, uin
     return 0;
 }
 
+/* The names clang looks for its linker under, in the -B directory. */
+static const char *const linker_names[] = {"ld", "ld.bfd", "ld.gold", "ld.lld", "ld.mold", NULL};
+
+/* Makes t->dir the directory clang finds its linker in: links to this
+ * command, which adds the wrappers' companions and runs the real one. */
+static int add_linker_links(const char *sub, const struct token_file *t, const char *compiler) {
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return fail(sub, "cannot read /proc/self/exe: %s", strerror(errno));
+    self[n] = '\0';
+    for (const char *const *name = linker_names; *name; name++) {
+        char link[PATH_MAX + 32];
+        snprintf(link, sizeof link, "%s/%s", t->dir, *name);
+        if (symlink(self, link) != 0)
+            return fail(sub, "cannot create %s: %s", link, strerror(errno));
+    }
+    if (setenv(PM_CC_LINK_DIR_ENV, t->dir, 1) != 0 || setenv(PM_CC_CLANG_ENV, compiler, 1) != 0)
+        return fail(sub, "cannot set the environment: %s", strerror(errno));
+    return 0;
+}
+
+/* Removes the directory and what partmalloc cc and its link step wrote. */
 static void remove_token_file(const struct token_file *t) {
+    static const char *const others[] = {"companions.c", "companions.o", "prog-name", "member.o", NULL};
     unlink(t->path);
+    char path[PATH_MAX + 32];
+    for (const char *const *name = linker_names; *name; name++) {
+        snprintf(path, sizeof path, "%s/%s", t->dir, *name);
+        unlink(path);
+    }
+    for (const char *const *name = others; *name; name++) {
+        snprintf(path, sizeof path, "%s/%s", t->dir, *name);
+        unlink(path);
+    }
     rmdir(t->dir);
 }
 
@@ -333,6 +386,7 @@ struct clang_argv {
     char include_flag[PATH_MAX + 32];
     char libdir_flag[PATH_MAX + 32];
     char rpath_flag[PATH_MAX + 32];
+    char linker_flag[PATH_MAX + 32];
 };
 
 static void push(struct clang_argv *b, const char *s) { b->v[b->n++] = (char *)s; }
@@ -361,6 +415,7 @@ static void push_tail(struct clang_argv *b, const struct cc_args *a, bool links)
 struct cc_plan {
     bool links, tokens, remarks, define_max, cxx_file;
     uint64_t max;
+    const char *pass_plugin, *frontend_plugin, *names_flag; /* flags, or NULL */
 };
 
 static struct cc_plan make_plan(const struct cc_args *a, bool cxx_driver) {
@@ -383,9 +438,21 @@ static void build_argv(struct clang_argv *b, const char *compiler, const struct 
     push(b, compiler);
     if (p->tokens && a->tokens == 0)
         push(b, "-fsanitize=alloc-token");
+    if (p->tokens && !a->extended_given)
+        push(b, "-fsanitize-alloc-token-extended");
+    if (p->pass_plugin)
+        push(b, p->pass_plugin);
+    if (p->frontend_plugin) {
+        push(b, p->frontend_plugin);
+        push(b, p->names_flag);
+    }
     if (p->remarks)
         push(b, "-Rpass=alloc-token");
     if (token_file) {
+        /* the directory of token_file holds the links clang takes for its linker */
+        snprintf(b->linker_flag, sizeof b->linker_flag, "-B%.*s/", (int)(strrchr(token_file, '/') - token_file),
+                 token_file);
+        push(b, b->linker_flag);
         push(b, "-x");
         push(b, p->cxx_file ? "c++" : "c");
         push(b, token_file);
@@ -400,13 +467,119 @@ static void build_argv(struct clang_argv *b, const char *compiler, const struct 
     b->v[b->n] = NULL;
 }
 
+/* The clang plugin: beside the library in the build tree, in
+ * PREFIX/lib/partmalloc once installed. */
+static bool find_plugin(char *out, size_t size) {
+    snprintf(out, size, "%s/plugin/partmalloc-clang.so", tool_lib_dir());
+    if (access(out, R_OK) == 0)
+        return true;
+    snprintf(out, size, "%s/partmalloc/partmalloc-clang.so", tool_lib_dir());
+    return access(out, R_OK) == 0;
+}
+
+/* The names --wrapper gave, as "-fplugin-arg-partmalloc-names=A,B,...". */
+struct wrapper_names {
+    char *flag;
+    size_t len, cap;
+    int count;
+};
+
+static bool is_identifier(const char *s, size_t n) {
+    if (n == 0 || !(s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+        return false;
+    for (size_t i = 1; i < n; i++)
+        if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9')))
+            return false;
+    return true;
+}
+
+static int add_wrapper(const char *sub, struct wrapper_names *w, const char *name, size_t n, const char *from) {
+    if (!is_identifier(name, n))
+        return usage_error(sub, "invalid wrapper name '%.*s'%s%s (accepted: C identifiers: --wrapper=NAME[,NAME...] "
+                           "or --wrapper=@FILE, one name a line)", (int)n, name, from ? " in " : "", from ? from : "");
+    static const char head[] = "-fplugin-arg-partmalloc-names=";
+    if (w->len + n + sizeof head + 2 > w->cap) {
+        size_t cap = (w->cap + n + sizeof head + 2) * 2;
+        char *p = realloc(w->flag, cap);
+        if (!p)
+            return fail(sub, "out of memory");
+        if (!w->flag)
+            p[0] = '\0';
+        w->flag = p;
+        w->cap = cap;
+    }
+    if (w->len == 0)
+        w->len = (size_t)sprintf(w->flag, "%s", head);
+    else
+        w->flag[w->len++] = ',';
+    memcpy(w->flag + w->len, name, n);
+    w->len += n;
+    w->flag[w->len] = '\0';
+    w->count++;
+    return 0;
+}
+
+/* One --wrapper= value: names separated by commas, or @FILE. */
+static int add_wrappers(const char *sub, struct wrapper_names *w, const char *value) {
+    if (value[0] == '@') {
+        FILE *f = fopen(value + 1, "r");
+        if (!f)
+            return fail(sub, "cannot read the wrapper names in %s: %s", value + 1, strerror(errno));
+        char *line = NULL;
+        size_t cap = 0;
+        int rc = 0;
+        while (rc == 0 && getline(&line, &cap, f) >= 0) {
+            char *p = line + strspn(line, " \t");
+            size_t n = strcspn(p, " \t\r\n");
+            if (n > 0 && p[0] != '#')
+                rc = add_wrapper(sub, w, p, n, value + 1);
+        }
+        free(line);
+        fclose(f);
+        return rc;
+    }
+    for (const char *p = value;;) {
+        size_t n = strcspn(p, ",");
+        int rc = add_wrapper(sub, w, p, n, NULL);
+        if (rc)
+            return rc;
+        if (!p[n])
+            return 0;
+        p += n + 1;
+    }
+}
+
+/* Takes the --wrapper options out of argv (before a "--"); returns the new argc. */
+static int take_wrappers(const char *sub, int argc, char **argv, struct wrapper_names *w, int *rc) {
+    int out = 1;
+    bool options = true;
+    *rc = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            options = false;
+        if (options && strncmp(argv[i], "--wrapper=", 10) == 0) {
+            if (*rc == 0)
+                *rc = add_wrappers(sub, w, argv[i] + 10);
+            continue;
+        }
+        argv[out++] = argv[i];
+    }
+    argv[out] = NULL;
+    return out;
+}
+
 static const char cc_usage[] =
-    "usage: partmalloc cc [CLANG ARGS...]\n"
-    "       partmalloc c++ [CLANG ARGS...]\n"
+    "usage: partmalloc cc [--wrapper=NAME[,NAME...]|--wrapper=@FILE] [CLANG ARGS...]\n"
+    "       partmalloc c++ [--wrapper=...] [CLANG ARGS...]\n"
     "clang-22 (clang++-22) with allocation tokens: -fsanitize=alloc-token (tokens unbounded, so\n"
-    "that those naming no type stand apart), -Rpass=alloc-token when PARTMALLOC_REMARKS=1,\n"
-    "partmalloc's include directory and, when it links, -lpartmalloc with an rpath and the\n"
-    "program's partmalloc_token_max. Every argument goes to clang; what the user gave is not\n"
+    "that those naming no type stand apart) and -fsanitize-alloc-token-extended (calls of the\n"
+    "program's wrappers declared malloc or alloc_size carry their callers' tokens),\n"
+    "-Rpass=alloc-token when PARTMALLOC_REMARKS=1, partmalloc's include directory and, when it\n"
+    "links, -lpartmalloc with an rpath, the program's partmalloc_token_max and a companion for\n"
+    "each such wrapper (generated at the link). --wrapper names wrappers declared without those\n"
+    "attributes, to be treated as declared malloc (a file: one name a line). Every other argument\n"
+    "goes to clang; what the user gave is not\n"
     "added again, and -fno-sanitize=alloc-token turns the tokens off. clang's own options:\n"
     "clang-22 --help.\n";
 
@@ -426,19 +599,39 @@ int cmd_cc(int argc, char **argv) {
     if (!find_program(compiler, compiler_path, sizeof compiler_path))
         return fail(sub, "%s not found (install it with: apt-get install -y clang-22)", compiler);
 
+    struct wrapper_names wrappers = {0};
+    int rc;
+    argc = take_wrappers(sub, argc, argv, &wrappers, &rc);
+    if (rc)
+        return rc;
+    char plugin[PATH_MAX + 64];
+    bool have_plugin = find_plugin(plugin, sizeof plugin);
+    if (wrappers.count && !have_plugin)
+        return fail(sub, "--wrapper needs partmalloc's clang plugin, which is not installed (%s)", plugin);
+
     struct cc_args a = {0};
     int dashdash = -1; /* index in argv + 1 */
     scan_args(&a, argv + 1, argc - 1, 0, &dashdash);
     a.end_of_options = dashdash >= 0 ? dashdash + 1 : argc;
     struct cc_plan plan = make_plan(&a, cxx_driver);
+    char pass_flag[PATH_MAX + 96], plugin_flag[PATH_MAX + 96];
+    plan.pass_plugin = plan.tokens && have_plugin ? pass_flag : NULL;
+    plan.frontend_plugin = plan.tokens && wrappers.count ? plugin_flag : NULL;
+    plan.names_flag = wrappers.flag;
+    snprintf(pass_flag, sizeof pass_flag, "-fpass-plugin=%s", plugin);
+    snprintf(plugin_flag, sizeof plugin_flag, "-fplugin=%s", plugin);
 
     static struct clang_argv b;
-    b.v = calloc((size_t)argc + 16, sizeof(char *));
+    b.v = calloc((size_t)argc + 20, sizeof(char *));
     if (!b.v)
         return fail(sub, "out of memory");
     struct token_file tf;
     if (plan.define_max && write_token_file(sub, &tf, plan.cxx_file, plan.max))
         return 1;
+    if (plan.define_max && add_linker_links(sub, &tf, compiler_path)) {
+        remove_token_file(&tf);
+        return 1;
+    }
     build_argv(&b, compiler_path, &plan, &a, plan.define_max ? tf.path : NULL, argc, argv);
     if (!plan.define_max) {
         execv(compiler_path, b.v);

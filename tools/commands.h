@@ -6,11 +6,20 @@
 #define PM_TOOLS_COMMANDS_H
 
 #include <getopt.h>
+#include <stdbool.h>
 
 int cmd_run(int argc, char **argv);
 int cmd_cc(int argc, char **argv);      /* also `c++`: argv[0] tells which */
 int cmd_report(int argc, char **argv);
 int cmd_stat(int argc, char **argv);
+
+/* partmalloc cc's link step (tools/cc_link.c): clang runs this command as
+ * its linker (ld, ld.lld, ... in the directory PM_CC_LINK_DIR_ENV names),
+ * and it adds the companions of the program's allocation wrappers. */
+#define PM_CC_LINK_DIR_ENV "PARTMALLOC_CC_LINK"
+#define PM_CC_CLANG_ENV "PARTMALLOC_CC_CLANG"
+bool cc_link_shim_called(const char *argv0);
+int cmd_cc_link(int argc, char **argv);
 
 /* Prints "partmalloc <sub>: <message>" on stderr and returns 2. */
 int usage_error(const char *sub, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

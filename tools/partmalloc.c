@@ -93,6 +93,8 @@ const char *tool_include_dir(void) { return include_dir; }
 
 int main(int argc, char **argv) {
     find_dirs();
+    if (cc_link_shim_called(argv[0]))
+        return cmd_cc_link(argc, argv);
     if (argc < 2) {
         fputs(usage_text, stderr);
         return 2;

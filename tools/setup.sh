@@ -4,10 +4,11 @@
 #   sh tools/setup.sh                   install what is missing
 #   sh tools/setup.sh --missing build   print the missing packages plain `make` needs
 set -e
-# What plain `make` needs: the libraries' and the command's headers.
-build="libjansson-dev libyaml-dev libdw-dev libelf-dev libsodium-dev"
+# What plain `make` needs: the libraries' and the command's headers, and
+# clang's and LLVM's for the command's clang plugin.
+build="libjansson-dev libyaml-dev libdw-dev libelf-dev libsodium-dev clang-22 libclang-22-dev llvm-22-dev"
 # The tests, then the peers the benchmark suite measures against.
-need="$build clang-22 libclang-rt-22-dev llvm-22 libcriterion-dev pkg-config git perl python3 valgrind"
+need="$build libclang-rt-22-dev llvm-22 libcriterion-dev pkg-config git perl python3 valgrind"
 # dpkg-dev: apt-get source (tests/scripts/realworld_lua.sh fetches Debian's lua5.4).
 need="$need dpkg-dev"
 need="$need libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4"

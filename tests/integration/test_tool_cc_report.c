@@ -589,14 +589,15 @@ static char *fake_clang_dir(void) {
 }
 
 /* Runs `partmalloc cc args...` with the stand-in; returns its output with
- * the temporary directory's name replaced by TMP. */
+ * the temporary directory's name replaced by TMP wherever it appears. */
 static struct run run_fake(const char *dir, const char *const *args, const char *extra_env) {
     char *path = fmt("PATH=%s:/usr/bin:/bin", dir), *tmp = fmt("TMPDIR=%s/tmp", dir);
     const char *const env[] = {path, tmp, extra_env, NULL};
     struct run r = run_tool(args, env);
-    char *p = strstr(r.out, "/tmp/partmalloc-cc.");
-    if (p) {
+    char *p;
+    while ((p = strstr(r.out, "/tmp/partmalloc-cc."))) {
         char *prefix = strstr(r.out, dir);
+        cr_assert(prefix && prefix < p);
         size_t cut = (size_t)(p + strlen("/tmp/partmalloc-cc.XXXXXX") - prefix);
         memcpy(prefix, "TMP", 3);
         memmove(prefix + 3, prefix + cut, strlen(prefix + cut) + 1);
@@ -611,14 +612,15 @@ Test(cc, arguments_added) {
     struct run r = run_fake(dir, (const char *[]){"cc", "-x", "c++", "a.cc", "-o", "out", "--", "b.c", NULL},
                             "FAKE_STATUS=3");
     expect_status(&r, 3);
-    char *expected = fmt("-fsanitize=alloc-token\n-x\nc\nTMP/token_max.c\n"
+    char *expected = fmt("-fsanitize=alloc-token\n-fsanitize-alloc-token-extended\n-fpass-plugin=%s/plugin/partmalloc-clang.so\n"
+                         "-BTMP/\n-x\nc\nTMP/token_max.c\n"
                          "  /* Written by partmalloc cc: the -falloc-token-max this program was built with. */\n"
                          "  #pragma clang diagnostic ignored \"-Weverything\"\n"
                          "  __attribute__((visibility(\"default\"), used)) extern const unsigned long long partmalloc_token_max;\n"
                          "  __attribute__((visibility(\"default\"), used)) const unsigned long long partmalloc_token_max = 0ULL;\n"
                          "-x\nnone\n-x\nc++\na.cc\n-o\nout\n"
                          "-I%s/../include\n-L%s\n-Wl,-rpath,%s\n-lpartmalloc\n--\nb.c\n",
-                         tool_dir(), tool_dir(), tool_dir());
+                         tool_dir(), tool_dir(), tool_dir(), tool_dir());
     cr_expect_str_eq(r.out, expected);
     char *tmp = fmt("%s/tmp", dir);
     cr_expect(dir_is_empty(tmp), "the temporary file was left in %s", tmp);
@@ -636,14 +638,15 @@ Test(cc, arguments_not_repeated) {
                                              "-Rpass=alloc-token", inc, lib, "-l", "partmalloc", "a.o", NULL},
                             "PARTMALLOC_REMARKS=1");
     expect_status(&r, 0);
-    char *expected = fmt("-x\nc\nTMP/token_max.c\n"
+    char *expected = fmt("-fsanitize-alloc-token-extended\n-fpass-plugin=%s/plugin/partmalloc-clang.so\n"
+                         "-BTMP/\n-x\nc\nTMP/token_max.c\n"
                          "  /* Written by partmalloc cc: the -falloc-token-max this program was built with. */\n"
                          "  #pragma clang diagnostic ignored \"-Weverything\"\n"
                          "  __attribute__((visibility(\"default\"), used)) extern const unsigned long long partmalloc_token_max;\n"
                          "  __attribute__((visibility(\"default\"), used)) const unsigned long long partmalloc_token_max = 64ULL;\n"
                          "-x\nnone\n-fsanitize=address,alloc-token\n-falloc-token-max=64\n-Rpass=alloc-token\n"
                          "%s\n%s\n-l\npartmalloc\na.o\n-Wl,-rpath,%s\n",
-                         inc, lib, tool_dir());
+                         tool_dir(), inc, lib, tool_dir());
     cr_expect_str_eq(r.out, expected);
     free(expected);
     run_free(&r);
@@ -656,8 +659,9 @@ Test(cc, compile_only_and_no_tokens) {
     char *dir = fake_clang_dir();
     struct run r = run_fake(dir, (const char *[]){"cc", "-c", "a.c", "-o", "a.o", NULL}, "PARTMALLOC_REMARKS=1");
     expect_status(&r, 0);
-    char *expected = fmt("-fsanitize=alloc-token\n-Rpass=alloc-token\n-c\na.c\n-o\na.o\n"
-                         "-I%s/../include\n", tool_dir());
+    char *expected = fmt("-fsanitize=alloc-token\n-fsanitize-alloc-token-extended\n"
+                         "-fpass-plugin=%s/plugin/partmalloc-clang.so\n-Rpass=alloc-token\n-c\na.c\n-o\na.o\n"
+                         "-I%s/../include\n", tool_dir(), tool_dir());
     cr_expect_str_eq(r.out, expected);
     free(expected);
     run_free(&r);
@@ -673,7 +677,33 @@ Test(cc, compile_only_and_no_tokens) {
 
     r = run_fake(dir, (const char *[]){"cc", "--version", NULL}, NULL); /* no input: no link */
     expect_status(&r, 0);
-    expected = fmt("-fsanitize=alloc-token\n--version\n-I%s/../include\n", tool_dir());
+    expected = fmt("-fsanitize=alloc-token\n-fsanitize-alloc-token-extended\n"
+                   "-fpass-plugin=%s/plugin/partmalloc-clang.so\n--version\n-I%s/../include\n",
+                   tool_dir(), tool_dir());
+    cr_expect_str_eq(r.out, expected);
+    free(expected);
+    run_free(&r);
+    remove_tree(dir);
+}
+
+/* --wrapper is partmalloc's (before a "--"): its names go to the plugin. */
+Test(cc, wrapper_names_go_to_the_plugin) {
+    char *dir = fake_clang_dir();
+    struct run r = run_fake(dir, (const char *[]){"cc", "--wrapper=zmalloc,zcalloc", "-c", "--wrapper=zrealloc", "a.c",
+                                                  "--", "--wrapper=x", NULL}, NULL);
+    expect_status(&r, 0);
+    char *expected = fmt("-fsanitize=alloc-token\n-fsanitize-alloc-token-extended\n"
+                         "-fpass-plugin=%s/plugin/partmalloc-clang.so\n-fplugin=%s/plugin/partmalloc-clang.so\n"
+                         "-fplugin-arg-partmalloc-names=zmalloc,zcalloc,zrealloc\n-c\na.c\n-I%s/../include\n"
+                         "--\n--wrapper=x\n", tool_dir(), tool_dir(), tool_dir());
+    cr_expect_str_eq(r.out, expected);
+    free(expected);
+    run_free(&r);
+
+    /* no tokens: no plugin */
+    r = run_fake(dir, (const char *[]){"cc", "--wrapper=zmalloc", "-fno-sanitize=alloc-token", "-c", "a.c", NULL}, NULL);
+    expect_status(&r, 0);
+    expected = fmt("-fno-sanitize=alloc-token\n-c\na.c\n-I%s/../include\n", tool_dir());
     cr_expect_str_eq(r.out, expected);
     free(expected);
     run_free(&r);
@@ -708,7 +738,8 @@ Test(cc, help) {
     for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
         struct run r = run_tool((const char *[]){forms[i][0], forms[i][1], NULL}, (const char *[]){path, NULL});
         expect_status(&r, 0);
-        cr_expect(strncmp(r.out, "usage: partmalloc cc [CLANG ARGS...]\n", 37) == 0, "%s %s: %s", forms[i][0],
+        static const char first[] = "usage: partmalloc cc [--wrapper=NAME[,NAME...]|--wrapper=@FILE] [CLANG ARGS...]\n";
+        cr_expect(strncmp(r.out, first, sizeof first - 1) == 0, "%s %s: %s", forms[i][0],
                   forms[i][1], r.out);
         cr_expect_str_empty(r.err);
         run_free(&r);
@@ -719,7 +750,9 @@ Test(cc, help) {
     char *dir = fake_clang_dir();
     struct run r = run_fake(dir, (const char *[]){"cc", "--help", "-c", NULL}, NULL);
     expect_status(&r, 0);
-    char *expected = fmt("-fsanitize=alloc-token\n--help\n-c\n-I%s/../include\n", tool_dir());
+    char *expected = fmt("-fsanitize=alloc-token\n-fsanitize-alloc-token-extended\n"
+                         "-fpass-plugin=%s/plugin/partmalloc-clang.so\n--help\n-c\n-I%s/../include\n",
+                         tool_dir(), tool_dir());
     cr_expect_str_eq(r.out, expected);
     free(expected);
     run_free(&r);
