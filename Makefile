@@ -147,7 +147,7 @@ $(GEN_HDR): src/gen_tokens.sh
 	sh src/gen_tokens.sh 64 > $@
 
 $(LIB_REAL): $(ALL_OBJ)
-	$(CXX) -shared -Wl,-soname,$(LIB_SONAME) -Wl,-z,now -o $@ $(ALL_OBJ) -lpthread
+	$(CC) -shared -Wl,-soname,$(LIB_SONAME) -Wl,-z,now -o $@ $(ALL_OBJ) -lpthread
 $(LIB_SO): $(LIB_REAL)
 	ln -sf $(LIB_SONAME) $@
 
@@ -195,7 +195,7 @@ check: setup
 # Its folder holds the same names as the plain one's, so that
 # LD_LIBRARY_PATH=$(BUILD)/stats swaps it in for a program linked with -lpartmalloc.
 $(BUILD)/stats/$(LIB_SONAME): $(STATS_OBJ)
-	$(CXX) -shared -Wl,-soname,$(LIB_SONAME) -Wl,-z,now -o $@ $(STATS_OBJ) -lpthread
+	$(CC) -shared -Wl,-soname,$(LIB_SONAME) -Wl,-z,now -o $@ $(STATS_OBJ) -lpthread
 $(STATS_SO): $(BUILD)/stats/$(LIB_SONAME)
 	ln -sf $(LIB_SONAME) $@
 .PHONY: stats-lib

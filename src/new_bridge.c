@@ -2,6 +2,7 @@
  * library, with the C allocation family's rules (new_bridge.h). */
 #include "frontend.h"
 #include "new_bridge.h"
+#include "os.h"
 
 void *pm_cxx_alloc(size_t size, size_t alignment, pm_part_t part) {
     if (alignment == 0)
@@ -18,4 +19,8 @@ pm_part_t pm_cxx_site_part(const void *return_address) {
 pm_part_t pm_cxx_token_part(size_t token, const void *return_address) {
     PM_STAT_TOKEN(token, return_address);
     return pm_token_part_at(token, return_address);
+}
+
+void pm_cxx_fatal(const char *msg) {
+    pm_fatal(msg);
 }

@@ -16,6 +16,8 @@ pm_part_t pm_cxx_site_part(const void *return_address);
 pm_part_t pm_cxx_token_part(size_t token, const void *return_address);
 void pm_dealloc(void *ptr);
 void pm_dealloc_checked(void *ptr, size_t size, size_t alignment);
+/* Prints "partmalloc: <msg>" and aborts. */
+__attribute__((noreturn)) void pm_cxx_fatal(const char *msg);
 
 #ifdef __cplusplus
 }

@@ -73,6 +73,15 @@ $(BUILD)/tests/asan/%: tests/integration/%.c $(ASAN_OBJ) tests/testutil.h
 	@mkdir -p $(dir $@)
 	$(CLANG) $(TEST_CFLAGS) -DPM_TEST_NO_INTERPOSE $(SAN_ASAN) $< -o $@ $(ASAN_OBJ) $(TEST_LIBS)
 
+# The C++ runtime suite: a C program and the C++ library it loads later.
+$(BUILD)/tests/cxxlate/late_lib.so: tests/cxxlate/late_lib.cc
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -O1 -g $(WARN) -fPIC -shared $< -o $@
+$(BUILD)/tests/cxxlate/late_main: tests/cxxlate/late_main.c $(LIB_SO)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $< -o $@ -L$(BUILD) -Wl,-rpath,'$$ORIGIN/../..' -lpartmalloc
+$(BUILD)/tests/test_cxx_runtime: $(BUILD)/tests/cxxlate/late_main $(BUILD)/tests/cxxlate/late_lib.so
+
 TEST_BINS := $(UNIT_BIN) $(INTEGRATION_BIN) $(HELPER_BIN) $(ASAN_BIN) $(TSAN_BIN)
 
 # Typed-placement programs: one build per -falloc-token-max and ABI.
