@@ -48,12 +48,14 @@ Test(slab, counting_build_reports_the_share_of_typed_allocations) {
     const char *env[] = {libdir, "PARTMALLOC_TOKEN_STATS=1", NULL};
     struct run r = run_env(argv, env, false);
     cr_expect_eq(exit_code(&r), 0);
-    cr_expect(strstr(r.err, "partmalloc token stats: 34 allocations, 32 with a type token (94.1%), 0 fallback, 2 without a token") != NULL,
+    /* The one call without a token is the C library's own (the C++ runtime
+     * is not loaded into this C program, so its start-up pool is not). */
+    cr_expect(strstr(r.err, "partmalloc token stats: 33 allocations, 32 with a type token (96.9%), 0 fallback, 1 without a token") != NULL,
               "%s", r.err);
     run_free(&r);
     snprintf(path, sizeof path, "%s/tests/kapi/wrappers_baseline", build_dir());
     r = run_env(argv, env, false);
-    cr_expect(strstr(r.err, "34 allocations, 8 with a type token (23.5%), 24 fallback, 2 without a token") != NULL,
+    cr_expect(strstr(r.err, "33 allocations, 8 with a type token (24.2%), 24 fallback, 1 without a token") != NULL,
               "%s", r.err);
     run_free(&r);
 }
@@ -106,7 +108,7 @@ Test(slab, counting_build_counts_listed_untyped_tokens_as_fallback) {
     const char *env[] = {libdir, "PARTMALLOC_TOKEN_STATS=1", untyped, NULL};
     r = run_env(argv, env, false);
     cr_expect_eq(exit_code(&r), 0, "%s%s", r.out, r.err);
-    cr_expect(strstr(r.err, "partmalloc token stats: 34 allocations, 16 with a type token (47.0%), 16 fallback, 2 without a token") != NULL,
+    cr_expect(strstr(r.err, "partmalloc token stats: 33 allocations, 16 with a type token (48.4%), 16 fallback, 1 without a token") != NULL,
               "%s: %s", untyped, r.err);
     run_free(&r);
 }
