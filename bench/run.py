@@ -51,6 +51,7 @@ WORKLOADS = [
     ("glibc-bench-2t", "glibc_bench", ["threads=2"], False),
     ("large", "large", [], True),
     ("frag", "frag", [], True),
+    ("spawn", "spawn", [], True),
 ]
 
 REFERENCE = "mimalloc"
@@ -339,7 +340,8 @@ def summarize(results, cfgs, workloads):
                                     + (f" — {r.stderr.strip().splitlines()[-1]}" if r.stderr.strip() else ""))
                 continue
             extra = {}
-            for key in ("rss_peak_kib", "rss_free_kib", "rss_reuse_kib"):
+            for key in ("rss_peak_kib", "rss_free_kib", "rss_reuse_kib", "per_spawn_us", "idle_rss_kib",
+                        "idle_faults"):
                 vals = [float(r.fields[key]) for r in runs if key in r.fields]
                 if vals:
                     extra[key] = statistics.median(vals)
@@ -406,6 +408,24 @@ def frag_table(med, cfgs):
                      f"{100 * reuse / peak:.0f}%"])
     return md_table(["allocator", "after build (MiB)", "after scattered free (MiB)", "free/build",
                      "after reuse (MiB)", "reuse/build"], rows)
+
+
+def startup_table(med, cfgs):
+    """spawn: the cost of one small process, beside glibc's."""
+    if "spawn" not in med:
+        return None
+    base = med["spawn"].get("glibc")
+    rows = []
+    for cname, *_ in cfgs:
+        m = med["spawn"].get(cname)
+        if not m or "per_spawn_us" not in m:
+            rows.append([cname, "FAIL", "", "", ""])
+            continue
+        added = f"{(m['per_spawn_us'] - base['per_spawn_us']) / 1000:+.2f}" if base and "per_spawn_us" in base else "—"
+        rows.append([cname, f"{m['per_spawn_us'] / 1000:.2f}", added, f"{m['idle_rss_kib']:.0f}",
+                     f"{m['idle_faults']:.0f}"])
+    return md_table(["allocator", "per process (ms)", "added to glibc's (ms)", "idle RSS (KiB)",
+                     "page faults"], rows)
 
 
 # ---------------------------------------------------------------- callgrind
@@ -676,6 +696,7 @@ def main():
     med, failures = summarize(results, cfgs, workloads)
     tables, ref = ratio_tables(med, cfgs, workloads)
     ftable = frag_table(med, cfgs) if any(w[0] == "frag" for w in workloads) else None
+    stable = startup_table(med, cfgs) if any(w[0] == "spawn" for w in workloads) else None
     timing_done = time.time()
     machine.append(("load average after the timing runs", " ".join(f"{x:.2f}" for x in os.getloadavg())))
 
@@ -703,6 +724,9 @@ def main():
     if ftable:
         out.append("\n## Fragmentation (frag: RSS in MiB after each step, medians)\n")
         out.append(ftable)
+    if stable:
+        out.append("\n## Start-up (spawn: medians over its copies, each a small preloaded process)\n")
+        out.append(stable)
     if cg_table:
         out.append(f"\n## Instructions per malloc+free pair (callgrind, iters {n1} and {n2})\n")
         out.append(cg_table)

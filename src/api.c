@@ -63,7 +63,7 @@ int pm_ptr_info(const void *ptr, struct pm_ptr_info *info) {
         const struct pm_cache_hot *hot = &pm_hot[cid];
         info->is_small = 1;
         info->live = *ref.state == PM_SLOT_LIVE;
-        info->size_class = pm_caches[cid].size_class;
+        info->size_class = pm_cid_is_kmalloc(cid) ? PM_CID_CLASS(cid) : pm_caches[cid].size_class;
         info->partition = PM_CID_GROUP(cid);
         info->kind = pm_caches[cid].kind;
         info->object_size = hot->obj_size;

@@ -91,7 +91,7 @@ static bool canary_intact(const char *obj, size_t size) {
  * bytes and are `align`-aligned; SIZE_MAX if none (the allocation becomes a
  * large block). */
 static size_t cache_with_room(size_t cid, size_t need, size_t align) {
-    if (pm_caches[cid].kind == PM_KIND_DEDICATED || need > PM_MAX_SMALL)
+    if (cid >= pm_g.dedicated_cid || need > PM_MAX_SMALL) /* by id: a kmalloc record may be being set up */
         return SIZE_MAX;
     for (unsigned cls = pm_size_to_class(need); cls < PM_NUM_CLASSES; cls++)
         if (pm_class_size[cls] % align == 0)
@@ -248,7 +248,7 @@ static void *strict_alloc(size_t cid, size_t size, size_t align) {
     if (size == 0 && h->zero_inaccessible && align <= PM_PAGE)
         return zero_alloc(align);
     size_t extra = h->canary ? PM_CANARY_BYTES : 0;
-    if (pm_caches[cid].kind == PM_KIND_DEDICATED) {
+    if (cid >= pm_g.dedicated_cid) { /* by id: a kmalloc record may be being set up */
         size = pm_hot[cid].obj_size - extra; /* created with room for the canary */
     } else if (size + extra > pm_hot[cid].obj_size || pm_hot[cid].obj_size % align) {
         size_t bigger = cache_with_room(cid, size + extra, align);

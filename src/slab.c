@@ -155,25 +155,30 @@ static size_t append_str(char *out, size_t at, const char *s) {
     return at;
 }
 
+bool pm_cid_is_kmalloc(size_t cid) {
+    return PM_CID_GROUP(cid) < pm_g.partitions && PM_CID_CLASS(cid) < PM_NUM_CLASSES;
+}
+
+/* A kmalloc cache has its name before its record is set up. */
 void pm_cache_name(size_t cid, char out[32]) {
     const struct pm_cache *c = cid < pm_g.num_caches ? &pm_caches[cid] : NULL;
     size_t at = 0;
-    if (!c || !c->ready) {
+    if (c && pm_cid_is_kmalloc(cid)) {
+        unsigned partition = PM_CID_GROUP(cid);
+        at = append_str(out, 0, partition == 0 ? "kmalloc-" : "kmalloc-part-");
+        if (partition != 0) {
+            out[at++] = (char)('0' + partition / 10);
+            out[at++] = (char)('0' + partition % 10);
+            out[at++] = '-';
+        }
+        at += pm_fmt_u64(out + at, pm_class_size[PM_CID_CLASS(cid)]);
+    } else if (!c || !PM_CID_VALID(cid)) {
         at = append_str(out, 0, "none");
     } else if (c->kind == PM_KIND_DEDICATED) {
         at = append_str(out, 0, c->name);
-    } else if (c->kind == PM_KIND_BUCKET) {
+    } else { /* a bucket set's cache */
         at = append_str(out, 0, c->name);
         at = append_str(out, at, "-");
-        at += pm_fmt_u64(out + at, c->obj_size);
-    } else if (c->partition == 0) {
-        at = append_str(out, 0, "kmalloc-");
-        at += pm_fmt_u64(out + at, c->obj_size);
-    } else {
-        at = append_str(out, 0, "kmalloc-part-");
-        out[at++] = (char)('0' + c->partition / 10);
-        out[at++] = (char)('0' + c->partition % 10);
-        out[at++] = '-';
         at += pm_fmt_u64(out + at, c->obj_size);
     }
     out[at] = '\0';
@@ -203,9 +208,20 @@ static size_t slabs_per_region(const struct pm_cache *c, uint64_t region_slots) 
     return whole_groups * c->group_slabs + tail;
 }
 
-/* Makes cache `cid` usable for objects of `obj_size` with metadata at `meta`
- * (laid out by meta_layout). The hot fields are written last. */
-static void cache_setup(size_t cid, uint32_t obj_size, unsigned size_class, enum pm_cache_kind kind, char *meta) {
+/* The fields the fast paths read of cache `cid` (its objects of
+ * `obj_size`, its state bytes at `meta`); state last, with release. */
+static void cache_publish_hot(size_t cid, uint32_t obj_size, char *meta) {
+    pm_hot[cid].magic = UINT64_MAX / obj_size + 1;
+    pm_hot[cid].obj_size = obj_size;
+    __atomic_store_n(&pm_hot[cid].state, (uint8_t *)meta, __ATOMIC_RELEASE);
+}
+
+/* The rest of cache `cid`: what the slow paths read, under its lock. A
+ * kmalloc cache gets it at its first refill (kmalloc_cache_ready), so a
+ * program touches the records of the caches it uses only. `ready` last,
+ * with release. */
+static void cache_setup_cold(size_t cid, uint32_t obj_size, unsigned size_class, enum pm_cache_kind kind,
+                             char *meta) {
     size_t region = pm_region.mask + 1;
     struct pm_cache *c = &pm_caches[cid];
     pthread_mutex_init(&c->lock, NULL);
@@ -226,10 +242,39 @@ static void cache_setup(size_t cid, uint32_t obj_size, unsigned size_class, enum
     c->max_segments = (uint32_t)(most < PM_MAX_TAKEN ? most : PM_MAX_TAKEN);
     for (int l = 0; l < 3; l++)
         c->heads[l] = c->tails[l] = PM_NO_SLAB;
-    pm_hot[cid].magic = UINT64_MAX / obj_size + 1;
-    pm_hot[cid].obj_size = obj_size;
-    __atomic_store_n(&pm_hot[cid].state, (uint8_t *)meta, __ATOMIC_RELEASE);
-    c->ready = true;
+    __atomic_store_n(&c->ready, true, __ATOMIC_RELEASE);
+}
+
+/* Makes cache `cid` usable for objects of `obj_size` with metadata at `meta`
+ * (laid out by meta_layout). The hot fields are written last. */
+static void cache_setup(size_t cid, uint32_t obj_size, unsigned size_class, enum pm_cache_kind kind, char *meta) {
+    cache_setup_cold(cid, obj_size, size_class, kind, meta);
+    cache_publish_hot(cid, obj_size, meta);
+}
+
+/* Where the kmalloc caches' metadata lies: partition p's class c at
+ * kmalloc_meta + p * kmalloc_meta_stride + kmalloc_meta_offset[c]. */
+static char *kmalloc_meta;
+static size_t kmalloc_meta_stride, kmalloc_meta_offset[PM_NUM_CLASSES];
+/* Taken alone: nothing else is locked while it is held. */
+static pm_lock_t kmalloc_setup_lock = PM_LOCK_INIT;
+
+/* Cache `cid` has its record: set up now if it is a kmalloc cache seen
+ * for the first time. False for an id with no cache. */
+static bool kmalloc_cache_ready(size_t cid) {
+    struct pm_cache *c = &pm_caches[cid];
+    if (__atomic_load_n(&c->ready, __ATOMIC_ACQUIRE))
+        return true;
+    if (!pm_cid_is_kmalloc(cid))
+        return false;
+    pm_lock(&kmalloc_setup_lock);
+    if (!c->ready) {
+        unsigned cls = PM_CID_CLASS(cid);
+        char *meta = kmalloc_meta + PM_CID_GROUP(cid) * kmalloc_meta_stride + kmalloc_meta_offset[cls];
+        cache_setup_cold(cid, pm_class_size[cls], cls, PM_KIND_KMALLOC, meta);
+    }
+    pm_unlock(&kmalloc_setup_lock);
+    return true;
 }
 
 void pm_caches_init(void) {
@@ -250,11 +295,18 @@ void pm_caches_init(void) {
         pm_hot[cid].obj_size = region;
         pm_hot[cid].state = no_slots;
     }
+    /* The kmalloc caches' hot fields now, their records when first used. */
+    size_t offset = 0;
+    for (unsigned cls = 0; cls < PM_NUM_CLASSES; cls++) {
+        kmalloc_meta_offset[cls] = offset;
+        offset += meta_layout(pm_class_size[cls], region).total;
+    }
+    kmalloc_meta = meta;
+    kmalloc_meta_stride = offset;
     for (unsigned part = 0; part < pm_g.partitions; part++)
-        for (unsigned cls = 0; cls < PM_NUM_CLASSES; cls++) {
-            cache_setup(PM_CID(cls, part), pm_class_size[cls], cls, PM_KIND_KMALLOC, meta);
-            meta += meta_layout(pm_class_size[cls], region).total;
-        }
+        for (unsigned cls = 0; cls < PM_NUM_CLASSES; cls++)
+            cache_publish_hot(PM_CID(cls, part), pm_class_size[cls],
+                              meta + part * kmalloc_meta_stride + kmalloc_meta_offset[cls]);
     pm_region.total = region * n; /* last: frees look at the region only now */
 }
 
@@ -419,7 +471,7 @@ bool pm_slot_find(const void *ptr, struct pm_slot_ref *ref) {
         return pm_slot_find_taken(ptr, ref);
     size_t cid = off >> pm_region.shift;
     /* A cache id with no cache has the placeholder state of pm_caches_init. */
-    fill_ref(off & pm_region.mask, cid, pm_caches[cid].ready ? &pm_caches[cid].first : NULL, pm_hot[cid].state, ref);
+    fill_ref(off & pm_region.mask, cid, PM_CID_VALID(cid) ? &pm_caches[cid].first : NULL, pm_hot[cid].state, ref);
     return true;
 }
 
@@ -617,6 +669,8 @@ static size_t take_from_slab(struct pm_cache *c, uint32_t s, struct pm_entry *ou
 size_t pm_cache_refill(size_t cid, struct pm_entry *out, size_t want) {
     struct pm_cache *c = &pm_caches[cid];
     size_t n = 0;
+    if (PM_UNLIKELY(!kmalloc_cache_ready(cid)))
+        return 0;
     pm_lock(&c->lock);
     while (n < want) {
         uint32_t s = c->heads[PM_LIST_PARTIAL];
@@ -682,6 +736,7 @@ size_t pm_cache_trim(size_t cid) {
 }
 
 void pm_caches_lock_all(void) {
+    pm_lock(&kmalloc_setup_lock);
     pm_lock(&pm_registry_lock);
     for (size_t i = 0; i < pm_g.num_caches; i++)
         if (PM_CID_VALID(i))
@@ -695,9 +750,11 @@ void pm_caches_unlock_all(void) {
         if (PM_CID_VALID(i))
             pm_unlock(&pm_caches[i].lock);
     pm_unlock(&pm_registry_lock);
+    pm_unlock(&kmalloc_setup_lock);
 }
 
 void pm_caches_reinit_locks(void) {
+    pthread_mutex_init(&kmalloc_setup_lock, NULL);
     pthread_mutex_init(&pm_registry_lock, NULL);
     pthread_mutex_init(&taken_lock, NULL);
     for (size_t i = 0; i < pm_g.num_caches; i++)

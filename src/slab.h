@@ -166,8 +166,12 @@ void pm_caches_lock_all(void);
 void pm_caches_reinit_locks(void);
 void pm_caches_unlock_all(void);
 
+/* A kmalloc cache's id: one of the partitions' size classes. Its hot
+ * fields are set at start, its record (pm_caches) at its first refill. */
+bool pm_cid_is_kmalloc(size_t cid);
+
 /* True for a cache id that names a cache set up (metadata mapped). */
-#define PM_CID_VALID(cid) (pm_caches[cid].ready)
+#define PM_CID_VALID(cid) (__atomic_load_n(&pm_caches[cid].ready, __ATOMIC_ACQUIRE))
 
 _Static_assert(sizeof(struct pm_cache_hot) == 1u << PM_ENTRY_SHIFT, "hot fields are indexed by shift");
 

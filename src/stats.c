@@ -55,7 +55,7 @@ static void count_slots(const struct pm_cache *c, const struct pm_segment *seg, 
 
 static bool cache_stats(size_t cid, struct pm_cache_stats *out) {
     const struct pm_cache *c = &pm_caches[cid];
-    if (!c->ready)
+    if (!PM_CID_VALID(cid))
         return false;
     size_t used = __atomic_load_n(&c->first.used_slabs, __ATOMIC_ACQUIRE);
     uint64_t allocs = __atomic_load_n(&c->uncached_allocs, __ATOMIC_RELAXED) + pm_tcache_allocs(cid);
