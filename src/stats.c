@@ -117,6 +117,103 @@ static size_t exe_path(char *out, size_t size) {
     return (size_t)n;
 }
 
+/* ---- call sites' files ---- */
+
+#define SITES_SHOWN 32
+#define MODULE_PATH_MAX 256
+
+/* Where the sites' files come from: one line of /proc/self/maps. */
+struct maps_line {
+    uint64_t start, end, offset;
+    const char *path; /* NULL for an anonymous mapping */
+};
+
+static uint64_t parse_hex(const char **p) {
+    uint64_t v = 0;
+    for (;; (*p)++) {
+        char c = **p;
+        unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0') : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) : 16;
+        if (d == 16)
+            return v;
+        v = v * 16 + d;
+    }
+}
+
+static const char *skip_field(const char *p) {
+    while (*p && *p != ' ')
+        p++;
+    while (*p == ' ')
+        p++;
+    return p;
+}
+
+/* "start-end perms offset dev inode   path" */
+static bool parse_maps_line(const char *line, struct maps_line *m) {
+    const char *p = line;
+    m->start = parse_hex(&p);
+    if (*p++ != '-')
+        return false;
+    m->end = parse_hex(&p);
+    p = skip_field(p); /* to perms */
+    p = skip_field(p); /* to offset */
+    m->offset = parse_hex(&p);
+    p = skip_field(p); /* to dev */
+    p = skip_field(p); /* to inode */
+    p = skip_field(p); /* to the path, if any */
+    m->path = *p == '/' ? p : NULL;
+    return true;
+}
+
+/* Gives every site inside a file mapping of `m` its module and offset. */
+static void place_sites(const struct maps_line *m, struct pm_site_entry *sites, size_t n,
+                        char (*paths)[MODULE_PATH_MAX]) {
+    if (!m->path)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (sites[i].module || sites[i].site < m->start || sites[i].site >= m->end)
+            continue;
+        size_t len = strlen(m->path);
+        if (len >= MODULE_PATH_MAX)
+            continue;
+        memcpy(paths[i], m->path, len + 1);
+        sites[i].module = paths[i];
+        sites[i].offset = sites[i].site - m->start + m->offset;
+    }
+}
+
+/* Reads /proc/self/maps with read(2) alone (a signal handler may be here)
+ * and places each site in its file. Lines longer than the buffer are
+ * skipped. */
+static void resolve_site_modules(struct pm_site_entry *sites, size_t n, char (*paths)[MODULE_PATH_MAX]) {
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    char buf[4096 + MODULE_PATH_MAX];
+    size_t have = 0;
+    for (;;) {
+        ssize_t got = read(fd, buf + have, sizeof buf - 1 - have);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        have += (size_t)got;
+        buf[have] = '\0';
+        char *line = buf, *nl;
+        while ((nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
+            *nl = '\0';
+            struct maps_line m;
+            if (parse_maps_line(line, &m))
+                place_sites(&m, sites, n, paths);
+            line = nl + 1;
+        }
+        have -= (size_t)(line - buf);
+        if (have == sizeof buf - 1) /* one line fills the buffer: drop it */
+            have = 0;
+        memmove(buf, line, have);
+    }
+    close(fd);
+}
+
 /* The snapshot lives in pages of its own: no allocation through malloc. */
 PM_EXPORT int pm_stats_write(int fd, enum pm_stats_format format) {
     pm_ensure_init();
@@ -127,6 +224,17 @@ PM_EXPORT int pm_stats_write(int fd, enum pm_stats_format format) {
     size_t census_max = 8192, census_bytes = census_max * sizeof(struct pm_census_entry);
     struct pm_census_entry *census = pm_os_alloc(census_bytes, PM_USE_STATS);
     size_t census_count = census ? pm_token_census(census, census_max) : 0;
+    /* the busiest call sites and their files' names */
+    struct site_pages {
+        struct pm_site_entry sites[SITES_SHOWN];
+        char paths[SITES_SHOWN][MODULE_PATH_MAX];
+    };
+    size_t sites_bytes = (sizeof(struct site_pages) + PM_PAGE - 1) & ~(size_t)(PM_PAGE - 1);
+    struct site_pages *sp = census_count ? pm_os_alloc(sites_bytes, PM_USE_STATS) : NULL;
+    uint64_t sites_seen = 0;
+    size_t site_count = sp ? pm_site_census(sp->sites, SITES_SHOWN, &sites_seen) : 0;
+    if (site_count)
+        resolve_site_modules(sp->sites, site_count, sp->paths);
     char exe[512];
     exe_path(exe, sizeof exe);
     struct pm_stats_view view = {
@@ -140,6 +248,9 @@ PM_EXPORT int pm_stats_write(int fd, enum pm_stats_format format) {
         .exe = exe,
         .census = census_count ? census : NULL,
         .census_count = census_count < census_max ? census_count : census_max,
+        .sites = site_count ? sp->sites : NULL,
+        .site_count = site_count,
+        .sites_seen = sites_seen,
     };
     pm_stats_large(&view.large);
     int saved = errno;
@@ -148,6 +259,8 @@ PM_EXPORT int pm_stats_write(int fd, enum pm_stats_format format) {
     pm_os_release(caches, bytes);
     if (census)
         pm_os_release(census, census_bytes);
+    if (sp)
+        pm_os_release(sp, sites_bytes);
     errno = ok ? saved : err;
     return ok ? 0 : -1;
 }

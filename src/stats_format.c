@@ -284,6 +284,51 @@ static void json_cache(struct writer *w, const struct pm_cache_stats *c) {
     put(w, "}", 1);
 }
 
+/* A 64-bit number as a JSON string: readers may hold fewer bits in a number. */
+static void json_u64_str(struct writer *w, uint64_t v) {
+    put(w, "\"", 1);
+    num(w, v);
+    put(w, "\"", 1);
+}
+
+static void json_token(struct writer *w, uint64_t token) {
+    if (token == PM_CENSUS_NO_TOKEN)
+        puts_(w, "null");
+    else
+        json_u64_str(w, token);
+}
+
+static void json_sites(struct writer *w, const struct pm_stats_view *v) {
+    puts_(w, ",\n\"sites_seen\":");
+    num(w, v->sites_seen);
+    puts_(w, ",\n\"sites\":");
+    if (!v->sites) {
+        puts_(w, "null");
+        return;
+    }
+    put(w, "[", 1);
+    for (size_t i = 0; i < v->site_count; i++) {
+        const struct pm_site_entry *e = &v->sites[i];
+        puts_(w, i ? ",\n{\"site\":" : "\n{\"site\":");
+        json_u64_str(w, e->site);
+        puts_(w, ",\"module\":");
+        if (e->module)
+            json_str(w, e->module);
+        else
+            puts_(w, "null");
+        puts_(w, ",\"offset\":");
+        json_u64_str(w, e->offset);
+        puts_(w, ",\"token\":");
+        json_token(w, e->token);
+        puts_(w, ",\"classes\":");
+        json_u64_str(w, e->classes);
+        put(w, ",", 1);
+        json_field(w, "allocs", e->allocs, true);
+        put(w, "}", 1);
+    }
+    put(w, "]", 1);
+}
+
 static void render_json(struct writer *w, const struct pm_stats_view *v) {
     puts_(w, "{\"version\":");
     json_str(w, PARTMALLOC_VERSION);
@@ -312,19 +357,14 @@ static void render_json(struct writer *w, const struct pm_stats_view *v) {
             puts_(w, i ? ",\n{" : "\n{");
             json_field(w, "partition", e->partition, false);
             puts_(w, "\"token\":");
-            if (e->token == PM_CENSUS_NO_TOKEN) {
-                puts_(w, "null");
-            } else { /* a string: tokens may exceed what JSON readers hold in an integer */
-                put(w, "\"", 1);
-                num(w, e->token);
-                put(w, "\"", 1);
-            }
+            json_token(w, e->token);
             put(w, ",", 1);
             json_field(w, "allocs", e->allocs, true);
             put(w, "}", 1);
         }
         put(w, "]", 1);
     }
+    json_sites(w, v);
     puts_(w, ",\n\"large\":{");
     json_field(w, "active_blocks", v->large.active_blocks, false);
     json_field(w, "active_bytes", v->large.active_bytes, false);

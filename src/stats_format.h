@@ -21,6 +21,20 @@ struct pm_census_entry {
     uint64_t allocs;
 };
 
+/* The counting build's call sites: slots handed out per allocation call
+ * site (the return address into the caller), with the token of the site's
+ * latest call and the size classes it asked for (bit k: class k % 64).
+ * `module` and `offset` place the site in its file, where the library could
+ * read /proc/self/maps: the same site has the same offset in every run. */
+struct pm_site_entry {
+    uint64_t site;
+    uint64_t token;               /* PM_CENSUS_NO_TOKEN: a call without one */
+    uint64_t allocs;
+    uint64_t classes;
+    const char *module;           /* NULL: not in a file mapping */
+    uint64_t offset;              /* in the module's file */
+};
+
 struct pm_stats_view {
     const struct pm_cache_stats *caches;
     size_t count;
@@ -35,6 +49,11 @@ struct pm_stats_view {
     const char *exe;              /* may be NULL */
     const struct pm_census_entry *census; /* NULL: not the counting build */
     size_t census_count;
+    /* The call sites with the most slots, most first (the counting build;
+     * NULL elsewhere), and how many distinct sites there were in all. */
+    const struct pm_site_entry *sites;
+    size_t site_count;
+    uint64_t sites_seen;
     /* The histogram counts allocations made so far instead of objects
      * allocated now (for a program that has freed everything by exit). */
     bool count_allocations;

@@ -31,21 +31,61 @@ static struct census_slot census[CENSUS_SLOTS];
 static uint64_t census_dropped;
 static pm_lock_t census_lock = PM_LOCK_INIT;
 
-static void census_add(uint64_t token, uint32_t part) {
+/* The sites: slots per allocation call site, so that the command can say
+ * when one site (a wrapper around malloc, say) serves most of a program's
+ * allocations. Same lock; sites beyond the table's size are not counted. */
+#define SITE_SLOTS 4096u
+struct site_slot {
+    uintptr_t site;
+    uint64_t token;
+    uint64_t allocs;
+    uint64_t classes;
+    bool used;
+};
+static struct site_slot sites[SITE_SLOTS];
+static uint64_t sites_used;
+
+/* Under census_lock. */
+static void census_count(uint64_t token, uint32_t part) {
     uint64_t h = (token ^ ((uint64_t)part << 56)) * 0x9e3779b97f4a7c15ull;
-    pm_lock(&census_lock);
     for (uint32_t i = 0, at = (uint32_t)(h >> 51); i < CENSUS_SLOTS; i++, at = (at + 1) & (CENSUS_SLOTS - 1)) {
         struct census_slot *s = &census[at];
         if (!s->used) {
-            *s = (struct census_slot){token, part, true, 0};
+            *s = (struct census_slot){token, part, false, 0};
+            __atomic_store_n(&s->used, true, __ATOMIC_RELEASE);
         } else if (s->token != token || s->partition != part) {
             continue;
         }
         s->allocs++;
-        pm_unlock(&census_lock);
         return;
     }
     census_dropped++;
+}
+
+/* Under census_lock. */
+static void site_count(uintptr_t site, uint64_t token, unsigned size_class) {
+    uint64_t h = (uint64_t)site * 0x9e3779b97f4a7c15ull;
+    for (uint32_t i = 0, at = (uint32_t)(h >> 52); i < SITE_SLOTS; i++, at = (at + 1) & (SITE_SLOTS - 1)) {
+        struct site_slot *s = &sites[at];
+        if (!s->used) {
+            *s = (struct site_slot){.site = site};
+            __atomic_store_n(&s->used, true, __ATOMIC_RELEASE);
+            sites_used++;
+        } else if (s->site != site) {
+            continue;
+        }
+        s->token = token;
+        s->allocs++;
+        s->classes |= 1ull << (size_class % 64);
+        return;
+    }
+}
+
+static void census_add(uint64_t token, uint32_t part, uintptr_t site, unsigned size_class) {
+    pm_lock(&census_lock);
+    census_count(token, part);
+    if (site)
+        site_count(site, token, size_class);
     pm_unlock(&census_lock);
 }
 
@@ -71,14 +111,36 @@ size_t pm_token_census(struct pm_census_entry *out, size_t max) {
     return n;
 }
 
+/* The `max` busiest sites by insertion into a sorted list: no allocation,
+ * so that a signal handler can call it. Read without the lock, as the
+ * census: counts of a site in use may be a few calls behind. */
+size_t pm_site_census(struct pm_site_entry *out, size_t max, uint64_t *seen) {
+    size_t n = 0;
+    for (uint32_t i = 0; i < SITE_SLOTS && max; i++) {
+        const struct site_slot *s = &sites[i];
+        if (!__atomic_load_n(&s->used, __ATOMIC_ACQUIRE))
+            continue;
+        struct pm_site_entry e = {.site = s->site, .token = s->token, .allocs = s->allocs, .classes = s->classes};
+        if (n == max && e.allocs <= out[n - 1].allocs)
+            continue;
+        size_t at = n < max ? n++ : n - 1;
+        for (; at > 0 && out[at - 1].allocs < e.allocs; at--)
+            out[at] = out[at - 1];
+        out[at] = e;
+    }
+    *seen = __atomic_load_n(&sites_used, __ATOMIC_RELAXED);
+    return n;
+}
+
 /* The token of this thread's allocation call in progress, for the census
  * when (and if) it takes a slot. */
 static __thread uint64_t pending_token __attribute__((tls_model("initial-exec"))) = PM_CENSUS_NO_TOKEN;
+static __thread const void *pending_site __attribute__((tls_model("initial-exec")));
 
 void pm_stat_plain(const void *site) {
-    (void)site;
     __atomic_fetch_add(&plain_count, 1, __ATOMIC_RELAXED);
     pending_token = PM_CENSUS_NO_TOKEN;
+    pending_site = site;
 }
 
 /* A slot of cache `cache_id` handed out: the pending call's token counts in
@@ -87,9 +149,11 @@ void pm_stat_plain(const void *site) {
 void pm_stat_slot(size_t cache_id) {
     const struct pm_cache *c = &pm_caches[cache_id];
     uint64_t token = pending_token;
+    const void *site = pending_site;
     pending_token = PM_CENSUS_NO_TOKEN;
+    pending_site = NULL;
     if (c->kind == PM_KIND_KMALLOC)
-        census_add(token, c->partition);
+        census_add(token, c->partition, (uintptr_t)site, c->size_class);
 }
 
 /* Tokens that stand for no real type besides the fallback: clang gives a
@@ -133,8 +197,8 @@ void pm_stat_token(uint64_t token, const void *site) {
         token = pm_override.token;
         site = pm_override.site;
     }
-    (void)site;
     pending_token = token;
+    pending_site = site;
     bool fallback = token == 0 || (pm_g.token_max && token >= pm_g.token_max) || is_untyped(token);
     __atomic_fetch_add(fallback ? &fallback_count : &typed_count, 1, __ATOMIC_RELAXED);
 }
@@ -189,6 +253,13 @@ void pm_census_reinit_locks(void) {}
 size_t pm_token_census(struct pm_census_entry *out, size_t max) {
     (void)out;
     (void)max;
+    return 0;
+}
+
+size_t pm_site_census(struct pm_site_entry *out, size_t max, uint64_t *seen) {
+    (void)out;
+    (void)max;
+    *seen = 0;
     return 0;
 }
 #endif

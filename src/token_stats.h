@@ -33,6 +33,10 @@ void pm_stat_slot(size_t cache_id);
 /* Fills out[0 .. max) with the (token, partition) pairs seen; returns how
  * many there are. Always 0 outside the counting build. */
 size_t pm_token_census(struct pm_census_entry *out, size_t max);
+/* Fills out[0 .. max) with the call sites that took the most slots, most
+ * first (module and offset left empty); returns how many it wrote and, in
+ * *seen, how many distinct sites there were. 0 outside the counting build. */
+size_t pm_site_census(struct pm_site_entry *out, size_t max, uint64_t *seen);
 void pm_census_lock_all(void);    /* across fork; no-ops outside the counting build */
 void pm_census_unlock_all(void);
 void pm_census_reinit_locks(void);

@@ -141,8 +141,19 @@ $(BUILD)/tests/tools/labelled: tests/tools/labelled.c $(TOOL) $(LIB_SO)
 $(BUILD)/tests/tools/labelled_cxx: tests/tools/labelled_cxx.cc $(TOOL) $(LIB_SO)
 	@mkdir -p $(dir $@)
 	$(TOOL) c++ -std=c++17 -O1 -g $(WARN) $< -o $@
+# The same wrappers built without tokens, with them, and with them named.
+$(BUILD)/tests/tools/wrapped_plain: tests/tools/wrapped.c
+	@mkdir -p $(dir $@)
+	$(CLANG) -std=gnu17 -O1 -g $(WARN) $< -o $@
+$(BUILD)/tests/tools/wrapped_cc: tests/tools/wrapped.c $(TOOL) $(LIB_SO)
+	@mkdir -p $(dir $@)
+	$(TOOL) cc -std=gnu17 -O1 -g $(WARN) $< -o $@
+$(BUILD)/tests/tools/wrapped_named: tests/tools/wrapped.c $(TOOL) $(LIB_SO) $(PLUGIN)
+	@mkdir -p $(dir $@)
+	$(TOOL) cc --wrapper=xmalloc,lmalloc -std=gnu17 -O1 -g $(WARN) $< -o $@
+WRAPPED_BIN := $(addprefix $(BUILD)/tests/tools/wrapped_,plain cc named)
 $(BUILD)/tests/test_tool_run_stat: $(TOOL) $(LIB_SO) $(BUILD)/stats/libpartmalloc.so $(BUILD)/tests/tools/labelled \
-                                 $(BUILD)/tests/tools/labelled_cxx \
+                                 $(BUILD)/tests/tools/labelled_cxx $(WRAPPED_BIN) \
                                  $(BUILD)/tests/helpers/harden_probe
 $(BUILD)/tests/test_tool_cc_report: $(TOOL) $(LIB_SO) $(PLUGIN) $(wildcard tests/tools/fixtures/*.log tests/tools/fixtures/*.yaml)
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "collapse.h"
 #include "dump.h"
 #include "labels.h"
 #include "spawn.h"
@@ -187,6 +188,7 @@ static void print_dump(const char *path, const char *program, pid_t pid, int kil
     if (format != PM_STATS_JSON && labels_attach(&d, d.exe && *d.exe ? d.exe : program, err, sizeof err) != 0)
         fprintf(stderr, "partmalloc run: no type names: %s\n", err);
     dump_print(&d, format, stderr);
+    collapse_report(&d, "run", stderr);
     dump_free(&d);
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "collapse.h"
 #include "dump.h"
 #include "labels.h"
 
@@ -235,6 +236,8 @@ int cmd_stat(int argc, char **argv) {
     if (format != PM_STATS_JSON && labels_attach(&d, d.exe, err, sizeof err) != 0)
         fprintf(stderr, "partmalloc stat: no type names: %s\n", err);
     bool ok = dump_print(&d, format, stdout);
+    fflush(stdout);
+    collapse_report(&d, "stat", stderr);
     dump_free(&d);
     return ok ? 0 : 1;
 }

@@ -54,6 +54,31 @@ static void parse_census(json_t *a, struct dump *d) {
     d->view.census_count = d->census ? n : 0;
 }
 
+static uint64_t get_u64_str(json_t *obj, const char *key) {
+    const char *v = json_string_value(json_object_get(obj, key));
+    return v ? strtoull(v, NULL, 10) : 0;
+}
+
+static void parse_sites(json_t *a, struct dump *d) {
+    size_t n = json_array_size(a);
+    d->sites = calloc(n ? n : 1, sizeof *d->sites);
+    for (size_t i = 0; i < n && d->sites; i++) {
+        json_t *e = json_array_get(a, i);
+        const char *token = json_string_value(json_object_get(e, "token"));
+        const char *module = json_string_value(json_object_get(e, "module"));
+        d->sites[i] = (struct pm_site_entry){
+            .site = get_u64_str(e, "site"),
+            .token = token ? strtoull(token, NULL, 10) : PM_CENSUS_NO_TOKEN,
+            .allocs = get_u64(e, "allocs"),
+            .classes = get_u64_str(e, "classes"),
+            .module = module ? strdup(module) : NULL,
+            .offset = get_u64_str(e, "offset"),
+        };
+    }
+    d->view.sites = d->sites;
+    d->view.site_count = d->sites ? n : 0;
+}
+
 int dump_parse(const char *text, struct dump *d, char *err, size_t errlen) {
     memset(d, 0, sizeof *d);
     json_error_t jerr;
@@ -86,6 +111,10 @@ int dump_parse(const char *text, struct dump *d, char *err, size_t errlen) {
     json_t *census = json_object_get(root, "census");
     if (json_is_array(census))
         parse_census(census, d);
+    json_t *sites = json_object_get(root, "sites");
+    if (json_is_array(sites))
+        parse_sites(sites, d);
+    d->view.sites_seen = get_u64(root, "sites_seen");
     json_t *large = json_object_get(root, "large");
     d->view.large.active_blocks = get_u64(large, "active_blocks");
     d->view.large.active_bytes = get_u64(large, "active_bytes");
@@ -126,6 +155,9 @@ void dump_free(struct dump *d) {
     free(d->labels);
     free(d->caches);
     free(d->census);
+    for (size_t i = 0; d->sites && i < d->view.site_count; i++)
+        free((char *)d->sites[i].module);
+    free(d->sites);
     free(d->exe);
     memset(d, 0, sizeof *d);
 }

@@ -9,6 +9,7 @@ struct dump {
     struct pm_stats_view view;
     struct pm_cache_stats *caches;
     struct pm_census_entry *census;
+    struct pm_site_entry *sites;  /* their module names are malloc'ed */
     char *exe;
     char **labels;              /* per partition, or NULL */
 };

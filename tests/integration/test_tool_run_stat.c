@@ -270,8 +270,12 @@ struct waiting_run {
     char dir[512]; /* run's temporary directory */
 };
 
-static struct waiting_run start_run_waiting(void) {
-    const char *argv[] = {tool(), "run", "--", path_of("tests/tools/labelled"), "wait", NULL};
+/* `partmalloc run -- PROGRAM ARGS`, once the program has written
+ * `lines_before` lines and then "ready". */
+static struct waiting_run start_run_of(const char *const *program, int lines_before) {
+    const char *argv[8] = {tool(), "run", "--"};
+    for (int i = 0; program[i] && i < 4; i++)
+        argv[3 + i] = program[i];
     int out[2], err[2];
     pipe_cloexec(out);
     pipe_cloexec(err);
@@ -280,7 +284,8 @@ static struct waiting_run start_run_waiting(void) {
     close(err[1]);
     w.out = fdopen(out[0], "r");
     char line[128];
-    cr_assert_not_null(fgets(line, sizeof line, w.out));
+    for (int i = 0; i < lines_before; i++)
+        cr_assert_not_null(fgets(line, sizeof line, w.out));
     cr_assert_not_null(fgets(line, sizeof line, w.out));
     cr_assert_str_eq(line, "ready\n");
     w.program = child_of(w.run);
@@ -288,6 +293,11 @@ static struct waiting_run start_run_waiting(void) {
     dump_dir_of(w.program, w.dir, sizeof w.dir);
     cr_assert_eq(access(w.dir, F_OK), 0, "%s", w.dir);
     return w;
+}
+
+static struct waiting_run start_run_waiting(void) {
+    const char *program[] = {path_of("tests/tools/labelled"), "wait", NULL};
+    return start_run_of(program, 1); /* after its tokens line */
 }
 
 /* Stops it by `sig` sent to run alone: the program gets the signal, no
@@ -632,4 +642,83 @@ Test(tool_stat, errors) {
     cr_expect_eq(exit_code(&r), 1);
     cr_expect(strncmp(r.err, "partmalloc stat: /etc/hostname: not a partmalloc statistics dump", 64) == 0, "%s", r.err);
     run_free(&r);
+}
+
+/* ---- isolation collapsed: the findings under the histogram ---- */
+
+/* What `partmalloc run` says on stderr of tests/tools/wrapped_<build> run
+ * with path `path` (wrap, cast or direct). */
+static char *collapse_lines_of(const char *build, const char *path) {
+    char program[64];
+    snprintf(program, sizeof program, "tests/tools/wrapped_%s", build);
+    const char *argv[] = {tool(), "run", "--", path_of(program), path, NULL};
+    struct run r = run_env(argv, NULL, false);
+    cr_assert_eq(exit_code(&r), 0, "%s %s: %s", build, path, r.err);
+    /* only the findings: every line from the first "isolation collapsed" */
+    const char *first = strstr(r.err, "partmalloc run: isolation collapsed");
+    char *lines = strdup(first ? first : "");
+    run_free(&r);
+    return lines;
+}
+
+struct collapse_case {
+    const char *build, *path;
+    const char *expect[3]; /* substrings of the findings; none: no finding at all */
+};
+
+/* Each way a wrapper collapses isolation is named with its function and
+ * the fix; the controls — one call site per type, and the same wrappers
+ * named to partmalloc cc — have no finding, so the checks can fail. */
+Test(tool_run, collapsed_isolation_names_the_wrapper_and_the_fix) {
+    static const struct collapse_case cases[] = {
+        /* no tokens: one site serves every type */
+        {"plain", "wrap", {"partmalloc run: isolation collapsed: one call site made 100.0% of the 2000 allocations, "
+                           "in 5 size classes: xmalloc (wrapped.c:",
+                           "rebuild with `partmalloc cc --wrapper=xmalloc`"}},
+        {"plain", "cast", {"in 5 size classes: lmalloc (wrapped.c:", "`partmalloc cc --wrapper=lmalloc`"}},
+        /* tokens, but the `void *` wrapper's call has no type */
+        {"cc", "wrap", {"one call site made 100.0% of the 2000 allocations, in 5 size classes: xmalloc (wrapped.c:",
+                        "partmalloc run: isolation collapsed: 100.0% of the 2000 allocations have no known type "
+                        "(void 0.0%, fallback token 100.0%, no token 0.0%), so they share the unknown partitions.\n"}},
+        /* tokens, and the cast gives every object one type */
+        {"cc", "cast", {"partmalloc run: isolation collapsed: one type, long, is the type of 100.0% of the 2000 "
+                        "allocations, in 5 size classes",
+                        "the busiest site: lmalloc (wrapped.c:", "`partmalloc cc --wrapper=lmalloc`"}},
+        {"plain", "direct", {NULL}},
+        {"cc", "direct", {NULL}},
+        {"named", "wrap", {NULL}},
+        {"named", "cast", {NULL}},
+        {"named", "direct", {NULL}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const struct collapse_case *c = &cases[i];
+        char *lines = collapse_lines_of(c->build, c->path);
+        if (!c->expect[0])
+            cr_expect_str_empty(lines, "%s %s: a finding where none belongs:\n%s", c->build, c->path, lines);
+        for (size_t k = 0; k < 3 && c->expect[k]; k++)
+            cr_expect_not_null(strstr(lines, c->expect[k]), "%s %s: no \"%s\" in:\n%s", c->build, c->path,
+                               c->expect[k], lines);
+        free(lines);
+    }
+}
+
+/* The same finding for a live process, from `partmalloc stat`, on stderr
+ * (stdout keeps the statistics alone). */
+Test(tool_stat, names_the_wrapper_of_a_live_process) {
+    const char *program[] = {path_of("tests/tools/wrapped_plain"), "wrap", "wait", NULL};
+    struct waiting_run w = start_run_of(program, 0);
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", (int)w.run);
+    const char *argv[] = {tool(), "stat", pid, NULL};
+    struct run r = run_env(argv, NULL, false);
+    cr_expect_eq(exit_code(&r), 0, "%s", r.err);
+    cr_expect_not_null(strstr(r.err, "partmalloc stat: isolation collapsed: one call site made 100.0% of the 2000 "
+                                     "allocations, in 5 size classes: xmalloc (wrapped.c:"),
+                       "%s", r.err);
+    cr_expect_null(strstr(r.out, "isolation collapsed"), "%s", r.out);
+    run_free(&r);
+    char *err;
+    int status = signal_run(&w, SIGTERM, &err);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x: %s", status, err);
+    free(err);
 }
