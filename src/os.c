@@ -31,6 +31,10 @@ void pm_os_fail(unsigned kinds, uint64_t nth, uint64_t count, int err) {
     __atomic_store_n(&fault.count, nth ? count : 0, __ATOMIC_RELEASE);
 }
 
+uint64_t pm_os_fail_pending(void) {
+    return __atomic_load_n(&fault.count, __ATOMIC_ACQUIRE);
+}
+
 /* True (errno set) if this call is to fail. One load and a branch when
  * nothing is pending; the tests that inject run one thread at a time. */
 static bool injected_failure(unsigned kind) {

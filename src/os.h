@@ -69,6 +69,10 @@ enum {
     PM_OS_FAIL_REMAP = 1u << 2,   /* resize, move */
 };
 void pm_os_fail(unsigned kinds, uint64_t nth, uint64_t count, int err);
+/* How many of the asked failures have not happened yet (0: all of them
+ * did, or none was asked): a test sweeping nth knows when its workload
+ * makes fewer calls than nth. */
+uint64_t pm_os_fail_pending(void);
 
 void pm_os_random(void *buf, size_t len);
 void pm_write_stderr(const char *s, size_t len);

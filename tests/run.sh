@@ -89,6 +89,18 @@ for name in test_isolation test_api test_death test_fork; do
     count_tap "$name (1 MiB regions)" "$rc"
 done
 
+# The injected OS failures swept again in strict, and with 1 MiB regions.
+for setting in PARTMALLOC_HARDEN=strict PARTMALLOC_REGION_SIZE=1M; do
+    bin="$BUILD/tests/test_os_inject"
+    [ -x "$bin" ] || continue
+    echo "== test_os_inject ($setting)"
+    rm -f "$tap"
+    env "$setting" "$bin" -j2 --short-filename --tap="$tap" >"$log" 2>&1
+    rc=$?
+    grep -a -E "^\[----\]|^\[FAIL\]|ERROR|runtime error" "$log" | head -40
+    count_tap "test_os_inject ($setting)" "$rc"
+done
+
 for script in tests/scripts/*.sh; do
     [ -f "$script" ] || continue
     name=$(basename "$script")

@@ -224,6 +224,31 @@ Test(cxx, huge_nothrow_new_returns_null) {
     delete ok;
 }
 
+// The OS layer's fault injection (src/os.h, a C header): the next `count`
+// mappings fail with `err`.
+extern "C" void pm_os_fail(unsigned kinds, uint64_t nth, uint64_t count, int err);
+static const unsigned os_fail_map = 1u << 0; // PM_OS_FAIL_MAP
+
+// An mmap that fails (not a size no one could have): new throws, the
+// nothrow forms return null, and once the system gives memory again new
+// succeeds. 1 MiB: a large block, one mapping each.
+Test(cxx, failing_mmap_throws_bad_alloc_then_recovers) {
+    delete new int(1); // set up before the injection
+    const std::size_t size = std::size_t(1) << 20;
+    int thrown = 0;
+    pm_os_fail(os_fail_map, 1, 1000, ENOMEM); // every mapping until turned off
+    try { escape(::operator new(opaque(size))); } catch (const std::bad_alloc &) { thrown++; }
+    try { escape(new char[opaque(size)]); } catch (const std::bad_alloc &) { thrown++; }
+    cr_expect_eq(thrown, 2, "%d of 2 forms threw", thrown);
+    cr_expect_null(::operator new(opaque(size), std::nothrow));
+    cr_expect_null(::operator new[](opaque(size), std::align_val_t{4096}, std::nothrow));
+    pm_os_fail(0, 0, 0, 0);
+    char *p = new char[opaque(size)]; // the control: the same call succeeds now
+    std::memset(p, 0x5a, size);
+    cr_expect_eq(p[size - 1], 0x5a);
+    delete[] p;
+}
+
 // ---- the new-handler ----
 
 namespace {
