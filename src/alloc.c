@@ -23,7 +23,7 @@ void pm_bad_slot(const void *ptr, size_t cid, const uint8_t *state, int interior
     const char *reason;
     if (interior)
         reason = "not the start of an object";
-    else if (*state == PM_SLOT_NEVER)
+    else if (*state == PM_SLOT_NEVER || *state == PM_SLOT_CACHED_NEVER) /* the latter: in a thread cache */
         reason = "slot never allocated";
     else
         reason = NULL; /* freed */
