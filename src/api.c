@@ -1,6 +1,7 @@
 /* The library's own API (include/partmalloc.h): the pm_* allocation calls,
  * always exported, also where the C allocator's names are not taken (the
- * sanitizer builds of the tests), and the introspection calls. */
+ * sanitizer builds of the tests), the introspection calls, and
+ * malloc_object_size for fortified string functions. */
 #define _GNU_SOURCE
 #include <string.h>
 
