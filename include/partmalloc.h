@@ -60,6 +60,24 @@ struct pm_ptr_info {
  * block (live or recently freed); 0 otherwise. Never aborts. */
 PARTMALLOC_API int pm_ptr_info(const void *ptr, struct pm_ptr_info *info);
 
+/* Object size, for fortified string functions (docs/guide.md), under
+ * hardened_malloc's names. malloc_object_size(p): the bytes from `p` to the
+ * end of the live object that contains it, `p` anywhere inside it: the end
+ * is where malloc_usable_size(start) ends (the slot, or under `strict`
+ * with checked_usable or canary the size asked for; a large block's data
+ * pages, or its size asked for under `strict`). 0 for a pointer partmalloc
+ * did not hand out or that is no longer live: NULL, freed or never-used
+ * slots, guard pages, malloc(0) objects (they have no bytes), another
+ * allocator's memory, the stack. Never aborts; thread-safe; takes a lock
+ * for pointers outside the slab regions (not for signal handlers).
+ * malloc_object_size_fast(p): the same answer where address arithmetic
+ * alone finds the object (small objects in each cache's first region,
+ * malloc(0) objects, NULL), SIZE_MAX ("no bound known") everywhere else:
+ * large blocks, regions a cache took later, memory that is not
+ * partmalloc's. Takes no lock. */
+PARTMALLOC_API size_t malloc_object_size(const void *ptr);
+PARTMALLOC_API size_t malloc_object_size_fast(const void *ptr);
+
 /* Typed mode's three groups of partitions (docs/choosing-a-mode.md): types
  * whose type is unknown (a token naming no type, and calls without a token
  * in a program built with tokens), known types without pointers, known

@@ -23,7 +23,7 @@ void pm_bad_slot(const void *ptr, size_t cid, const uint8_t *state, int interior
     const char *reason;
     if (interior)
         reason = "not the start of an object";
-    else if (*state == PM_SLOT_NEVER)
+    else if (*state == PM_SLOT_NEVER || *state == PM_SLOT_CACHED_NEVER) /* the latter: in a thread cache */
         reason = "slot never allocated";
     else
         reason = NULL; /* freed */
@@ -87,9 +87,7 @@ static int live_small(const void *ptr, struct pm_slot_ref *ref, const char *op) 
     return 1;
 }
 
-/* The size a live slab object may use: its slot, or with the strict
- * defences the size it was asked for. */
-static size_t small_usable(const struct pm_slot_ref *ref) {
+size_t pm_small_usable(const struct pm_slot_ref *ref) {
     if (pm_g.slow_only && (pm_g.harden.checked_usable || pm_g.harden.canary))
         return pm_strict_size(ref);
     return pm_hot[ref->cid].obj_size;
@@ -184,7 +182,7 @@ void pm_dealloc_checked(void *ptr, size_t size, size_t alignment) {
     const char *op = alignment ? "free_aligned_sized" : "free_sized";
     if (live_small(ptr, &ref, op)) {
         bool exact = pm_g.slow_only && (pm_g.harden.checked_usable || pm_g.harden.canary);
-        bool wrong = exact ? size != small_usable(&ref) || (alignment && (uintptr_t)ptr % alignment)
+        bool wrong = exact ? size != pm_small_usable(&ref) || (alignment && (uintptr_t)ptr % alignment)
                            : class_for(alignment, size) != pm_caches[ref.cid].size_class;
         if (wrong) {
             char name[32];
@@ -214,7 +212,7 @@ size_t pm_usable(const void *ptr, const char *op) {
         return 0;
     struct pm_slot_ref ref;
     if (live_small(ptr, &ref, op))
-        return small_usable(&ref);
+        return pm_small_usable(&ref);
     if (zero_usable(ptr, op) == 0)
         return 0;
     size_t usable = 0;
@@ -243,7 +241,7 @@ void *pm_realloc_part(void *ptr, size_t size, pm_part_t part, bool binding) {
     struct pm_slot_ref ref;
     size_t old_usable;
     if (live_small(ptr, &ref, "realloc")) {
-        old_usable = small_usable(&ref);
+        old_usable = pm_small_usable(&ref);
         /* the strict defences keep a size per object: always a new one */
         if (!pm_g.slow_only && size <= PM_MAX_SMALL && pm_size_to_class(size) == pm_caches[ref.cid].size_class &&
             (!binding || PM_CID_GROUP(ref.cid) == pm_part_index(part)))

@@ -17,6 +17,9 @@ void *pm_realloc_part(void *ptr, size_t size, pm_part_t part, bool binding);
 void pm_dealloc(void *ptr);
 void pm_dealloc_checked(void *ptr, size_t size, size_t alignment);
 size_t pm_usable(const void *ptr, const char *op);
+/* The size a live slab object may use (what pm_usable reports): its slot,
+ * or with the strict defences the size it was asked for. */
+size_t pm_small_usable(const struct pm_slot_ref *ref);
 
 #pragma GCC visibility pop
 

@@ -1,6 +1,7 @@
 /* The library's own API (include/partmalloc.h): the pm_* allocation calls,
  * always exported, also where the C allocator's names are not taken (the
- * sanitizer builds of the tests), and the introspection calls. */
+ * sanitizer builds of the tests), the introspection calls, and
+ * malloc_object_size for fortified string functions. */
 #define _GNU_SOURCE
 #include <string.h>
 
@@ -91,6 +92,51 @@ int pm_ptr_info(const void *ptr, struct pm_ptr_info *info) {
     info->start = ptr;
     strcpy(info->cache_name, "large");
     return 1;
+}
+
+/* ---- object size (fortified string functions) ---- */
+
+/* The first byte of the slot `ref` describes. */
+static uintptr_t slot_start(const struct pm_slot_ref *ref) {
+    uintptr_t region = (uintptr_t)pm_region.base + ((uintptr_t)ref->cid << pm_region.shift);
+    uintptr_t base = ref->seg ? (uintptr_t)ref->seg->base : region;
+    return base + ref->idx * pm_hot[ref->cid].obj_size;
+}
+
+/* Bytes from `ptr` to the end of the live slab object whose slot holds it;
+ * 0 for a slot that is not live (never used, cached, freed, in a guard) and
+ * for an address past the object's usable size (the strict canary). */
+static size_t small_object_size(const void *ptr, const struct pm_slot_ref *ref) {
+    if (*ref->state != PM_SLOT_LIVE)
+        return 0;
+    uintptr_t end = slot_start(ref) + pm_small_usable(ref);
+    return (uintptr_t)ptr < end ? end - (uintptr_t)ptr : 0;
+}
+
+PM_EXPORT size_t malloc_object_size(const void *ptr) {
+    if (!ptr || !__atomic_load_n(&pm_initialized, __ATOMIC_ACQUIRE))
+        return 0;
+    struct pm_slot_ref ref;
+    if (pm_slot_find(ptr, &ref))
+        return small_object_size(ptr, &ref);
+    if (pm_zero_state(ptr) >= 0)
+        return 0; /* malloc(0) objects have no bytes */
+    return pm_large_object_size(ptr);
+}
+
+/* The primary regions and the malloc(0) region are found by address
+ * arithmetic; a region taken past the primary one, a large block or
+ * another pointer would need a table and a lock: SIZE_MAX, "no bound". */
+PM_EXPORT size_t malloc_object_size_fast(const void *ptr) {
+    if (!ptr)
+        return 0;
+    uintptr_t off = (uintptr_t)ptr - (uintptr_t)pm_region.base;
+    if (off < pm_region.total) {
+        struct pm_slot_ref ref;
+        pm_slot_find(ptr, &ref);
+        return small_object_size(ptr, &ref);
+    }
+    return pm_zero_state(ptr) >= 0 ? 0 : SIZE_MAX;
 }
 
 void pm_get_config(struct pm_config *out) {

@@ -254,16 +254,42 @@ size_t pm_large_usable(const void *ptr) {
     return n;
 }
 
+/* What malloc_usable_size reports for a block: with the strict defences
+ * the size asked for, as for small objects. */
+static size_t entry_usable(const struct large_entry *e) {
+    return pm_g.slow_only && pm_g.harden.checked_usable ? e->requested : e->data_bytes;
+}
+
 int pm_large_state(const void *ptr, size_t *usable) {
     pm_lock(&large_lock);
     struct large_entry *e = lookup((uintptr_t)ptr);
     int st = e ? e->state : L_EMPTY;
-    if (e && usable) /* strict: the size asked for, as for small objects */
-        *usable = pm_g.slow_only && pm_g.harden.checked_usable ? e->requested : e->data_bytes;
+    if (e && usable)
+        *usable = entry_usable(e);
     pm_unlock(&large_lock);
     return st == L_LIVE ? 1 : st == L_FREED ? -1 : 0;
 }
 
+/* The live block whose usable bytes hold `at`, or NULL (under the lock).
+ * Its start first (one probe); an interior address needs a scan of the
+ * table, which holds the live blocks and the last freed ones. */
+static const struct large_entry *live_block_holding(uintptr_t at) {
+    const struct large_entry *e = lookup(at);
+    if (e && e->state == L_LIVE)
+        return e;
+    for (size_t i = 0; i < table_cap; i++)
+        if (table[i].state == L_LIVE && at - table[i].key < entry_usable(&table[i]))
+            return &table[i];
+    return NULL;
+}
+
+size_t pm_large_object_size(const void *ptr) {
+    pm_lock(&large_lock);
+    const struct large_entry *e = live_block_holding((uintptr_t)ptr);
+    size_t n = e ? e->key + entry_usable(e) - (uintptr_t)ptr : 0;
+    pm_unlock(&large_lock);
+    return n;
+}
 
 bool pm_large_free(void *ptr, size_t check_size, size_t check_align) {
     pm_lock(&large_lock);

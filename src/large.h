@@ -12,6 +12,10 @@ void *pm_large_alloc(size_t size, size_t alignment, bool zero);
 size_t pm_large_usable(const void *ptr);
 /* 1: live large block (usable size stored), -1: a recently freed one, 0: neither. */
 int pm_large_state(const void *ptr, size_t *usable);
+/* The bytes from `ptr` to the end of the live block holding it (its usable
+ * size, as pm_large_state gives it, from its start), 0 if no live block
+ * holds it: freed blocks, guard pages and other memory. */
+size_t pm_large_object_size(const void *ptr);
 /* Frees a large block; false if `ptr` is not one. `check_size` is the size
  * the block must have been asked for (free_sized), or PM_LARGE_ANY_SIZE
  * (plain free; no allocation of SIZE_MAX bytes succeeds); `check_align`,

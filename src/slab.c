@@ -635,7 +635,7 @@ static size_t take_range(struct pm_cache *c, struct pm_segment *seg, uint64_t fi
             uint64_t idx = (w << 6) + b;
             out[n].ptr = seg->base + idx * c->obj_size;
             out[n].state = state + idx;
-            state[idx] = PM_SLOT_CACHED;
+            state[idx] = state[idx] == PM_SLOT_NEVER ? PM_SLOT_CACHED_NEVER : PM_SLOT_CACHED;
             n++;
         }
     }
@@ -700,7 +700,7 @@ void pm_cache_flush(size_t cid, const struct pm_entry *in, size_t n) {
         uint64_t local = pm_slot_slab(c, idx);
         uint32_t s = (uint32_t)(seg->index * c->max_slabs + local);
         struct pm_slab *sl = &seg->slabs[local];
-        *in[i].state = PM_SLOT_FREED;
+        *in[i].state = *in[i].state == PM_SLOT_CACHED_NEVER ? PM_SLOT_NEVER : PM_SLOT_FREED;
         seg->free_map[idx >> 6] |= 1ull << (idx & 63);
         if (sl->free_count++ == 0)
             list_push_head(c, s, PM_LIST_PARTIAL);

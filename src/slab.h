@@ -16,6 +16,12 @@ enum pm_slot_state {
     PM_SLOT_LIVE = 1,   /* owned by the program */
     PM_SLOT_CACHED = 2, /* freed, held by a thread cache */
     PM_SLOT_FREED = 3,  /* freed, back in its slab's free map */
+    /* Held by a thread cache (or on its way to the strict path) but never
+     * handed out: a refill took it while NEVER, a flush makes it NEVER
+     * again, so a free of it is reported as what it is (never allocated),
+     * not as a double free. The fast paths need no test for it: allocation
+     * writes LIVE over either cached state, and free sees "not LIVE". */
+    PM_SLOT_CACHED_NEVER = 4,
 };
 
 struct pm_slab {
@@ -159,7 +165,8 @@ void pm_cache_name(size_t cache_id, char out[32]);
 /* Moves up to `want` free slots of cache `cid` into out[]; returns the count
  * (0 only when the region is exhausted or the OS refuses memory). */
 size_t pm_cache_refill(size_t cid, struct pm_entry *out, size_t want);
-/* Returns `n` cached slots (state CACHED) of cache `cid` to their slabs. */
+/* Returns `n` cached slots (state CACHED, or CACHED_NEVER: those go back
+ * as never allocated) of cache `cid` to their slabs. */
 void pm_cache_flush(size_t cid, const struct pm_entry *in, size_t n);
 size_t pm_cache_trim(size_t cid);        /* decommit all empty slabs */
 void pm_caches_lock_all(void);

@@ -44,7 +44,7 @@ static void count_slots(const struct pm_cache *c, const struct pm_segment *seg, 
         const uint8_t *st = seg->state + pm_slab_first_slot(c, s);
         for (uint32_t i = 0; i < c->objs_per_slab; i++) {
             live += st[i] == PM_SLOT_LIVE;
-            cached += st[i] == PM_SLOT_CACHED;
+            cached += st[i] == PM_SLOT_CACHED || st[i] == PM_SLOT_CACHED_NEVER;
         }
         out->total_slabs++;
         out->active_slabs += live != 0;

@@ -24,7 +24,8 @@
  *   uaf-read <size>                free a filled object, count its nonzero bytes
  *   large-uaf <size>               free a filled large block, then read it
  *   reuse <trials> <size>...       malloc/free/malloc: same address how often
- *   usable <size>...               malloc_usable_size of fresh objects
+ *   usable <size>...               malloc_usable_size of fresh objects, and
+ *                                  malloc_object_size at their edges
  *   zero info|read|write|double-free|realloc|realloc-then-free
  *                                  malloc(0) objects
  *   kmem-zalloc <size>             kmem_cache_zalloc from a dedicated cache of
@@ -384,11 +385,25 @@ static int cmd_reuse(size_t trials, char **sizes, int nsizes) {
     return 0;
 }
 
+/* malloc_object_size of `p` (`size` asked for, `usable` reported) at its
+ * start, last usable byte, first byte past the usable size and last byte
+ * of its slot (a large block: of its last data page), and the fast form at
+ * its start. */
+static void say_object_size(const char *p, size_t size, size_t usable) {
+    struct pm_ptr_info info = info_of((void *)p);
+    size_t page = 4096, slot = info.is_small ? info.object_size : (usable + page - 1) / page * page;
+    say("objsize %zu start=%zu last=%zu past=%zu slot_last=%zu fast=%zu\n", size, malloc_object_size(p),
+        usable ? malloc_object_size(p + usable - 1) : 0, malloc_object_size(p + usable),
+        slot ? malloc_object_size(p + slot - 1) : 0, malloc_object_size_fast(p));
+}
+
 static int cmd_usable(char **sizes, int nsizes) {
     for (int s = 0; s < nsizes; s++) {
         size_t size = arg_size(sizes[s]);
         void *p = alloc_here(size);
-        say("usable %zu %zu %s\n", size, malloc_usable_size(hide(p)), info_of(p).cache_name);
+        size_t usable = malloc_usable_size(hide(p));
+        say("usable %zu %zu %s\n", size, usable, info_of(p).cache_name);
+        say_object_size(p, size, usable);
         free(hide(p));
     }
     return 0;

@@ -415,6 +415,70 @@ Test(harden, usable_size_is_the_slot_by_default) {
     run_free(&r);
 }
 
+/* ---- malloc_object_size follows malloc_usable_size ---- */
+
+struct objsize {
+    size_t start, last, past, slot_last, fast;
+};
+
+static struct objsize objsize_of(const struct run *r, size_t size) {
+    char prefix[48];
+    snprintf(prefix, sizeof prefix, "objsize %zu ", size);
+    const char *line = strstr(r->out, prefix);
+    cr_assert_not_null(line, "no '%s' in: %s", prefix, r->out);
+    struct objsize o;
+    cr_assert_eq(sscanf(line + strlen(prefix), "start=%zu last=%zu past=%zu slot_last=%zu fast=%zu", &o.start,
+                        &o.last, &o.past, &o.slot_last, &o.fast),
+                 5, "%s", line);
+    return o;
+}
+
+/* Under strict (checked_usable, canary) an object ends at the size asked
+ * for: the canary and the rest of the slot are outside it. */
+Test(harden, object_size_ends_at_the_size_asked_for_under_strict) {
+    struct run r = PROBE("strict", "usable", "1", "100", "4096", "32760", "100000");
+    expect_done(&r, NULL, "strict");
+    const size_t sizes[] = {1, 100, 4096, 32760};
+    for (size_t i = 0; i < 4; i++) {
+        struct objsize o = objsize_of(&r, sizes[i]);
+        cr_expect_eq(o.start, sizes[i], "size %zu", sizes[i]);
+        cr_expect_eq(o.last, 1, "size %zu", sizes[i]);
+        cr_expect_eq(o.past, 0, "size %zu: the canary", sizes[i]);
+        cr_expect_eq(o.slot_last, 0, "size %zu: the slot's last byte", sizes[i]);
+        cr_expect_eq(o.fast, sizes[i], "size %zu", sizes[i]);
+    }
+    struct objsize big = objsize_of(&r, 100000);
+    cr_expect_eq(big.start, 100000);
+    cr_expect_eq(big.last, 1);
+    cr_expect_eq(big.slot_last, 0, "the page slack after the size asked for");
+    cr_expect_eq(big.fast, SIZE_MAX);
+    run_free(&r);
+}
+
+/* The control: by default an object ends at its slot's end. */
+Test(harden, object_size_ends_at_the_slot_by_default) {
+    struct run r = PROBE("default", "usable", "1", "100", "100000");
+    expect_done(&r, NULL, "default");
+    struct objsize one = objsize_of(&r, 1), hundred = objsize_of(&r, 100), big = objsize_of(&r, 100000);
+    cr_expect_eq(one.start, 8);
+    cr_expect_eq(one.slot_last, 1);
+    cr_expect_eq(hundred.start, 112);
+    cr_expect_eq(hundred.slot_last, 1);
+    cr_expect_eq(big.start, 102400);
+    cr_expect_eq(big.slot_last, 1);
+    cr_expect_eq(big.past, 0, "the trailing guard page");
+    run_free(&r);
+}
+
+Test(harden, object_size_of_a_zero_size_object_is_zero) {
+    struct run r = PROBE("default,zero_inaccessible=on", "usable", "0");
+    expect_done(&r, NULL, "zero_inaccessible");
+    cr_assert_not_null(strstr(r.out, "usable 0 0 zero-size"), "%s", r.out);
+    struct objsize o = objsize_of(&r, 0);
+    cr_expect(o.start == 0 && o.past == 0 && o.fast == 0, "%s", r.out);
+    run_free(&r);
+}
+
 /* ---- malloc(0) with zero_inaccessible ---- */
 
 #define ZERO_STRICT "strict,zero_inaccessible=on"

@@ -244,3 +244,228 @@ Test(api, freed_large_blocks_are_kept_for_reuse_and_zeroed_for_calloc) {
     pm_free(d);
     cr_expect_geq(pm_collect(), (size_t)(1 << 20), "pm_collect unmaps the kept blocks");
 }
+
+/* ---- malloc_object_size (include/partmalloc.h) ----
+ * Bytes from a pointer to the end of the live object holding it, the end
+ * being where malloc_usable_size of the object ends; 0 for anything not in
+ * a live object; the _fast form the same where address arithmetic finds
+ * the object, SIZE_MAX where it would need a table. */
+
+#include <pthread.h>
+#include <sys/mman.h>
+
+#define OS_PAGE ((size_t)4096)
+
+static __attribute__((noinline)) void *alloc_at_one_site(size_t n) {
+    void *p = pm_malloc(n);
+    __asm__ volatile("" : "+r"(p));
+    return p;
+}
+
+/* Both forms at `at`, expecting `want` (the fast one in a primary region). */
+static void expect_object_size(const char *at, size_t want, const char *what) {
+    cr_expect_eq(malloc_object_size(at), want, "%s %p: %zu, want %zu", what, (const void *)at,
+                 malloc_object_size(at), want);
+    cr_expect_eq(malloc_object_size_fast(at), want, "%s %p (fast): %zu, want %zu", what, (const void *)at,
+                 malloc_object_size_fast(at), want);
+}
+
+static int in_primary_region(const void *p) {
+    return malloc_object_size_fast(p) != SIZE_MAX;
+}
+
+Test(api, object_size_of_live_small_objects_and_interior_pointers) {
+    const size_t sizes[] = {1, 8, 17, 64, 100, 1000, 4096, 20000, 32768};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char *p = alloc_at_one_site(sizes[i]);
+        size_t u = pm_usable_size(p);
+        if (!in_primary_region(p)) /* 1 MiB regions: the case below */
+            continue;
+        expect_object_size(p, u, "start");
+        expect_object_size(p + u / 2, u - u / 2, "middle");
+        expect_object_size(p + u - 1, 1, "last byte");
+        /* one past the end is the next slot's start: its own object's
+         * size if that one is live, else 0 */
+        struct pm_ptr_info next;
+        cr_assert_eq(pm_ptr_info(p + u, &next), 1);
+        expect_object_size(p + u, next.live && next.start == p + u ? next.object_size : 0, "one past the end");
+        pm_free(p);
+        expect_object_size(p, 0, "freed, in the thread cache");
+        expect_object_size(p + u - 1, 0, "freed, last byte");
+    }
+    char *q = alloc_at_one_site(48);
+    pm_free(q);
+    pm_collect(); /* back in its slab */
+    cr_expect_eq(malloc_object_size(q), 0);
+}
+
+Test(api, object_size_of_a_neighbour_that_is_live) {
+    enum { COUNT = 64 };
+    char *obj[COUNT];
+    for (int i = 0; i < COUNT; i++)
+        obj[i] = alloc_at_one_site(64);
+    int found = 0;
+    for (int i = 0; i < COUNT; i++)
+        for (int j = 0; j < COUNT; j++)
+            if (obj[j] == obj[i] + 64 && in_primary_region(obj[i])) {
+                expect_object_size(obj[i] + 64, 64, "one past the end, a live neighbour");
+                found = 1;
+            }
+    cr_assert(found, "no two of %d objects side by side", COUNT);
+    for (int i = 0; i < COUNT; i++)
+        pm_free(obj[i]);
+}
+
+Test(api, object_size_of_never_used_slots) {
+    struct pm_config c;
+    pm_get_config(&c);
+    char *p = alloc_at_one_site(28000);
+    if (!in_primary_region(p))
+        p = alloc_at_one_site(28000);
+    struct pm_ptr_info info;
+    cr_assert_eq(pm_ptr_info(p, &info), 1);
+    char *far = (char *)info.start + c.cache_region_size / 2 / info.object_size * info.object_size;
+    struct pm_ptr_info s;
+    cr_assert_eq(pm_ptr_info(far, &s), 1);
+    cr_assert_eq(s.live, 0);
+    expect_object_size(far, 0, "a slot of a slab never carved out");
+    expect_object_size(far + 100, 0, "inside it");
+    pm_free(p);
+}
+
+/* A guard page between groups of slabs (default preset): an inaccessible
+ * range of the cache's region below an object handed out, from
+ * /proc/self/maps. */
+static char *guard_below(const char *region, size_t region_size, const char *highest) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    cr_assert_not_null(f);
+    char line[512];
+    char *found = NULL;
+    while (!found && fgets(line, sizeof line, f)) {
+        uintptr_t lo, hi;
+        char perms[8];
+        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && strcmp(perms, "---p") == 0 &&
+            lo >= (uintptr_t)region && hi <= (uintptr_t)region + region_size && hi <= (uintptr_t)highest)
+            found = (char *)lo;
+    }
+    fclose(f);
+    return found;
+}
+
+Test(api, object_size_inside_a_guard_is_zero) {
+    struct pm_config c;
+    pm_get_config(&c);
+    enum { COUNT = 160 }; /* 16 KiB objects: 2.5 MiB, past the first ~1 MiB group */
+    static char *obj[COUNT];
+    char *highest = NULL;
+    for (int i = 0; i < COUNT; i++) {
+        obj[i] = alloc_at_one_site(16000);
+        if (in_primary_region(obj[i]) && (!highest || obj[i] > highest))
+            highest = obj[i];
+    }
+    char *region = (char *)((uintptr_t)obj[0] & ~(uintptr_t)(c.cache_region_size - 1));
+    char *guard = guard_below(region, c.cache_region_size, highest);
+    if (c.cache_region_size >= ((size_t)4 << 20))
+        cr_assert_not_null(guard, "no guard below %p in the region at %p", (void *)highest, (void *)region);
+    if (guard) {
+        expect_object_size(guard, 0, "a guard page");
+        expect_object_size(guard + OS_PAGE - 1, 0, "a guard page's last byte");
+    }
+    for (int i = 0; i < COUNT; i++)
+        pm_free(obj[i]);
+}
+
+/* With 1 MiB regions (tests/run.sh runs this suite so too) a cache fills
+ * its first region and takes more: the fast form has no bound there. */
+Test(api, object_size_in_regions_taken_past_the_first) {
+    struct pm_config c;
+    pm_get_config(&c);
+    enum { COUNT = 400 }; /* 6.4 MiB of 16 KiB objects */
+    static char *obj[COUNT];
+    char *taken = NULL;
+    for (int i = 0; i < COUNT; i++) {
+        obj[i] = alloc_at_one_site(16000);
+        if (!in_primary_region(obj[i]))
+            taken = obj[i];
+    }
+    if (c.cache_region_size <= ((size_t)1 << 20)) {
+        cr_assert_not_null(taken, "no object outside the first region");
+    } else {
+        cr_assert_null(taken);
+        taken = obj[0];
+    }
+    size_t u = pm_usable_size(taken);
+    cr_expect_eq(malloc_object_size(taken), u);
+    cr_expect_eq(malloc_object_size(taken + 100), u - 100);
+    cr_expect_eq(malloc_object_size(taken + u - 1), 1);
+    for (int i = 0; i < COUNT; i++)
+        pm_free(obj[i]);
+    cr_expect_eq(malloc_object_size(taken), 0);
+    cr_expect_eq(malloc_object_size(taken + 100), 0);
+}
+
+Test(api, object_size_of_large_blocks) {
+    const size_t sizes[] = {32769, 200000, (size_t)9 << 20};
+    for (size_t i = 0; i < 3; i++) {
+        char *p = pm_malloc(sizes[i]);
+        size_t u = pm_usable_size(p);
+        cr_expect_eq(malloc_object_size(p), u);
+        cr_expect_eq(malloc_object_size(p + OS_PAGE + 5), u - OS_PAGE - 5);
+        cr_expect_eq(malloc_object_size(p + u - 1), 1);
+        cr_expect_eq(malloc_object_size(p + u), 0, "one past the end: the trailing guard page");
+        cr_expect_eq(malloc_object_size(p - 1), 0, "the leading guard page");
+        cr_expect_eq(malloc_object_size_fast(p), SIZE_MAX);
+        cr_expect_eq(malloc_object_size_fast(p + 100), SIZE_MAX);
+        pm_free(p);
+        cr_expect_eq(malloc_object_size(p), 0, "freed");
+        cr_expect_eq(malloc_object_size(p + 100), 0, "freed, interior");
+    }
+}
+
+static char global_buffer[256];
+
+Test(api, object_size_of_pointers_partmalloc_did_not_hand_out) {
+    char local[64];
+    memset(local, 1, sizeof local);
+    char *m = mmap(NULL, 4 * OS_PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert(m != MAP_FAILED);
+    const char *foreign[] = {local, local + 10, global_buffer, m, m + OS_PAGE + 1,
+                             (const char *)(uintptr_t)0x41414141000ull, (const char *)(uintptr_t)8};
+    for (size_t i = 0; i < sizeof foreign / sizeof foreign[0]; i++) {
+        cr_expect_eq(malloc_object_size(foreign[i]), 0, "%p", (const void *)foreign[i]);
+        cr_expect_eq(malloc_object_size_fast(foreign[i]), SIZE_MAX, "%p (fast)", (const void *)foreign[i]);
+    }
+    cr_expect_eq(malloc_object_size(NULL), 0);
+    cr_expect_eq(malloc_object_size_fast(NULL), 0);
+    munmap(m, 4 * OS_PAGE);
+}
+
+/* An object allocated by one thread, measured by another it was handed to,
+ * then freed there. */
+static void *measure_and_free(void *arg) {
+    char *p = arg;
+    size_t u = pm_usable_size(p);
+    size_t *out = pm_malloc(3 * sizeof *out);
+    out[0] = malloc_object_size(p);
+    out[1] = malloc_object_size(p + u - 1);
+    pm_free(p);
+    out[2] = malloc_object_size(p);
+    return out;
+}
+
+Test(api, object_size_of_objects_handed_between_threads) {
+    const size_t sizes[] = {24, 3000, 100000};
+    for (size_t i = 0; i < 3; i++) {
+        char *p = pm_malloc(sizes[i]);
+        size_t u = pm_usable_size(p);
+        pthread_t t;
+        cr_assert_eq(pthread_create(&t, NULL, measure_and_free, p), 0);
+        size_t *seen;
+        cr_assert_eq(pthread_join(t, (void **)&seen), 0);
+        cr_expect_eq(seen[0], u, "size %zu", sizes[i]);
+        cr_expect_eq(seen[1], 1);
+        cr_expect_eq(seen[2], 0);
+        cr_expect_eq(malloc_object_size(p), 0, "freed by the other thread");
+        pm_free(seen);
+    }
+}

@@ -424,6 +424,126 @@ Test(misuse, free_inside_a_large_block) {
     t_free(p);
 }
 
+/* ---- frees of slots resting in a thread cache ----
+ *
+ * A thread cache holds two kinds of free slots: those the program freed
+ * (a free of one again is a double free) and those a refill brought in that
+ * were never handed out (a free of one is an invalid free: its address was
+ * never returned). Each message names the one that is true. */
+
+/* Objects of 3000 bytes (the 3072-byte class): a refill brings 10 of
+ * them into the thread cache, so after one allocation from a cache nothing
+ * else has used, 9 slots rest there that were never handed out. */
+#define REFILL_SIZE 3000u
+
+/* What the next alloc_here(size) returns, found in a child: the child's
+ * allocation changes nothing here. */
+static void *next_allocation(size_t size) {
+    int fds[2];
+    cr_assert(pipe(fds) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        void *p = alloc_here(size);
+        _exit(write(fds[1], &p, sizeof p) == sizeof p ? 0 : 3);
+    }
+    void *next = NULL;
+    cr_assert_eq(read(fds[0], &next, sizeof next), (ssize_t)sizeof next);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(fds[0]);
+    close(fds[1]);
+    return next;
+}
+
+/* The first object of a cache nothing else has used, allocated at
+ * alloc_here's call site: its statistics count one allocation ever, and
+ * slots cached by the refill (every one of them never handed out). */
+static char *first_of_fresh_cache(size_t size, struct pm_ptr_info *info) {
+    char *p = alloc_here(size);
+    *info = info_of(p);
+    static struct pm_cache_stats all[8192];
+    size_t n = pm_stats_caches(all, 8192);
+    for (size_t i = 0; i < n && i < 8192; i++)
+        if (strcmp(all[i].name, info->cache_name) == 0)
+            cr_assert(all[i].allocs == 1 && all[i].cached_objs > 0,
+                      "the %s cache was used before this test (%zu allocations), or its refill cached nothing",
+                      info->cache_name, (size_t)all[i].allocs);
+    return p;
+}
+
+/* A slot the thread cache holds, never handed out. */
+static char *cached_never_allocated(struct pm_ptr_info *info) {
+    first_of_fresh_cache(REFILL_SIZE, info);
+    char *next = next_allocation(REFILL_SIZE);
+    struct pm_ptr_info s = info_of(next);
+    cr_assert_str_eq(s.cache_name, info->cache_name);
+    cr_assert(s.start == next && !s.live);
+    return next;
+}
+
+Test(misuse, free_of_a_cached_slot_never_handed_out) {
+    struct pm_ptr_info info;
+    char *slot = cached_never_allocated(&info);
+    tu_expect_abort(do_free, slot, diag("invalid free (slot never allocated)", slot, info.cache_name));
+    tu_expect_abort(do_free, slot + 8, diag("invalid free (not the start of an object)", slot + 8, info.cache_name));
+    /* control: once handed out, the same free is correct */
+    cr_assert_eq(alloc_here(REFILL_SIZE), slot);
+    tu_expect_survives(do_free, slot);
+    tu_expect_abort(free_twice, slot, diag("double free", slot, info.cache_name));
+}
+
+/* The thread cache gives its slots back (pm_collect): one that was never
+ * handed out is still never allocated. */
+Test(misuse, free_of_a_never_handed_out_slot_after_the_cache_flushed) {
+    struct pm_ptr_info info;
+    char *slot = cached_never_allocated(&info);
+    pm_collect();
+    tu_expect_abort(do_free, slot, diag("invalid free (slot never allocated)", slot, info.cache_name));
+    tu_expect_abort(do_usable, slot, diag("invalid " USABLE_OP " (slot never allocated)", slot, info.cache_name));
+}
+
+/* Two objects side by side in one cache, the second freed (resting in the
+ * thread cache): p + object size is the start of a freed object, so a free
+ * there is a double free of it; p + 8 is inside p. */
+struct neighbours {
+    char *p, *next; /* next == p + object size */
+    char name[32];
+};
+
+static void find_neighbours(struct neighbours *n, size_t size) {
+    enum { COUNT = 64 };
+    char *obj[COUNT];
+    for (int i = 0; i < COUNT; i++)
+        obj[i] = alloc_here(size);
+    n->p = n->next = NULL;
+    size_t step = info_of(obj[0]).object_size;
+    for (int i = 0; i < COUNT && !n->p; i++)
+        for (int j = 0; j < COUNT; j++)
+            if (obj[j] == obj[i] + step) {
+                n->p = obj[i];
+                n->next = obj[j];
+                break;
+            }
+    cr_assert_not_null(n->p, "no two of %d objects of %zu bytes side by side", COUNT, size);
+    cache_of(n->p, n->name);
+    char other[32];
+    cr_assert_str_eq(cache_of(n->next, other), n->name);
+}
+
+Test(misuse, free_one_object_past_an_object_whose_neighbour_is_cached) {
+    struct neighbours n;
+    find_neighbours(&n, 64);
+    t_free(n.next);
+    cr_assert_eq(info_of(n.next).live, 0);
+    tu_expect_abort(do_free, n.p + 64, diag("double free", n.next, n.name));
+    tu_expect_abort(do_free, n.p + 8, diag("invalid free (not the start of an object)", n.p + 8, n.name));
+    tu_expect_abort(do_free, n.next + 8, diag("invalid free (not the start of an object)", n.next + 8, n.name));
+    tu_expect_survives(do_free, n.p); /* control: the object's own start */
+}
+
 /* ---- realloc and usable size of invalid and freed pointers ---- */
 
 struct bad {

@@ -663,3 +663,121 @@ Test(threads, collect_takes_back_objects_cached_by_live_threads, .timeout = 120)
     (void)growth;
 #endif
 }
+
+/* ---- malloc_object_size while other threads allocate and free ----
+ * Each worker keeps its own objects and measures them at their start,
+ * middle and last byte while the others allocate and free in the same
+ * caches; every few operations it hands an object to the next worker
+ * through a mailbox (under a mutex), which measures it, then frees it.
+ * Every answer is checked: the object's usable size from where it points,
+ * 0 once freed. Under TSan the suite also proves the reads race-free. */
+
+#define OBJSIZE_WORKERS 4
+#ifdef PM_TEST_NO_INTERPOSE
+#define OBJSIZE_OPS 40000u
+#else
+#define OBJSIZE_OPS 400000u
+#endif
+#define OBJSIZE_KEPT 256u
+
+struct mailbox {
+    pthread_mutex_t lock;
+    char *obj;
+    size_t usable;
+};
+static struct mailbox objsize_box[OBJSIZE_WORKERS];
+static atomic_size_t objsize_wrong, objsize_measured;
+
+static void objsize_check(const char *p, size_t usable) {
+    size_t half = usable / 2;
+    int ok = malloc_object_size(p) == usable && malloc_object_size(p + half) == usable - half &&
+             malloc_object_size(p + usable - 1) == 1;
+    size_t fast = malloc_object_size_fast(p);
+    ok = ok && (fast == usable || fast == SIZE_MAX);
+    if (!ok)
+        atomic_fetch_add(&objsize_wrong, 1);
+    atomic_fetch_add(&objsize_measured, 1);
+}
+
+/* Just freed, a small object rests in this thread's cache, where only this
+ * thread can hand it out again: 0. A large block's addresses may already
+ * be another thread's new block (a kept block reused, or a new mapping). */
+static void objsize_check_freed(const char *p, size_t usable) {
+    if (usable <= 32768 && malloc_object_size(p) != 0)
+        atomic_fetch_add(&objsize_wrong, 1);
+}
+
+/* Takes what the previous worker left in this worker's mailbox. */
+static void objsize_take(unsigned me) {
+    struct mailbox *box = &objsize_box[me];
+    pthread_mutex_lock(&box->lock);
+    char *obj = box->obj;
+    size_t usable = box->usable;
+    box->obj = NULL;
+    pthread_mutex_unlock(&box->lock);
+    if (!obj)
+        return;
+    objsize_check(obj, usable);
+    pm_free(obj);
+    objsize_check_freed(obj, usable);
+}
+
+/* Leaves `obj` for worker `to`; false if its mailbox is full. */
+static int objsize_give(unsigned to, char *obj, size_t usable) {
+    struct mailbox *box = &objsize_box[to];
+    pthread_mutex_lock(&box->lock);
+    int given = box->obj == NULL;
+    if (given) {
+        box->obj = obj;
+        box->usable = usable;
+    }
+    pthread_mutex_unlock(&box->lock);
+    return given;
+}
+
+static size_t objsize_random_size(uint64_t *rng) {
+    uint64_t r = rng_next(rng);
+    return r % 64 == 0 ? 32769 + r % 100000 : 1 + (r >> 8) % 4096;
+}
+
+static void *objsize_worker(void *arg) {
+    unsigned me = (unsigned)(uintptr_t)arg;
+    uint64_t rng = 0x9e3779b97f4a7c15ull * (me + 1);
+    char *kept[OBJSIZE_KEPT] = {0};
+    size_t usable[OBJSIZE_KEPT] = {0};
+    for (unsigned op = 0; op < OBJSIZE_OPS; op++) {
+        unsigned i = (unsigned)(rng_next(&rng) % OBJSIZE_KEPT);
+        if (kept[i]) {
+            objsize_check(kept[i], usable[i]);
+            if (op % 7 == 0 && objsize_give((me + 1) % OBJSIZE_WORKERS, kept[i], usable[i])) {
+                kept[i] = NULL;
+                continue;
+            }
+            pm_free(kept[i]);
+            objsize_check_freed(kept[i], usable[i]);
+            kept[i] = NULL;
+        } else {
+            kept[i] = pm_malloc(objsize_random_size(&rng));
+            usable[i] = pm_usable_size(kept[i]);
+        }
+        if (op % 5 == 0)
+            objsize_take(me);
+    }
+    for (unsigned i = 0; i < OBJSIZE_KEPT; i++)
+        pm_free(kept[i]);
+    return NULL;
+}
+
+Test(threads, object_size_while_other_threads_allocate_and_free, .timeout = 300) {
+    for (unsigned w = 0; w < OBJSIZE_WORKERS; w++)
+        pthread_mutex_init(&objsize_box[w].lock, NULL);
+    pthread_t t[OBJSIZE_WORKERS];
+    for (unsigned w = 0; w < OBJSIZE_WORKERS; w++)
+        cr_assert_eq(pthread_create(&t[w], NULL, objsize_worker, (void *)(uintptr_t)w), 0);
+    for (unsigned w = 0; w < OBJSIZE_WORKERS; w++)
+        cr_assert_eq(pthread_join(t[w], NULL), 0);
+    for (unsigned w = 0; w < OBJSIZE_WORKERS; w++) /* the last ones handed over */
+        objsize_take(w);
+    cr_expect_eq(atomic_load(&objsize_wrong), 0, "%zu wrong answers", atomic_load(&objsize_wrong));
+    cr_expect_geq(atomic_load(&objsize_measured), OBJSIZE_WORKERS * OBJSIZE_OPS / 4);
+}
