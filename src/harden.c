@@ -120,18 +120,31 @@ static uint8_t *zero_state; /* per address: 0 never, 1 live, 2 freed */
 static size_t zero_next;
 static pm_lock_t zero_lock = PM_LOCK_INIT;
 
+/* Under zero_lock. The states first, then the region: a reader that sees
+ * zero_base (acquire) sees zero_state too. The state bytes are read and
+ * written without the lock (free, pointer queries), so atomically. */
+static void set_up_zero_region(void) {
+    uint8_t *states = pm_os_alloc(PM_ZERO_REGION / PM_ZERO_STEP, PM_USE_ZERO);
+    char *base = states ? pm_os_reserve(PM_ZERO_REGION, PM_USE_ZERO) : NULL;
+    if (!base) {
+        if (states)
+            pm_os_release(states, PM_ZERO_REGION / PM_ZERO_STEP);
+        return;
+    }
+    zero_state = states;
+    __atomic_store_n(&zero_base, base, __ATOMIC_RELEASE);
+}
+
 /* `align`: a power of two up to the page size. */
 static void *zero_alloc(size_t align) {
     size_t step = align > PM_ZERO_STEP ? align / PM_ZERO_STEP : 1;
     pm_lock(&zero_lock);
-    if (!zero_base) {
-        zero_base = pm_os_reserve(PM_ZERO_REGION, PM_USE_ZERO);
-        zero_state = pm_os_alloc(PM_ZERO_REGION / PM_ZERO_STEP, PM_USE_ZERO);
-    }
+    if (!zero_base)
+        set_up_zero_region();
     void *p = NULL;
     zero_next = (zero_next + step - 1) / step * step; /* zero_base is page aligned */
-    if (zero_base && zero_state && zero_next < PM_ZERO_REGION / PM_ZERO_STEP) {
-        zero_state[zero_next] = 1;
+    if (zero_base && zero_next < PM_ZERO_REGION / PM_ZERO_STEP) {
+        __atomic_store_n(&zero_state[zero_next], 1, __ATOMIC_RELAXED);
         p = zero_base + zero_next++ * PM_ZERO_STEP;
     }
     pm_unlock(&zero_lock);
@@ -141,12 +154,13 @@ static void *zero_alloc(size_t align) {
 }
 
 int pm_zero_state(const void *ptr) {
-    uintptr_t off = (uintptr_t)ptr - (uintptr_t)__atomic_load_n(&zero_base, __ATOMIC_ACQUIRE);
-    if (!zero_base || off >= PM_ZERO_REGION)
+    char *base = __atomic_load_n(&zero_base, __ATOMIC_ACQUIRE);
+    uintptr_t off = (uintptr_t)ptr - (uintptr_t)base;
+    if (!base || off >= PM_ZERO_REGION)
         return -1;
     if (off % PM_ZERO_STEP)
         return 3; /* not the start of one */
-    return zero_state[off / PM_ZERO_STEP];
+    return __atomic_load_n(&zero_state[off / PM_ZERO_STEP], __ATOMIC_RELAXED);
 }
 
 bool pm_zero_free(const void *ptr, const char *op) {
@@ -154,7 +168,7 @@ bool pm_zero_free(const void *ptr, const char *op) {
     if (st < 0)
         return false;
     if (st == 1) {
-        zero_state[((uintptr_t)ptr - (uintptr_t)zero_base) / PM_ZERO_STEP] = 2;
+        __atomic_store_n(&zero_state[((uintptr_t)ptr - (uintptr_t)zero_base) / PM_ZERO_STEP], 2, __ATOMIC_RELAXED);
         return true;
     }
     char what[96];

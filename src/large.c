@@ -5,6 +5,15 @@
  * mapping, and for a while each freed one, so that a double free of a large
  * block is caught until its record is recycled (the last PM_FREED_KEPT
  * freed blocks, or until the address is mapped again).
+ *
+ * With large_quarantine (strict) a freed block's whole range, guards
+ * included, is not unmapped but held: its pages are dropped and it stays
+ * reserved and inaccessible in a FIFO of PM_LARGE_QUARANTINE_RANGES ranges
+ * and PM_LARGE_QUARANTINE_BYTES of address space, so a dangling pointer
+ * faults instead of reaching whatever the kernel would map there next. The
+ * oldest range is unmapped when a bound is passed. The held ranges are
+ * among the last PM_FREED_KEPT freed blocks, so their records stay "freed"
+ * and a double free of one is still caught.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -159,14 +168,59 @@ static bool keep_block(uintptr_t key, size_t data, uint8_t guards) {
     return true;
 }
 
+/* The large quarantine, under large_lock: a ring, oldest at held_first.
+ * 256 ranges keep the process's mappings bounded (each range is one entry
+ * of vm.max_map_count); 4 GiB of address space is a small part of the
+ * 128 TiB a process has, and costs no memory. */
+#define PM_LARGE_QUARANTINE_RANGES 256
+#define PM_LARGE_QUARANTINE_BYTES ((size_t)4 << 30)
+struct held_range {
+    uintptr_t start;
+    size_t bytes;
+};
+static struct held_range held[PM_LARGE_QUARANTINE_RANGES];
+static size_t held_first, held_count, held_bytes;
+
+static void release_oldest_held(void) {
+    struct held_range *h = &held[held_first];
+    pm_os_release((void *)h->start, h->bytes);
+    held_bytes -= h->bytes;
+    held_first = (held_first + 1) % PM_LARGE_QUARANTINE_RANGES;
+    held_count--;
+}
+
+/* Holds [start, start + bytes), which the caller owns and no longer uses
+ * (under the lock): fresh inaccessible pages over it, then the oldest
+ * ranges out until both bounds hold again. A range that cannot be replaced,
+ * or passes the byte bound alone, is unmapped as without the quarantine. */
+static void hold_range(uintptr_t start, size_t bytes) {
+    if (!pm_os_reserve_over((void *)start, bytes, PM_USE_LARGE)) {
+        pm_os_release((void *)start, bytes);
+        return;
+    }
+    if (held_count == PM_LARGE_QUARANTINE_RANGES)
+        release_oldest_held();
+    held[(held_first + held_count) % PM_LARGE_QUARANTINE_RANGES] = (struct held_range){start, bytes};
+    held_count++;
+    held_bytes += bytes;
+    while (held_bytes > PM_LARGE_QUARANTINE_BYTES)
+        release_oldest_held();
+}
+
 static bool guard_at(void *addr) {
     return pm_os_reserve_at(addr, PM_PAGE, PM_USE_LARGE);
 }
 
+/* A block's mapping: its data and the guards it has. */
+static uintptr_t block_start(uintptr_t key, uint8_t guards) {
+    return key - ((guards & GUARD_LEAD) ? PM_PAGE : 0);
+}
+static size_t block_bytes(uintptr_t key, size_t data, uint8_t guards) {
+    return key + data + ((guards & GUARD_TRAIL) ? PM_PAGE : 0) - block_start(key, guards);
+}
+
 static void unmap_block(uintptr_t key, size_t data, uint8_t guards) {
-    char *start = (char *)key - ((guards & GUARD_LEAD) ? PM_PAGE : 0);
-    char *end = (char *)key + data + ((guards & GUARD_TRAIL) ? PM_PAGE : 0);
-    pm_os_release(start, (size_t)(end - start));
+    pm_os_release((void *)block_start(key, guards), block_bytes(key, data, guards));
 }
 
 /* Records a block with both guards as live and counts it (under the
@@ -317,9 +371,13 @@ bool pm_large_free(void *ptr, size_t check_size, size_t check_align) {
     e->state = L_FREED;
     count_live(-1, -(long)data);
     remember_freed((uintptr_t)ptr);
-    bool kept_it = keep_block((uintptr_t)ptr, data, guards);
+    /* The quarantine first: a block kept for reuse would defeat it. */
+    bool held_it = pm_g.harden.large_quarantine;
+    if (held_it)
+        hold_range(block_start((uintptr_t)ptr, guards), block_bytes((uintptr_t)ptr, data, guards));
+    bool kept_it = !held_it && keep_block((uintptr_t)ptr, data, guards);
     pm_unlock(&large_lock);
-    if (!kept_it)
+    if (!held_it && !kept_it)
         unmap_block((uintptr_t)ptr, data, guards);
     return true;
 }
@@ -333,6 +391,8 @@ void pm_large_counts(size_t *live, size_t *bytes, size_t *kept_blocks, uint64_t 
     *allocs = __atomic_load_n(&large_allocs, __ATOMIC_RELAXED);
 }
 
+/* The kept blocks only: the quarantine stays, as emptying it would hand
+ * its ranges to the next mappings, which is what it prevents. */
 size_t pm_large_trim(void) {
     pm_lock(&large_lock);
     struct kept_block blocks[PM_LARGE_KEPT];
@@ -348,22 +408,27 @@ size_t pm_large_trim(void) {
     return bytes;
 }
 
-/* Shrinks in place: the first page past the new end becomes the guard. */
+/* Shrinks in place: the first page past the new end becomes the guard; the
+ * pages after it are freed memory, held like a freed block's with the
+ * large quarantine. */
 static void shrink(struct large_entry *e, size_t new_data) {
     char *p = (char *)e->key;
     pm_os_protect_none(p + new_data, PM_PAGE);
     char *old_end = p + e->data_bytes + ((e->guards & GUARD_TRAIL) ? PM_PAGE : 0);
-    if (old_end > p + new_data + PM_PAGE)
-        pm_os_release(p + new_data + PM_PAGE, (size_t)(old_end - (p + new_data + PM_PAGE)));
+    char *tail = p + new_data + PM_PAGE;
+    if (old_end > tail && pm_g.harden.large_quarantine)
+        hold_range((uintptr_t)tail, (size_t)(old_end - tail));
+    else if (old_end > tail)
+        pm_os_release(tail, (size_t)(old_end - tail));
     e->guards |= GUARD_TRAIL;
     e->data_bytes = new_data;
 }
 
 /* Grows in place when the pages after the block, and one more for the
- * guard, are free; else moves the pages (no copy) with mremap into a new
- * reservation that has both guards. Returns the block's address, or NULL
- * with the block as it was. */
-static char *grow(struct large_entry *e, size_t new_data) {
+ * guard, are free; else, if `may_move`, moves the pages (no copy) with
+ * mremap into a new reservation that has both guards. Returns the block's
+ * address, or NULL with the block as it was. */
+static char *grow(struct large_entry *e, size_t new_data, bool may_move) {
     char *p = (char *)e->key;
     size_t old = e->data_bytes, now = old;
     if (e->guards & GUARD_TRAIL)
@@ -376,7 +441,7 @@ static char *grow(struct large_entry *e, size_t new_data) {
         }
     }
     /* Move: the new place comes with its guards, so none can be missing. */
-    char *base = pm_os_reserve(new_data + 2 * PM_PAGE, PM_USE_LARGE);
+    char *base = may_move ? pm_os_reserve(new_data + 2 * PM_PAGE, PM_USE_LARGE) : NULL;
     char *r = base ? pm_os_move(p, now, new_data, base + PM_PAGE) : NULL;
     if (!r) {
         if (base)
@@ -393,6 +458,19 @@ static char *grow(struct large_entry *e, size_t new_data) {
         pm_os_release(p - PM_PAGE, PM_PAGE);
     e->guards = GUARD_LEAD | GUARD_TRAIL;
     return r;
+}
+
+/* With the large quarantine a block cannot move by mremap, which would
+ * unmap its old range for the kernel to hand out: a new block, a copy, and
+ * the old one freed into the quarantine. NULL (ENOMEM) with the block as it
+ * was. */
+static void *move_by_copy(void *ptr, size_t size, size_t old_data) {
+    void *moved = pm_large_alloc(size, PM_PAGE, false);
+    if (!moved)
+        return NULL;
+    memcpy(moved, ptr, old_data);
+    pm_large_free(ptr, PM_LARGE_ANY_SIZE, 0);
+    return moved;
 }
 
 void *pm_large_realloc(void *ptr, size_t size) {
@@ -419,9 +497,12 @@ void *pm_large_realloc(void *ptr, size_t size) {
     if (new_data < e->data_bytes) {
         shrink(e, new_data);
     } else if (new_data > e->data_bytes) {
-        result = grow(e, new_data);
+        bool quarantine = pm_g.harden.large_quarantine;
+        result = grow(e, new_data, !quarantine);
         if (!result) {
             pm_unlock(&large_lock);
+            if (quarantine)
+                return move_by_copy(ptr, size, old_data);
             errno = ENOMEM;
             return NULL;
         }

@@ -195,18 +195,21 @@ static const struct {
     {"quarantine", offsetof(struct pm_harden, quarantine)},
     {"checked_usable", offsetof(struct pm_harden, checked_usable)},
     {"large_reuse", offsetof(struct pm_harden, large_reuse)},
+    {"large_quarantine", offsetof(struct pm_harden, large_quarantine)},
     {"zero_inaccessible", offsetof(struct pm_harden, zero_inaccessible)},
 };
 #define HARDEN_ACCEPTED                                                                                  \
     "default, strict or off, then ,<feature>=on|off for slot_order, group_guards, slab_guards, "         \
-    "zero_on_free, canary, quarantine, checked_usable, large_reuse, zero_inaccessible"
+    "zero_on_free, canary, quarantine, checked_usable, large_reuse, large_quarantine, "       \
+    "zero_inaccessible"
 
 static bool harden_preset(const char *name, size_t len, struct pm_harden *h) {
     static const struct pm_harden off = {.large_reuse = true};
     static const struct pm_harden dflt = {.slot_order = true, .group_guards = true, .large_reuse = true};
     static const struct pm_harden strict = {.slot_order = true, .group_guards = true, .slab_guards = true,
                                             .zero_on_free = true, .canary = true, .quarantine = true,
-                                            .checked_usable = true};
+                                            .checked_usable = true, .large_quarantine = true,
+                                            .zero_inaccessible = true};
     const struct pm_harden *p = len == 7 && !memcmp(name, "default", 7) ? &dflt
                                 : len == 6 && !memcmp(name, "strict", 6) ? &strict
                                 : len == 3 && !memcmp(name, "off", 3) ? &off

@@ -18,6 +18,7 @@ struct pm_harden {
     bool quarantine;        /* freed objects reused late, in random order */
     bool checked_usable;    /* malloc_usable_size returns the size asked for */
     bool large_reuse;       /* freed large blocks kept mapped for reuse */
+    bool large_quarantine;  /* freed large ranges held inaccessible before reuse */
     bool zero_inaccessible; /* malloc(0) returns distinct inaccessible pointers */
 };
 /* The defences above that need the size of each request and every free on

@@ -110,6 +110,10 @@ bool pm_os_reserve_at(void *addr, size_t size, enum pm_os_use use) {
     return false;
 }
 
+bool pm_os_reserve_over(void *addr, size_t size, enum pm_os_use use) {
+    return map_anonymous(addr, size, PROT_NONE, MAP_FIXED, use) != NULL;
+}
+
 void *pm_os_alloc(size_t size, enum pm_os_use use) {
     return map_anonymous(NULL, size, PROT_READ | PROT_WRITE, 0, use);
 }

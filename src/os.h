@@ -41,6 +41,12 @@ void *pm_os_reserve(size_t size, enum pm_os_use use);
 bool pm_os_reserve_at(void *addr, size_t size, enum pm_os_use use);
 /* Read-write zeroed pages, no commit charge until touched: NULL on failure. */
 void *pm_os_alloc(size_t size, enum pm_os_use use);
+/* Replaces a range of the caller's own mappings (of any protection) by a
+ * fresh reservation of no access at the same addresses (MAP_FIXED): the
+ * pages are dropped at once, and the addresses never become free, so no
+ * other mapping can take them in between. False on failure, after which
+ * the range may be unmapped in part: the caller must release it. */
+bool pm_os_reserve_over(void *addr, size_t size, enum pm_os_use use);
 /* Makes a reserved range read-write; false on failure (the range is then
  * as it was). */
 bool pm_os_commit(void *addr, size_t size);
@@ -64,7 +70,7 @@ void *pm_os_move(void *addr, size_t old_size, size_t new_size, void *dest);
  * `err`; later ones succeed again. nth = 0 turns injection off. The kinds
  * are the bits below; decommit and release never fail. */
 enum {
-    PM_OS_FAIL_MAP = 1u << 0,     /* reserve, reserve_at, alloc */
+    PM_OS_FAIL_MAP = 1u << 0,     /* reserve, reserve_at, reserve_over, alloc */
     PM_OS_FAIL_PROTECT = 1u << 1, /* commit, protect_none */
     PM_OS_FAIL_REMAP = 1u << 2,   /* resize, move */
 };

@@ -23,6 +23,21 @@
  *                                  quarantine, by freeing other objects)
  *   uaf-read <size>                free a filled object, count its nonzero bytes
  *   large-uaf <size>               free a filled large block, then read it
+ *   large-uaf-write <size>         free a large block, allocate another of the
+ *                                  same size, write through the freed pointer
+ *   large-reuse <size>             free a large block, then allocate one of
+ *                                  the same size, one of 1 MiB and 64 more of
+ *                                  the size: how many overlap the freed range
+ *   large-held <size> <count> <fill 0|1>
+ *                                  allocate <count> blocks (filled: every page
+ *                                  touched), free them in order: which are
+ *                                  still mapped, resident memory, mappings
+ *   large-realloc grow|shrink      a 256 KiB block grown until realloc moves
+ *                                  it, or a 1 MiB one shrunk to 256 KiB; a
+ *                                  block that fits what realloc gave up, then
+ *                                  a write there through the old pointer
+ *   large-churn <size> <count>     <count> times malloc, touch, free: the
+ *                                  process's mappings before and after
  *   reuse <trials> <size>...       malloc/free/malloc: same address how often
  *   usable <size>...               malloc_usable_size of fresh objects, and
  *                                  malloc_object_size at their edges
@@ -46,6 +61,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -370,6 +386,153 @@ static int cmd_large_uaf(size_t size) {
     return 0;
 }
 
+/* A large block of `size` written once per page (so it is resident). */
+static char *large_touched(size_t size) {
+    char *p = alloc_here(size);
+    if (info_of(p).is_small)
+        give_up("not a large block");
+    for (size_t i = 0; i < size; i += 4096)
+        p[i] = 0x5a;
+    return p;
+}
+
+static int cmd_large_uaf_write(size_t size) {
+    char *p = large_touched(size);
+    free(hide(p));
+    char *next = large_touched(size);
+    say("freed %p next %p\n", (void *)p, (void *)next);
+    report_faults_from(p);
+    ((volatile char *)hide(p))[0] = 1;
+    say("wrote, the next block %s\n", next[0] == 1 ? "changed" : "unchanged");
+    return 0;
+}
+
+/* Whether [a, a + n) and [b, b + m) share a byte. */
+static int overlaps(const char *a, size_t n, const char *b, size_t m) {
+    return a < b + m && b < a + n;
+}
+
+static int cmd_large_reuse(size_t size) {
+    char *p = large_touched(size);
+    free(hide(p));
+    char *freed = p - 4096; /* the range with its guards */
+    size_t freed_bytes = (size + 4095) / 4096 * 4096 + 2 * 4096, overlapping = 0, blocks = 0;
+    char *same = large_touched(size);
+    overlapping += overlaps(freed, freed_bytes, same, size);
+    blocks++;
+    overlapping += overlaps(freed, freed_bytes, large_touched(1 << 20), 1 << 20);
+    blocks++;
+    for (int i = 0; i < 64; i++, blocks++)
+        overlapping += overlaps(freed, freed_bytes, large_touched(size), size);
+    say("large-reuse same=%d overlap=%zu of %zu\n", same == p, overlapping, blocks);
+    return 0;
+}
+
+/* /proc/self/maps, read without allocating. */
+static char maps_text[8 << 20];
+static size_t read_maps(void) {
+    int fd = open("/proc/self/maps", O_RDONLY);
+    if (fd < 0)
+        give_up("/proc/self/maps");
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof maps_text - 1 && (r = read(fd, maps_text + n, sizeof maps_text - 1 - n)) > 0)
+        n += (size_t)r;
+    close(fd);
+    maps_text[n] = '\0';
+    return n;
+}
+
+static size_t mapping_count(void) {
+    read_maps();
+    size_t lines = 0;
+    for (const char *c = maps_text; *c; c++)
+        lines += *c == '\n';
+    return lines;
+}
+
+/* Whether `addr` is in a mapping (of any protection), from maps_text. */
+static int mapped_in_maps(const void *addr) {
+    uintptr_t a = (uintptr_t)addr;
+    for (const char *line = maps_text; *line;) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && a >= lo && a < hi)
+            return 1;
+        const char *nl = strchr(line, '\n');
+        if (!nl)
+            break;
+        line = nl + 1;
+    }
+    return 0;
+}
+
+static size_t rss_kib(void) {
+    char buf[128] = {0};
+    int fd = open("/proc/self/statm", O_RDONLY);
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+    if (fd >= 0)
+        close(fd);
+    unsigned long size, resident;
+    if (n <= 0 || sscanf(buf, "%lu %lu", &size, &resident) != 2)
+        give_up("/proc/self/statm");
+    return resident * 4;
+}
+
+static int cmd_large_held(size_t size, size_t count, size_t fill) {
+    static char *blocks[4096];
+    if (count > 4096)
+        give_up("at most 4096 blocks");
+    size_t rss_start = rss_kib(), maps_start = mapping_count();
+    for (size_t i = 0; i < count; i++)
+        blocks[i] = fill ? large_touched(size) : alloc_here(size);
+    size_t rss_live = rss_kib();
+    for (size_t i = 0; i < count; i++)
+        free(hide(blocks[i]));
+    size_t rss_freed = rss_kib(), maps_freed = mapping_count();
+    size_t unmapped_first = 0, mapped = 0;
+    while (unmapped_first < count && !mapped_in_maps(blocks[unmapped_first]))
+        unmapped_first++;
+    for (size_t i = 0; i < count; i++)
+        mapped += mapped_in_maps(blocks[i]);
+    say("held unmapped_first=%zu mapped=%zu of %zu\n", unmapped_first, mapped, count);
+    say("rss start=%zu live=%zu freed=%zu maps start=%zu freed=%zu\n", rss_start, rss_live, rss_freed, maps_start,
+        maps_freed);
+    return 0;
+}
+
+static int cmd_large_realloc(const char *how) {
+    char *p, *target;
+    if (strcmp(how, "grow") == 0) {
+        p = large_touched(256 << 10);
+        char *r = p;
+        for (size_t size = 512 << 10; r == p && size <= ((size_t)1 << 30); size *= 2)
+            r = realloc(hide(p), opaque(size));
+        say("moved %d\n", r != p);
+        large_touched(256 << 10); /* the size of the range p had */
+        target = p;
+    } else if (strcmp(how, "shrink") == 0) {
+        p = large_touched(1 << 20);
+        if (realloc(hide(p), opaque(256 << 10)) != p)
+            give_up("the shrink moved the block");
+        large_touched(760 << 10); /* with its guards, the 768 KiB cut off */
+        target = p + (512 << 10);
+    } else {
+        give_up("large-realloc: grow or shrink");
+    }
+    report_faults_from(target);
+    ((volatile char *)hide(target))[0] = 1;
+    say("wrote\n");
+    return 0;
+}
+
+static int cmd_large_churn(size_t size, size_t count) {
+    size_t before = mapping_count();
+    for (size_t i = 0; i < count; i++)
+        free(hide(large_touched(size)));
+    say("churn maps before=%zu after=%zu\n", before, mapping_count());
+    return 0;
+}
+
 static int cmd_reuse(size_t trials, char **sizes, int nsizes) {
     for (int s = 0; s < nsizes; s++) {
         size_t size = arg_size(sizes[s]), same = 0;
@@ -656,6 +819,16 @@ int main(int argc, char **argv) {
         return cmd_uaf_read(arg_size(argv[2]));
     if (strcmp(cmd, "large-uaf") == 0 && argc == 3)
         return cmd_large_uaf(arg_size(argv[2]));
+    if (strcmp(cmd, "large-uaf-write") == 0 && argc == 3)
+        return cmd_large_uaf_write(arg_size(argv[2]));
+    if (strcmp(cmd, "large-reuse") == 0 && argc == 3)
+        return cmd_large_reuse(arg_size(argv[2]));
+    if (strcmp(cmd, "large-held") == 0 && argc == 5)
+        return cmd_large_held(arg_size(argv[2]), arg_size(argv[3]), arg_size(argv[4]));
+    if (strcmp(cmd, "large-realloc") == 0 && argc == 3)
+        return cmd_large_realloc(argv[2]);
+    if (strcmp(cmd, "large-churn") == 0 && argc == 4)
+        return cmd_large_churn(arg_size(argv[2]), arg_size(argv[3]));
     if (strcmp(cmd, "reuse") == 0 && argc >= 4)
         return cmd_reuse(arg_size(argv[2]), argv + 3, argc - 3);
     if (strcmp(cmd, "usable") == 0 && argc >= 3)

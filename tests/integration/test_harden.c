@@ -113,7 +113,7 @@ struct fingerprint {
  * each slab; off: no guard (the first inaccessible byte is the end of the
  * first MiB made accessible), slots in address order. */
 #define FP_DEFAULT {1, 112, 1, 0, 983040, 0}
-#define FP_STRICT {0, 100, 0, 0, 163840, 0}
+#define FP_STRICT {0, 100, 0, 0, 163840, 1}
 #define FP_OFF {1, 112, 1, 1, 1048576, 0}
 
 static struct fingerprint fingerprint_of(const struct run *r) {
@@ -151,7 +151,9 @@ static const size_t canary_sizes[] = {0, 1, 24, 32, 64, 100, 1000, 4096, 20000, 
 static void overflow_case(size_t size, size_t bytes) {
     char a[32], b[32], label[64];
     snprintf(label, sizeof label, "malloc(%zu), %zu byte(s) past it", size, bytes);
-    struct run r = PROBE("strict", "overflow", num(size, a), num(bytes, b));
+    /* strict's malloc(0) is inaccessible (a write faults, below): the slot
+     * with a canary is what it is without zero_inaccessible */
+    struct run r = PROBE(size ? "strict" : "strict,zero_inaccessible=off", "overflow", num(size, a), num(bytes, b));
     struct object o = announced(&r);
     cr_expect_eq(o.size, size);
     cr_expect_geq(o.slot, size + 8, "%s: slot %zu has no room for the canary", label, o.slot);
@@ -305,17 +307,115 @@ Test(harden, read_after_free_of_a_large_block_faults_under_strict) {
 
 /* The default preset keeps a freed block of up to 8 MiB mapped, its pages
  * resident, for reuse: reading it after free does not fault, and sees the
- * old contents. A larger block is unmapped as under strict. */
+ * old contents. A larger block is unmapped as under strict. Under strict,
+ * large_reuse=on needs large_quarantine=off: the quarantine comes first. */
 Test(harden, freed_large_block_kept_mapped_by_default) {
     struct run r = PROBE("default", "large-uaf", "102400");
     expect_done(&r, "read 0x5a 0x5a\n", "default, 100 KiB");
     run_free(&r);
+    r = PROBE("strict,large_reuse=on,large_quarantine=off", "large-uaf", "102400");
+    expect_done(&r, "read 0x5a 0x5a\n", "strict,large_reuse=on,large_quarantine=off, 100 KiB");
+    run_free(&r);
     r = PROBE("strict,large_reuse=on", "large-uaf", "102400");
-    expect_done(&r, "read 0x5a 0x5a\n", "strict,large_reuse=on, 100 KiB");
+    expect_fault_at(&r, 0, "strict,large_reuse=on, 100 KiB");
     run_free(&r);
     r = PROBE("default", "large-uaf", "16777216");
     expect_fault_at(&r, 0, "default, 16 MiB");
     run_free(&r);
+}
+
+/* ---- the large quarantine (strict) ---- */
+
+/* A freed block's range stays reserved: no later block (of its size, of
+ * 1 MiB, 64 more of its size) overlaps it. The control: without the
+ * quarantine the kernel hands the same range to the very next block. */
+Test(harden, large_quarantine_keeps_the_freed_range_from_new_blocks) {
+    const char *sizes[] = {"262144", "1048576"};
+    for (size_t i = 0; i < 2; i++) {
+        struct run r = PROBE("strict", "large-reuse", sizes[i]);
+        expect_done(&r, "large-reuse same=0 overlap=0 of 66\n", sizes[i]);
+        run_free(&r);
+    }
+    const char *controls[] = {"strict,large_quarantine=off", "default"};
+    for (size_t i = 0; i < 2; i++) {
+        struct run r = PROBE(controls[i], "large-reuse", "262144");
+        expect_done(&r, "large-reuse same=1 overlap=1 of 66\n", controls[i]);
+        run_free(&r);
+    }
+}
+
+/* A write through a dangling pointer to a freed block faults at once, even
+ * after a block of the same size was allocated. The control: without the
+ * quarantine the new block is at the same address and the write changes it. */
+Test(harden, large_quarantine_write_after_free_faults) {
+    struct run r = PROBE("strict", "large-uaf-write", "262144");
+    expect_fault_at(&r, 0, "strict");
+    run_free(&r);
+    r = PROBE("strict,large_quarantine=off", "large-uaf-write", "262144");
+    expect_done(&r, "wrote, the next block changed\n", "strict,large_quarantine=off");
+    run_free(&r);
+}
+
+/* A double free of a block in the quarantine is still named as one. */
+Test(harden, large_quarantine_double_free) {
+    struct run r = PROBE("strict", "double-free", "262144", "3");
+    struct object o = announced(&r);
+    expect_abort(&r, diag("double free", o.p, "large"), "strict, 256 KiB");
+    run_free(&r);
+}
+
+/* The bounds: of 300 freed 256 KiB blocks the 256 last are held and the 44
+ * oldest unmapped; of nine 512 MiB blocks (512 MiB + 8 KiB of address space
+ * each) the 7 last fit in 4 GiB. The held blocks' pages are not resident:
+ * RSS falls back to about where it started (the control: it had grown by
+ * the 75 MiB written). Without the quarantine every block is unmapped. */
+Test(harden, large_quarantine_is_bounded_fifo) {
+    struct run r = PROBE("strict", "large-held", "262144", "300", "1");
+    expect_done(&r, "held unmapped_first=44 mapped=256 of 300\n", "strict, 300 x 256 KiB");
+    size_t start, live, freed, maps_start, maps_freed;
+    const char *line = strstr(r.out, "rss ");
+    cr_assert_not_null(line, "%s", r.out);
+    cr_assert_eq(sscanf(line, "rss start=%zu live=%zu freed=%zu maps start=%zu freed=%zu", &start, &live, &freed,
+                        &maps_start, &maps_freed),
+                 5, "%s", line);
+    cr_expect_geq(live, start + 70 * 1024, "the blocks were not resident: %s", line);
+    cr_expect_leq(freed, start + 4 * 1024, "the held blocks' pages stayed resident: %s", line);
+    cr_expect_leq(maps_freed, maps_start + 256 + 16, "%s", line);
+    run_free(&r);
+    r = PROBE("strict", "large-held", "536870912", "9", "0");
+    expect_done(&r, "held unmapped_first=2 mapped=7 of 9\n", "strict, 9 x 512 MiB");
+    run_free(&r);
+    r = PROBE("strict,large_quarantine=off", "large-held", "262144", "300", "1");
+    expect_done(&r, "held unmapped_first=300 mapped=0 of 300\n", "strict,large_quarantine=off");
+    run_free(&r);
+}
+
+/* However many blocks go through it, the quarantine adds at most its 256
+ * ranges to the process's mappings. */
+Test(harden, large_quarantine_keeps_mappings_bounded) {
+    struct run r = PROBE("strict", "large-churn", "262144", "2000");
+    expect_done(&r, NULL, "strict");
+    size_t before, after;
+    const char *line = strstr(r.out, "churn ");
+    cr_assert_not_null(line, "%s", r.out);
+    cr_assert_eq(sscanf(line, "churn maps before=%zu after=%zu", &before, &after), 2, "%s", line);
+    cr_expect_leq(after, before + 256 + 16, "%s", line);
+    run_free(&r);
+}
+
+/* realloc that moves a block copies it and holds the old range; one that
+ * shrinks it holds the pages cut off. Both fault when written. */
+Test(harden, large_quarantine_holds_what_realloc_gives_up) {
+    const char *cases[] = {"grow", "shrink"};
+    for (size_t i = 0; i < 2; i++) {
+        struct run r = PROBE("strict", "large-realloc", cases[i]);
+        expect_fault_at(&r, 0, cases[i]);
+        cr_expect(strstr(r.out, "moved 1") != NULL || i == 1, "%s: %s", cases[i], r.out);
+        run_free(&r);
+        r = PROBE("strict,large_quarantine=off", "large-realloc", cases[i]);
+        expect_done(&r, "wrote\n", cases[i]);
+        run_free(&r);
+    }
 }
 
 /* ---- reuse order ---- */
@@ -481,7 +581,7 @@ Test(harden, object_size_of_a_zero_size_object_is_zero) {
 
 /* ---- malloc(0) with zero_inaccessible ---- */
 
-#define ZERO_STRICT "strict,zero_inaccessible=on"
+#define ZERO_STRICT "strict" /* turns zero_inaccessible on */
 
 Test(harden, malloc0_distinct_inaccessible_pointers) {
     const char *presets[] = {ZERO_STRICT, "default,zero_inaccessible=on"};
@@ -582,11 +682,24 @@ Test(harden, malloc0_aligned_keeps_the_alignment) {
     }
 }
 
-/* zero_inaccessible is off even in strict: malloc(0) is an 8-byte slot. */
+/* Without zero_inaccessible (default, or strict with it off) malloc(0) is
+ * an 8-byte slot: readable, and a read or a write of it does not fault (the
+ * controls of the two death tests above). */
 Test(harden, malloc0_is_a_slot_without_zero_inaccessible) {
-    struct run r = PROBE("strict", "zero", "info");
-    expect_done(&r, "readable 1 1\n", "strict");
-    cr_expect(strstr(r.out, "cache zero-size") == NULL, "%s", r.out);
+    const char *presets[] = {"default", "strict,zero_inaccessible=off"};
+    for (int i = 0; i < 2; i++) {
+        struct run r = PROBE(presets[i], "zero", "info");
+        expect_done(&r, "readable 1 1\n", presets[i]);
+        cr_expect(strstr(r.out, "cache zero-size") == NULL, "%s", r.out);
+        run_free(&r);
+    }
+    struct run r = PROBE("default", "zero", "read");
+    cr_expect_eq(exit_code(&r), 3, "default, read: exit %d; %s", exit_code(&r), r.out);
+    cr_expect(strstr(r.out, "\nread ") != NULL, "%s", r.out);
+    run_free(&r);
+    r = PROBE("default", "zero", "write");
+    cr_expect_eq(exit_code(&r), 3, "default, write: exit %d; %s", exit_code(&r), r.out);
+    cr_expect(strstr(r.out, "wrote\n") != NULL, "%s", r.out);
     run_free(&r);
 }
 
@@ -805,7 +918,8 @@ Test(harden, free_sized_exact_size_under_strict) {
 
 #define HARDEN_ACCEPTED                                                                            \
     "default, strict or off, then ,<feature>=on|off for slot_order, group_guards, slab_guards, "   \
-    "zero_on_free, canary, quarantine, checked_usable, large_reuse, zero_inaccessible"
+    "zero_on_free, canary, quarantine, checked_usable, large_reuse, large_quarantine, "           \
+    "zero_inaccessible"
 
 /* A security option never gives less than was asked: an invalid value
  * stops the program before main, with one line naming the part that is
@@ -872,9 +986,11 @@ Test(harden, valid_values_take_effect) {
         {"off,slot_order=on", {1, 112, 1, 0, 1048576, 0}},
         {"off,canary=on", {-1, 100, 1, 1, 1048576, 0}},
         {"off,checked_usable=on", {-1, 100, 1, 1, 1048576, 0}},
-        {"strict,large_reuse=on", {0, 100, 1, 0, 163840, 0}},
-        {"strict,slab_guards=off", {0, 100, 0, 0, 983040, 0}},
-        {"strict,slab_guards=off,group_guards=off,slot_order=off", {0, 100, 0, 1, 1048576, 0}},
+        {"strict,large_reuse=on", {0, 100, 0, 0, 163840, 1}}, /* the quarantine comes first */
+        {"strict,large_reuse=on,large_quarantine=off", {0, 100, 1, 0, 163840, 1}},
+        {"strict,zero_inaccessible=off", {0, 100, 0, 0, 163840, 0}},
+        {"strict,slab_guards=off", {0, 100, 0, 0, 983040, 1}},
+        {"strict,slab_guards=off,group_guards=off,slot_order=off", {0, 100, 0, 1, 1048576, 1}},
         /* slow paths (no thread cache) without the quarantine: a freed
          * slot may or may not come straight back */
         {"default,zero_inaccessible=on", {-1, 112, 1, 0, 983040, 1}},
