@@ -46,12 +46,12 @@ static uint32_t *sizes_of(struct pm_segment *seg, size_t obj_size) {
     if (s)
         return s;
     size_t bytes = ((pm_region.mask + 1) / obj_size + 1) * sizeof(uint32_t);
-    void *m = pm_os_alloc(bytes, PM_USE_STRICT);
+    void *m = pm_os_meta_alloc(bytes, PM_USE_STRICT);
     if (!m)
         return NULL;
     uint32_t *expected = NULL;
     if (!__atomic_compare_exchange_n(&seg->req_size, &expected, m, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        pm_os_release(m, bytes);
+        pm_os_meta_free(m, bytes);
         return expected;
     }
     return m;
@@ -124,11 +124,11 @@ static pm_lock_t zero_lock = PM_LOCK_INIT;
  * zero_base (acquire) sees zero_state too. The state bytes are read and
  * written without the lock (free, pointer queries), so atomically. */
 static void set_up_zero_region(void) {
-    uint8_t *states = pm_os_alloc(PM_ZERO_REGION / PM_ZERO_STEP, PM_USE_ZERO);
+    uint8_t *states = pm_os_meta_alloc(PM_ZERO_REGION / PM_ZERO_STEP, PM_USE_ZERO);
     char *base = states ? pm_os_reserve(PM_ZERO_REGION, PM_USE_ZERO) : NULL;
     if (!base) {
         if (states)
-            pm_os_release(states, PM_ZERO_REGION / PM_ZERO_STEP);
+            pm_os_meta_free(states, PM_ZERO_REGION / PM_ZERO_STEP);
         return;
     }
     zero_state = states;
@@ -190,10 +190,26 @@ struct quarantined {
     uint8_t *state;
     size_t cid;
 };
-static struct quarantined quarantine[PM_QUARANTINE_SLOTS];
-static size_t quarantine_count, quarantine_bytes;
-static uint64_t quarantine_rng;
+/* The ring and its counts, in metadata pages mapped at the first free that
+ * is quarantined (not in the library's writable data, which a large block
+ * may be mapped next to). */
+struct quarantine {
+    size_t count, bytes;
+    uint64_t rng;
+    struct quarantined slots[PM_QUARANTINE_SLOTS];
+};
+static struct quarantine *quarantine;
 static pm_lock_t quarantine_lock = PM_LOCK_INIT;
+
+/* Under the lock: the ring, mapped if it is not yet; NULL if it cannot be. */
+static struct quarantine *quarantine_ring(void) {
+    if (!quarantine) {
+        quarantine = pm_os_meta_alloc(sizeof *quarantine, PM_USE_METADATA);
+        if (quarantine)
+            quarantine->rng = (pm_g.order_key * 0xbf58476d1ce4e5b9ull) | 1;
+    }
+    return quarantine;
+}
 
 static uint64_t next_random(uint64_t *s) {
     *s ^= *s >> 12;
@@ -213,17 +229,21 @@ static void quarantine_put(size_t cid, void *ptr, uint8_t *state) {
     struct quarantined out[8];
     size_t n_out = 0, bytes = pm_hot[cid].obj_size;
     pm_lock(&quarantine_lock);
-    if (!quarantine_rng)
-        quarantine_rng = (pm_g.order_key * 0xbf58476d1ce4e5b9ull) | 1;
-    while (quarantine_count > 0 && n_out < 8 &&
-           (quarantine_count == PM_QUARANTINE_SLOTS || quarantine_bytes + bytes > PM_QUARANTINE_BYTES)) {
-        size_t i = next_random(&quarantine_rng) % quarantine_count;
-        out[n_out++] = quarantine[i];
-        quarantine_bytes -= pm_hot[quarantine[i].cid].obj_size;
-        quarantine[i] = quarantine[--quarantine_count];
+    struct quarantine *q = quarantine_ring();
+    if (!q) { /* no memory for the ring: the slot goes straight back */
+        pm_unlock(&quarantine_lock);
+        send_back(&(struct quarantined){ptr, state, cid});
+        return;
     }
-    quarantine[quarantine_count++] = (struct quarantined){ptr, state, cid};
-    quarantine_bytes += bytes;
+    while (q->count > 0 && n_out < 8 &&
+           (q->count == PM_QUARANTINE_SLOTS || q->bytes + bytes > PM_QUARANTINE_BYTES)) {
+        size_t i = next_random(&q->rng) % q->count;
+        out[n_out++] = q->slots[i];
+        q->bytes -= pm_hot[q->slots[i].cid].obj_size;
+        q->slots[i] = q->slots[--q->count];
+    }
+    q->slots[q->count++] = (struct quarantined){ptr, state, cid};
+    q->bytes += bytes;
     pm_unlock(&quarantine_lock);
     for (size_t i = 0; i < n_out; i++)
         send_back(&out[i]);
@@ -231,11 +251,12 @@ static void quarantine_put(size_t cid, void *ptr, uint8_t *state) {
 
 void pm_quarantine_drain(void) {
     pm_lock(&quarantine_lock);
-    size_t n = quarantine_count;
-    quarantine_count = 0;
-    quarantine_bytes = 0;
+    struct quarantine *q = quarantine;
+    size_t n = q ? q->count : 0;
+    if (q)
+        q->count = q->bytes = 0;
     for (size_t i = 0; i < n; i++)
-        send_back(&quarantine[i]);
+        send_back(&q->slots[i]);
     pm_unlock(&quarantine_lock);
 }
 

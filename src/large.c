@@ -48,8 +48,14 @@ static void count_live(long blocks, long bytes) {
 static struct large_entry *table;
 static size_t table_cap;      /* a power of two, or 0 */
 static size_t table_used;     /* entries not L_EMPTY */
-static uintptr_t freed_ring[PM_FREED_KEPT];
-static size_t freed_next;
+/* The last PM_FREED_KEPT freed addresses, in metadata pages mapped at the
+ * first free (not in the library's writable data, which a large block may
+ * be mapped next to). */
+struct freed_ring {
+    size_t next;
+    uintptr_t keys[PM_FREED_KEPT];
+};
+static struct freed_ring *freed;
 
 static size_t slot_of(uintptr_t key, size_t cap) {
     return (size_t)(((key >> 12) * 0x9e3779b97f4a7c15ull) >> 20) & (cap - 1);
@@ -70,7 +76,7 @@ static struct large_entry *lookup(uintptr_t key) {
 
 static bool grow_table(void) {
     size_t cap = table_cap ? table_cap * 2 : 512;
-    struct large_entry *t = pm_os_alloc(cap * sizeof *t, PM_USE_METADATA);
+    struct large_entry *t = pm_os_meta_alloc(cap * sizeof *t, PM_USE_METADATA);
     if (!t)
         return false;
     size_t used = 0;
@@ -85,7 +91,7 @@ static bool grow_table(void) {
         used++;
     }
     if (table)
-        pm_os_release(table, table_cap * sizeof *table);
+        pm_os_meta_free(table, table_cap * sizeof *table);
     table = t;
     table_cap = cap;
     table_used = used;
@@ -107,15 +113,27 @@ static struct large_entry *insert(uintptr_t key) {
     return &table[i];
 }
 
+/* Marks a freed record dead: its address may be a new block's later. */
+static void forget_freed(uintptr_t key) {
+    struct large_entry *e = lookup(key);
+    if (e && e->state == L_FREED)
+        e->state = L_DEAD;
+}
+
+/* Under the lock. Without memory for the ring, the record is forgotten at
+ * once (that block's double free is not caught). */
 static void remember_freed(uintptr_t key) {
-    uintptr_t old = freed_ring[freed_next];
-    if (old) {
-        struct large_entry *e = lookup(old);
-        if (e && e->state == L_FREED)
-            e->state = L_DEAD;
+    if (!freed)
+        freed = pm_os_meta_alloc(sizeof *freed, PM_USE_METADATA);
+    if (!freed) {
+        forget_freed(key);
+        return;
     }
-    freed_ring[freed_next] = key;
-    freed_next = (freed_next + 1) % PM_FREED_KEPT;
+    uintptr_t old = freed->keys[freed->next];
+    if (old)
+        forget_freed(old);
+    freed->keys[freed->next] = key;
+    freed->next = (freed->next + 1) % PM_FREED_KEPT;
 }
 
 /* Freed blocks kept mapped (with their guards) for reuse by a later block

@@ -166,6 +166,147 @@ void *pm_os_move(void *addr, size_t old_size, size_t new_size, void *dest) {
     return NULL;
 }
 
+/* ---- the metadata arena ----
+ *
+ * Metadata is carved from arenas of address space reserved once, each with
+ * an inaccessible gap on both sides that stays reserved for the life of the
+ * process: the kernel places no other mapping there, so no user block (slab,
+ * large block, zero-size region) lies within a gap's width of metadata. An
+ * arena's first page holds its record; the rest is handed out by a bump
+ * cursor moved with compare-and-swap (no lock: a statistics dump from a
+ * signal handler allocates too). A carved range is made read-write with
+ * mprotect, which keeps the reservation's MAP_NORESERVE: no commit charge
+ * until touched, as with pm_os_alloc. A full arena is followed by another,
+ * with gaps of its own.
+ *
+ * Under an address-space limit (RLIMIT_AS) the reservation shrinks: first
+ * the arena, halved down to what the request needs, then the gaps, halved
+ * down to one page; only when not even that fits does the call fail. */
+
+#define PM_META_ARENA_BYTES ((size_t)64 << 30)
+#define PM_META_GAP_BYTES ((size_t)1 << 30)
+
+struct meta_arena {
+    struct meta_arena *older; /* the arena filled before this one */
+    char *end;                /* past the last byte that may be carved */
+    char *next;               /* the bump cursor (atomic) */
+    size_t gap;               /* reserved bytes before the record and after end */
+};
+static struct meta_arena *meta_newest;
+
+static size_t page_round(size_t v) {
+    return (v + PM_PAGE - 1) & ~(size_t)(PM_PAGE - 1);
+}
+
+/* [gap | record page | bytes | gap] of no access, the record committed;
+ * NULL if the OS refuses. */
+static struct meta_arena *arena_map(size_t bytes, size_t gap) {
+    size_t total = gap + PM_PAGE + bytes + gap;
+    char *base = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED)
+        return NULL;
+    struct meta_arena *a = (struct meta_arena *)(base + gap);
+    if (mprotect(a, PM_PAGE, PROT_READ | PROT_WRITE) != 0) {
+        munmap(base, total);
+        return NULL;
+    }
+    name_mapping(base, total, PM_USE_METADATA);
+    a->end = (char *)a + PM_PAGE + bytes;
+    a->next = (char *)a + PM_PAGE;
+    a->gap = gap;
+    return a;
+}
+
+/* A new arena that can hold `need` bytes: the largest arena, then the widest
+ * gaps, that the OS agrees to. */
+static struct meta_arena *arena_create(size_t need) {
+    size_t bytes = need > PM_META_ARENA_BYTES ? need : PM_META_ARENA_BYTES;
+    for (size_t gap = PM_META_GAP_BYTES; gap >= PM_PAGE; gap /= 2) {
+        for (size_t b = bytes;; b = page_round(b / 2) > need ? page_round(b / 2) : need) {
+            struct meta_arena *a = arena_map(b, gap);
+            if (a)
+                return a;
+            if (b == need)
+                break;
+        }
+    }
+    return NULL;
+}
+
+static void arena_unmap(struct meta_arena *a) {
+    munmap((char *)a - a->gap, (size_t)(a->end - (char *)a) + 2 * a->gap);
+}
+
+/* `size` bytes (page-rounded) off the arena's cursor, or NULL if full. */
+static char *arena_carve(struct meta_arena *a, size_t size) {
+    char *at = __atomic_load_n(&a->next, __ATOMIC_RELAXED);
+    do {
+        if ((size_t)(a->end - at) < size)
+            return NULL;
+    } while (!__atomic_compare_exchange_n(&a->next, &at, at + size, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+    return at;
+}
+
+/* Carves from the newest arena, adding one when it is full. */
+static char *meta_carve(size_t size) {
+    for (;;) {
+        struct meta_arena *a = __atomic_load_n(&meta_newest, __ATOMIC_ACQUIRE);
+        char *p = a ? arena_carve(a, size) : NULL;
+        if (p)
+            return p;
+        struct meta_arena *fresh = arena_create(size);
+        if (!fresh)
+            return NULL;
+        fresh->older = a;
+        if (!__atomic_compare_exchange_n(&meta_newest, &a, fresh, false, __ATOMIC_RELEASE, __ATOMIC_ACQUIRE))
+            arena_unmap(fresh); /* another thread added one first */
+    }
+}
+
+void *pm_os_meta_alloc(size_t size, enum pm_os_use use) {
+    if (injected_failure(PM_OS_FAIL_MAP))
+        return NULL;
+    int saved = errno;
+    size = page_round(size);
+    char *p = meta_carve(size);
+    if (p && mprotect(p, size, PROT_READ | PROT_WRITE) != 0)
+        p = NULL; /* the carved range stays reserved, unused */
+    if (!p) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    errno = saved;
+    name_mapping(p, size, use);
+    return p;
+}
+
+/* The range goes back to no access and no pages; its addresses are not
+ * carved again unless it was the newest arena's last carve. */
+void pm_os_meta_free(void *addr, size_t size) {
+    int saved = errno;
+    size = page_round(size);
+    mmap(addr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    name_mapping(addr, size, PM_USE_METADATA);
+    struct meta_arena *a = __atomic_load_n(&meta_newest, __ATOMIC_ACQUIRE);
+    char *end = (char *)addr + size;
+    if (a)
+        __atomic_compare_exchange_n(&a->next, &end, (char *)addr, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+    errno = saved;
+}
+
+size_t pm_os_meta_ranges(struct pm_os_range *out, size_t max) {
+    size_t n = 0;
+    for (struct meta_arena *a = __atomic_load_n(&meta_newest, __ATOMIC_ACQUIRE); a; a = a->older, n++) {
+        if (n >= max)
+            continue;
+        out[n].start = (char *)a - a->gap;
+        out[n].end = a->end + a->gap;
+        out[n].used_end = __atomic_load_n(&a->next, __ATOMIC_RELAXED);
+        out[n].data = (char *)a;
+    }
+    return n;
+}
+
 /* ---- randomness, reports ---- */
 
 static uint64_t mix64(uint64_t x) {

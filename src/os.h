@@ -7,8 +7,12 @@
  *     (or what the kernel said, for injected failures what the test asked
  *     for); it never aborts and never leaves a partial mapping behind.
  *   - Nothing here allocates through malloc, takes a lock, or touches
- *     memory other than the range it is given; errno is left as it was by
- *     every call that succeeds, and by the calls that return nothing.
+ *     memory other than the range it is given (and, for metadata, the
+ *     arena's record); errno is left as it was by every call that succeeds,
+ *     and by the calls that return nothing.
+ *   - Metadata (pm_os_meta_alloc) lives only in the metadata arenas, each
+ *     kept at least a gap away (1 GiB, less only under an address-space
+ *     limit) from every other mapping the library makes.
  *   - A mapping is named for what it holds (`[anon:partmalloc metadata]` in
  *     /proc/PID/maps) where the kernel supports PR_SET_VMA_ANON_NAME; where
  *     it does not, nothing else changes.
@@ -47,6 +51,21 @@ void *pm_os_alloc(size_t size, enum pm_os_use use);
  * other mapping can take them in between. False on failure, after which
  * the range may be unmapped in part: the caller must release it. */
 bool pm_os_reserve_over(void *addr, size_t size, enum pm_os_use use);
+/* Read-write zeroed pages of metadata, carved from a metadata arena (no
+ * commit charge until touched): NULL on failure. Fails like pm_os_alloc
+ * under injection (PM_OS_FAIL_MAP). Safe in a signal handler. */
+void *pm_os_meta_alloc(size_t size, enum pm_os_use use);
+/* Gives back a range of pm_os_meta_alloc: no access and no pages from now
+ * on. Its addresses stay reserved (reused only if it was the last carved). */
+void pm_os_meta_free(void *addr, size_t size);
+/* The metadata arenas, for the tests: fills up to `max` entries, newest
+ * first, and returns how many arenas there are. */
+struct pm_os_range {
+    char *start, *end; /* the whole reservation, gaps included */
+    char *data;        /* the arena's record: carved metadata is in [data, used_end) */
+    char *used_end;
+};
+size_t pm_os_meta_ranges(struct pm_os_range *out, size_t max);
 /* Makes a reserved range read-write; false on failure (the range is then
  * as it was). */
 bool pm_os_commit(void *addr, size_t size);

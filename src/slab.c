@@ -130,7 +130,7 @@ static bool reserve(size_t num_caches, unsigned partitions, char **data, char **
         char *d = pm_os_reserve(data_bytes + align, PM_USE_SLABS);
         if (!d)
             continue;
-        char *m = pm_os_alloc(meta_bytes_per_group(region) * partitions, PM_USE_METADATA);
+        char *m = pm_os_meta_alloc(meta_bytes_per_group(region) * partitions, PM_USE_METADATA);
         if (!m) {
             pm_os_release(d, data_bytes + align);
             continue;
@@ -282,7 +282,7 @@ void pm_caches_init(void) {
     char *data, *meta;
     if (!reserve(n, pm_g.partitions, &data, &meta))
         pm_fatal("cannot reserve address space for the slab regions");
-    pm_caches = pm_os_alloc(round_up(sizeof(struct pm_cache) * n, PM_PAGE), PM_USE_METADATA);
+    pm_caches = pm_os_meta_alloc(round_up(sizeof(struct pm_cache) * n, PM_PAGE), PM_USE_METADATA);
     if (!pm_caches)
         pm_fatal("cannot allocate the cache table");
     pm_region.base = data;
@@ -312,7 +312,7 @@ void pm_caches_init(void) {
 
 bool pm_cache_create_buckets(unsigned set, const char *name) {
     size_t region = pm_region.mask + 1;
-    char *meta = pm_os_alloc(meta_bytes_per_group(region), PM_USE_METADATA);
+    char *meta = pm_os_meta_alloc(meta_bytes_per_group(region), PM_USE_METADATA);
     if (!meta)
         return false;
     unsigned group = pm_g.bucket_group + set;
@@ -326,7 +326,7 @@ bool pm_cache_create_buckets(unsigned set, const char *name) {
 }
 
 bool pm_cache_create_dedicated(size_t cid, const char *name, size_t obj_size, void (*ctor)(void *)) {
-    char *meta = pm_os_alloc(meta_layout(obj_size, pm_region.mask + 1).total, PM_USE_METADATA);
+    char *meta = pm_os_meta_alloc(meta_layout(obj_size, pm_region.mask + 1).total, PM_USE_METADATA);
     if (!meta)
         return false;
     struct pm_cache *c = &pm_caches[cid];
@@ -375,7 +375,7 @@ static bool taken_insert(struct pm_segment *seg, size_t cid) {
     bool ok = false;
     pm_lock(&taken_lock);
     if (!taken) {
-        struct taken_region *t = pm_os_alloc(round_up(PM_TAKEN_SLOTS * sizeof *t, PM_PAGE), PM_USE_METADATA);
+        struct taken_region *t = pm_os_meta_alloc(round_up(PM_TAKEN_SLOTS * sizeof *t, PM_PAGE), PM_USE_METADATA);
         __atomic_store_n(&taken, t, __ATOMIC_RELEASE);
     }
     if (taken && taken_count < PM_MAX_TAKEN) {
@@ -415,14 +415,14 @@ static struct pm_segment *take_region(struct pm_cache *c) {
     if (c->segments >= c->max_segments)
         return NULL;
     if (!c->more) {
-        c->more = pm_os_alloc(round_up((size_t)c->max_segments * sizeof *c->more, PM_PAGE), PM_USE_METADATA);
+        c->more = pm_os_meta_alloc(round_up((size_t)c->max_segments * sizeof *c->more, PM_PAGE), PM_USE_METADATA);
         if (!c->more)
             return NULL;
     }
     size_t region = pm_region.mask + 1, head = round_up(sizeof(struct pm_segment), PM_PAGE);
     size_t meta_bytes = head + meta_layout(c->obj_size, region).total;
     char *base = reserve_region(region);
-    char *meta = base ? pm_os_alloc(meta_bytes, PM_USE_METADATA) : NULL;
+    char *meta = base ? pm_os_meta_alloc(meta_bytes, PM_USE_METADATA) : NULL;
     if (!meta) {
         if (base)
             pm_os_release(base, region);
@@ -431,7 +431,7 @@ static struct pm_segment *take_region(struct pm_cache *c) {
     struct pm_segment *seg = (struct pm_segment *)meta;
     segment_setup(seg, c->obj_size, base, meta + head, c->segments);
     if (!taken_insert(seg, c->id)) {
-        pm_os_release(meta, meta_bytes);
+        pm_os_meta_free(meta, meta_bytes);
         pm_os_release(base, region);
         return NULL;
     }

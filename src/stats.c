@@ -214,25 +214,53 @@ static void resolve_site_modules(struct pm_site_entry *sites, size_t n, char (*p
     close(fd);
 }
 
-/* The snapshot lives in pages of its own: no allocation through malloc. */
+/* The snapshot lives in metadata pages of its own (no allocation through
+ * malloc), kept for the next dump: a dump from a signal handler that
+ * interrupts another finds it taken and makes its own. */
+#define PM_CENSUS_MAX 8192
+static void *snapshot_kept;
+
+/* The busiest call sites and their files' names. */
+struct site_pages {
+    struct pm_site_entry sites[SITES_SHOWN];
+    char paths[SITES_SHOWN][MODULE_PATH_MAX];
+};
+
+static size_t page_round(size_t n) {
+    return (n + PM_PAGE - 1) & ~(size_t)(PM_PAGE - 1);
+}
+
+/* The caches' statistics, the sites, then the census. */
+static size_t snapshot_bytes(size_t caches_max) {
+    return page_round(caches_max * sizeof(struct pm_cache_stats)) + page_round(sizeof(struct site_pages)) +
+           PM_CENSUS_MAX * sizeof(struct pm_census_entry);
+}
+
+static void *snapshot_take(size_t bytes) {
+    void *s = __atomic_exchange_n(&snapshot_kept, NULL, __ATOMIC_ACQUIRE);
+    return s ? s : pm_os_meta_alloc(bytes, PM_USE_STATS);
+}
+
+/* Its pages go back; the addresses are kept unless another dump kept its own. */
+static void snapshot_give_back(void *s, size_t bytes) {
+    pm_os_decommit(s, bytes);
+    void *none = NULL;
+    if (!__atomic_compare_exchange_n(&snapshot_kept, &none, s, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+        pm_os_meta_free(s, bytes);
+}
+
 PM_EXPORT int pm_stats_write(int fd, enum pm_stats_format format) {
     pm_ensure_init();
-    size_t max = pm_g.num_caches, bytes = (max * sizeof(struct pm_cache_stats) + PM_PAGE - 1) & ~(size_t)(PM_PAGE - 1);
-    struct pm_cache_stats *caches = pm_os_alloc(bytes, PM_USE_STATS);
-    if (!caches)
+    size_t max = pm_g.num_caches, bytes = snapshot_bytes(max);
+    char *snapshot = snapshot_take(bytes);
+    if (!snapshot)
         return -1;
-    size_t census_max = 8192, census_bytes = census_max * sizeof(struct pm_census_entry);
-    struct pm_census_entry *census = pm_os_alloc(census_bytes, PM_USE_STATS);
-    size_t census_count = census ? pm_token_census(census, census_max) : 0;
-    /* the busiest call sites and their files' names */
-    struct site_pages {
-        struct pm_site_entry sites[SITES_SHOWN];
-        char paths[SITES_SHOWN][MODULE_PATH_MAX];
-    };
-    size_t sites_bytes = (sizeof(struct site_pages) + PM_PAGE - 1) & ~(size_t)(PM_PAGE - 1);
-    struct site_pages *sp = census_count ? pm_os_alloc(sites_bytes, PM_USE_STATS) : NULL;
+    struct pm_cache_stats *caches = (struct pm_cache_stats *)snapshot;
+    struct site_pages *sp = (struct site_pages *)(snapshot + page_round(max * sizeof(struct pm_cache_stats)));
+    struct pm_census_entry *census = (struct pm_census_entry *)(snapshot + bytes - PM_CENSUS_MAX * sizeof *census);
+    size_t census_count = pm_token_census(census, PM_CENSUS_MAX);
     uint64_t sites_seen = 0;
-    size_t site_count = sp ? pm_site_census(sp->sites, SITES_SHOWN, &sites_seen) : 0;
+    size_t site_count = census_count ? pm_site_census(sp->sites, SITES_SHOWN, &sites_seen) : 0;
     if (site_count)
         resolve_site_modules(sp->sites, site_count, sp->paths);
     char exe[512];
@@ -247,7 +275,7 @@ PM_EXPORT int pm_stats_write(int fd, enum pm_stats_format format) {
         .pid = (long)getpid(),
         .exe = exe,
         .census = census_count ? census : NULL,
-        .census_count = census_count < census_max ? census_count : census_max,
+        .census_count = census_count < PM_CENSUS_MAX ? census_count : PM_CENSUS_MAX,
         .sites = site_count ? sp->sites : NULL,
         .site_count = site_count,
         .sites_seen = sites_seen,
@@ -256,11 +284,7 @@ PM_EXPORT int pm_stats_write(int fd, enum pm_stats_format format) {
     int saved = errno;
     bool ok = pm_stats_render(&view, format, write_fd, &fd);
     int err = errno;
-    pm_os_release(caches, bytes);
-    if (census)
-        pm_os_release(census, census_bytes);
-    if (sp)
-        pm_os_release(sp, sites_bytes);
+    snapshot_give_back(snapshot, bytes);
     errno = ok ? saved : err;
     return ok ? 0 : -1;
 }

@@ -84,7 +84,7 @@ static struct pm_tcache *tcache_create(void) {
         tcache_free_list = tc->next_free;
     pm_unlock(&tcache_lock);
     if (!tc) {
-        tc = pm_os_alloc(tcache_bytes(), PM_USE_TCACHE);
+        tc = pm_os_meta_alloc(tcache_bytes(), PM_USE_TCACHE);
         if (!tc)
             return NULL;
         bins_reset(tc);

@@ -101,6 +101,21 @@ for setting in PARTMALLOC_HARDEN=strict PARTMALLOC_REGION_SIZE=1M; do
     count_tap "test_os_inject ($setting)" "$rc"
 done
 
+# No metadata within reach of any kind of block, again under strict (with
+# inaccessible zero-size objects), with 1 and 64 partitions (16 above) and
+# with 1 MiB regions (blocks in taken regions).
+for env in "PARTMALLOC_HARDEN=strict,zero_inaccessible=on" PARTMALLOC_PARTITIONS=1 PARTMALLOC_PARTITIONS=64 \
+    PARTMALLOC_REGION_SIZE=1M; do
+    bin="$BUILD/tests/test_metadata"
+    [ -x "$bin" ] || continue
+    echo "== test_metadata ($env)"
+    rm -f "$tap"
+    env "$env" "$bin" -j2 --short-filename --tap="$tap" >"$log" 2>&1
+    rc=$?
+    grep -a -E "^\[----\]|^\[FAIL\]|ERROR|runtime error" "$log" | head -40
+    count_tap "test_metadata ($env)" "$rc"
+done
+
 for script in tests/scripts/*.sh; do
     [ -f "$script" ] || continue
     name=$(basename "$script")
