@@ -244,3 +244,14 @@ Test(api, freed_large_blocks_are_kept_for_reuse_and_zeroed_for_calloc) {
     pm_free(d);
     cr_expect_geq(pm_collect(), (size_t)(1 << 20), "pm_collect unmaps the kept blocks");
 }
+
+Test(api, version_at_run_time_matches_the_header_numbers) {
+    const char *v = pm_version();
+    cr_assert_not_null(v);
+    char want[32];
+    snprintf(want, sizeof want, "%d.%d.%d", PARTMALLOC_VERSION_MAJOR, PARTMALLOC_VERSION_MINOR,
+             PARTMALLOC_VERSION_PATCH);
+    cr_expect_str_eq(v, want, "pm_version() %s, header numbers %s", v, want);
+    cr_expect_str_eq(v, PARTMALLOC_VERSION);
+    cr_expect_eq(pm_version(), v, "one string for the life of the process");
+}
