@@ -1,7 +1,7 @@
 # partmalloc build.
 #   make                 build/libpartmalloc.so and build/libpartmalloc.a
 #   make check           set up what is missing, build, run every test
-#   make install         PREFIX=/usr/local (BINDIR, LIBDIR, INCLUDEDIR) DESTDIR=
+#   make install         PREFIX=/usr/local (BINDIR, LIBDIR, INCLUDEDIR, PKGCONFIGDIR, CMAKEDIR) DESTDIR=
 #   make uninstall       the same variables
 # CC may be gcc or clang-22; the library is never built with -fsanitize=alloc-token.
 
@@ -24,6 +24,9 @@ LIBFLAGS  := -std=c17 -O2 -g -fPIC -fvisibility=hidden -fno-semantic-interpositi
 CXXLIBFLAGS := -std=c++17 -O2 -g -fPIC -fvisibility=hidden -fno-semantic-interposition $(WARN)
 INCLUDES  := -Iinclude -Isrc -I$(BUILD)/gen
 VERSION   := $(shell sed -n 's/^\#define PARTMALLOC_VERSION "\(.*\)"/\1/p' include/partmalloc.h)
+VERSION_WORDS := $(subst ., ,$(VERSION))
+VERSION_MAJOR := $(word 1,$(VERSION_WORDS))
+VERSION_MINOR := $(word 2,$(VERSION_WORDS))
 SOVERSION := 0
 
 # The library: layers bottom to top (src/types.h lists them), then the
@@ -215,13 +218,20 @@ BINDIR     ?= $(PREFIX)/bin
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+CMAKEDIR   ?= $(LIBDIR)/cmake/partmalloc
 INSTALLED := $(BINDIR)/partmalloc $(LIBDIR)/libpartmalloc.so.$(VERSION) $(LIBDIR)/$(LIB_SONAME) \
              $(LIBDIR)/libpartmalloc.so $(LIBDIR)/libpartmalloc.a $(LIBDIR)/partmalloc/libpartmalloc-counting.so \
              $(LIBDIR)/partmalloc/partmalloc-clang.so \
-             $(INCLUDEDIR)/partmalloc.h $(INCLUDEDIR)/partmalloc/slab.h $(PKGCONFIGDIR)/partmalloc.pc
+             $(INCLUDEDIR)/partmalloc.h $(INCLUDEDIR)/partmalloc/slab.h $(PKGCONFIGDIR)/partmalloc.pc \
+             $(CMAKEDIR)/partmalloc-config.cmake $(CMAKEDIR)/partmalloc-config-version.cmake
+# The CMake files find the library and the headers relative to themselves.
+cmake_subst = sed -e 's|@REL_LIBDIR@|$(shell realpath -m --relative-to=$(CMAKEDIR) $(LIBDIR))|g' \
+                  -e 's|@REL_INCLUDEDIR@|$(shell realpath -m --relative-to=$(CMAKEDIR) $(INCLUDEDIR))|g' \
+                  -e 's|@VERSION@|$(VERSION)|g' -e 's|@VERSION_MAJOR@|$(VERSION_MAJOR)|g' \
+                  -e 's|@VERSION_MINOR@|$(VERSION_MINOR)|g' -e 's|@SOVERSION@|$(SOVERSION)|g'
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/partmalloc $(DESTDIR)$(PKGCONFIGDIR) \
-	    $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/partmalloc
+	    $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/partmalloc $(DESTDIR)$(CMAKEDIR)
 	install -m 755 $(LIB_REAL) $(DESTDIR)$(LIBDIR)/libpartmalloc.so.$(VERSION)
 	ln -sf libpartmalloc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(LIB_SONAME)
 	ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libpartmalloc.so
@@ -233,10 +243,12 @@ install: all
 	install -m 644 include/partmalloc/slab.h $(DESTDIR)$(INCLUDEDIR)/partmalloc/
 	sed -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
 	    partmalloc.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/partmalloc.pc
+	$(cmake_subst) cmake/partmalloc-config.cmake.in > $(DESTDIR)$(CMAKEDIR)/partmalloc-config.cmake
+	$(cmake_subst) cmake/partmalloc-config-version.cmake.in > $(DESTDIR)$(CMAKEDIR)/partmalloc-config-version.cmake
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
-	-rmdir $(DESTDIR)$(LIBDIR)/partmalloc $(DESTDIR)$(INCLUDEDIR)/partmalloc 2>/dev/null
+	-rmdir $(DESTDIR)$(LIBDIR)/partmalloc $(DESTDIR)$(INCLUDEDIR)/partmalloc $(DESTDIR)$(CMAKEDIR) 2>/dev/null
 
 clean:
 	rm -rf $(BUILD)

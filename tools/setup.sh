@@ -11,6 +11,8 @@ build="libjansson-dev libyaml-dev libdw-dev libelf-dev libsodium-dev clang-22 li
 need="$build libclang-rt-22-dev llvm-22 libcriterion-dev pkg-config git perl python3 valgrind"
 # dpkg-dev: apt-get source (tests/scripts/realworld_lua.sh fetches Debian's lua5.4).
 need="$need dpkg-dev"
+# cmake: tests/scripts/install_consumers.sh builds with find_package(partmalloc).
+need="$need cmake"
 need="$need libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4"
 
 missing_of() {
