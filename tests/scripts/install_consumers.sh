@@ -23,8 +23,18 @@ else
     cat "$tmp/install.log"; fail "make install PREFIX=<fresh prefix>"; exit 1
 fi
 for f in lib/cmake/partmalloc/partmalloc-config.cmake lib/cmake/partmalloc/partmalloc-config-version.cmake \
-         lib/pkgconfig/partmalloc.pc lib/libpartmalloc.so.0 include/partmalloc.h; do
+         lib/pkgconfig/partmalloc.pc lib/libpartmalloc.so.0 include/partmalloc.h \
+         share/man/man1/partmalloc.1 share/man/man7/partmalloc.7 share/doc/partmalloc/guide.md; do
     if [ -e "$prefix/$f" ]; then pass "installed $f"; else fail "installed $f"; fi
+done
+
+# `man partmalloc` with the prefix's manual pages: the command's page, then the library's.
+for section in 1 7; do
+    if MANWIDTH=80 man -M "$prefix/share/man" "$section" partmalloc 2>/dev/null | grep -q "^partmalloc($section)"; then
+        pass "man -M PREFIX/share/man $section partmalloc"
+    else
+        fail "man -M PREFIX/share/man $section partmalloc"
+    fi
 done
 
 # CMake: find_package(partmalloc 0.1) with both imported targets.
