@@ -1,7 +1,7 @@
 # partmalloc build.
 #   make                 build/libpartmalloc.so and build/libpartmalloc.a
 #   make check           set up what is missing, build, run every test
-#   make install         PREFIX=/usr/local (BINDIR, LIBDIR, INCLUDEDIR) DESTDIR=
+#   make install         PREFIX=/usr/local (BINDIR, LIBDIR, INCLUDEDIR, PKGCONFIGDIR, CMAKEDIR, MANDIR, DOCDIR) DESTDIR=
 #   make uninstall       the same variables
 # CC may be gcc or clang-22; the library is never built with -fsanitize=alloc-token.
 
@@ -24,6 +24,9 @@ LIBFLAGS  := -std=c17 -O2 -g -fPIC -fvisibility=hidden -fno-semantic-interpositi
 CXXLIBFLAGS := -std=c++17 -O2 -g -fPIC -fvisibility=hidden -fno-semantic-interposition $(WARN)
 INCLUDES  := -Iinclude -Isrc -I$(BUILD)/gen
 VERSION   := $(shell sed -n 's/^\#define PARTMALLOC_VERSION "\(.*\)"/\1/p' include/partmalloc.h)
+VERSION_WORDS := $(subst ., ,$(VERSION))
+VERSION_MAJOR := $(word 1,$(VERSION_WORDS))
+VERSION_MINOR := $(word 2,$(VERSION_WORDS))
 SOVERSION := 0
 
 # The library: layers bottom to top (src/types.h lists them), then the
@@ -118,8 +121,22 @@ PLUGIN_CXXFLAGS = -std=c++17 -O2 -fPIC -shared -fno-rtti -fno-exceptions $(WARN)
                   -isystem $(shell $(LLVM_CONFIG) --includedir) -D_GNU_SOURCE -D__STDC_CONSTANT_MACROS \
                   -D__STDC_FORMAT_MACROS -D__STDC_LIMIT_MACROS
 
+# The manual pages, generated from docs/guide.md (docs/man/gen.sh):
+# partmalloc(1) from its sections 2 to 5, partmalloc(7) from 6 and 7.
+MAN1 := $(BUILD)/man/partmalloc.1
+MAN7 := $(BUILD)/man/partmalloc.7
+MAN_DEPS := docs/guide.md docs/man/gen.sh docs/man/see-also.md include/partmalloc.h
+$(MAN1): docs/man/partmalloc.1.md $(MAN_DEPS)
+	@mkdir -p $(dir $@)
+	sh docs/man/gen.sh $< $(VERSION) 2 3 4 5 > $@.tmp && mv $@.tmp $@
+$(MAN7): docs/man/partmalloc.7.md $(MAN_DEPS)
+	@mkdir -p $(dir $@)
+	sh docs/man/gen.sh $< $(VERSION) 6 7 > $@.tmp && mv $@.tmp $@
+.PHONY: man
+man: $(MAN1) $(MAN7)
+
 .PHONY: all check setup test clean install uninstall example demo deps
-all: deps $(LIB_SO) $(LIB_A) $(TOOL) $(STATS_SO) $(PLUGIN)
+all: deps $(LIB_SO) $(LIB_A) $(TOOL) $(STATS_SO) $(PLUGIN) $(MAN1) $(MAN7)
 
 # Plain `make` on a machine without the build's packages says which are
 # missing instead of failing on a header.
@@ -215,13 +232,28 @@ BINDIR     ?= $(PREFIX)/bin
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+CMAKEDIR   ?= $(LIBDIR)/cmake/partmalloc
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/partmalloc
+DOCS       := README.md $(wildcard docs/*.md)
 INSTALLED := $(BINDIR)/partmalloc $(LIBDIR)/libpartmalloc.so.$(VERSION) $(LIBDIR)/$(LIB_SONAME) \
              $(LIBDIR)/libpartmalloc.so $(LIBDIR)/libpartmalloc.a $(LIBDIR)/partmalloc/libpartmalloc-counting.so \
              $(LIBDIR)/partmalloc/partmalloc-clang.so \
-             $(INCLUDEDIR)/partmalloc.h $(INCLUDEDIR)/partmalloc/slab.h $(PKGCONFIGDIR)/partmalloc.pc
+             $(INCLUDEDIR)/partmalloc.h $(INCLUDEDIR)/partmalloc/slab.h $(PKGCONFIGDIR)/partmalloc.pc \
+             $(CMAKEDIR)/partmalloc-config.cmake $(CMAKEDIR)/partmalloc-config-version.cmake \
+             $(MANDIR)/man1/partmalloc.1 $(MANDIR)/man7/partmalloc.7 $(addprefix $(DOCDIR)/,$(notdir $(DOCS)))
+# The CMake files find the library and the headers relative to themselves.
+cmake_subst = sed -e 's|@REL_LIBDIR@|$(shell realpath -m --relative-to=$(CMAKEDIR) $(LIBDIR))|g' \
+                  -e 's|@REL_INCLUDEDIR@|$(shell realpath -m --relative-to=$(CMAKEDIR) $(INCLUDEDIR))|g' \
+                  -e 's|@VERSION@|$(VERSION)|g' -e 's|@VERSION_MAJOR@|$(VERSION_MAJOR)|g' \
+                  -e 's|@VERSION_MINOR@|$(VERSION_MINOR)|g' -e 's|@SOVERSION@|$(SOVERSION)|g'
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/partmalloc $(DESTDIR)$(PKGCONFIGDIR) \
-	    $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/partmalloc
+	    $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/partmalloc $(DESTDIR)$(CMAKEDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(DOCDIR)
+	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/
+	install -m 644 $(DOCS) $(DESTDIR)$(DOCDIR)/
 	install -m 755 $(LIB_REAL) $(DESTDIR)$(LIBDIR)/libpartmalloc.so.$(VERSION)
 	ln -sf libpartmalloc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(LIB_SONAME)
 	ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libpartmalloc.so
@@ -233,10 +265,13 @@ install: all
 	install -m 644 include/partmalloc/slab.h $(DESTDIR)$(INCLUDEDIR)/partmalloc/
 	sed -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
 	    partmalloc.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/partmalloc.pc
+	$(cmake_subst) cmake/partmalloc-config.cmake.in > $(DESTDIR)$(CMAKEDIR)/partmalloc-config.cmake
+	$(cmake_subst) cmake/partmalloc-config-version.cmake.in > $(DESTDIR)$(CMAKEDIR)/partmalloc-config-version.cmake
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
-	-rmdir $(DESTDIR)$(LIBDIR)/partmalloc $(DESTDIR)$(INCLUDEDIR)/partmalloc 2>/dev/null
+	-rmdir $(DESTDIR)$(LIBDIR)/partmalloc $(DESTDIR)$(INCLUDEDIR)/partmalloc $(DESTDIR)$(CMAKEDIR) \
+	    $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 clean:
 	rm -rf $(BUILD)

@@ -14,7 +14,13 @@
 extern "C" {
 #endif
 
+/* The version of this header; pm_version() gives the library's. The
+ * string is the one source (the Makefile reads it); the numbers say the
+ * same for #if, and the API suite checks that they agree. */
 #define PARTMALLOC_VERSION "0.1.0"
+#define PARTMALLOC_VERSION_MAJOR 0
+#define PARTMALLOC_VERSION_MINOR 1
+#define PARTMALLOC_VERSION_PATCH 0
 #define PARTMALLOC_MAX_PARTITIONS 64
 
 #if defined(__GNUC__)
@@ -22,6 +28,10 @@ extern "C" {
 #else
 #define PARTMALLOC_API
 #endif
+
+/* The version of the library loaded at run time ("0.1.0"), which may be
+ * newer than the header a program was built with. */
+PARTMALLOC_API const char *pm_version(void);
 
 /* Allocation. `token` is a Clang allocation token (see docs/tokens.md);
  * the plain forms choose the partition from the caller's address. */

@@ -39,6 +39,9 @@ PM_EXPORT void *pm_aligned_alloc_token(size_t alignment, size_t size, size_t tok
 
 /* ---- introspection ---- */
 
+/* The header's string, compiled into the library. */
+PM_EXPORT const char *pm_version(void) { return PARTMALLOC_VERSION; }
+
 PM_EXPORT unsigned pm_token_partition(size_t token) {
     pm_ensure_init();
     if (pm_g.mode != PM_MODE_TYPED)

@@ -133,6 +133,8 @@ $(BUILD)/tests/kapi/token_of: tests/kapi/token_of.c
 	@mkdir -p $(dir $@)
 	$(CLANG) -std=gnu17 -O2 -g $(WARN) -fsanitize=alloc-token -fsanitize-alloc-token-extended $< -o $@
 test-build: $(KAPI_BIN) $(BUILD)/stats/libpartmalloc.so
+# tests/scripts/man_pages.sh reads the manual pages.
+test-build: $(MAN1) $(MAN7)
 
 # The partmalloc command's suites run $(TOOL) on programs it builds.
 $(BUILD)/tests/tools/labelled: tests/tools/labelled.c $(TOOL) $(LIB_SO)

@@ -7,10 +7,16 @@ set -e
 # What plain `make` needs: the libraries' and the command's headers, and
 # clang's and LLVM's for the command's clang plugin.
 build="libjansson-dev libyaml-dev libdw-dev libelf-dev libsodium-dev clang-22 libclang-22-dev llvm-22-dev"
+# pandoc: the manual pages, written from docs/guide.md.
+build="$build pandoc"
 # The tests, then the peers the benchmark suite measures against.
 need="$build libclang-rt-22-dev llvm-22 libcriterion-dev pkg-config git perl python3 valgrind"
 # dpkg-dev: apt-get source (tests/scripts/realworld_lua.sh fetches Debian's lua5.4).
 need="$need dpkg-dev"
+# cmake: tests/scripts/install_consumers.sh builds with find_package(partmalloc).
+need="$need cmake"
+# man-db: tests/scripts/man_pages.sh renders the manual pages with man.
+need="$need man-db"
 need="$need libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4"
 
 missing_of() {

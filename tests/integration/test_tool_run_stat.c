@@ -493,6 +493,22 @@ Test(tool, run_and_stat_answer_help) {
     }
 }
 
+/* `version` and `--version`: the library's version, that of pm_version(). */
+Test(tool, version_prints_the_library_version) {
+    char want[64];
+    snprintf(want, sizeof want, "partmalloc %s\n", pm_version());
+    static const char *const forms[] = {"version", "--version"};
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        const char *argv[] = {tool(), forms[i], NULL};
+        const char *env[] = {NULL};
+        struct run r = run_env(argv, env, false);
+        cr_expect_eq(exit_code(&r), 0, "%s: %s", forms[i], r.err);
+        cr_expect_str_empty(r.err, "%s", forms[i]);
+        cr_expect_str_eq(r.out, want, "%s", forms[i]);
+        run_free(&r);
+    }
+}
+
 /* ---- stat ---- */
 
 struct waiting {

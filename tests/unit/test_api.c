@@ -468,4 +468,14 @@ Test(api, object_size_of_objects_handed_between_threads) {
         cr_expect_eq(malloc_object_size(p), 0, "freed by the other thread");
         pm_free(seen);
     }
+
+Test(api, version_at_run_time_matches_the_header_numbers) {
+    const char *v = pm_version();
+    cr_assert_not_null(v);
+    char want[32];
+    snprintf(want, sizeof want, "%d.%d.%d", PARTMALLOC_VERSION_MAJOR, PARTMALLOC_VERSION_MINOR,
+             PARTMALLOC_VERSION_PATCH);
+    cr_expect_str_eq(v, want, "pm_version() %s, header numbers %s", v, want);
+    cr_expect_str_eq(v, PARTMALLOC_VERSION);
+    cr_expect_eq(pm_version(), v, "one string for the life of the process");
 }
