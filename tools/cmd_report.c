@@ -14,6 +14,14 @@
  * A site is a file:line:column, counted once however often headers and
  * rebuilds repeat it. The report groups the sites by file and by function,
  * most first, with the allocators called and their lines.
+ *
+ * Beside clang's remarks it reads those of partmalloc's plugin (text only):
+ * sites typed void or char-like by a cast or assignment ([partmalloc-void],
+ * [partmalloc-cast]) and the wrappers it found ([partmalloc-wrapper]),
+ * listed after the untyped sites, with the --wrapper= option naming them.
+ * With -- COMMAND it also says whether the build failed (and exits with its
+ * status) and how many files the plugin compiled, from the log the child
+ * writes to PARTMALLOC_REPORT_LOG.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -1174,7 +1182,9 @@ static const char usage_text[] =
     "       partmalloc report [--json] [--output FILE] -- COMMAND ARGS...\n"
     "Counts the allocation sites clang-22 gave no type token, from -Rpass=alloc-token\n"
     "remarks in build logs or *.opt.yaml optimization records, or from the build COMMAND\n"
-    "run with PARTMALLOC_REMARKS=1 (which `partmalloc cc` turns into -Rpass=alloc-token).\n";
+    "run with PARTMALLOC_REMARKS=1 (which `partmalloc cc` turns into -Rpass=alloc-token).\n"
+    "Then the sites typed void or char-like by a cast, and the wrappers found (to name with\n"
+    "--wrapper). With -- COMMAND, a failed build is said and its exit status returned.\n";
 
 struct report_opts {
     bool json;

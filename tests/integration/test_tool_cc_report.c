@@ -4,7 +4,9 @@
  *   report   on the fixtures of tests/tools/fixtures (a clang-22 build log
  *            with repeated remarks, an optimization record, a C++ log), on a
  *            command that prints the log to stderr, and on `make` building a
- *            small project with `partmalloc cc`; its --help and bad options;
+ *            small project with `partmalloc cc`; the plugin's void, cast and
+ *            wrapper remarks on src/wrappers.c and their report; a failed
+ *            build and one that compiled nothing; its --help and bad options;
  *   cc/c++   programs built with it print their tokens and the token max
  *            libpartmalloc read from them; the flags added (clang -###, and a
  *            stand-in clang-22 that prints its arguments); the errors; a lone
