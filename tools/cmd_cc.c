@@ -18,6 +18,10 @@
  *   -fplugin=<plugin> -fplugin-arg-partmalloc-names=LIST
  *                                                 with --wrapper=LIST: the named functions
  *                                                 are declared malloc, as if the program said so
+ *   -fplugin=<plugin> -fplugin-arg-partmalloc-remarks [-fplugin-arg-partmalloc-skip=<tmp>/token_max.c]
+ *                                                 when PARTMALLOC_REMARKS=1 (with or without
+ *                                                 --wrapper): remarks for the sites typed void
+ *                                                 or by a char-like cast, and for the wrappers found
  *   -B<tmp>/                                      clang's linker is this command (tmp/ld,
  *                                                 ld.lld, ... link to it): it adds the
  *                                                 wrappers' companions (cc_link.c)
@@ -387,6 +391,7 @@ struct clang_argv {
     char libdir_flag[PATH_MAX + 32];
     char rpath_flag[PATH_MAX + 32];
     char linker_flag[PATH_MAX + 32];
+    char skip_flag[PATH_MAX + 64];
 };
 
 static void push(struct clang_argv *b, const char *s) { b->v[b->n++] = (char *)s; }
@@ -414,6 +419,7 @@ static void push_tail(struct clang_argv *b, const struct cc_args *a, bool links)
 /* What to add, from the user's arguments and the environment. */
 struct cc_plan {
     bool links, tokens, remarks, define_max, cxx_file;
+    bool plugin_remarks; /* PARTMALLOC_REMARKS=1, even with the user's own -Rpass */
     uint64_t max;
     const char *pass_plugin, *frontend_plugin, *names_flag; /* flags, or NULL */
 };
@@ -426,7 +432,8 @@ static struct cc_plan make_plan(const struct cc_args *a, bool cxx_driver) {
         .max = a->max_given ? a->max : 0,
         .cxx_file = a->std_lang ? a->std_lang > 0 : cxx_driver,
     };
-    p.remarks = p.tokens && remarks && strcmp(remarks, "1") == 0 && !a->has_rpass;
+    p.plugin_remarks = p.tokens && remarks && strcmp(remarks, "1") == 0;
+    p.remarks = p.plugin_remarks && !a->has_rpass;
     p.define_max = p.links && p.tokens && (!a->max_given || a->max_ok);
     return p;
 }
@@ -444,7 +451,15 @@ static void build_argv(struct clang_argv *b, const char *compiler, const struct 
         push(b, p->pass_plugin);
     if (p->frontend_plugin) {
         push(b, p->frontend_plugin);
-        push(b, p->names_flag);
+        if (p->names_flag)
+            push(b, p->names_flag);
+        if (p->plugin_remarks)
+            push(b, "-fplugin-arg-partmalloc-remarks");
+        if (p->plugin_remarks && token_file) {
+            /* ours, not the program's: not a file the build compiled */
+            snprintf(b->skip_flag, sizeof b->skip_flag, "-fplugin-arg-partmalloc-skip=%s", token_file);
+            push(b, b->skip_flag);
+        }
     }
     if (p->remarks)
         push(b, "-Rpass=alloc-token");
@@ -616,7 +631,7 @@ int cmd_cc(int argc, char **argv) {
     struct cc_plan plan = make_plan(&a, cxx_driver);
     char pass_flag[PATH_MAX + 96], plugin_flag[PATH_MAX + 96];
     plan.pass_plugin = plan.tokens && have_plugin ? pass_flag : NULL;
-    plan.frontend_plugin = plan.tokens && wrappers.count ? plugin_flag : NULL;
+    plan.frontend_plugin = plan.tokens && (wrappers.count || (plan.plugin_remarks && have_plugin)) ? plugin_flag : NULL;
     plan.names_flag = wrappers.flag;
     snprintf(pass_flag, sizeof pass_flag, "-fpass-plugin=%s", plugin);
     snprintf(plugin_flag, sizeof plugin_flag, "-fplugin=%s", plugin);

@@ -14,6 +14,14 @@
  * A site is a file:line:column, counted once however often headers and
  * rebuilds repeat it. The report groups the sites by file and by function,
  * most first, with the allocators called and their lines.
+ *
+ * Beside clang's remarks it reads those of partmalloc's plugin (text only):
+ * sites typed void or char-like by a cast or assignment ([partmalloc-void],
+ * [partmalloc-cast]) and the wrappers it found ([partmalloc-wrapper]),
+ * listed after the untyped sites, with the --wrapper= option naming them.
+ * With -- COMMAND it also says whether the build failed (and exits with its
+ * status) and how many files the plugin compiled, from the log the child
+ * writes to PARTMALLOC_REPORT_LOG.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,15 +41,34 @@ static const char sub[] = "report";
 
 /* ---- sites ---- */
 
+/* What a remark says of a site. */
+enum site_kind {
+    NO_TOKEN, /* clang's: no type inferred */
+    VOID,     /* partmalloc's: typed void by a cast */
+    CAST,     /* partmalloc's: typed by a char-like cast (type) */
+    WRAPPER,  /* partmalloc's: the function looks like an allocation wrapper */
+    KINDS
+};
+
 struct site {
-    char *file, *function, *callee;       /* as clang names them */
+    enum site_kind kind;
+    char *file, *function, *callee;       /* as clang names them (WRAPPER: no callee) */
+    char *type;                           /* VOID, CAST: the type the site gets; else NULL */
     const char *function_shown, *callee_shown; /* demangled, or the same */
+    const char *callee_label;             /* callee_shown, with the type of a CAST site */
     unsigned line, column;                /* 0: unknown */
 };
 
 struct sites {
     struct site *v;
     size_t n, cap;
+};
+
+/* What the build run by `report -- COMMAND` did (command mode only). */
+struct build_result {
+    bool ran;
+    int status;             /* its exit status (128 + signal if killed) */
+    long files_compiled;    /* by partmalloc cc with the plugin; -1: unknown */
 };
 
 static void *xrealloc(void *p, size_t size) {
@@ -64,8 +91,8 @@ static char *xstrndup(const char *s, size_t n) {
 
 /* Adds a site; the file loses a leading "./" (clang writes "./util.h" for
  * a header found beside its includer). */
-static void add_site(struct sites *s, const char *file, size_t file_len, unsigned line, unsigned column,
-                     const char *function, size_t function_len, const char *callee, size_t callee_len) {
+static struct site *add_site(struct sites *s, const char *file, size_t file_len, unsigned line, unsigned column,
+                             const char *function, size_t function_len, const char *callee, size_t callee_len) {
     while (file_len > 2 && file[0] == '.' && file[1] == '/') {
         file += 2;
         file_len -= 2;
@@ -84,11 +111,17 @@ static void add_site(struct sites *s, const char *file, size_t file_len, unsigne
     t->callee = xstrndup(callee, callee_len);
     t->function_shown = t->function;
     t->callee_shown = t->callee;
+    t->callee_label = t->callee;
+    t->kind = NO_TOKEN;
+    t->type = NULL;
     t->line = line;
     t->column = column;
+    return t;
 }
 
 static void free_site(struct site *s) {
+    if (s->callee_label != s->callee_shown)
+        free((char *)s->callee_label);
     if (s->function_shown != s->function)
         free((char *)s->function_shown);
     if (s->callee_shown != s->callee)
@@ -96,6 +129,7 @@ static void free_site(struct site *s) {
     free(s->file);
     free(s->function);
     free(s->callee);
+    free(s->type);
 }
 
 static void free_sites(struct sites *s) {
@@ -135,8 +169,58 @@ static size_t split_location(const char *s, size_t len, unsigned *line, unsigned
     return len - cut - cut2;
 }
 
+/* The location before a remark's "remark: " (at `mark`): the file's length,
+ * 0 for "clang-22: remark: ...", which names no file. */
+static size_t remark_location(const char *s, const char *mark, unsigned *line, unsigned *column) {
+    size_t loc_len = (size_t)(mark - s);
+    if (loc_len >= 2 && s[loc_len - 2] == ':' && s[loc_len - 1] == ' ')
+        loc_len -= 2;
+    size_t file_len = split_location(s, loc_len, line, column);
+    return *line ? file_len : 0;
+}
+
+/* Parses partmalloc's plugin's remarks:
+ *   f.c:26:22: remark: partmalloc: call to 'malloc' in 'lmalloc' gets the type 'long' from a cast: ... [partmalloc-cast]
+ *   f.c:30:7: remark: partmalloc: call to 'malloc' in 'scratch' gets the type 'void' from a cast: ... [partmalloc-void]
+ *   f.c:12:7: remark: partmalloc: 'xmalloc' looks like an allocation wrapper: build with --wrapper=xmalloc [partmalloc-wrapper] */
+static bool parse_partmalloc_remark(const char *s, struct sites *out) {
+    static const char head[] = "remark: partmalloc: ", call[] = "call to '", in[] = "' in '", gets[] = "' gets the type '",
+                      wrapper[] = "' looks like an allocation wrapper: ";
+    const char *mark = strstr(s, head);
+    if (!mark)
+        return false;
+    const char *text = mark + strlen(head);
+    unsigned line, column;
+    size_t file_len = remark_location(s, mark, &line, &column);
+    if (text[0] == '\'' && strstr(s, "[partmalloc-wrapper]")) {
+        const char *end = strstr(text + 1, wrapper);
+        if (!end)
+            return false;
+        add_site(out, s, file_len, line, column, text + 1, (size_t)(end - text - 1), "", 0)->kind = WRAPPER;
+        return true;
+    }
+    bool is_void = strstr(s, "[partmalloc-void]") != NULL;
+    if (strncmp(text, call, strlen(call)) != 0 || (!is_void && !strstr(s, "[partmalloc-cast]")))
+        return false;
+    const char *callee = text + strlen(call);
+    const char *in_at = strstr(callee, in);
+    const char *function = in_at ? in_at + strlen(in) : NULL;
+    const char *gets_at = function ? strstr(function, gets) : NULL;
+    const char *type = gets_at ? gets_at + strlen(gets) : NULL;
+    const char *type_end = type ? strchr(type, '\'') : NULL;
+    if (!type_end)
+        return false;
+    struct site *t = add_site(out, s, file_len, line, column, function, (size_t)(gets_at - function), callee,
+                              (size_t)(in_at - callee));
+    t->kind = is_void ? VOID : CAST;
+    t->type = xstrndup(type, (size_t)(type_end - type));
+    return true;
+}
+
 /* Parses an alloc-token remark line (ANSI colours already removed). */
 static bool parse_remark(const char *s, struct sites *out) {
+    if (parse_partmalloc_remark(s, out))
+        return true;
     static const char call[] = "remark: Call to '", in[] = "' in '",
                       without[] = "' without source-level type token";
     const char *mark = strstr(s, call);
@@ -148,13 +232,8 @@ static bool parse_remark(const char *s, struct sites *out) {
     const char *end = function ? strstr(function, without) : NULL;
     if (!end)
         return false;
-    size_t loc_len = (size_t)(mark - s);
-    if (loc_len >= 2 && s[loc_len - 2] == ':' && s[loc_len - 1] == ' ')
-        loc_len -= 2;
     unsigned line, column;
-    size_t file_len = split_location(s, loc_len, &line, &column);
-    if (!line)
-        file_len = 0; /* "clang-22: remark: ..." names no file */
+    size_t file_len = remark_location(s, mark, &line, &column);
     add_site(out, s, file_len, line, column, function, (size_t)(end - function), callee,
              (size_t)(in_at - callee));
     return true;
@@ -558,23 +637,60 @@ static int read_file(const char *path, struct sites *out) {
     return rc;
 }
 
-static void ask_for_remarks(void *unused) {
-    (void)unused;
+/* In the child: remarks asked for, and the file where partmalloc's plugin
+ * appends each file it compiles. */
+static void ask_for_remarks(void *log) {
     setenv("PARTMALLOC_REMARKS", "1", 1);
+    if (log)
+        setenv("PARTMALLOC_REPORT_LOG", log, 1);
+    else
+        unsetenv("PARTMALLOC_REPORT_LOG");
+}
+
+/* A temporary file for the names of the files compiled, or NULL. */
+static char *make_compile_log(void) {
+    const char *tmp = getenv("TMPDIR");
+    char *path;
+    if (asprintf(&path, "%s/partmalloc-report.XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0)
+        return NULL;
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        free(path);
+        return NULL;
+    }
+    close(fd);
+    return path;
+}
+
+/* Lines in the log (the files compiled), -1 if unknown; removes it. */
+static long count_compiled(char *log) {
+    if (!log)
+        return -1;
+    FILE *f = fopen(log, "r");
+    long lines = f ? 0 : -1;
+    int c;
+    while (f && (c = getc(f)) != EOF)
+        lines += c == '\n';
+    if (f)
+        fclose(f);
+    unlink(log);
+    free(log);
+    return lines;
 }
 
 /* Runs the command with PARTMALLOC_REMARKS=1 and its stderr into a pipe we
  * read; stdout is left alone. Interrupts go to the command: we stay to
  * report. Returns its exit status (128 + signal if it was killed). */
-static int run_command(char **cmd, struct sites *out) {
+static int run_command(char **cmd, struct sites *out, struct build_result *b) {
     static const int interrupts[] = {SIGINT, SIGQUIT, 0};
+    char *log = make_compile_log();
     struct spawn child = {.argv = cmd, .search_path = true, .sub = sub, .quote_program = true,
-                          .pipe_stderr = true, .in_child = ask_for_remarks, .ignore = interrupts};
+                          .pipe_stderr = true, .in_child = ask_for_remarks, .child_arg = log, .ignore = interrupts};
     int rc = spawn_start(&child);
-    if (rc == SPAWN_NO_PIPE)
-        return fail(sub, "cannot create a pipe: %s", strerror(errno));
-    if (rc == SPAWN_NO_FORK)
-        return fail(sub, "cannot fork: %s", strerror(errno));
+    if (rc == SPAWN_NO_PIPE || rc == SPAWN_NO_FORK) {
+        count_compiled(log);
+        return fail(sub, rc == SPAWN_NO_PIPE ? "cannot create a pipe: %s" : "cannot fork: %s", strerror(errno));
+    }
     FILE *f = fdopen(child.stderr_fd, "r");
     struct text_parser tp = {.pass = stderr, .sites = out};
     char *line = NULL;
@@ -584,13 +700,18 @@ static int run_command(char **cmd, struct sites *out) {
     finish_text(&tp);
     free(line);
     f ? fclose(f) : close(child.stderr_fd);
-    return spawn_wait(&child, NULL);
+    b->status = spawn_wait(&child, NULL);
+    b->files_compiled = count_compiled(log);
+    b->ran = true;
+    return b->status;
 }
 
 /* ---- distinct sites ---- */
 
 static int cmp_location(const void *pa, const void *pb) {
     const struct site *a = pa, *b = pb;
+    if (a->kind != b->kind)
+        return a->kind < b->kind ? -1 : 1;
     int c = strcmp(a->file, b->file);
     if (c)
         return c;
@@ -637,11 +758,17 @@ static const char *demangled(const char *name) {
     return name;
 }
 
-/* Gives the sites of C++ functions (and C++ allocators) readable names. */
+/* Gives the sites of C++ functions (and C++ allocators) readable names,
+ * and a cast site's allocator its type: "malloc (long)". */
 static void demangle(struct sites *s) {
     for (size_t i = 0; i < s->n; i++) {
-        s->v[i].function_shown = demangled(s->v[i].function);
-        s->v[i].callee_shown = demangled(s->v[i].callee);
+        struct site *t = &s->v[i];
+        t->function_shown = demangled(t->function);
+        t->callee_shown = demangled(t->callee);
+        t->callee_label = t->callee_shown;
+        char *label;
+        if (t->kind == CAST && asprintf(&label, "%s (%s)", t->callee_shown, t->type) >= 0)
+            t->callee_label = label;
     }
 }
 
@@ -650,20 +777,24 @@ static void demangle(struct sites *s) {
 enum level { BY_FILE, BY_FUNCTION, BY_CALLEE };
 
 static const char *key_of(const struct site *s, enum level l) {
-    return l == BY_FILE ? s->file : l == BY_FUNCTION ? s->function : s->callee;
+    return l == BY_FILE ? s->file : l == BY_FUNCTION ? s->function : s->callee_label;
 }
 
 static const char *shown_of(const struct site *s, enum level l) {
-    return l == BY_FILE ? s->file : l == BY_FUNCTION ? s->function_shown : s->callee_shown;
+    return l == BY_FILE ? s->file : l == BY_FUNCTION ? s->function_shown : s->callee_label;
 }
 
+/* By kind (each kind's sites then form one range), file, function,
+ * allocator, place. */
 static int cmp_group_order(const void *pa, const void *pb) {
     const struct site *a = pa, *b = pb;
+    if (a->kind != b->kind)
+        return a->kind < b->kind ? -1 : 1;
     int c = strcmp(a->file, b->file);
     if (!c)
         c = strcmp(a->function, b->function);
     if (!c)
-        c = strcmp(a->callee, b->callee);
+        c = strcmp(a->callee_label, b->callee_label);
     if (!c && a->line != b->line)
         c = a->line < b->line ? -1 : 1;
     if (!c && a->column != b->column)
@@ -720,16 +851,22 @@ static int digits(size_t n) {
     return d;
 }
 
-static void measure(const struct sites *s, struct totals *t) {
+/* The sites of one kind: v[begin, end). */
+struct range {
+    const struct site *v;
+    size_t begin, end;
+};
+
+static void measure(struct range r, struct totals *t) {
     size_t nf;
-    struct group *files = groups_of(s->v, 0, s->n, BY_FILE, &nf);
+    struct group *files = groups_of(r.v, r.begin, r.end, BY_FILE, &nf);
     t->files = nf;
     t->functions = 0;
     t->name_width = (int)strlen("file / function");
     t->count_width = (int)strlen("sites");
     for (size_t i = 0; i < nf; i++) {
         size_t nfn;
-        struct group *fns = groups_of(s->v, files[i].begin, files[i].end, BY_FUNCTION, &nfn);
+        struct group *fns = groups_of(r.v, files[i].begin, files[i].end, BY_FUNCTION, &nfn);
         t->functions += nfn;
         if ((int)strlen(files[i].shown) > t->name_width)
             t->name_width = (int)strlen(files[i].shown);
@@ -738,8 +875,8 @@ static void measure(const struct sites *s, struct totals *t) {
                 t->name_width = 2 + (int)strlen(fns[j].shown);
         free(fns);
     }
-    if (digits(s->n) > t->count_width)
-        t->count_width = digits(s->n);
+    if (digits(r.end - r.begin) > t->count_width)
+        t->count_width = digits(r.end - r.begin);
     free(files);
 }
 
@@ -766,32 +903,119 @@ static void print_calls(FILE *out, const struct site *v, size_t begin, size_t en
     free(callees);
 }
 
-static void print_text(FILE *out, const struct sites *s) {
-    fprintf(out, "%zu allocation site%s without a type token", s->n, s->n == 1 ? "" : "s");
-    if (s->n == 0) {
+/* "N allocation sites WHAT (F files, G functions)" and their table. */
+static void print_table(FILE *out, struct range r, const char *what) {
+    size_t n = r.end - r.begin;
+    fprintf(out, "%zu allocation site%s %s", n, n == 1 ? "" : "s", what);
+    if (n == 0) {
         fputc('\n', out);
         return;
     }
     struct totals t;
-    measure(s, &t);
+    measure(r, &t);
     fprintf(out, " (%zu file%s, %zu function%s)\n\n", t.files, t.files == 1 ? "" : "s", t.functions,
             t.functions == 1 ? "" : "s");
     fprintf(out, "%-*s  %*s  allocator lines\n", t.name_width, "file / function", t.count_width, "sites");
     size_t nf;
-    struct group *files = groups_of(s->v, 0, s->n, BY_FILE, &nf);
+    struct group *files = groups_of(r.v, r.begin, r.end, BY_FILE, &nf);
     for (size_t i = 0; i < nf; i++) {
         fprintf(out, "%-*s  %*zu\n", t.name_width, files[i].shown, t.count_width, files[i].end - files[i].begin);
         size_t nfn;
-        struct group *fns = groups_of(s->v, files[i].begin, files[i].end, BY_FUNCTION, &nfn);
+        struct group *fns = groups_of(r.v, files[i].begin, files[i].end, BY_FUNCTION, &nfn);
         for (size_t j = 0; j < nfn; j++) {
             fprintf(out, "  %-*s  %*zu  ", t.name_width - 2, fns[j].shown, t.count_width,
                     fns[j].end - fns[j].begin);
-            print_calls(out, s->v, fns[j].begin, fns[j].end);
+            print_calls(out, r.v, fns[j].begin, fns[j].end);
             fputc('\n', out);
         }
         free(fns);
     }
     free(files);
+}
+
+/* The sites of kind k in s (sorted by cmp_group_order). */
+static struct range range_of(const struct sites *s, enum site_kind k) {
+    struct range r = {s->v, 0, 0};
+    while (r.begin < s->n && s->v[r.begin].kind < k)
+        r.begin++;
+    r.end = r.begin;
+    while (r.end < s->n && s->v[r.end].kind == k)
+        r.end++;
+    return r;
+}
+
+/* "--wrapper=a,b,c" for the wrappers found (malloc'd); their sites are
+ * sorted by file and name, a name found in several files given once. */
+static char *wrapper_flag(struct range w) {
+    char *flag = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&flag, &len);
+    if (!f) {
+        fail(sub, "out of memory");
+        exit(1);
+    }
+    fputs("--wrapper=", f);
+    bool first = true;
+    for (size_t i = w.begin; i < w.end; i++) {
+        bool seen = false;
+        for (size_t k = w.begin; k < i && !seen; k++)
+            seen = strcmp(w.v[k].function, w.v[i].function) == 0;
+        if (!seen)
+            fprintf(f, "%s%s", first ? "" : ",", w.v[i].function_shown);
+        first &= seen;
+    }
+    fclose(f);
+    return flag;
+}
+
+static void print_wrappers(FILE *out, struct range w) {
+    fprintf(out, "\nwrapper functions found (%zu): named, their calls carry their callers' types\n", w.end - w.begin);
+    int width = 0;
+    for (size_t i = w.begin; i < w.end; i++)
+        if ((int)strlen(w.v[i].function_shown) > width)
+            width = (int)strlen(w.v[i].function_shown);
+    for (size_t i = w.begin; i < w.end; i++)
+        fprintf(out, "  %-*s  %s:%u\n", width, w.v[i].function_shown, w.v[i].file, w.v[i].line);
+    char *flag = wrapper_flag(w);
+    fprintf(out, "build with: partmalloc cc %s\n", flag);
+    free(flag);
+}
+
+/* A line on the build before the sites, or none. */
+static void print_build(FILE *out, const struct build_result *b, size_t sites) {
+    if (!b->ran)
+        return;
+    if (b->status != 0)
+        fprintf(out, "build failed (exit %d): %s\n", b->status,
+                sites ? "the sites below are only from what was compiled" : "no sites");
+    else if (b->files_compiled == 0 && sites == 0)
+        fputs("no file was compiled: `make clean` first, or the build does not use partmalloc cc\n", out);
+    else if (b->files_compiled > 0)
+        fprintf(out, "%ld file%s compiled in this build: the report covers only %s (an incremental build leaves "
+                     "out what it did not rebuild)\n",
+                b->files_compiled, b->files_compiled == 1 ? "" : "s", b->files_compiled == 1 ? "it" : "them");
+}
+
+static void print_text(FILE *out, const struct sites *s, const struct build_result *b) {
+    print_build(out, b, s->n);
+    if (b->ran && b->status != 0 && s->n == 0)
+        return;
+    if (b->ran && b->files_compiled == 0 && s->n == 0)
+        return;
+    print_table(out, range_of(s, NO_TOKEN), "without a type token");
+    struct range r = range_of(s, VOID);
+    if (r.end > r.begin) {
+        fputc('\n', out);
+        print_table(out, r, "typed void by a cast");
+    }
+    r = range_of(s, CAST);
+    if (r.end > r.begin) {
+        fputc('\n', out);
+        print_table(out, r, "typed char-like by a cast or assignment");
+    }
+    r = range_of(s, WRAPPER);
+    if (r.end > r.begin)
+        print_wrappers(out, r);
 }
 
 /* The JSON report is built with jansson and written in one layout: an
@@ -881,12 +1105,14 @@ static json_t *json_calls(const struct site *v, size_t begin, size_t end) {
         order[k - begin] = &v[k];
     qsort(order, end - begin, sizeof *order, cmp_line);
     json_t *calls = checked(json_array());
-    for (size_t k = 0; k < end - begin; k++)
-        json_array_append_new(calls, checked(json_pack("{s:o, s:o, s:I, s:I}", "allocator",
-                                                       json_text(order[k]->callee_shown), "symbol",
-                                                       json_text(order[k]->callee), "line",
-                                                       (json_int_t)order[k]->line, "column",
-                                                       (json_int_t)order[k]->column)));
+    for (size_t k = 0; k < end - begin; k++) {
+        json_t *call = checked(json_pack("{s:o, s:o, s:I, s:I}", "allocator", json_text(order[k]->callee_shown),
+                                         "symbol", json_text(order[k]->callee), "line",
+                                         (json_int_t)order[k]->line, "column", (json_int_t)order[k]->column));
+        if (order[k]->type)
+            json_object_set_new(call, "type", json_text(order[k]->type));
+        json_array_append_new(calls, call);
+    }
     free(order);
     return calls;
 }
@@ -905,17 +1131,45 @@ static json_t *json_functions(const struct site *v, size_t begin, size_t end) {
     return functions;
 }
 
-static void print_json(FILE *out, const struct sites *s) {
+static json_t *json_files(struct range r) {
     size_t nf;
-    struct group *files = groups_of(s->v, 0, s->n, BY_FILE, &nf);
+    struct group *files = groups_of(r.v, r.begin, r.end, BY_FILE, &nf);
     json_t *list = checked(json_array());
     for (size_t i = 0; i < nf; i++)
         json_array_append_new(list, checked(json_pack("{s:o, s:I, s:o}", "file", json_text(files[i].shown),
                                                       "sites", (json_int_t)(files[i].end - files[i].begin),
                                                       "functions",
-                                                      json_functions(s->v, files[i].begin, files[i].end))));
+                                                      json_functions(r.v, files[i].begin, files[i].end))));
     free(files);
-    json_t *root = checked(json_pack("{s:I, s:o}", "sites", (json_int_t)s->n, "files", list));
+    return list;
+}
+
+static json_t *json_wrappers(struct range w) {
+    json_t *list = checked(json_array());
+    for (size_t i = w.begin; i < w.end; i++)
+        json_array_append_new(list, checked(json_pack("{s:o, s:o, s:I}", "function", json_text(w.v[i].function_shown),
+                                                      "file", json_text(w.v[i].file), "line",
+                                                      (json_int_t)w.v[i].line)));
+    return list;
+}
+
+/* {"sites", "files"} (no type token), {"void_sites", "void_files"},
+ * {"cast_sites", "cast_files"} (calls with a "type"), "wrappers" and
+ * "wrapper_flag" (null when none), and "build" in command mode. */
+static void print_json(FILE *out, const struct sites *s, const struct build_result *b) {
+    struct range none = range_of(s, NO_TOKEN), voids = range_of(s, VOID), casts = range_of(s, CAST),
+                 wrappers = range_of(s, WRAPPER);
+    char *flag = wrappers.end > wrappers.begin ? wrapper_flag(wrappers) : NULL;
+    json_t *root = checked(json_pack(
+        "{s:I, s:o, s:I, s:o, s:I, s:o, s:o, s:o}", "sites", (json_int_t)(none.end - none.begin), "files",
+        json_files(none), "void_sites", (json_int_t)(voids.end - voids.begin), "void_files", json_files(voids),
+        "cast_sites", (json_int_t)(casts.end - casts.begin), "cast_files", json_files(casts), "wrappers",
+        json_wrappers(wrappers), "wrapper_flag", flag ? json_text(flag) : json_null()));
+    free(flag);
+    if (b->ran)
+        json_object_set_new(root, "build",
+                            checked(json_pack("{s:I, s:b, s:I}", "status", (json_int_t)b->status, "failed",
+                                              b->status != 0, "files_compiled", (json_int_t)b->files_compiled)));
     write_json(out, root, 0);
     fputc('\n', out);
     json_decref(root);
@@ -928,7 +1182,9 @@ static const char usage_text[] =
     "       partmalloc report [--json] [--output FILE] -- COMMAND ARGS...\n"
     "Counts the allocation sites clang-22 gave no type token, from -Rpass=alloc-token\n"
     "remarks in build logs or *.opt.yaml optimization records, or from the build COMMAND\n"
-    "run with PARTMALLOC_REMARKS=1 (which `partmalloc cc` turns into -Rpass=alloc-token).\n";
+    "run with PARTMALLOC_REMARKS=1 (which `partmalloc cc` turns into -Rpass=alloc-token).\n"
+    "Then the sites typed void or char-like by a cast, and the wrappers found (to name with\n"
+    "--wrapper). With -- COMMAND, a failed build is said and its exit status returned.\n";
 
 struct report_opts {
     bool json;
@@ -985,14 +1241,14 @@ static int parse_args(int argc, char **argv, struct report_opts *o) {
     return -1;
 }
 
-static int print_report(const struct report_opts *o, struct sites *s) {
+static int print_report(const struct report_opts *o, struct sites *s, const struct build_result *b) {
     dedupe(s);
     demangle(s);
     qsort(s->v, s->n, sizeof *s->v, cmp_group_order);
     FILE *out = o->output ? fopen(o->output, "w") : stdout;
     if (!out)
         return fail(sub, "cannot write '%s': %s", o->output, strerror(errno));
-    (o->json ? print_json : print_text)(out, s);
+    (o->json ? print_json : print_text)(out, s, b);
     if (o->output ? fclose(out) != 0 : fflush(out) != 0)
         return fail(sub, "cannot write '%s': %s", o->output ? o->output : "stdout", strerror(errno));
     return 0;
@@ -1001,9 +1257,10 @@ static int print_report(const struct report_opts *o, struct sites *s) {
 /* Reads the inputs the options name and prints the report. */
 static int report(const struct report_opts *o) {
     struct sites s = {0};
+    struct build_result b = {0};
     int status = 0;
     if (o->command) {
-        status = run_command(o->command, &s);
+        status = run_command(o->command, &s, &b);
     } else if (o->nfiles == 0) {
         status = read_file("-", &s);
     } else {
@@ -1014,7 +1271,7 @@ static int report(const struct report_opts *o) {
             return status;
         }
     }
-    int rc = print_report(o, &s);
+    int rc = print_report(o, &s, &b);
     free_sites(&s);
     return status ? status : rc;
 }

@@ -4,7 +4,9 @@
  *   report   on the fixtures of tests/tools/fixtures (a clang-22 build log
  *            with repeated remarks, an optimization record, a C++ log), on a
  *            command that prints the log to stderr, and on `make` building a
- *            small project with `partmalloc cc`; its --help and bad options;
+ *            small project with `partmalloc cc`; the plugin's void, cast and
+ *            wrapper remarks on src/wrappers.c and their report; a failed
+ *            build and one that compiled nothing; its --help and bad options;
  *   cc/c++   programs built with it print their tokens and the token max
  *            libpartmalloc read from them; the flags added (clang -###, and a
  *            stand-in clang-22 that prints its arguments); the errors; a lone
@@ -137,6 +139,22 @@ static const char fixture_report[] =
     "  parse              2  malloc 20; calloc 21\n"
     "  grow               1  realloc 11\n";
 
+/* What partmalloc's plugin adds for the same sources (not in build.log,
+ * which plain clang wrote): parse's head->text is typed char by its
+ * assignment, grow and buf_new are wrappers. */
+static const char fixture_plugin_report[] =
+    "\n"
+    "1 allocation site typed char-like by a cast or assignment (1 file, 1 function)\n"
+    "\n"
+    "file / function  sites  allocator lines\n"
+    "parse.c              1\n"
+    "  parse              1  malloc (char) 19\n"
+    "\n"
+    "wrapper functions found (2): named, their calls carry their callers' types\n"
+    "  grow     parse.c:10\n"
+    "  buf_new  util.h:7\n"
+    "build with: partmalloc cc --wrapper=grow,buf_new\n";
+
 /* The lines of build.log that are not part of a remark. */
 static const char fixture_other_lines[] =
     "main.c:10:9: warning: unused variable 'unused' [-Wunused-variable]\n"
@@ -181,6 +199,11 @@ Test(report, demangles_cxx_names) {
                      "  void* store::array<char>(unsigned long)      1  malloc 8\n");
     run_free(&r);
 }
+
+/* The JSON keys of the sites partmalloc's plugin reports, when it reported none. */
+#define NO_OTHER_SITES_JSON                                                                        \
+    "  \"void_sites\": 0,\n  \"void_files\": [],\n  \"cast_sites\": 0,\n  \"cast_files\": [],\n" \
+    "  \"wrappers\": [],\n  \"wrapper_flag\": null\n"
 
 Test(report, json) {
     struct run r = run_tool((const char *[]){"report", "--json", FIXTURES "/build.log", FIXTURES "/cxx.log", NULL}, NULL);
@@ -251,7 +274,8 @@ Test(report, json) {
                      "        }\n"
                      "      ]\n"
                      "    }\n"
-                     "  ]\n"
+                     "  ],\n"
+                     NO_OTHER_SITES_JSON
                      "}\n");
     run_free(&r);
 }
@@ -263,7 +287,7 @@ Test(report, json_output_file_and_no_sites) {
     expect_status(&r, 0);
     cr_expect_str_empty(r.out);
     char *text = read_file(out);
-    cr_expect_str_eq(text, "{\n  \"sites\": 0,\n  \"files\": []\n}\n");
+    cr_expect_str_eq(text, "{\n  \"sites\": 0,\n  \"files\": [],\n" NO_OTHER_SITES_JSON "}\n");
     free(text);
     run_free(&r);
     r = run_tool((const char *[]){"report", "/dev/null", NULL}, NULL);
@@ -281,7 +305,8 @@ Test(report, command_stderr_passes_through_without_remarks) {
                                              NULL},
                             NULL);
     expect_status(&r, 3);
-    char *out = fmt("to stdout\n%s", fixture_report), *err = fmt("%sremarks=1\n", fixture_other_lines);
+    char *out = fmt("to stdout\nbuild failed (exit 3): the sites below are only from what was compiled\n%s",
+                    fixture_report), *err = fmt("%sremarks=1\n", fixture_other_lines);
     cr_expect_str_eq(r.out, out);
     cr_expect_str_eq(r.err, err);
     free(out);
@@ -292,7 +317,7 @@ Test(report, command_stderr_passes_through_without_remarks) {
 Test(report, command_killed_or_missing) {
     struct run r = run_tool((const char *[]){"report", "--", "sh", "-c", "kill -TERM $$", NULL}, NULL);
     expect_status(&r, 128 + SIGTERM);
-    cr_expect_str_eq(r.out, "0 allocation sites without a type token\n");
+    cr_expect_str_eq(r.out, "build failed (exit 143): no sites\n");
     run_free(&r);
     r = run_tool((const char *[]){"report", "--", "/nonexistent/build", NULL}, NULL);
     expect_status(&r, 127);
@@ -312,7 +337,10 @@ Test(report, make_with_partmalloc_cc, .timeout = 120) {
     const char *const args[] = {"report", "--", "make", "-s", "--no-print-directory", "-C", dir, cc, NULL};
     struct run r = run_tool(args, env);
     expect_status(&r, 0);
-    cr_expect_str_eq(r.out, fixture_report);
+    char *expected = fmt("2 files compiled in this build: the report covers only them (an incremental build "
+                         "leaves out what it did not rebuild)\n%s%s", fixture_report, fixture_plugin_report);
+    cr_expect_str_eq(r.out, expected);
+    free(expected);
     cr_expect_str_eq(r.err, fixture_other_lines);
     run_free(&r);
 
@@ -324,9 +352,145 @@ Test(report, make_with_partmalloc_cc, .timeout = 120) {
 
     r = run_tool(args, env); /* nothing to rebuild: nothing to report */
     expect_status(&r, 0);
-    cr_expect_str_eq(r.out, "0 allocation sites without a type token\n");
+    cr_expect_str_eq(r.out, "no file was compiled: `make clean` first, or the build does not use partmalloc cc\n");
     run_free(&r);
     free(prog);
+    free(cc);
+    remove_tree(dir);
+}
+
+/* ---- partmalloc's plugin: void, cast and wrapper sites (fixture wrappers.c) ---- */
+
+/* What the plugin says of wrappers.c: a void wrapper (xmalloc), a static one
+ * (zalloc), a size-header wrapper typed long by its cast (lmalloc), a
+ * (void *) cast under a macro (scratch); items() is the control, typed by a
+ * sizeof and by its variable's struct type. */
+static const char *const wrapper_remarks[] = {
+    "wrappers.c:12:7: remark: partmalloc: 'xmalloc' looks like an allocation wrapper: build with "
+    "--wrapper=xmalloc [partmalloc-wrapper]\n",
+    "wrappers.c:19:14: remark: partmalloc: 'zalloc' looks like an allocation wrapper: build with "
+    "--wrapper=zalloc [partmalloc-wrapper]\n",
+    "wrappers.c:27:23: remark: partmalloc: call to 'malloc' in 'lmalloc' gets the type 'long' from a cast: "
+    "every object allocated here has that type [partmalloc-cast]\n",
+    "wrappers.c:26:7: remark: partmalloc: 'lmalloc' looks like an allocation wrapper: build with "
+    "--wrapper=lmalloc [partmalloc-wrapper]\n",
+    "wrappers.c:32:7: remark: partmalloc: 'scratch' looks like an allocation wrapper: build with "
+    "--wrapper=scratch [partmalloc-wrapper]\n",
+    "wrappers.c:32:34: remark: partmalloc: call to 'malloc' in 'scratch' gets the type 'void' from a cast: "
+    "its objects have no type [partmalloc-void]\n",
+    NULL,
+};
+
+static const char wrapper_report[] =
+    "2 allocation sites without a type token (1 file, 2 functions)\n"
+    "\n"
+    "file / function  sites  allocator lines\n"
+    "wrappers.c           2\n"
+    "  xmalloc            1  malloc 13\n"
+    "  zalloc             1  malloc 20\n"
+    "\n"
+    "1 allocation site typed void by a cast (1 file, 1 function)\n"
+    "\n"
+    "file / function  sites  allocator lines\n"
+    "wrappers.c           1\n"
+    "  scratch            1  malloc 32\n"
+    "\n"
+    "1 allocation site typed char-like by a cast or assignment (1 file, 1 function)\n"
+    "\n"
+    "file / function  sites  allocator lines\n"
+    "wrappers.c           1\n"
+    "  lmalloc            1  malloc (long) 27\n"
+    "\n"
+    "wrapper functions found (4): named, their calls carry their callers' types\n"
+    "  lmalloc  wrappers.c:26\n"
+    "  scratch  wrappers.c:32\n"
+    "  xmalloc  wrappers.c:12\n"
+    "  zalloc   wrappers.c:19\n"
+    "build with: partmalloc cc --wrapper=lmalloc,scratch,xmalloc,zalloc\n";
+
+/* Compiles wrappers.c in dir with `partmalloc cc -c EXTRA` and
+ * PARTMALLOC_REMARKS=1; its stderr is also saved as dir/build.log. */
+static struct run compile_wrappers(const char *dir, const char *extra) {
+    copy_fixture_source(dir, "wrappers.c");
+    char *script = fmt("cd '%s' && '%s' cc -O0 -Wall %s -c wrappers.c -o wrappers.o 2>build.log; s=$?; "
+                       "cat build.log >&2; exit $s", dir, tool(), extra);
+    const char *const env[] = {"PARTMALLOC_REMARKS=1", NULL};
+    struct run r = run_sh(script, env);
+    free(script);
+    return r;
+}
+
+Test(report, plugin_remarks_void_cast_and_wrappers, .timeout = 60) {
+    char *dir = make_tmpdir();
+    struct run r = compile_wrappers(dir, "");
+    expect_status(&r, 0);
+    for (const char *const *remark = wrapper_remarks; *remark; remark++)
+        cr_expect_not_null(strstr(r.err, *remark), "missing:\n%s\nin:\n%s", *remark, r.err);
+    size_t mine = 0;
+    for (const char *p = r.err; (p = strstr(p, "remark: partmalloc: ")); p++)
+        mine++;
+    cr_expect_eq(mine, 6, "%zu partmalloc remarks in:\n%s", mine, r.err);
+    /* the control: a sizeof and a struct variable give real types */
+    cr_expect_null(strstr(r.err, "'items'"), "items() remarked:\n%s", r.err);
+    run_free(&r);
+
+    char *log = fmt("%s/build.log", dir);
+    r = run_tool((const char *[]){"report", log, NULL}, NULL);
+    expect_status(&r, 0);
+    cr_expect_str_eq(r.out, wrapper_report);
+    run_free(&r);
+
+    r = run_tool((const char *[]){"report", "--json", log, NULL}, NULL);
+    expect_status(&r, 0);
+    static const char *const keys[] = {
+        "\n  \"sites\": 2,\n", "\n  \"void_sites\": 1,\n", "\n  \"cast_sites\": 1,\n",
+        "{\"allocator\": \"malloc\", \"symbol\": \"malloc\", \"line\": 27, \"column\": 23, \"type\": \"long\"}",
+        "{\"allocator\": \"malloc\", \"symbol\": \"malloc\", \"line\": 32, \"column\": 34, \"type\": \"void\"}",
+        "{\"function\": \"zalloc\", \"file\": \"wrappers.c\", \"line\": 19}",
+        "\n  \"wrapper_flag\": \"--wrapper=lmalloc,scratch,xmalloc,zalloc\"\n}\n", NULL};
+    for (const char *const *k = keys; *k; k++)
+        cr_expect_not_null(strstr(r.out, *k), "missing %s in:\n%s", *k, r.out);
+    run_free(&r);
+    free(log);
+    remove_tree(dir);
+}
+
+/* A wrapper named with --wrapper (or declared malloc) is not suggested again. */
+Test(report, named_wrapper_not_suggested, .timeout = 60) {
+    char *dir = make_tmpdir();
+    struct run r = compile_wrappers(dir, "--wrapper=xmalloc,zalloc");
+    expect_status(&r, 0);
+    cr_expect_null(strstr(r.err, "'xmalloc' looks like"), "%s", r.err);
+    cr_expect_null(strstr(r.err, "'zalloc' looks like"), "%s", r.err);
+    cr_expect_not_null(strstr(r.err, wrapper_remarks[3]), "%s", r.err); /* lmalloc still is */
+    run_free(&r);
+    remove_tree(dir);
+}
+
+/* A build that fails after compiling wrappers.c: what was compiled is reported. */
+Test(report, failed_build_says_so, .timeout = 120) {
+    char *dir = make_tmpdir();
+    copy_fixture_source(dir, "wrappers.c");
+    write_file(dir, "broken.c", "int broken(void) { return missing; }\n");
+    write_file(dir, "Makefile", "CFLAGS = -O0 -Wall\nall: wrappers.o broken.o\n");
+    char *cc = fmt("CC=%s cc", tool());
+    const char *const env[] = {"MAKEFLAGS=", "MAKELEVEL=", NULL};
+    const char *const args[] = {"report", "--", "make", "-s", "--no-print-directory", "-C", dir, cc, NULL};
+    struct run r = run_tool(args, env);
+    expect_status(&r, 2);
+    char *expected = fmt("build failed (exit 2): the sites below are only from what was compiled\n%s",
+                         wrapper_report);
+    cr_expect_str_eq(r.out, expected);
+    free(expected);
+    cr_expect_not_null(strstr(r.err, "broken.c:1:27: error: use of undeclared identifier 'missing'"), "%s", r.err);
+    cr_expect_null(strstr(r.err, "remark:"), "remarks passed through:\n%s", r.err);
+    run_free(&r);
+
+    write_file(dir, "Makefile", "all: broken.o\n"); /* fails before any site */
+    r = run_tool(args, env);
+    expect_status(&r, 2);
+    cr_expect_str_eq(r.out, "build failed (exit 2): no sites\n");
+    run_free(&r);
     free(cc);
     remove_tree(dir);
 }
@@ -639,14 +803,15 @@ Test(cc, arguments_not_repeated) {
                             "PARTMALLOC_REMARKS=1");
     expect_status(&r, 0);
     char *expected = fmt("-fsanitize-alloc-token-extended\n-fpass-plugin=%s/plugin/partmalloc-clang.so\n"
-                         "-BTMP/\n-x\nc\nTMP/token_max.c\n"
+                         "-fplugin=%s/plugin/partmalloc-clang.so\n-fplugin-arg-partmalloc-remarks\n"
+                         "-fplugin-arg-partmalloc-skip=TMP/token_max.c\n-BTMP/\n-x\nc\nTMP/token_max.c\n"
                          "  /* Written by partmalloc cc: the -falloc-token-max this program was built with. */\n"
                          "  #pragma clang diagnostic ignored \"-Weverything\"\n"
                          "  __attribute__((visibility(\"default\"), used)) extern const unsigned long long partmalloc_token_max;\n"
                          "  __attribute__((visibility(\"default\"), used)) const unsigned long long partmalloc_token_max = 64ULL;\n"
                          "-x\nnone\n-fsanitize=address,alloc-token\n-falloc-token-max=64\n-Rpass=alloc-token\n"
                          "%s\n%s\n-l\npartmalloc\na.o\n-Wl,-rpath,%s\n",
-                         tool_dir(), inc, lib, tool_dir());
+                         tool_dir(), tool_dir(), inc, lib, tool_dir());
     cr_expect_str_eq(r.out, expected);
     free(expected);
     run_free(&r);
@@ -660,8 +825,9 @@ Test(cc, compile_only_and_no_tokens) {
     struct run r = run_fake(dir, (const char *[]){"cc", "-c", "a.c", "-o", "a.o", NULL}, "PARTMALLOC_REMARKS=1");
     expect_status(&r, 0);
     char *expected = fmt("-fsanitize=alloc-token\n-fsanitize-alloc-token-extended\n"
-                         "-fpass-plugin=%s/plugin/partmalloc-clang.so\n-Rpass=alloc-token\n-c\na.c\n-o\na.o\n"
-                         "-I%s/../include\n", tool_dir(), tool_dir());
+                         "-fpass-plugin=%s/plugin/partmalloc-clang.so\n-fplugin=%s/plugin/partmalloc-clang.so\n"
+                         "-fplugin-arg-partmalloc-remarks\n-Rpass=alloc-token\n-c\na.c\n-o\na.o\n"
+                         "-I%s/../include\n", tool_dir(), tool_dir(), tool_dir());
     cr_expect_str_eq(r.out, expected);
     free(expected);
     run_free(&r);

@@ -30,6 +30,19 @@
 //   the size of what it returns (a usable-size wrapper returns more), and
 //   alloc_size would tell _FORTIFY_SOURCE and the optimizer otherwise.
 //   Arguments: -fplugin-arg-partmalloc-names=NAME,NAME,...
+//
+//   With -fplugin-arg-partmalloc-remarks (which `partmalloc cc` adds when
+//   PARTMALLOC_REMARKS=1, with or without --wrapper) it also reports, as
+//   remarks in clang's format, the allocations whose token clang takes from
+//   something that is not the object's type, and the wrappers it finds (see
+//   SiteVisitor). And when PARTMALLOC_REPORT_LOG names a file, it appends the
+//   name of each file it compiles to it (but the one skip=FILE names:
+//   partmalloc cc's own definition file): `partmalloc report -- BUILD` counts
+//   them to tell what the build compiled.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <map>
 #include <set>
 #include <string>
 #include <utility>
@@ -40,6 +53,9 @@
 #include "clang/AST/Attr.h"
 #include "clang/AST/Decl.h"
 #include "clang/AST/DeclGroup.h"
+#include "clang/AST/ParentMapContext.h"
+#include "clang/AST/RecursiveASTVisitor.h"
+#include "clang/Basic/SourceManager.h"
 #include "clang/Basic/Diagnostic.h"
 #include "clang/Frontend/CompilerInstance.h"
 #include "clang/Frontend/FrontendPluginRegistry.h"
@@ -53,12 +69,258 @@
 
 namespace {
 
+// ---- the front end: allocations typed by a cast, and wrappers found ----
+
+// The C library's allocators that return a pointer, and which of their
+// arguments are sizes (a bit per argument).
+unsigned library_size_args(llvm::StringRef name) {
+    static const struct {
+        const char *name;
+        unsigned sizes;
+    } allocators[] = {{"malloc", 1},  {"calloc", 3},   {"realloc", 2}, {"reallocarray", 6}, {"aligned_alloc", 2},
+                      {"memalign", 2}, {"valloc", 1},  {"pvalloc", 1}};
+    for (const auto &a : allocators)
+        if (name == a.name)
+            return a.sizes;
+    return 0;
+}
+
+// The size arguments of a call to an allocator (as a bit mask), or 0 if
+// the callee is none: the C library's, or one declared alloc_size (its
+// size parameters) or malloc (all of them).
+unsigned size_args_of(const clang::FunctionDecl *callee) {
+    if (!callee->getReturnType()->isPointerType())
+        return 0;
+    if (const auto *size = callee->getAttr<clang::AllocSizeAttr>()) {
+        unsigned mask = 1u << size->getElemSizeParam().getASTIndex();
+        if (size->getNumElemsParam().isValid())
+            mask |= 1u << size->getNumElemsParam().getASTIndex();
+        return mask;
+    }
+    if (callee->hasAttr<clang::RestrictAttr>())
+        return ~0u;
+    if (callee->getIdentifier() && callee->getDeclContext()->getRedeclContext()->isTranslationUnit())
+        return library_size_args(callee->getIdentifier()->getName());
+    return 0;
+}
+
+// Whether e holds a sizeof (clang then takes the type from it).
+bool holds_sizeof(const clang::Stmt *e) {
+    if (!e)
+        return false;
+    if (const auto *u = llvm::dyn_cast<clang::UnaryExprOrTypeTraitExpr>(e))
+        if (u->getKind() == clang::UETT_SizeOf)
+            return true;
+    for (const clang::Stmt *child : e->children())
+        if (holds_sizeof(child))
+            return true;
+    return false;
+}
+
+// Whether e refers to one of fn's parameters.
+bool uses_parameter(const clang::Stmt *e, const clang::FunctionDecl *fn) {
+    if (!e)
+        return false;
+    if (const auto *ref = llvm::dyn_cast<clang::DeclRefExpr>(e))
+        if (const auto *parm = llvm::dyn_cast<clang::ParmVarDecl>(ref->getDecl()))
+            return parm->getDeclContext() == fn;
+    for (const clang::Stmt *child : e->children())
+        if (uses_parameter(child, fn))
+            return true;
+    return false;
+}
+
+// A pointee type that says nothing about the object: void, or char-like
+// (any integer type, char and int8_t among them).
+bool is_untyped_pointee(clang::QualType t) {
+    t = t.getCanonicalType();
+    return t->isVoidType() || t->isIntegerType();
+}
+
+// Where clang takes an allocation's type from when its size arguments hold
+// no sizeof: the first cast around the call that names a pointer type (an
+// explicit one, or an implicit conversion to the variable or the left-hand
+// side it is stored in).
+struct TypeSource {
+    clang::QualType pointee; // null: none (clang remarks the call itself)
+    std::string from;        // "a cast", "the variable 'p'", "an assignment"
+};
+
+class SiteVisitor : public clang::RecursiveASTVisitor<SiteVisitor> {
+public:
+    SiteVisitor(clang::ASTContext &ctx, const std::set<std::string> &named) : ctx_(ctx), named_(named) {}
+
+    // Functions of every kind (C++ methods too): the one whose body is walked.
+    bool TraverseDecl(clang::Decl *d) {
+        auto *fn = llvm::dyn_cast_or_null<clang::FunctionDecl>(d);
+        if (!fn)
+            return clang::RecursiveASTVisitor<SiteVisitor>::TraverseDecl(d);
+        clang::FunctionDecl *outer = function_;
+        function_ = fn->doesThisDeclarationHaveABody() ? fn : nullptr;
+        stored_.clear();
+        bool ok = clang::RecursiveASTVisitor<SiteVisitor>::TraverseDecl(d);
+        function_ = outer;
+        return ok;
+    }
+
+    bool VisitCallExpr(clang::CallExpr *call) {
+        const clang::FunctionDecl *callee = call->getDirectCallee();
+        if (!function_ || !callee || !size_args_of(callee) || sized_by_sizeof(call, callee))
+            return true;
+        TypeSource source = type_source(call);
+        if (source.pointee.isNull() || !is_untyped_pointee(source.pointee))
+            return true;
+        bool is_void = source.pointee.getCanonicalType()->isVoidType();
+        std::string type = source.pointee.getUnqualifiedType().getAsString();
+        report(call->getBeginLoc(),
+               "partmalloc: call to '%0' in '%1' gets the type '%2' from %3: %4 [partmalloc-%5]")
+            << callee->getName() << llvm::StringRef(function_->getQualifiedNameAsString())
+            << llvm::StringRef(type) << llvm::StringRef(source.from) << (is_void ? "its objects have no type" : "every object allocated here has that type")
+            << (is_void ? "void" : "cast");
+        return true;
+    }
+
+    // p = malloc(n): what a local variable last held, for its return.
+    bool VisitBinaryOperator(clang::BinaryOperator *op) {
+        if (op->getOpcode() != clang::BO_Assign)
+            return true;
+        if (const auto *ref = llvm::dyn_cast<clang::DeclRefExpr>(op->getLHS()->IgnoreParenImpCasts()))
+            stored_[ref->getDecl()] = op->getRHS();
+        return true;
+    }
+
+    bool VisitReturnStmt(clang::ReturnStmt *ret) {
+        if (!function_ || wrapper_reported_.count(function_) || !could_be_wrapper(function_) ||
+            !returns_untyped_allocation(ret->getRetValue(), 0))
+            return true;
+        wrapper_reported_.insert(function_);
+        std::string name = function_->getIdentifier()->getName().str();
+        report(function_->getLocation(),
+               "partmalloc: '%0' looks like an allocation wrapper: build with --wrapper=%0 [partmalloc-wrapper]")
+            << llvm::StringRef(name);
+        return true;
+    }
+
+private:
+    template <unsigned N> clang::DiagnosticBuilder report(clang::SourceLocation at, const char (&format)[N]) {
+        clang::DiagnosticsEngine &diags = ctx_.getDiagnostics();
+        return diags.Report(at, diags.getCustomDiagID(clang::DiagnosticsEngine::Remark, format));
+    }
+
+    bool sized_by_sizeof(const clang::CallExpr *call, const clang::FunctionDecl *callee) const {
+        unsigned sizes = size_args_of(callee);
+        for (unsigned i = 0; i < call->getNumArgs() && i < 32; i++)
+            if ((sizes >> i & 1) && holds_sizeof(call->getArg(i)))
+                return true;
+        return false;
+    }
+
+    bool sized_by_parameter(const clang::CallExpr *call, const clang::FunctionDecl *callee) const {
+        unsigned sizes = size_args_of(callee);
+        for (unsigned i = 0; i < call->getNumArgs() && i < 32; i++)
+            if ((sizes >> i & 1) && uses_parameter(call->getArg(i), function_))
+                return true;
+        return false;
+    }
+
+    TypeSource type_source(const clang::CallExpr *call) {
+        const clang::Stmt *at = call;
+        clang::QualType returned = call->getType().getCanonicalType();
+        for (;;) {
+            auto parents = ctx_.getParents(*at);
+            if (parents.empty())
+                return {};
+            if (const auto *cast = parents[0].get<clang::ExplicitCastExpr>()) {
+                if (!cast->getType()->isPointerType())
+                    return {};
+                return {cast->getType()->getPointeeType(), "a cast"};
+            }
+            if (const auto *cast = parents[0].get<clang::ImplicitCastExpr>()) {
+                if (cast->getType().getCanonicalType() != returned) {
+                    if (!cast->getType()->isPointerType())
+                        return {};
+                    return {cast->getType()->getPointeeType(), stored_in(cast)};
+                }
+                at = cast;
+                continue;
+            }
+            if (const auto *paren = parents[0].get<clang::ParenExpr>()) {
+                at = paren;
+                continue;
+            }
+            return {};
+        }
+    }
+
+    // What an implicit conversion stores into.
+    std::string stored_in(const clang::Stmt *conversion) {
+        auto parents = ctx_.getParents(*conversion);
+        if (!parents.empty())
+            if (const auto *var = parents[0].get<clang::VarDecl>())
+                return "the variable '" + var->getNameAsString() + "'";
+        return "an assignment";
+    }
+
+    bool could_be_wrapper(const clang::FunctionDecl *fn) const {
+        return fn->getIdentifier() && fn->getReturnType()->isPointerType() && !fn->hasAttr<clang::RestrictAttr>() &&
+               !fn->hasAttr<clang::AllocSizeAttr>() && !named_.count(fn->getIdentifier()->getName().str());
+    }
+
+    // Whether e is (through parens, casts, pointer arithmetic and local
+    // variables) an allocation sized by a parameter whose type is none,
+    // void or char-like.
+    bool returns_untyped_allocation(const clang::Expr *e, int depth) {
+        if (!e || depth > 8)
+            return false;
+        e = e->IgnoreParenCasts();
+        if (const auto *op = llvm::dyn_cast<clang::BinaryOperator>(e))
+            if (op->isAdditiveOp() && op->getLHS()->getType()->isPointerType())
+                return returns_untyped_allocation(op->getLHS(), depth + 1);
+        if (const auto *ref = llvm::dyn_cast<clang::DeclRefExpr>(e)) {
+            const auto *var = llvm::dyn_cast<clang::VarDecl>(ref->getDecl());
+            if (!var || !var->isLocalVarDecl())
+                return false;
+            auto stored = stored_.find(var);
+            const clang::Expr *value = stored != stored_.end() ? stored->second : var->getInit();
+            return returns_untyped_allocation(value, depth + 1);
+        }
+        const auto *call = llvm::dyn_cast<clang::CallExpr>(e);
+        const clang::FunctionDecl *callee = call ? call->getDirectCallee() : nullptr;
+        if (!callee || !size_args_of(callee) || sized_by_sizeof(call, callee) || !sized_by_parameter(call, callee))
+            return false;
+        TypeSource source = type_source(call);
+        return source.pointee.isNull() || is_untyped_pointee(source.pointee);
+    }
+
+    clang::ASTContext &ctx_;
+    const std::set<std::string> &named_;
+    clang::FunctionDecl *function_ = nullptr;
+    std::map<const clang::Decl *, const clang::Expr *> stored_;
+    std::set<const clang::FunctionDecl *> wrapper_reported_;
+};
+
+// Appends the file being compiled to $PARTMALLOC_REPORT_LOG, one line (a
+// single write on a file opened O_APPEND: lines of parallel compiles do not
+// mix).
+void log_compiled_file(llvm::StringRef file) {
+    const char *log = getenv("PARTMALLOC_REPORT_LOG");
+    if (!log || !*log)
+        return;
+    int fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    std::string line = file.str() + "\n";
+    ssize_t written = write(fd, line.data(), line.size());
+    (void)written; // a lost line only makes the count smaller
+    close(fd);
+}
+
 // ---- the front end: attributes for the named wrappers ----
 
 class WrapperConsumer : public clang::ASTConsumer {
 public:
     // A copy: clang destroys the action once it has made the consumer.
-    explicit WrapperConsumer(std::set<std::string> names) : names_(std::move(names)) {}
+    WrapperConsumer(std::set<std::string> names, bool remarks) : names_(std::move(names)), remarks_(remarks) {}
 
     void Initialize(clang::ASTContext &ctx) override { ctx_ = &ctx; }
 
@@ -66,6 +328,13 @@ public:
         for (clang::Decl *d : group)
             visit(d);
         return true;
+    }
+
+    void HandleTranslationUnit(clang::ASTContext &ctx) override {
+        if (!remarks_)
+            return;
+        SiteVisitor sites(ctx, names_);
+        sites.TraverseDecl(ctx.getTranslationUnitDecl());
     }
 
 private:
@@ -100,22 +369,33 @@ private:
     }
 
     const std::set<std::string> names_;
+    const bool remarks_;
     std::set<std::string> warned_;
     clang::ASTContext *ctx_ = nullptr;
 };
 
 class WrapperAction : public clang::PluginASTAction {
 protected:
-    std::unique_ptr<clang::ASTConsumer> CreateASTConsumer(clang::CompilerInstance &, llvm::StringRef) override {
-        return std::make_unique<WrapperConsumer>(names_);
+    std::unique_ptr<clang::ASTConsumer> CreateASTConsumer(clang::CompilerInstance &, llvm::StringRef file) override {
+        if (remarks_ && file != skip_)
+            log_compiled_file(file);
+        return std::make_unique<WrapperConsumer>(names_, remarks_);
     }
 
     bool ParseArgs(const clang::CompilerInstance &ci, const std::vector<std::string> &args) override {
         for (const std::string &arg : args) {
+            if (arg == "remarks") {
+                remarks_ = true;
+                continue;
+            }
+            if (arg.rfind("skip=", 0) == 0) { // partmalloc cc's own file: not logged as compiled
+                skip_ = arg.substr(5);
+                continue;
+            }
             if (arg.rfind("names=", 0) != 0) {
                 clang::DiagnosticsEngine &diags = ci.getDiagnostics();
                 unsigned id = diags.getCustomDiagID(clang::DiagnosticsEngine::Error,
-                                                    "partmalloc plugin: unknown argument '%0' (accepted: names=LIST)");
+                                                    "partmalloc plugin: unknown argument '%0' (accepted: names=LIST, remarks, skip=FILE)");
                 diags.Report(id) << arg;
                 return false;
             }
@@ -131,6 +411,8 @@ protected:
 
 private:
     std::set<std::string> names_;
+    bool remarks_ = false;
+    std::string skip_;
 };
 
 // ---- the pass: wrappers kept out of line, static wrappers' companions ----
