@@ -468,6 +468,7 @@ Test(api, object_size_of_objects_handed_between_threads) {
         cr_expect_eq(malloc_object_size(p), 0, "freed by the other thread");
         pm_free(seen);
     }
+}
 
 Test(api, version_at_run_time_matches_the_header_numbers) {
     const char *v = pm_version();
