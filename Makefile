@@ -122,7 +122,8 @@ PLUGIN_CXXFLAGS = -std=c++17 -O2 -fPIC -shared -fno-rtti -fno-exceptions $(WARN)
                   -D__STDC_FORMAT_MACROS -D__STDC_LIMIT_MACROS
 
 # The manual pages, generated from docs/guide.md (docs/man/gen.sh):
-# partmalloc(1) from its sections 2 to 5, partmalloc(7) from 6 and 7.
+# partmalloc(1) from its sections 2 to 5, partmalloc(7) from 6 to 8 (the statistics
+# without the command, object sizes, every run-time option).
 MAN1 := $(BUILD)/man/partmalloc.1
 MAN7 := $(BUILD)/man/partmalloc.7
 MAN_DEPS := docs/guide.md docs/man/gen.sh docs/man/see-also.md include/partmalloc.h
@@ -131,7 +132,7 @@ $(MAN1): docs/man/partmalloc.1.md $(MAN_DEPS)
 	sh docs/man/gen.sh $< $(VERSION) 2 3 4 5 > $@.tmp && mv $@.tmp $@
 $(MAN7): docs/man/partmalloc.7.md $(MAN_DEPS)
 	@mkdir -p $(dir $@)
-	sh docs/man/gen.sh $< $(VERSION) 6 7 > $@.tmp && mv $@.tmp $@
+	sh docs/man/gen.sh $< $(VERSION) 6 7 8 > $@.tmp && mv $@.tmp $@
 .PHONY: man
 man: $(MAN1) $(MAN7)
 
