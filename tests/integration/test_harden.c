@@ -412,6 +412,13 @@ Test(harden, large_quarantine_holds_what_realloc_gives_up) {
         expect_fault_at(&r, 0, cases[i]);
         cr_expect(strstr(r.out, "moved 1") != NULL || i == 1, "%s: %s", cases[i], r.out);
         run_free(&r);
+        /* The control, for grow alone: the moved block's old range is
+         * unmapped and the next block takes it, so the write lands. The
+         * pages a shrink cuts off are unmapped too, but whether the kernel
+         * maps anything there before the write is its choice: a fault
+         * there proves nothing either way. */
+        if (i == 1)
+            continue;
         r = PROBE("strict,large_quarantine=off", "large-realloc", cases[i]);
         expect_done(&r, "wrote\n", cases[i]);
         run_free(&r);
