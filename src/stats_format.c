@@ -228,14 +228,12 @@ static void render_slabinfo(struct writer *w, const struct pm_stats_view *v) {
         const struct pm_cache_stats *c = &v->caches[i];
         str_w(w, c->name, 17);
         num_w(w, c->active_objs, 6);
-        puts_(w, " ");
-        num_w(w, c->total_objs, 6);
-        puts_(w, " ");
-        num_w(w, c->object_size, 6);
-        puts_(w, " ");
-        num_w(w, c->objs_per_slab, 4);
-        puts_(w, " ");
-        num_w(w, c->pages_per_slab, 4);
+        const uint64_t objs[] = {c->total_objs, c->object_size, c->objs_per_slab, c->pages_per_slab};
+        const size_t objs_width[] = {6, 6, 4, 4};
+        for (size_t k = 0; k < 4; k++) {
+            puts_(w, " ");
+            num_w(w, objs[k], objs_width[k]);
+        }
         puts_(w, " : tunables    0    0    0 : slabdata ");
         num_w(w, c->active_slabs, 6);
         puts_(w, " ");

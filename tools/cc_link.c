@@ -54,6 +54,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "spawn.h"
 
 static const char sub[] = "cc";
 static const char prefix[] = "__alloc_token_";
@@ -97,36 +98,52 @@ struct link_syms {
     struct names local;     /* static functions */
 };
 
-/* An object's symbol table, or (type SHT_DYNSYM) a shared library's
- * dynamic one. */
-static void scan_symtab(Elf *elf, struct link_syms *ls, Elf64_Word type) {
+/* Calls `fn` for every named symbol of the section type `type` (SHT_SYMTAB:
+ * an object's symbol table; SHT_DYNSYM: a shared library's dynamic one)
+ * until it returns true; whether one did. */
+typedef bool each_symbol_fn(const char *name, const GElf_Sym *sym, void *ctx);
+static bool each_symbol(Elf *elf, Elf64_Word type, each_symbol_fn *fn, void *ctx) {
     Elf_Scn *scn = NULL;
     while ((scn = elf_nextscn(elf, scn))) {
         GElf_Shdr sh;
         if (!gelf_getshdr(scn, &sh) || sh.sh_type != type || sh.sh_entsize == 0)
             continue;
         Elf_Data *data = elf_getdata(scn, NULL);
-        if (!data)
-            continue;
-        size_t count = sh.sh_size / sh.sh_entsize;
+        size_t count = data ? sh.sh_size / sh.sh_entsize : 0;
         for (size_t i = 1; i < count; i++) {
             GElf_Sym sym;
-            if (!gelf_getsym(data, (int)i, &sym))
-                continue;
-            const char *name = elf_strptr(elf, sh.sh_link, sym.st_name);
-            int bind = GELF_ST_BIND(sym.st_info);
-            if (name && *name && bind == STB_LOCAL && GELF_ST_TYPE(sym.st_info) == STT_FUNC)
-                names_add(&ls->local, name);
-            if (!name || !*name || (bind != STB_GLOBAL && bind != STB_WEAK))
-                continue;
-            if (sym.st_shndx == SHN_UNDEF) {
-                if (type == SHT_SYMTAB && strncmp(name, prefix, PREFIX_LEN) == 0)
-                    names_add(&ls->undefined, name);
-            } else {
-                names_add(&ls->defined, name);
-            }
+            const char *name = gelf_getsym(data, (int)i, &sym) ? elf_strptr(elf, sh.sh_link, sym.st_name) : NULL;
+            if (name && *name && fn(name, &sym, ctx))
+                return true;
         }
     }
+    return false;
+}
+
+struct symtab_scan {
+    struct link_syms *ls;
+    Elf64_Word type;
+};
+
+static bool note_link_symbol(const char *name, const GElf_Sym *sym, void *ctx) {
+    struct symtab_scan *scan = ctx;
+    int bind = GELF_ST_BIND(sym->st_info);
+    if (bind == STB_LOCAL && GELF_ST_TYPE(sym->st_info) == STT_FUNC)
+        names_add(&scan->ls->local, name);
+    if (bind != STB_GLOBAL && bind != STB_WEAK)
+        return false;
+    if (sym->st_shndx != SHN_UNDEF)
+        names_add(&scan->ls->defined, name);
+    else if (scan->type == SHT_SYMTAB && strncmp(name, prefix, PREFIX_LEN) == 0)
+        names_add(&scan->ls->undefined, name);
+    return false;
+}
+
+/* An object's symbol table, or (type SHT_DYNSYM) a shared library's
+ * dynamic one. */
+static void scan_symtab(Elf *elf, struct link_syms *ls, Elf64_Word type) {
+    struct symtab_scan scan = {ls, type};
+    each_symbol(elf, type, note_link_symbol, &scan);
 }
 
 /* An ELF object, or an archive of them: 1 if it was one; 2 for a shared
@@ -168,6 +185,12 @@ static int scan_input(const char *path, struct link_syms *ls) {
     return found;
 }
 
+static bool note_export(const char *name, const GElf_Sym *sym, void *ctx) {
+    if (sym->st_shndx != SHN_UNDEF && strncmp(name, prefix, PREFIX_LEN) == 0)
+        names_add(ctx, name);
+    return false;
+}
+
 /* The __alloc_token_* names libpartmalloc exports (its dynamic symbols). */
 static void library_exports(struct names *out) {
     char path[PATH_MAX + 32];
@@ -176,22 +199,10 @@ static void library_exports(struct names *out) {
     if (fd < 0)
         return;
     Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
-    Elf_Scn *scn = NULL;
-    while (elf && (scn = elf_nextscn(elf, scn))) {
-        GElf_Shdr sh;
-        if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNSYM || sh.sh_entsize == 0)
-            continue;
-        Elf_Data *data = elf_getdata(scn, NULL);
-        size_t count = data ? sh.sh_size / sh.sh_entsize : 0;
-        for (size_t i = 1; i < count; i++) {
-            GElf_Sym sym;
-            const char *name = gelf_getsym(data, (int)i, &sym) ? elf_strptr(elf, sh.sh_link, sym.st_name) : NULL;
-            if (name && sym.st_shndx != SHN_UNDEF && strncmp(name, prefix, PREFIX_LEN) == 0)
-                names_add(out, name);
-        }
-    }
-    if (elf)
+    if (elf) {
+        each_symbol(elf, SHT_DYNSYM, note_export, out);
         elf_end(elf);
+    }
     close(fd);
 }
 
@@ -334,27 +345,19 @@ static void read_file_signatures(const char *path, struct dwarf_search *s) {
     dwfl_end(dwfl);
 }
 
+static bool is_wanted_definition(const char *name, const GElf_Sym *sym, void *ctx) {
+    const struct dwarf_search *s = ctx;
+    if (sym->st_shndx == SHN_UNDEF || GELF_ST_BIND(sym->st_info) == STB_LOCAL)
+        return false;
+    for (size_t j = 0; j < s->n; j++)
+        if (!s->w[j].typed && strcmp(s->w[j].name, name) == 0)
+            return true;
+    return false;
+}
+
 /* Whether an object defines one of the wrappers still without a signature. */
 static bool defines_wanted(Elf *elf, const struct dwarf_search *s) {
-    Elf_Scn *scn = NULL;
-    while ((scn = elf_nextscn(elf, scn))) {
-        GElf_Shdr sh;
-        if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_SYMTAB || sh.sh_entsize == 0)
-            continue;
-        Elf_Data *data = elf_getdata(scn, NULL);
-        size_t count = data ? sh.sh_size / sh.sh_entsize : 0;
-        for (size_t i = 1; i < count; i++) {
-            GElf_Sym sym;
-            if (!gelf_getsym(data, (int)i, &sym) || sym.st_shndx == SHN_UNDEF ||
-                GELF_ST_BIND(sym.st_info) == STB_LOCAL)
-                continue;
-            const char *name = elf_strptr(elf, sh.sh_link, sym.st_name);
-            for (size_t j = 0; name && j < s->n; j++)
-                if (!s->w[j].typed && strcmp(s->w[j].name, name) == 0)
-                    return true;
-        }
-    }
-    return false;
+    return each_symbol(elf, SHT_SYMTAB, is_wanted_definition, (void *)s);
 }
 
 /* The same for each input: an archive's members are copied out one at a
@@ -513,19 +516,7 @@ static bool real_linker(const char *clang, const char *dir, const char *name, ch
     if (!strchr(out, '/')) {
         char bare[NAME_MAX + 1];
         snprintf(bare, sizeof bare, "%.*s", (int)(sizeof bare - 1), out);
-        const char *path = getenv("PATH");
-        for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
-            size_t len = strcspn(p, ":");
-            if (!(len == strlen(dir) && strncmp(p, dir, len) == 0)) {
-                snprintf(out, size, "%.*s/%s", (int)len, p, bare);
-                if (access(out, X_OK) == 0)
-                    return true;
-            }
-            p += len;
-            if (*p == ':')
-                p++;
-        }
-        return false;
+        return spawn_find_program(bare, dir, out, size);
     }
     return access(out, X_OK) == 0;
 }

@@ -269,23 +269,6 @@ static void scan_rsp(struct cc_args *a, const char *path, int depth) {
     free(text);
 }
 
-/* Finds `name` in PATH; fills `out` with its path. */
-static bool find_program(const char *name, char *out, size_t size) {
-    const char *path = getenv("PATH");
-    if (!path || !*path)
-        path = "/usr/local/bin:/usr/bin:/bin";
-    while (*path) {
-        size_t len = strcspn(path, ":");
-        snprintf(out, size, "%.*s/%s", len ? (int)len : 1, len ? path : ".", name);
-        if (access(out, X_OK) == 0)
-            return true;
-        path += len;
-        if (*path == ':')
-            path++;
-    }
-    return false;
-}
-
 /* The temporary file that defines the program's partmalloc_token_max. */
 struct token_file {
     char dir[PATH_MAX];
@@ -611,7 +594,7 @@ int cmd_cc(int argc, char **argv) {
     if (read_partitions(sub, &partitions))
         return 2;
     char compiler_path[PATH_MAX + 16];
-    if (!find_program(compiler, compiler_path, sizeof compiler_path))
+    if (!spawn_find_program(compiler, NULL, compiler_path, sizeof compiler_path))
         return fail(sub, "%s not found (install it with: apt-get install -y clang-22)", compiler);
 
     struct wrapper_names wrappers = {0};

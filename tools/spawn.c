@@ -117,3 +117,23 @@ int spawn_wait(struct spawn *s, int *killed_by) {
     }
     return WEXITSTATUS(status);
 }
+
+bool spawn_find_program(const char *name, const char *skip_dir, char *out, size_t size) {
+    const char *path = getenv("PATH");
+    if (!path || !*path)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    size_t skip_len = skip_dir ? strlen(skip_dir) : 0;
+    while (*path) {
+        size_t len = strcspn(path, ":");
+        bool skipped = skip_dir && len == skip_len && strncmp(path, skip_dir, len) == 0;
+        if (!skipped) {
+            snprintf(out, size, "%.*s/%s", len ? (int)len : 1, len ? path : ".", name);
+            if (access(out, X_OK) == 0)
+                return true;
+        }
+        path += len;
+        if (*path == ':')
+            path++;
+    }
+    return false;
+}

@@ -2,12 +2,14 @@
  * fork, exec (with a PATH search or not), wait, and the exit status as a
  * shell gives it (128 + signal for one that was killed). While the child
  * runs, chosen signals are passed on to it or ignored, so that the command
- * outlives it and can clean up or report. One child at a time. */
+ * outlives it and can clean up or report. One child at a time. And where
+ * in PATH a program is. */
 #ifndef PM_TOOLS_SPAWN_H
 #define PM_TOOLS_SPAWN_H
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 enum { SPAWN_MAX_SIGNALS = 8 };
@@ -46,5 +48,11 @@ int spawn_start(struct spawn *s);
  * status, or 128 + the signal that killed it; *killed_by (if not NULL) is
  * that signal, or 0. */
 int spawn_wait(struct spawn *s, int *killed_by);
+
+/* Finds the executable `name` in PATH (/usr/local/bin:/usr/bin:/bin when
+ * PATH is unset or empty; an empty entry is the current directory), leaving
+ * out the directory `skip_dir` (NULL: none) so that a command can find the
+ * program it stands in for. Fills `out` with its path; false if none. */
+bool spawn_find_program(const char *name, const char *skip_dir, char *out, size_t size);
 
 #endif
