@@ -62,58 +62,49 @@ count_tap() {
     echo "-- $1: $suite_passed passed, $suite_failed failed, $suite_skipped skipped"
 }
 
-for bin in "$BUILD"/tests/test_* "$BUILD"/tests/asan/test_* "$BUILD"/tests/tsan/test_*; do
-    [ -x "$bin" ] || continue
-    name=${bin#"$BUILD"/tests/}
-    echo "== $name"
+# Runs the suite $1 (a path under $BUILD/tests/), named $2 in the results,
+# with the environment settings that follow (VAR=value each), and counts
+# its TAP report. Under ASan a fault kills the process as it would without
+# it: the guard-page tests expect SIGSEGV.
+run_suite() {
+    bin=$1
+    label=$2
+    shift 2
+    [ -x "$bin" ] || return 0
+    echo "== $label"
     rm -f "$tap"
-    # Under ASan, let a fault kill the process as it would without it: the
-    # guard-page tests expect SIGSEGV.
-    ASAN_OPTIONS=handle_segv=0 "$bin" -j2 --short-filename --tap="$tap" >"$log" 2>&1
+    env ASAN_OPTIONS=handle_segv=0 "$@" "$bin" -j2 --short-filename --tap="$tap" >"$log" 2>&1
     rc=$?
     grep -a -E "^\[----\]|^\[FAIL\]|ERROR|WARNING: ThreadSanitizer|runtime error" "$log" | head -40
-    count_tap "$name" "$rc"
+    count_tap "$label" "$rc"
+}
+
+# Runs the suite $1 of $BUILD/tests/ again with one setting $2.
+rerun() {
+    run_suite "$BUILD/tests/$1" "$1 ($2)" "$2"
+}
+
+for bin in "$BUILD"/tests/test_* "$BUILD"/tests/asan/test_* "$BUILD"/tests/tsan/test_*; do
+    run_suite "$bin" "${bin#"$BUILD"/tests/}"
 done
 
-# Suites run again with 1 MiB regions, so that caches fill their first
-# region at once and take more: the isolation and misuse checks must hold
-# for caches that span several regions.
+# With 1 MiB regions caches fill their first region at once and take more:
+# the isolation and misuse checks must hold for caches that span several
+# regions.
 for name in test_isolation test_api test_death test_fork; do
-    bin="$BUILD/tests/$name"
-    [ -x "$bin" ] || continue
-    echo "== $name (1 MiB regions)"
-    rm -f "$tap"
-    PARTMALLOC_REGION_SIZE=1M "$bin" -j2 --short-filename --tap="$tap" >"$log" 2>&1
-    rc=$?
-    grep -a -E "^\[----\]|^\[FAIL\]|ERROR|runtime error" "$log" | head -40
-    count_tap "$name (1 MiB regions)" "$rc"
+    rerun "$name" PARTMALLOC_REGION_SIZE=1M
 done
 
 # The injected OS failures swept again in strict, and with 1 MiB regions.
-for setting in PARTMALLOC_HARDEN=strict PARTMALLOC_REGION_SIZE=1M; do
-    bin="$BUILD/tests/test_os_inject"
-    [ -x "$bin" ] || continue
-    echo "== test_os_inject ($setting)"
-    rm -f "$tap"
-    env "$setting" "$bin" -j2 --short-filename --tap="$tap" >"$log" 2>&1
-    rc=$?
-    grep -a -E "^\[----\]|^\[FAIL\]|ERROR|runtime error" "$log" | head -40
-    count_tap "test_os_inject ($setting)" "$rc"
-done
+rerun test_os_inject PARTMALLOC_HARDEN=strict
+rerun test_os_inject PARTMALLOC_REGION_SIZE=1M
 
 # No metadata within reach of any kind of block, again under strict (with
 # inaccessible zero-size objects), with 1 and 64 partitions (16 above) and
 # with 1 MiB regions (blocks in taken regions).
-for env in "PARTMALLOC_HARDEN=strict,zero_inaccessible=on" PARTMALLOC_PARTITIONS=1 PARTMALLOC_PARTITIONS=64 \
+for setting in "PARTMALLOC_HARDEN=strict,zero_inaccessible=on" PARTMALLOC_PARTITIONS=1 PARTMALLOC_PARTITIONS=64 \
     PARTMALLOC_REGION_SIZE=1M; do
-    bin="$BUILD/tests/test_metadata"
-    [ -x "$bin" ] || continue
-    echo "== test_metadata ($env)"
-    rm -f "$tap"
-    env "$env" "$bin" -j2 --short-filename --tap="$tap" >"$log" 2>&1
-    rc=$?
-    grep -a -E "^\[----\]|^\[FAIL\]|ERROR|runtime error" "$log" | head -40
-    count_tap "test_metadata ($env)" "$rc"
+    rerun test_metadata "$setting"
 done
 
 for script in tests/scripts/*.sh; do
