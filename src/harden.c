@@ -10,7 +10,8 @@
  *                   chosen for size + 8), the first byte zero so a string
  *                   read stops there, the rest secret; checked on free.
  *   zero_on_free    the whole slot zeroed on free, checked still zero when
- *                   handed out again: a write after free is caught on reuse.
+ *                   it leaves the quarantine and when handed out again: a
+ *                   write after free is caught whichever cache allocates.
  *   quarantine      freed slots wait in a ring of PM_QUARANTINE_SLOTS (and at
  *                   most PM_QUARANTINE_BYTES); a free into a full ring sends
  *                   back random earlier ones. A cache whose region runs out
@@ -109,6 +110,13 @@ static __attribute__((noreturn)) void corrupted(const char *what, const void *pt
  * vectorized memcmp does the work). */
 static bool all_zero(const char *p, size_t n) {
     return p[0] == 0 && memcmp(p, p + 1, n - 1) == 0;
+}
+
+/* With zero_on_free, aborts if the freed slot `ptr` of `cid` is no longer
+ * all zero (a ctor cache's objects keep their constructed contents). */
+static void check_zero_fill(size_t cid, const void *ptr) {
+    if (pm_g.harden.zero_on_free && !pm_caches[cid].ctor && !all_zero(ptr, pm_hot[cid].obj_size))
+        corrupted("write after free (a freed object was modified)", ptr, cid);
 }
 
 /* ---- malloc(0) ---- */
@@ -218,7 +226,12 @@ static uint64_t next_random(uint64_t *s) {
     return *s * 0x2545f4914f6cdd1dull;
 }
 
+/* A slot leaving the quarantine is checked here: back in its slab it may be
+ * handed out much later or never (allocations of its size from other call
+ * sites come from other partitions' caches), so a check on reuse alone
+ * would miss the write. */
 static void send_back(const struct quarantined *q) {
+    check_zero_fill(q->cid, q->ptr);
     struct pm_entry e = {q->ptr, q->state};
     pm_cache_flush(q->cid, &e, 1);
 }
@@ -306,8 +319,7 @@ static void *strict_alloc(size_t cid, size_t size, size_t align) {
         errno = ENOMEM;
         return NULL;
     }
-    if (h->zero_on_free && !c->ctor && !all_zero(e.ptr, c->obj_size))
-        corrupted("write after free (a freed object was modified)", e.ptr, cid);
+    check_zero_fill(cid, e.ptr);
     sizes[ref.idx] = (uint32_t)size;
     if (h->canary)
         canary_write(e.ptr, size);

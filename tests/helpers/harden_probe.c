@@ -21,6 +21,12 @@
  *                                  free, write one byte, allocate until the
  *                                  slot comes back (cycle: through a full
  *                                  quarantine, by freeing other objects)
+ *   uaf-leave <size> <offset>|none others|collect
+ *                                  free, write one byte (none: no write), then
+ *                                  let the slot leave the quarantine without
+ *                                  its cache allocating again: free objects of
+ *                                  its size from another call site, or
+ *                                  pm_collect
  *   uaf-read <size>                free a filled object, count its nonzero bytes
  *   large-uaf <size>               free a filled large block, then read it
  *   large-uaf-write <size>         free a large block, allocate another of the
@@ -348,7 +354,7 @@ static int cmd_uaf_write(size_t size, size_t offset, const char *how) {
     for (size_t i = 1; i <= 400000; i++) {
         if (cycle) {
             free(hide(alloc_elsewhere(1000))); /* another cache, through the quarantine */
-            if (i % 1024 == 0)
+            if ((i + 1) % 1024 == 0) /* 4095: the ring holds the slot and these */
                 say("frees %zu\n", i);
         }
         if (alloc_here(size) == p) {
@@ -358,6 +364,32 @@ static int cmd_uaf_write(size_t size, size_t offset, const char *how) {
     }
     say("the slot never came back\n");
     return 3;
+}
+
+/* Exits 3 if the written slot left the quarantine unnoticed, 0 if nothing
+ * was written. Each free from the other site may evict the slot (1 in 4096
+ * once the ring is full): 400000 of them leave it behind with odds below
+ * e^-90. */
+static int cmd_uaf_leave(size_t size, const char *offset, const char *how) {
+    int collect = strcmp(how, "collect") == 0;
+    if (!collect && strcmp(how, "others") != 0)
+        give_up("uaf-leave: others or collect");
+    int write = strcmp(offset, "none") != 0;
+    char *p = alloc_here(size);
+    announce(p, size);
+    char *other = alloc_elsewhere(size);
+    say("other cache %s\n", info_of(other).cache_name);
+    free(hide(other));
+    free(hide(p));
+    if (write)
+        ((volatile char *)hide(p))[arg_size(offset)] = 0x5a;
+    if (collect)
+        pm_collect();
+    else
+        for (size_t i = 0; i < 400000; i++)
+            free(hide(alloc_elsewhere(size)));
+    say(write ? "the written slot left the quarantine unnoticed\n" : "left the quarantine\n");
+    return write ? 3 : 0;
 }
 
 static int cmd_uaf_read(size_t size) {
@@ -815,6 +847,8 @@ int main(int argc, char **argv) {
         return cmd_canary(arg_size(argv[2]));
     if (strcmp(cmd, "uaf-write") == 0 && argc == 5)
         return cmd_uaf_write(arg_size(argv[2]), arg_size(argv[3]), argv[4]);
+    if (strcmp(cmd, "uaf-leave") == 0 && argc == 5)
+        return cmd_uaf_leave(arg_size(argv[2]), argv[3], argv[4]);
     if (strcmp(cmd, "uaf-read") == 0 && argc == 3)
         return cmd_uaf_read(arg_size(argv[2]));
     if (strcmp(cmd, "large-uaf") == 0 && argc == 3)

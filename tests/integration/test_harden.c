@@ -246,8 +246,9 @@ static void write_after_free_case(const char *preset, size_t size, size_t offset
     struct object o = announced(&r);
     expect_abort(&r, diag("write after free (a freed object was modified)", o.p, o.cache), label);
     if (strcmp(how, "cycle") == 0)
-        /* nothing can leave the ring of 4096 before it is full */
-        cr_expect(strstr(r.out, "frees 4096\n") != NULL, "%s: the slot came back too early: %s", label, r.out);
+        /* nothing can leave the ring of 4096 before it is full: the slot
+         * and 4095 fillers */
+        cr_expect(strstr(r.out, "frees 4095\n") != NULL, "%s: the slot came back too early: %s", label, r.out);
     run_free(&r);
 }
 
@@ -271,6 +272,74 @@ Test(harden, write_after_free_caught_on_reuse) {
 Test(harden, write_after_free_caught_after_the_quarantine_evicts_it) {
     write_after_free_case("strict", 100, 0, "cycle");
     write_after_free_case("strict", 2000, 1999, "cycle");
+}
+
+/* ---- zero on free, checked as the slot leaves the quarantine (strict) ---- */
+
+/* The probe frees an object, writes one byte of it (or not: "none"), and
+ * lets the slot leave the quarantine while nothing allocates from its
+ * cache again: "others" frees objects of its size from another call site,
+ * 400000 of them, "collect" calls pm_collect. */
+static struct run uaf_leave(const char *preset, unsigned seed, size_t size, const char *offset, const char *how) {
+    char s[32], a[32];
+    return PROBE_SEED(preset, num(seed, s), "uaf-leave", num(size, a), offset, how);
+}
+
+/* The other site's cache, as the probe announced it. */
+static const char *other_cache(const struct run *r, char name[32]) {
+    const char *line = strstr(r->out, "other cache ");
+    cr_assert_not_null(line, "no other cache; stdout: %s", r->out);
+    cr_assert_eq(sscanf(line, "other cache %31s", name), 1, "unreadable: %s", line);
+    return name;
+}
+
+#define UAF_LEAVE_SEEDS 8u
+
+/* Every run aborts naming the freed object, whatever the seed (so whatever
+ * partition each site's objects go to); with 16 partitions the two sites
+ * share a cache for about one seed in 16, so most runs show the case where
+ * the slot's own cache never allocates again. */
+static void write_after_free_found_on_leaving(const char *how, size_t size, size_t offset) {
+    char off[32], label[96], other[32];
+    unsigned apart = 0;
+    for (unsigned seed = 1; seed <= UAF_LEAVE_SEEDS; seed++) {
+        snprintf(label, sizeof label, "%s, malloc(%zu), byte %zu, seed %u", how, size, offset, seed);
+        struct run r = uaf_leave("strict", seed, size, num(offset, off), how);
+        struct object o = announced(&r);
+        apart += strcmp(other_cache(&r, other), o.cache) != 0;
+        expect_abort(&r, diag("write after free (a freed object was modified)", o.p, o.cache), label);
+        run_free(&r);
+    }
+    cr_expect_geq(apart, 1u, "%s: the other site shared the object's cache for every seed", how);
+}
+
+/* hardened_malloc's measured case (a write into a freed 128-byte object,
+ * then allocations of that size from elsewhere) and the last byte of a
+ * 2000-byte one. */
+Test(harden, write_after_free_caught_as_the_quarantine_sends_the_slot_back) {
+    write_after_free_found_on_leaving("others", 128, 64);
+    write_after_free_found_on_leaving("others", 2000, 1999);
+}
+
+Test(harden, write_after_free_caught_when_pm_collect_drains_the_quarantine) {
+    write_after_free_found_on_leaving("collect", 128, 64);
+    write_after_free_found_on_leaving("collect", 2000, 1999);
+}
+
+/* Controls: without a write the slot leaves quietly; with zero_on_free off
+ * the same write goes unnoticed (the probe ends with exit 3). */
+Test(harden, slot_leaving_the_quarantine_unwritten_or_unchecked_does_not_abort) {
+    const char *hows[] = {"others", "collect"};
+    for (int i = 0; i < 2; i++) {
+        struct run r = uaf_leave("strict", 1, 128, "none", hows[i]);
+        expect_done(&r, "left the quarantine\n", hows[i]);
+        run_free(&r);
+        r = uaf_leave("strict,zero_on_free=off", 1, 128, "64", hows[i]);
+        cr_expect_eq(exit_code(&r), 3, "%s, zero_on_free=off: exit %d, stderr: %s", hows[i], exit_code(&r), r.err);
+        cr_expect_str_empty(r.err, "%s", hows[i]);
+        cr_expect(strstr(r.out, "the written slot left the quarantine unnoticed\n") != NULL, "%s", r.out);
+        run_free(&r);
+    }
 }
 
 Test(harden, read_after_free_reads_zeros_under_strict) {
