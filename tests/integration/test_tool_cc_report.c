@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <stdarg.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define FIXTURES "tests/tools/fixtures"
 
@@ -527,15 +528,22 @@ static int report_on_terminal(const char *extra, int seconds, char *out, size_t 
     }
     size_t n = 0;
     int status = 0, waited = 0;
-    for (int tick = 0; tick < seconds * 100 && !waited; tick++) {
+    /* A deadline on the clock, not a count of polls: once the child has
+     * closed the terminal, poll returns at once (hang-up) while the child
+     * may not yet be reapable, and counted polls would run out in a blink. */
+    struct timespec now, end;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += seconds;
+    do {
         struct pollfd p = {master, POLLIN, 0};
-        if (poll(&p, 1, 10) > 0) {
-            ssize_t k = read(master, out + n, size - 1 - n);
-            if (k > 0)
-                n += (size_t)k;
-        }
+        ssize_t k = poll(&p, 1, 10) > 0 ? read(master, out + n, size - 1 - n) : 0;
+        if (k > 0)
+            n += (size_t)k;
+        else if (k < 0)
+            usleep(10000); /* hung up: wait for the exit without spinning */
         waited = waitpid(pid, &status, WNOHANG) == pid;
-    }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (!waited && (now.tv_sec < end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec < end.tv_nsec)));
     /* The child may have written and exited between a poll and waitpid:
      * what it wrote is still in the terminal, so read until it is empty
      * (read gives EIO once the other end is closed and drained). */
