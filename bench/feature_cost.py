@@ -31,7 +31,11 @@ def run(build, cmd, setting):
                PARTMALLOC_HARDEN=setting, PARTMALLOC_MODE="typed", PARTMALLOC_PARTITIONS="16")
     argv = [os.path.join(build, "bench", cmd[0])] + cmd[1:]
     start = time.perf_counter()
-    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if done.returncode != 0:
+        last = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["(nothing on stderr)"]
+        sys.exit(f"feature_cost.py: {cmd[0]} failed under PARTMALLOC_HARDEN={setting} "
+                 f"(exit {done.returncode}): {last[0]}")
     return time.perf_counter() - start
 
 

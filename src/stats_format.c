@@ -230,7 +230,7 @@ static void render_slabinfo(struct writer *w, const struct pm_stats_view *v) {
         num_w(w, c->active_objs, 6);
         const uint64_t objs[] = {c->total_objs, c->object_size, c->objs_per_slab, c->pages_per_slab};
         const size_t objs_width[] = {6, 6, 4, 4};
-        for (size_t k = 0; k < 4; k++) {
+        for (size_t k = 0; k < sizeof objs / sizeof *objs; k++) {
             puts_(w, " ");
             num_w(w, objs[k], objs_width[k]);
         }
