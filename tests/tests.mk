@@ -56,7 +56,8 @@ $(BUILD)/tests/%: tests/integration/%.c $(LIB_A) tests/testutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $< -o $@ $(LIB_A) -lstdc++ $(TEST_LIBS)
 
-$(BUILD)/tests/helpers/%: tests/helpers/%.c tests/helpers/print_config.h tests/helpers/repeat.h $(LIB_SO)
+$(BUILD)/tests/helpers/%: tests/helpers/%.c tests/helpers/print_config.h tests/helpers/repeat.h tests/helpers/probe.h \
+                          $(LIB_SO)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -L$(BUILD) -Wl,-rpath,'$$ORIGIN/../..' -lpartmalloc -lpthread
 
