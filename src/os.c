@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -92,6 +93,14 @@ static void *map_anonymous(void *addr, size_t size, int prot, int flags, enum pm
     }
     name_mapping(p, size, use);
     return p;
+}
+
+size_t pm_os_space_limit(void) {
+    int saved = errno;
+    struct rlimit r;
+    bool limited = getrlimit(RLIMIT_AS, &r) == 0 && r.rlim_cur != RLIM_INFINITY && r.rlim_cur < SIZE_MAX;
+    errno = saved;
+    return limited ? (size_t)r.rlim_cur : SIZE_MAX;
 }
 
 void *pm_os_reserve(size_t size, enum pm_os_use use) {
@@ -179,9 +188,11 @@ void *pm_os_move(void *addr, size_t old_size, size_t new_size, void *dest) {
  * until touched, as with pm_os_alloc. A full arena is followed by another,
  * with gaps of its own.
  *
- * Under an address-space limit (RLIMIT_AS) the reservation shrinks: first
- * the arena, halved down to what the request needs, then the gaps, halved
- * down to one page; only when not even that fits does the call fail. */
+ * Under an address-space limit (RLIMIT_AS) an arena is at most 1/32 of it
+ * and a gap 1/64, so that metadata leaves the limit to the blocks; when
+ * even that does not fit, the reservation shrinks: first the arena, halved
+ * down to what the request needs, then the gaps, halved down to one page;
+ * only when not even that fits does the call fail. */
 
 #define PM_META_ARENA_BYTES ((size_t)64 << 30)
 #define PM_META_GAP_BYTES ((size_t)1 << 30)
@@ -220,8 +231,14 @@ static struct meta_arena *arena_map(size_t bytes, size_t gap) {
 /* A new arena that can hold `need` bytes: the largest arena, then the widest
  * gaps, that the OS agrees to. */
 static struct meta_arena *arena_create(size_t need) {
-    size_t bytes = need > PM_META_ARENA_BYTES ? need : PM_META_ARENA_BYTES;
-    for (size_t gap = PM_META_GAP_BYTES; gap >= PM_PAGE; gap /= 2) {
+    size_t limit = pm_os_space_limit(), arena = PM_META_ARENA_BYTES, widest = PM_META_GAP_BYTES;
+    if (limit != SIZE_MAX) {
+        arena = page_round(limit / 32 < arena ? limit / 32 : arena);
+        while (widest > PM_PAGE && widest > limit / 64)
+            widest /= 2; /* a power of two: halved down to a page below */
+    }
+    size_t bytes = need > arena ? need : arena;
+    for (size_t gap = widest; gap >= PM_PAGE; gap /= 2) {
         for (size_t b = bytes;; b = page_round(b / 2) > need ? page_round(b / 2) : need) {
             struct meta_arena *a = arena_map(b, gap);
             if (a)

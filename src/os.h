@@ -66,6 +66,9 @@ struct pm_os_range {
     char *used_end;
 };
 size_t pm_os_meta_ranges(struct pm_os_range *out, size_t max);
+/* The address space the process may map (RLIMIT_AS), SIZE_MAX when it
+ * has no limit: what reserves up front take a fraction of. */
+size_t pm_os_space_limit(void);
 /* Makes a reserved range read-write; false on failure (the range is then
  * as it was). */
 bool pm_os_commit(void *addr, size_t size);

@@ -115,15 +115,33 @@ static size_t meta_bytes_per_group(size_t region) {
  * dedicated-cache groups would otherwise make it 52 TiB with one partition). */
 #define PM_MAX_RESERVE ((size_t)1 << 43)
 
+/* Under an address-space limit the primary regions take at most this
+ * part of it, so that one cache can take regions up to most of the rest. */
+#define PM_PRIMARY_SHARE 8
+
+/* The largest region shift from `shift` down whose primary regions (all
+ * `num_caches` of them) and kmalloc metadata fit in `budget` bytes; below
+ * PM_REGION_SHIFT_MIN if none does. */
+static unsigned shift_within(unsigned shift, size_t num_caches, unsigned partitions, size_t budget) {
+    while (shift >= PM_REGION_SHIFT_MIN &&
+           ((size_t)1 << shift) * num_caches + meta_bytes_per_group((size_t)1 << shift) * partitions > budget)
+        shift--;
+    return shift;
+}
+
 /* Reserve the data regions of every cache id (aligned to 1 MiB, so that
  * classes that are multiples of an alignment up to 32 KiB give aligned
  * objects) and the kmalloc caches' metadata. Start at 64 GiB of address
- * space per size class, shared by its partitions; halve until the OS agrees. */
+ * space per size class, shared by its partitions (at most 1/8 of an
+ * address-space limit for them all); halve until the OS agrees. */
 static bool reserve(size_t num_caches, unsigned partitions, char **data, char **meta) {
     const size_t align = 1u << 20;
     unsigned shift = pm_g.region_shift_max;
     while ((1u << (PM_REGION_SHIFT_MAX - shift)) < partitions || ((size_t)1 << shift) * num_caches > PM_MAX_RESERVE)
         shift--;
+    size_t limit = pm_os_space_limit();
+    if (limit != SIZE_MAX)
+        shift = shift_within(shift, num_caches, partitions, limit / PM_PRIMARY_SHARE);
     for (; shift >= PM_REGION_SHIFT_MIN; shift--) {
         size_t region = (size_t)1 << shift;
         size_t data_bytes = region * num_caches;
@@ -147,6 +165,21 @@ static bool reserve(size_t num_caches, unsigned partitions, char **data, char **
         return true;
     }
     return false;
+}
+
+/* No room for the primary regions (an address-space limit): regions of
+ * the smallest size, every cache taking its first one when it first needs
+ * slabs, like the ones after it. Only the kmalloc metadata is reserved. */
+static bool reserve_without_primaries(unsigned partitions, char **data, char **meta) {
+    size_t region = (size_t)1 << PM_REGION_SHIFT_MIN;
+    char *m = pm_os_meta_alloc(meta_bytes_per_group(region) * partitions, PM_USE_METADATA);
+    if (!m)
+        return false;
+    *data = NULL;
+    *meta = m;
+    pm_region.shift = PM_REGION_SHIFT_MIN;
+    pm_region.mask = region - 1;
+    return true;
 }
 
 static size_t append_str(char *out, size_t at, const char *s) {
@@ -236,7 +269,7 @@ static void cache_setup_cold(size_t cid, uint32_t obj_size, unsigned size_class,
     c->group_slots = (uint64_t)c->group_slabs * c->objs_per_slab + c->guard_slots;
     c->max_slabs = slabs_per_region(c, region / obj_size);
     c->rng = (pm_g.order_key ^ (cid * 0x9e3779b97f4a7c15ull)) | 1;
-    segment_setup(&c->first, obj_size, pm_region.base + cid * region, meta, 0);
+    segment_setup(&c->first, obj_size, pm_region.base ? pm_region.base + cid * region : NULL, meta, 0);
     c->segments = 1;
     uint64_t most = (UINT32_MAX - 1) / c->max_slabs;
     c->max_segments = (uint32_t)(most < PM_MAX_TAKEN ? most : PM_MAX_TAKEN);
@@ -280,7 +313,8 @@ static bool kmalloc_cache_ready(size_t cid) {
 void pm_caches_init(void) {
     size_t n = pm_g.num_caches;
     char *data, *meta;
-    if (!reserve(n, pm_g.partitions, &data, &meta))
+    bool primaries = reserve(n, pm_g.partitions, &data, &meta);
+    if (!primaries && !reserve_without_primaries(pm_g.partitions, &data, &meta))
         pm_fatal("cannot reserve address space for the slab regions");
     pm_caches = pm_os_meta_alloc(round_up(sizeof(struct pm_cache) * n, PM_PAGE), PM_USE_METADATA);
     if (!pm_caches)
@@ -307,7 +341,7 @@ void pm_caches_init(void) {
         for (unsigned cls = 0; cls < PM_NUM_CLASSES; cls++)
             cache_publish_hot(PM_CID(cls, part), pm_class_size[cls],
                               meta + part * kmalloc_meta_stride + kmalloc_meta_offset[cls]);
-    pm_region.total = region * n; /* last: frees look at the region only now */
+    pm_region.total = primaries ? region * n : 0; /* last: frees look at the region only now */
 }
 
 bool pm_cache_create_buckets(unsigned set, const char *name) {
@@ -438,6 +472,23 @@ static struct pm_segment *take_region(struct pm_cache *c) {
     c->more[c->segments - 1] = seg;
     __atomic_store_n(&c->segments, c->segments + 1, __ATOMIC_RELEASE);
     return seg;
+}
+
+/* The cache has no primary region (reserve_without_primaries): its first
+ * segment, whose bookkeeping is in place, gets a region now. False, with
+ * nothing kept, if the OS refuses. Under the cache lock. */
+static bool take_first_region(struct pm_cache *c) {
+    size_t region = pm_region.mask + 1;
+    char *base = reserve_region(region);
+    if (!base)
+        return false;
+    c->first.base = base;
+    if (!taken_insert(&c->first, c->id)) {
+        c->first.base = NULL;
+        pm_os_release(base, region);
+        return false;
+    }
+    return true;
 }
 
 /* The segment of the cache that holds `ptr` (one of its objects). */
@@ -593,6 +644,8 @@ static uint32_t slab_for_refill(struct pm_cache *c) {
         }
     }
     struct pm_segment *seg = pm_cache_segment(c, c->segments - 1);
+    if (!seg->base && !take_first_region(c))
+        return PM_NO_SLAB;
     if (seg->used_slabs >= c->max_slabs && !(seg = take_region(c)))
         return PM_NO_SLAB;
     uint32_t local = (uint32_t)seg->used_slabs;
