@@ -135,6 +135,7 @@ static inline pid_t spawn_env(const char *const *argv, const char *const *env, b
         if (err_fd >= 0)
             dup2(err_fd, 2);
         clear_partmalloc_env();
+        unsetenv("COLUMNS"); /* the histogram's width: 80 unless the test sets it */
         for (const char *const *e = env; e && *e; e++)
             putenv((char *)*e);
         if (fixed_layout)

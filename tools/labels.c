@@ -156,10 +156,19 @@ static bool token_in_partition(const struct dump *d, uint64_t token, unsigned p)
     return at == p || (at == PM_TOKEN_UNKNOWN_PART && pm_group_of_partition(p, n) == PM_GROUP_UNKNOWN);
 }
 
+/* Whether the census rows of a partition hold allocations with `token`. */
+static bool token_allocated(const struct census_row *rows, size_t n, uint64_t token) {
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].token == token && rows[i].allocs)
+            return true;
+    return false;
+}
+
 /* Typed mode: the types whose token maps to the partition, best ranked
- * first; with a census, also the allocations that came without a token. */
-static void typed_label(const struct dump *d, unsigned p, const struct named_token *t, size_t tn, char *label,
-                        struct census_row *rows) {
+ * first (with a census and not `all`, only those allocated there); with a
+ * census, also the allocations that came without a token. */
+static void typed_label(const struct dump *d, unsigned p, const struct named_token *t, size_t tn, bool all,
+                        char *label, struct census_row *rows) {
     /* the count without a token is kept whatever the names take */
     char no_token[64] = "";
     size_t n = d->view.census ? census_rows(d, p, rows) : 0;
@@ -170,7 +179,7 @@ static void typed_label(const struct dump *d, unsigned p, const struct named_tok
     const struct named_token **mine = calloc(tn + 1, sizeof *mine);
     size_t k = 0, shown = 0;
     for (size_t i = 0; mine && i < tn; i++)
-        if (token_in_partition(d, t[i].token, p))
+        if (token_in_partition(d, t[i].token, p) && (all || !d->view.census || token_allocated(rows, n, t[i].token)))
             mine[k++] = &t[i];
     for (int rank = 0; rank <= 2; rank++)
         for (size_t i = 0; i < k; i++)
@@ -186,7 +195,7 @@ static void typed_label(const struct dump *d, unsigned p, const struct named_tok
         strcat(label, label[0] ? no_token : no_token + strlen(GROUP_SEP));
 }
 
-int labels_attach(struct dump *d, const char *exe, char *err, size_t errlen) {
+int labels_attach(struct dump *d, const char *exe, bool all_types, char *err, size_t errlen) {
     struct pm_type *types = NULL;
     size_t ntypes = 0;
     int rc = pm_types_read(exe, &types, &ntypes, err, errlen);
@@ -206,7 +215,7 @@ int labels_attach(struct dump *d, const char *exe, char *err, size_t errlen) {
         if (!d->labels[p])
             continue;
         if (d->view.mode == PM_MODE_TYPED)
-            typed_label(d, p, t, tn, d->labels[p], rows);
+            typed_label(d, p, t, tn, all_types, d->labels[p], rows);
         else
             census_label(d, p, t, tn, d->labels[p], rows);
     }

@@ -36,8 +36,8 @@ static void expect_pattern_histogram(const char *text) {
     static const char summary[] =
         "         260 objects in 04-07 types without pointers\n"
         "        1000 objects in 08-15 types with pointers\n"
-        "           0 objects in 00-03 unknown: tokens that name no type (0, void, >= max), by call site\n"
-        "  calls without a token: over all partitions by call site (the program has no tokens)\n";
+        "           0 objects in 00-03 unknown types (0, void, >= max), by call site\n"
+        "  calls without a token: over all partitions (the program has no tokens)\n";
     cr_expect(strncmp(line, summary, sizeof summary - 1) == 0, "%.200s", line);
 }
 

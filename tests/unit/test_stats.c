@@ -305,7 +305,7 @@ Test(stats, histogram_parses_back) {
     if (cfg.mode == PM_MODE_TYPED && cfg.partitions >= 2) {
         static const enum pm_group order[] = {PM_GROUP_NO_POINTERS, PM_GROUP_POINTERS, PM_GROUP_UNKNOWN};
         static const char *const what[] = {"types without pointers", "types with pointers",
-                                           "unknown: tokens that name no type (0, void, >= max), by call site"};
+                                           "unknown types (0, void, >= max), by call site"};
         unsigned groups = cfg.partitions == 2 ? 2 : 3;
         for (unsigned g = 0; g < groups; g++, line = strchr(line, '\n') + 1) {
             struct pm_group_range r = cfg.groups[order[g]];
@@ -318,12 +318,12 @@ Test(stats, histogram_parses_back) {
             else
                 snprintf(range, sizeof range, "%02u   ", r.first);
             snprintf(want, sizeof want, "  %10llu objects in %s %s%s\n", (unsigned long long)sum, range, what[g],
-                     cfg.partitions == 2 && order[g] == PM_GROUP_POINTERS ? ", and tokens that name no type" : "");
+                     cfg.partitions == 2 && order[g] == PM_GROUP_POINTERS ? ", and unknown types" : "");
             cr_expect(strncmp(line, want, strlen(want)) == 0, "summary: %.120s, want %s", line, want);
         }
         const char *plain = cfg.plain_calls_unknown
                                 ? "  calls without a token: with the unknowns (the program has tokens)\n"
-                                : "  calls without a token: over all partitions by call site (the program has no tokens)\n";
+                                : "  calls without a token: over all partitions (the program has no tokens)\n";
         cr_expect(strncmp(line, plain, strlen(plain)) == 0, "summary: %.120s, want %s", line, plain);
     }
     release_some();
