@@ -85,17 +85,23 @@ static void label_add(char *label, const char *sep, const char *text) {
     label_add_within(label, LABEL_MAX, sep, text);
 }
 
-/* "a, b, c +K": the names of `token`, best ranked first. */
-static void names_of_token(const struct named_token *t, size_t n, uint64_t token, size_t most, char *out,
-                           size_t size) {
-    size_t lo = 0, hi = n, shown = 0, more = 0;
-    while (lo < hi) { /* the first entry with this token */
+/* The first entry of the table (sorted by token) with `token`, or n. */
+static size_t first_of_token(const struct named_token *t, size_t n, uint64_t token) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
         size_t mid = (lo + hi) / 2;
         if (t[mid].token < token)
             lo = mid + 1;
         else
             hi = mid;
     }
+    return lo;
+}
+
+/* "a, b, c +K": the names of `token`, best ranked first. */
+static void names_of_token(const struct named_token *t, size_t n, uint64_t token, size_t most, char *out,
+                           size_t size) {
+    size_t lo = first_of_token(t, n, token), shown = 0, more = 0;
     out[0] = '\0';
     for (size_t i = lo; i < n && t[i].token == token; i++) {
         size_t len = strlen(out);
@@ -169,12 +175,20 @@ static bool token_allocated(const struct census_row *rows, size_t n, uint64_t to
  * census, also the allocations that came without a token. */
 static void typed_label(const struct dump *d, unsigned p, const struct named_token *t, size_t tn, bool all,
                         char *label, struct census_row *rows) {
-    /* the count without a token is kept whatever the names take */
-    char no_token[64] = "";
+    /* the count without a token is kept whatever the names take; tokens
+     * the debug info names no type with are counted together */
+    char no_token[64] = "", unnamed[64] = "";
+    uint64_t unnamed_allocs = 0;
     size_t n = d->view.census ? census_rows(d, p, rows) : 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        size_t at = first_of_token(t, tn, rows[i].token);
         if (rows[i].token == PM_CENSUS_NO_TOKEN)
             snprintf(no_token, sizeof no_token, "%sno token: %llu", GROUP_SEP, (unsigned long long)rows[i].allocs);
+        else if (at == tn || t[at].token != rows[i].token)
+            unnamed_allocs += rows[i].allocs;
+    }
+    if (unnamed_allocs)
+        snprintf(unnamed, sizeof unnamed, "unnamed: %llu", (unsigned long long)unnamed_allocs);
     size_t names_max = LABEL_MAX - strlen(no_token);
     const struct named_token **mine = calloc(tn + 1, sizeof *mine);
     size_t k = 0, shown = 0;
@@ -191,6 +205,8 @@ static void typed_label(const struct dump *d, unsigned p, const struct named_tok
         label_add_within(label, names_max, " ", more);
     }
     free(mine);
+    if (unnamed[0])
+        label_add_within(label, names_max, GROUP_SEP, unnamed);
     if (no_token[0])
         strcat(label, label[0] ? no_token : no_token + strlen(GROUP_SEP));
 }
