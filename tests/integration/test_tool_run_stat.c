@@ -739,3 +739,125 @@ Test(tool_stat, names_the_wrapper_of_a_live_process) {
     cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x: %s", status, err);
     free(err);
 }
+
+/* The widest line of `text`. */
+static size_t widest(const char *text) {
+    size_t most = 0;
+    for (const char *l = text; *l;) {
+        size_t n = strcspn(l, "\n");
+        most = n > most ? n : most;
+        l += n + (l[n] == '\n');
+    }
+    return most;
+}
+
+/* labelled_cxx under `run` with `flag` (or none) and `columns`; *line gets
+ * the Widget partition's line. */
+static struct run cxx_run(const char *flag, const char *columns, char *line, size_t size) {
+    const char *argv[8] = {tool(), "run", "--mode", "typed"};
+    size_t n = 4;
+    if (flag)
+        argv[n++] = flag;
+    argv[n++] = "--";
+    argv[n++] = path_of("tests/tools/labelled_cxx");
+    argv[n] = NULL;
+    const char *env[] = {columns, NULL};
+    struct run r = run_env(argv, env, false);
+    cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+    unsigned long token;
+    cr_assert_eq(sscanf(r.out, "token %lu", &token), 1, "%s", r.out);
+    char name[32];
+    partition_name(typed_partition_16(token), name, sizeof name);
+    const char *l = line_of(r.err, name);
+    cr_assert_not_null(l, "no line %s in\n%s", name, r.err);
+    snprintf(line, size, "%s", copy_line(l));
+    return r;
+}
+
+/* By default the <types> column names the types allocated in each
+ * partition: Widget's holds Widget alone, its 100 objects the most of any
+ * (a bar of 10 at 80 columns), and partitions 4-15 with no allocation
+ * name nothing. The control: --all-types names more there. */
+Test(tool_run, types_column_lists_only_allocated_types) {
+    char line[1024], name[32];
+    struct run r = cxx_run(NULL, NULL, line, sizeof line);
+    size_t at = strcspn(line, " ");
+    snprintf(name, sizeof name, "%.*s", (int)at, line);
+    char want[128];
+    snprintf(want, sizeof want, "%-16s     100  ++++++++++ Widget", name);
+    cr_expect_str_eq(line, want);
+    for (unsigned p = 4; p < 16; p++) {
+        char part[32];
+        partition_name(p, part, sizeof part);
+        const char *l = line_of(r.err, part);
+        cr_assert_not_null(l);
+        unsigned long allocs = 0;
+        cr_assert_eq(sscanf(l + strlen(part), "%lu", &allocs), 1);
+        if (allocs == 0) {
+            snprintf(want, sizeof want, "%-16s       0", part);
+            cr_expect_str_eq(copy_line(l), want);
+        }
+    }
+    run_free(&r);
+    r = cxx_run("--all-types", "COLUMNS=200", line, sizeof line);
+    cr_expect(strstr(line, "Widget") && strstr(line, "; "),
+              "--all-types names only Widget: %s", line);
+    run_free(&r);
+}
+
+/* COLUMNS=60: no line wider, the bar at its least (10) and a long <types>
+ * column cut to end the line at column 60 with " ..."; the control at 200
+ * shows lines wider than 60. */
+Test(tool_run, histogram_fits_columns) {
+    char line[1024];
+    struct run r = cxx_run("--all-types", "COLUMNS=60", line, sizeof line);
+    cr_expect_leq(widest(r.err), 60, "%s", r.err);
+    cr_expect_eq(strlen(line), 60, "%s", line);
+    cr_expect(strcmp(line + 56, " ...") == 0, "%s", line);
+    cr_expect(strncmp(line + 16, "     100  ++++++++++ ", 21) == 0, "%s", line);
+    run_free(&r);
+    r = cxx_run("--all-types", "COLUMNS=200", line, sizeof line);
+    cr_expect_gt(widest(r.err), 60, "%s", r.err);
+    cr_expect_leq(widest(r.err), 200, "%s", r.err);
+    cr_expect(strncmp(line + 16, "     100  ", 10) == 0, "%s", line);
+    run_free(&r);
+}
+
+/* stat reads a saved dump and takes --all-types too: the same Widget line
+ * as run's, with more names under --all-types. */
+Test(tool_stat, all_types_from_a_dump) {
+    char dir[] = "/tmp/pmstatXXXXXX", dump[600];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(dump, sizeof dump, "PARTMALLOC_STATS=%s/d.json,json", dir);
+    char lib[600];
+    snprintf(lib, sizeof lib, "LD_PRELOAD=%s", path_of("stats/libpartmalloc.so"));
+    const char *argv[] = {path_of("tests/tools/labelled_cxx"), NULL};
+    const char *env[] = {lib, dump, NULL};
+    struct run r = run_env(argv, env, false);
+    cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+    unsigned long token;
+    cr_assert_eq(sscanf(r.out, "token %lu", &token), 1, "%s", r.out);
+    run_free(&r);
+    char name[32], file[600];
+    partition_name(typed_partition_16(token), name, sizeof name);
+    snprintf(file, sizeof file, "%s/d.json", dir);
+    const char *stat_argv[] = {tool(), "stat", file, NULL};
+    r = run_env(stat_argv, (const char *[]){NULL}, false);
+    cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+    const char *l = line_of(r.out, name);
+    cr_assert_not_null(l, "%s", r.out);
+    char want[128];
+    snprintf(want, sizeof want, "%-18s   100  ++++++++++ Widget", name);
+    cr_expect_str_eq(copy_line(l), want);
+    run_free(&r);
+    const char *all_argv[] = {tool(), "stat", "--all-types", file, NULL};
+    r = run_env(all_argv, (const char *[]){"COLUMNS=200", NULL}, false);
+    cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+    l = line_of(r.out, name);
+    cr_assert_not_null(l, "%s", r.out);
+    cr_expect(strstr(copy_line(l), "Widget") && strstr(copy_line(l), "; "), "%s", copy_line(l));
+    run_free(&r);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
+}
