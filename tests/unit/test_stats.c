@@ -328,3 +328,39 @@ Test(stats, histogram_parses_back) {
     }
     release_some();
 }
+
+/* The peaks: large blocks' count and bytes stay at their most after a
+ * free; small objects' bytes live are the caches' live slots' bytes, and
+ * the peak at least that. */
+Test(stats, peaks_stay_after_frees) {
+    struct pm_large_stats before, during, after;
+    pm_stats_large(&before);
+    enum { BLOCKS = 4, SIZE = 200 * 1024 };
+    void *blocks[BLOCKS];
+    for (int i = 0; i < BLOCKS; i++)
+        cr_assert_not_null(blocks[i] = pm_malloc(SIZE));
+    pm_stats_large(&during);
+    for (int i = 0; i < BLOCKS; i++)
+        pm_free(blocks[i]);
+    pm_stats_large(&after);
+    cr_expect_eq(during.active_blocks, before.active_blocks + BLOCKS);
+    cr_expect_geq(during.peak_blocks, during.active_blocks);
+    cr_expect_geq(during.peak_bytes, during.active_bytes);
+    cr_expect_geq(during.active_bytes, before.active_bytes + BLOCKS * SIZE);
+    cr_expect_eq(after.active_blocks, before.active_blocks);
+    cr_expect_eq(after.peak_blocks, during.peak_blocks);
+    cr_expect_eq(after.peak_bytes, during.peak_bytes);
+    keep_some();
+    struct pm_small_stats small;
+    pm_stats_small(&small);
+    static struct pm_cache_stats caches[8192];
+    size_t n = pm_stats_caches(caches, 8192), live = 0;
+    cr_assert_leq(n, 8192);
+    for (size_t i = 0; i < n; i++) {
+        live += caches[i].active_objs * caches[i].object_size;
+        cr_expect_geq(caches[i].peak_objs, caches[i].active_objs + caches[i].cached_objs, "%s", caches[i].name);
+    }
+    cr_expect_eq(small.active_bytes, live);
+    cr_expect_geq(small.peak_bytes, small.active_bytes);
+    release_some();
+}
