@@ -7,6 +7,9 @@
 #include <jansson.h>
 #include <signal.h>
 #include <stdint.h>
+#include <errno.h>
+#include <poll.h>
+#include <pty.h>
 #include <sys/wait.h>
 
 static uint64_t json_u64(json_t *obj, const char *key) {
@@ -435,4 +438,59 @@ Test(stats, bad_verbose_names_itself) {
         cr_expect_str_eq(r.err, want);
         run_free(&r);
     }
+}
+
+/* stats_pattern with its stderr on a terminal `columns` wide (and COLUMNS
+ * set to `env_columns` unless NULL): what it wrote, its "\r\n" made "\n". */
+static char *pattern_on_terminal(unsigned short columns, const char *env_columns) {
+    static char out[1 << 16];
+    struct winsize ws = {.ws_row = 24, .ws_col = columns};
+    int master;
+    pid_t pid = forkpty(&master, NULL, NULL, &ws);
+    cr_assert_neq(pid, -1, "forkpty: %s", strerror(errno));
+    if (pid == 0) {
+        clear_partmalloc_env();
+        unsetenv("COLUMNS");
+        if (env_columns)
+            setenv("COLUMNS", env_columns, 1);
+        setenv("PARTMALLOC_STATS", "stderr", 1);
+        setenv("PARTMALLOC_TOKEN_MAX", "16", 1);
+        execl(helper(), helper(), (char *)NULL);
+        _exit(127);
+    }
+    size_t n = 0;
+    for (;;) { /* until the terminal hangs up: read fails with EIO */
+        struct pollfd p = {master, POLLIN, 0};
+        if (poll(&p, 1, 20000) <= 0)
+            break;
+        ssize_t k = read(master, out + n, sizeof out - 1 - n);
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+    }
+    close(master);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++)
+        if (out[i] != '\r')
+            out[at++] = out[i];
+    out[at] = '\0';
+    return out;
+}
+
+/* On a terminal without COLUMNS the terminal's width holds: at 50 the bar
+ * is 50 - 27 = 23 wide; COLUMNS wins over it (the control: 200, a bar of
+ * 40 and a line wider than 50). */
+Test(stats, histogram_fits_the_terminal) {
+    char bar23[128], bar40[128];
+    snprintf(bar23, sizeof bar23, "kmalloc-part-15      160  %.23s", "++++++++++++++++++++++++++++++++++++++++");
+    snprintf(bar40, sizeof bar40, "kmalloc-part-15      160  %.40s", "++++++++++++++++++++++++++++++++++++++++");
+    const char *text = pattern_on_terminal(50, NULL);
+    cr_expect_leq(widest_line(text), 50, "%s", text);
+    cr_expect_str_eq(line_starting(text, "kmalloc-part-15 "), bar23, "%s", text);
+    text = pattern_on_terminal(50, "200");
+    cr_expect_gt(widest_line(text), 50, "%s", text);
+    cr_expect_str_eq(line_starting(text, "kmalloc-part-15 "), bar40, "%s", text);
 }
