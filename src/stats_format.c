@@ -273,22 +273,24 @@ static void other_caches(struct writer *w, const struct pm_stats_view *v) {
     }
 }
 
+/* "<what>N live, B (peak ", the peak to follow. */
+static void live_then_peak(struct writer *w, const char *what, uint64_t live, uint64_t bytes) {
+    puts_(w, what);
+    num(w, live);
+    puts_(w, " live, ");
+    bytes_h(w, bytes);
+    puts_(w, " (peak ");
+}
+
 /* Small objects' bytes, then large blocks': now, at their peak, in all. */
 static void totals(struct writer *w, const struct pm_stats_view *v) {
     uint64_t live = 0;
     for (size_t i = 0; i < v->count; i++)
         live += v->caches[i].active_objs;
-    puts_(w, "small objects: ");
-    num(w, live);
-    puts_(w, " live, ");
-    bytes_h(w, v->small.active_bytes);
-    puts_(w, " (peak ");
+    live_then_peak(w, "small objects: ", live, v->small.active_bytes);
     bytes_h(w, v->small.peak_bytes);
-    puts_(w, ")\nlarge blocks: ");
-    num(w, v->large.active_blocks);
-    puts_(w, " live, ");
-    bytes_h(w, v->large.active_bytes);
-    puts_(w, " (peak ");
+    puts_(w, ")\n");
+    live_then_peak(w, "large blocks: ", v->large.active_blocks, v->large.active_bytes);
     num(w, v->large.peak_blocks);
     puts_(w, ", ");
     bytes_h(w, v->large.peak_bytes);

@@ -79,6 +79,17 @@ struct run {
     char *err; /* stderr, malloc'd */
 };
 
+/* The length of the longest line of `text`. */
+static inline size_t widest_line(const char *text) {
+    size_t most = 0;
+    for (const char *l = text; *l;) {
+        size_t n = strcspn(l, "\n");
+        most = n > most ? n : most;
+        l += n + (l[n] == '\n');
+    }
+    return most;
+}
+
 /* Unsets every PARTMALLOC_* variable the test runner inherited. */
 extern char **environ;
 

@@ -288,17 +288,6 @@ static const char *line_starting(const char *text, const char *prefix) {
     return NULL;
 }
 
-/* The longest line of `text`. */
-static size_t widest_line(const char *text) {
-    size_t most = 0;
-    for (const char *l = text; *l;) {
-        size_t n = strcspn(l, "\n");
-        most = n > most ? n : most;
-        l += n + (l[n] == '\n');
-    }
-    return most;
-}
-
 /* The histogram of stats_pattern ARG at exit, with `extra` settings. */
 static struct run pattern_run(const char *arg, const char *extra1, const char *extra2) {
     const char *argv[] = {helper(), arg, NULL};
@@ -389,35 +378,36 @@ static int pid_named(const char *err) {
     return pid;
 }
 
-/* PARTMALLOC_VERBOSE=1: the configuration, once, before the program runs;
- * without it (the control), nothing. */
-Test(stats, verbose_prints_the_configuration) {
+/* Runs stats_pattern with `env` and expects PARTMALLOC_VERBOSE's lines:
+ * `head` (its pid appended), the preset, the features on and off. */
+static void expect_verbose(const char *const *env, const char *head, const char *preset, const char *on,
+                           const char *off) {
     const char *argv[] = {helper(), NULL};
-    const char *env[] = {"PARTMALLOC_VERBOSE=1", "PARTMALLOC_TOKEN_MAX=16", "PARTMALLOC_PARTITIONS=8",
-                         "PARTMALLOC_HARDEN=strict,canary=off", NULL};
     struct run r = run_env(argv, env, false);
     cr_assert_eq(exit_code(&r), 0, "%s", r.err);
     char want[512];
     snprintf(want, sizeof want,
-             "partmalloc: typed mode, 8 partitions, token max 16, pid %d\n"
-             "partmalloc: version " PARTMALLOC_VERSION ", hardening preset strict\n"
-             "partmalloc:   on: slot_order group_guards slab_guards zero_on_free quarantine checked_usable "
-             "large_quarantine zero_inaccessible\n"
-             "partmalloc:   off: canary large_reuse\n",
-             pid_named(r.err));
+             "%s, pid %d\npartmalloc: version " PARTMALLOC_VERSION ", hardening preset %s\n"
+             "partmalloc:   on: %s\npartmalloc:   off: %s\n",
+             head, pid_named(r.err), preset, on, off);
     cr_expect_str_eq(r.err, want);
     run_free(&r);
-    const char *env2[] = {"PARTMALLOC_MODE=random", "PARTMALLOC_VERBOSE=1", NULL};
-    r = run_env(argv, env2, false);
-    snprintf(want, sizeof want,
-             "partmalloc: random mode, 16 partitions, pid %d\n"
-             "partmalloc: version " PARTMALLOC_VERSION ", hardening preset default\n"
-             "partmalloc:   on: slot_order group_guards large_reuse\n"
-             "partmalloc:   off: slab_guards zero_on_free canary quarantine checked_usable large_quarantine "
-             "zero_inaccessible\n",
-             pid_named(r.err));
-    cr_expect_str_eq(r.err, want);
-    run_free(&r);
+}
+
+/* PARTMALLOC_VERBOSE=1: the configuration, once, before the program runs;
+ * without it (the control), nothing. */
+Test(stats, verbose_prints_the_configuration) {
+    expect_verbose((const char *[]){"PARTMALLOC_VERBOSE=1", "PARTMALLOC_TOKEN_MAX=16", "PARTMALLOC_PARTITIONS=8",
+                                    "PARTMALLOC_HARDEN=strict,canary=off", NULL},
+                   "partmalloc: typed mode, 8 partitions, token max 16", "strict",
+                   "slot_order group_guards slab_guards zero_on_free quarantine checked_usable large_quarantine "
+                   "zero_inaccessible",
+                   "canary large_reuse");
+    expect_verbose((const char *[]){"PARTMALLOC_MODE=random", "PARTMALLOC_VERBOSE=1", NULL},
+                   "partmalloc: random mode, 16 partitions", "default", "slot_order group_guards large_reuse",
+                   "slab_guards zero_on_free canary quarantine checked_usable large_quarantine zero_inaccessible");
+    const char *argv[] = {helper(), NULL};
+    struct run r;
     const char *quiet[] = {"PARTMALLOC_VERBOSE=0", NULL};
     r = run_env(argv, quiet, false);
     cr_expect_str_empty(r.err);

@@ -105,6 +105,17 @@ static size_t types_columns(const char *err, char cols[][200], size_t max) {
     return n;
 }
 
+/* The histogram line of the partition of the token labelled_cxx printed. */
+static const char *widget_line(const struct run *r) {
+    unsigned long token;
+    cr_assert_eq(sscanf(r->out, "token %lu", &token), 1, "%s", r->out);
+    char name[32];
+    partition_name(typed_partition_16(token), name, sizeof name);
+    const char *l = line_of(r->err, name);
+    cr_assert_not_null(l, "no line %s in\n%s", name, r->err);
+    return l;
+}
+
 /* C++ names, commas and all, in the <types> column: names apart by "; ",
  * never an empty one, never a separator without a name, and the column
  * starts with a name; the partition with the 100 Widgets names Widget. */
@@ -133,14 +144,9 @@ Test(tool_run, cxx_type_names_are_whole_and_never_empty) {
             map_named = true;
     }
     cr_expect(map_named, "no partition names std::map<int, std::basic_string<char>> whole:\n%s", r.err);
-    unsigned long token;
-    cr_assert_eq(sscanf(r.out, "token %lu", &token), 1, "%s", r.out);
-    char name[32];
-    partition_name(typed_partition_16(token), name, sizeof name);
-    const char *l = line_of(r.err, name);
-    cr_assert_not_null(l, "no line %s in\n%s", name, r.err);
+    const char *l = widget_line(&r);
     unsigned long allocs;
-    cr_assert_eq(sscanf(l + strlen(name), "%lu", &allocs), 1);
+    cr_assert_eq(sscanf(l + strcspn(l, " "), "%lu", &allocs), 1);
     cr_expect_geq(allocs, 100, "%s", copy_line(l));
     cr_expect_not_null(strstr(copy_line(l), "Widget"), "%s", copy_line(l));
     run_free(&r);
@@ -740,17 +746,6 @@ Test(tool_stat, names_the_wrapper_of_a_live_process) {
     free(err);
 }
 
-/* The widest line of `text`. */
-static size_t widest(const char *text) {
-    size_t most = 0;
-    for (const char *l = text; *l;) {
-        size_t n = strcspn(l, "\n");
-        most = n > most ? n : most;
-        l += n + (l[n] == '\n');
-    }
-    return most;
-}
-
 /* labelled_cxx under `run` with `flag` (or none) and `columns`; *line gets
  * the Widget partition's line. */
 static struct run cxx_run(const char *flag, const char *columns, char *line, size_t size) {
@@ -764,12 +759,7 @@ static struct run cxx_run(const char *flag, const char *columns, char *line, siz
     const char *env[] = {columns, NULL};
     struct run r = run_env(argv, env, false);
     cr_assert_eq(exit_code(&r), 0, "%s", r.err);
-    unsigned long token;
-    cr_assert_eq(sscanf(r.out, "token %lu", &token), 1, "%s", r.out);
-    char name[32];
-    partition_name(typed_partition_16(token), name, sizeof name);
-    const char *l = line_of(r.err, name);
-    cr_assert_not_null(l, "no line %s in\n%s", name, r.err);
+    const char *l = widget_line(&r);
     snprintf(line, size, "%s", copy_line(l));
     return r;
 }
@@ -811,14 +801,14 @@ Test(tool_run, types_column_lists_only_allocated_types) {
 Test(tool_run, histogram_fits_columns) {
     char line[1024];
     struct run r = cxx_run("--all-types", "COLUMNS=60", line, sizeof line);
-    cr_expect_leq(widest(r.err), 60, "%s", r.err);
+    cr_expect_leq(widest_line(r.err), 60, "%s", r.err);
     cr_expect_eq(strlen(line), 60, "%s", line);
     cr_expect(strcmp(line + 56, " ...") == 0, "%s", line);
     cr_expect(strncmp(line + 16, "     100  ++++++++++ ", 21) == 0, "%s", line);
     run_free(&r);
     r = cxx_run("--all-types", "COLUMNS=200", line, sizeof line);
-    cr_expect_gt(widest(r.err), 60, "%s", r.err);
-    cr_expect_leq(widest(r.err), 200, "%s", r.err);
+    cr_expect_gt(widest_line(r.err), 60, "%s", r.err);
+    cr_expect_leq(widest_line(r.err), 200, "%s", r.err);
     cr_expect(strncmp(line + 16, "     100  ", 10) == 0, "%s", line);
     run_free(&r);
 }
