@@ -197,7 +197,10 @@ $(DEMO_BIN): examples/kvstore.c $(TOOL) $(LIB_SO)
 	@mkdir -p $(dir $@)
 	$(TOOL) cc -std=c17 -O2 -g $(WARN) $< -o $@
 demo: setup
-	@$(MAKE) -s --no-print-directory all $(DEMO_BIN)
+	@echo "== building the library, the counting build and the partmalloc command (make all)"
+	@$(MAKE) -s --no-print-directory all
+	@echo "== building examples/kvstore.c with type tokens (partmalloc cc) into $(DEMO_BIN)"
+	@$(MAKE) -s --no-print-directory $(DEMO_BIN)
 	@echo "== typed mode: partitions chosen by the type of each allocation"
 	@$(TOOL) run --mode typed -- $(DEMO_BIN) -q
 	@echo

@@ -113,6 +113,33 @@ def log(msg=""):
     print(msg, flush=True)
 
 
+def fmt_duration(seconds):
+    """'45 s', '3 min 05 s', '1 h 02 min': a time left, for a person."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds // 60 % 60:02d} min"
+
+
+class Progress:
+    """'k of n' steps done and the time left, estimated from the mean step so far."""
+
+    def __init__(self, total, what):
+        self.total, self.what, self.done = total, what, 0
+        self.start = time.monotonic()
+
+    def step(self):
+        self.done += 1
+        return self.line()
+
+    def line(self):
+        elapsed = time.monotonic() - self.start
+        left = elapsed / self.done * (self.total - self.done) if self.done else 0
+        return f"[{self.done} of {self.total} {self.what}, about {fmt_duration(left)} left]"
+
+
 def base_env():
     env = {k: v for k, v in os.environ.items()
            if k not in CLEAN_ENV_NAMES and not k.startswith(CLEAN_ENV_PREFIXES)}
@@ -299,6 +326,7 @@ def run_suite(args, cfgs, workloads):
     results = {w[0]: {c[0]: [] for c in cfgs} for w in workloads}
     launcher = os.path.join(args.build, "bench", "launch")
     envs = {c[0]: dict(({"LD_PRELOAD": c[1]} if c[1] else {}), **c[2]) for c in cfgs}
+    progress = Progress(len(workloads) * args.reps * len(cfgs), "runs")
     for wname, binary, wargs, _ in workloads:
         path = os.path.join(args.build, "bench", binary)
         cmd = [path] + wargs
@@ -307,6 +335,7 @@ def run_suite(args, cfgs, workloads):
             cells = []
             for cname, *_ in cfgs:
                 r = run_once(launcher, cmd, envs[cname], args.timeout)
+                progress.step()
                 results[wname][cname].append(r)
                 if r.ok:
                     cells.append(f"{cname} {r.wall:.2f}s/{r.maxrss_kib / 1024:.0f}M")
@@ -316,7 +345,7 @@ def run_suite(args, cfgs, workloads):
                     log(f"   !! {wname} under {cname} (rep {rep + 1}): {r.status}")
                     if tail:
                         log("      " + tail.replace("\n", "\n      "))
-            log(f"   rep {rep + 1}/{args.reps}: " + "  ".join(cells))
+            log(f"   rep {rep + 1}/{args.reps}: " + "  ".join(cells) + "  " + progress.line())
     return results
 
 
@@ -483,6 +512,9 @@ def run_callgrind(args, cfgs):
             for n in (n1, n2):
                 jobs[(cname, size, live, n)] = (env, [f"size={size}", f"live={live}", f"iters={n}"])
     totals, errors, outfiles = {}, {}, {}
+    progress = Progress(len(jobs), "callgrind runs")
+    progress_lock = threading.Lock()
+    log(f"== callgrind: {len(jobs)} runs")
 
     def work(key):
         env, argv = jobs[key]
@@ -491,6 +523,8 @@ def run_callgrind(args, cfgs):
             totals[key], outfiles[key] = callgrind_total(binary, argv, env, tmpdir, tag)
         except (RuntimeError, subprocess.SubprocessError, OSError) as e:
             errors[key] = str(e)
+        with progress_lock:
+            log(f"   {tag} {progress.step()}")
 
     with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as ex:
         list(ex.map(work, list(jobs)))

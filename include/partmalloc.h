@@ -153,6 +153,7 @@ PARTMALLOC_API size_t pm_collect(void);
     X(size_t,   active_slabs,   "slabs with at least one allocated object") \
     X(size_t,   total_slabs,    "slabs that hold memory") \
     X(size_t,   cached_objs,    "freed, held by thread caches (or the strict quarantine)") \
+    X(size_t,   peak_objs,      "the most objects out of the slabs at once: live or cached") \
     X(uint64_t, allocs,         "allocations served since start") \
     X(uint64_t, frees,          "allocations - active_objs")
 
@@ -171,7 +172,20 @@ struct pm_large_stats {
     size_t kept_blocks;         /* freed blocks kept mapped for reuse */
     uint64_t allocs;
     uint64_t frees;
+    size_t peak_blocks;         /* the most blocks live at once */
+    size_t peak_bytes;          /* the most usable bytes live at once */
 };
+
+/* Small objects (the slab caches) as a whole: the usable bytes of the
+ * objects live now, and the most bytes ever out of the slabs at once. The
+ * peak is kept where thread caches take objects from the slabs and give
+ * them back, not on each malloc and free: it counts the objects the thread
+ * caches held as well (at most their capacity above the true peak). */
+struct pm_small_stats {
+    size_t active_bytes;
+    size_t peak_bytes;
+};
+PARTMALLOC_API void pm_stats_small(struct pm_small_stats *out);
 
 /* Fills out[0 .. max) with the caches that have served an allocation or hold
  * slabs, in cache-id order (partition, then size), and returns how many

@@ -46,15 +46,35 @@ command -v jq >/dev/null || die "Debian's jq is needed to read the statistics du
 mkdir -p "$RES"
 now() { date +%s; }
 
+# Progress: "k of n" and the time left, estimated from the mean so far.
+duration() { # SECONDS
+    if [ "$1" -lt 60 ]; then echo "$1 s"
+    elif [ "$1" -lt 3600 ]; then printf '%d min %02d s\n' $(($1 / 60)) $(($1 % 60))
+    else printf '%d h %02d min\n' $(($1 / 3600)) $(($1 / 60 % 60)); fi
+}
+STEP=0 STEPS=0 STEPS_START=0
+steps_begin() { STEP=0 STEPS=$1 STEPS_START=$(now); }
+step() { # WHAT: one step done, said with the count and the time left
+    STEP=$((STEP + 1))
+    local left=$((($(now) - STEPS_START) * (STEPS - STEP) / STEP))
+    echo "$1  [$STEP of $STEPS, about $(duration "$left") left]"
+}
+
 # ---- fetch and build ----
 if [ ${#built[@]} -gt 0 ]; then
     bash "$RW/fetch.sh" "${built[@]}"
+    steps_begin $((${#built[@]} * 2))
     for p in "${built[@]}"; do
         for v in glibc after; do
-            if [ "${SKIP_BUILD:-0}" = 1 ] && [ -f "$RES/build-$p-$v" ]; then continue; fi
+            if [ "${SKIP_BUILD:-0}" = 1 ] && [ -f "$RES/build-$p-$v" ]; then
+                step "== build of $p ($v): kept"
+                continue
+            fi
+            echo "== building $p ($v)"
             t0=$(now)
             BUILD_ONLY=1 bash "$RW/build.sh" "$p" "$v" || die "build of $p ($v) failed"
             echo "$(($(now) - t0))" >"$RES/build-$p-$v"
+            step "   built $p ($v) in $(duration $(($(now) - t0)))"
         done
     done
 fi
@@ -77,9 +97,12 @@ run() {
     env "${envs[@]}" REF="$ref" bash "$RW/suite.sh" "$p" "$dir" "$out" >"$out.log" 2>&1 || true
     grep '^result: ' "$out.log" | tail -1 >"$out.result" || true
     [ -s "$out.result" ] || echo "result: 0 0 0 0 | the suite did not run (log: $out.log) | all" >"$out.result"
-    echo "   $p $v: $(cut -d' ' -f2- "$out.result")"
+    step "   $p $v: $(cut -d' ' -f2- "$out.result")"
 }
 
+# every suite run, then the census runs (each a suite run and its census)
+count_modes=($COUNT_MODES)
+steps_begin $(($# * (REPS * 4 + ${#count_modes[@]})))
 for rep in $(seq 1 "$REPS"); do
     echo "== suites, repetition $rep of $REPS"
     for p in "$@"; do
@@ -105,7 +128,7 @@ for p in "$@"; do
                     run "$p" "$m" "$d" PARTMALLOC_STATS="$d.dumps/%p.json,json" ;;
         esac
         bash "$RW/census.sh" "$d.dumps" "$VOID_TOKEN" >"$d.census" 2>&1 || echo "census: failed" >>"$d.census"
-        echo "   $p $m: $(tail -1 "$d.census")"
+        echo "   $p $m census: $(tail -1 "$d.census")"
     done
 done
 

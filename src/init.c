@@ -69,6 +69,7 @@ void pm_init_slow(void) {
     pm_tcache_init();
     pm_stats_configure(&o);
     pm_token_stats_check();
+    pm_config_report(&o);
     __atomic_store_n(&pm_initialized, 1, __ATOMIC_RELEASE);
     initializing = false;
     pm_unlock(&init_lock);

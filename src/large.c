@@ -37,13 +37,20 @@ struct large_entry {
 
 static pm_lock_t large_lock = PM_LOCK_INIT;
 /* Statistics, written under the lock and read without it (a signal handler
- * may be reading): blocks handed out ever, live blocks and their bytes. */
+ * may be reading): blocks handed out ever, live blocks and their bytes, and
+ * the most of each there ever were (each its own peak: the most blocks and
+ * the most bytes need not have been live at the same moment). */
 static uint64_t large_allocs;
-static size_t large_live, large_live_bytes;
+static size_t large_live, large_live_bytes, large_peak, large_peak_bytes;
 
 static void count_live(long blocks, long bytes) {
-    __atomic_store_n(&large_live, large_live + (size_t)blocks, __ATOMIC_RELAXED);
-    __atomic_store_n(&large_live_bytes, large_live_bytes + (size_t)bytes, __ATOMIC_RELAXED);
+    size_t live = large_live + (size_t)blocks, live_bytes = large_live_bytes + (size_t)bytes;
+    __atomic_store_n(&large_live, live, __ATOMIC_RELAXED);
+    __atomic_store_n(&large_live_bytes, live_bytes, __ATOMIC_RELAXED);
+    if (live > large_peak)
+        __atomic_store_n(&large_peak, live, __ATOMIC_RELAXED);
+    if (live_bytes > large_peak_bytes)
+        __atomic_store_n(&large_peak_bytes, live_bytes, __ATOMIC_RELAXED);
 }
 static struct large_entry *table;
 static size_t table_cap;      /* a power of two, or 0 */
@@ -402,11 +409,13 @@ bool pm_large_free(void *ptr, size_t check_size, size_t check_align) {
 
 /* No lock: a statistics read may come from a signal handler that
  * interrupted a holder of the lock. */
-void pm_large_counts(size_t *live, size_t *bytes, size_t *kept_blocks, uint64_t *allocs) {
-    *live = __atomic_load_n(&large_live, __ATOMIC_RELAXED);
-    *bytes = __atomic_load_n(&large_live_bytes, __ATOMIC_RELAXED);
-    *kept_blocks = __atomic_load_n(&kept_count, __ATOMIC_RELAXED);
-    *allocs = __atomic_load_n(&large_allocs, __ATOMIC_RELAXED);
+void pm_large_counts(struct pm_large_stats *out) {
+    out->active_blocks = __atomic_load_n(&large_live, __ATOMIC_RELAXED);
+    out->active_bytes = __atomic_load_n(&large_live_bytes, __ATOMIC_RELAXED);
+    out->kept_blocks = __atomic_load_n(&kept_count, __ATOMIC_RELAXED);
+    out->allocs = __atomic_load_n(&large_allocs, __ATOMIC_RELAXED);
+    out->peak_blocks = __atomic_load_n(&large_peak, __ATOMIC_RELAXED);
+    out->peak_bytes = __atomic_load_n(&large_peak_bytes, __ATOMIC_RELAXED);
 }
 
 /* The kept blocks only: the quarantine stays, as emptying it would hand

@@ -25,8 +25,9 @@ bool pm_large_free(void *ptr, size_t check_size, size_t check_align);
 void *pm_large_realloc(void *ptr, size_t size);
 /* Unmaps the freed blocks kept for reuse; returns their bytes. */
 size_t pm_large_trim(void);
-/* Live blocks and their bytes (a scan of the table), allocations ever. */
-void pm_large_counts(size_t *live, size_t *bytes, size_t *kept, uint64_t *allocs);
+/* Live blocks and their bytes, kept blocks, allocations ever and the
+ * peaks (all but frees). */
+void pm_large_counts(struct pm_large_stats *out);
 void pm_large_lock_all(void);
 void pm_large_reinit_locks(void);
 void pm_large_unlock_all(void);

@@ -203,6 +203,15 @@ static const struct {
     "zero_on_free, canary, quarantine, checked_usable, large_reuse, large_quarantine, "       \
     "zero_inaccessible"
 
+/* The preset's name as the options keep it, NULL for none. */
+static const char *harden_preset_name(const char *name, size_t len) {
+    static const char *const names[] = {"default", "strict", "off"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strlen(names[i]) == len && !memcmp(names[i], name, len))
+            return names[i];
+    return NULL;
+}
+
 static bool harden_preset(const char *name, size_t len, struct pm_harden *h) {
     static const struct pm_harden off = {.large_reuse = true};
     static const struct pm_harden dflt = {.slot_order = true, .group_guards = true, .large_reuse = true};
@@ -242,6 +251,7 @@ static bool harden_feature(const char *item, size_t len, struct pm_harden *h) {
 
 static void read_harden(struct pm_options *o) {
     harden_preset("default", 7, &o->harden);
+    o->harden_preset = "default";
     const char *v = secure_getenv("PARTMALLOC_HARDEN");
     if (!v)
         return;
@@ -249,13 +259,26 @@ static void read_harden(struct pm_options *o) {
     const char *item = v;
     for (bool first = true;; first = false) {
         size_t len = strcspn(item, ",");
-        if (!(first && harden_preset(item, len, &h)) && !harden_feature(item, len, &h))
+        if (first && harden_preset(item, len, &h))
+            o->harden_preset = harden_preset_name(item, len);
+        else if (!harden_feature(item, len, &h))
             refuse_invalid("PARTMALLOC_HARDEN", v, item, len, HARDEN_ACCEPTED);
         if (!item[len])
             break;
         item += len + 1;
     }
     o->harden = h;
+}
+
+static void read_verbose(struct pm_options *o) {
+    const char *v = secure_getenv("PARTMALLOC_VERBOSE");
+    o->verbose = false;
+    if (!v)
+        return;
+    if (strcmp(v, "1") == 0 || strcmp(v, "0") == 0)
+        o->verbose = v[0] == '1';
+    else
+        report_invalid("PARTMALLOC_VERBOSE", v, "0, 1", "0");
 }
 
 /* The token max can also come from the program itself: a program built with
@@ -284,6 +307,33 @@ void pm_options_read(struct pm_options *o) {
     read_stats(o);
     read_stats_signal(o);
     read_harden(o);
+    read_verbose(o);
+}
+
+static bool to_stderr(void *ctx, const char *text, size_t len) {
+    (void)ctx;
+    pm_write_stderr(text, len);
+    return true;
+}
+
+void pm_config_report(const struct pm_options *o) {
+    if (!o->verbose)
+        return;
+    enum { FEATURES = sizeof harden_features / sizeof harden_features[0] };
+    struct pm_config_feature features[FEATURES];
+    for (size_t i = 0; i < FEATURES; i++)
+        features[i] = (struct pm_config_feature){
+            harden_features[i].name, *(const bool *)((const char *)&pm_g.harden + harden_features[i].offset)};
+    struct pm_config_view view = {
+        .mode = pm_g.mode,
+        .partitions = pm_g.partitions,
+        .token_max = pm_g.token_max == UINT64_MAX ? 0 : pm_g.token_max,
+        .pid = (long)getpid(),
+        .preset = o->harden_preset,
+        .features = features,
+        .feature_count = FEATURES,
+    };
+    pm_config_render(&view, to_stderr, NULL);
 }
 
 /* ---- the settings every layer reads ---- */

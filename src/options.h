@@ -45,6 +45,8 @@ struct pm_options {
     int stats_signal;               /* 0: none */
     char stats_dir[256];
     struct pm_harden harden;
+    const char *harden_preset;      /* "default", "strict" or "off" */
+    bool verbose;                   /* PARTMALLOC_VERBOSE=1: the configuration on stderr at start */
 };
 void pm_options_read(struct pm_options *out);
 
@@ -80,6 +82,8 @@ extern struct pm_globals pm_g;
 /* Fills pm_g from the options, drawing the secrets (or deriving them from
  * PARTMALLOC_SEED). */
 void pm_config_apply(const struct pm_options *o);
+/* With PARTMALLOC_VERBOSE=1, writes the configuration pm_g holds to stderr. */
+void pm_config_report(const struct pm_options *o);
 
 #pragma GCC visibility pop
 

@@ -719,6 +719,30 @@ static size_t take_from_slab(struct pm_cache *c, uint32_t s, struct pm_entry *ou
     return n;
 }
 
+/* Bytes out of all the slabs: changed where objects leave a slab or come
+ * back (a refill, a flush: whole batches), never on malloc and free. */
+static size_t small_bytes_out, small_bytes_peak;
+
+static void count_out(struct pm_cache *c, size_t objs) {
+    c->objs_out += objs;
+    if (c->objs_out > c->peak_objs_out)
+        c->peak_objs_out = c->objs_out;
+    size_t now = __atomic_add_fetch(&small_bytes_out, objs * c->obj_size, __ATOMIC_RELAXED);
+    size_t peak = __atomic_load_n(&small_bytes_peak, __ATOMIC_RELAXED);
+    while (now > peak &&
+           !__atomic_compare_exchange_n(&small_bytes_peak, &peak, now, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+}
+
+static void count_back(struct pm_cache *c, size_t objs) {
+    c->objs_out -= objs;
+    __atomic_sub_fetch(&small_bytes_out, objs * c->obj_size, __ATOMIC_RELAXED);
+}
+
+size_t pm_small_bytes_peak(void) {
+    return __atomic_load_n(&small_bytes_peak, __ATOMIC_RELAXED);
+}
+
 size_t pm_cache_refill(size_t cid, struct pm_entry *out, size_t want) {
     struct pm_cache *c = &pm_caches[cid];
     size_t n = 0;
@@ -731,6 +755,7 @@ size_t pm_cache_refill(size_t cid, struct pm_entry *out, size_t want) {
             break;
         n += take_from_slab(c, s, out + n, want - n);
     }
+    count_out(c, n);
     pm_unlock(&c->lock);
     return n;
 }
@@ -764,6 +789,7 @@ void pm_cache_flush(size_t cid, const struct pm_entry *in, size_t n) {
                 slab_decommit_oldest_empty(c);
         }
     }
+    count_back(c, n);
     pm_unlock(&c->lock);
 }
 

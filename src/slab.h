@@ -81,6 +81,9 @@ struct pm_cache {
     uint32_t counts[3];
     uint64_t decommits, reuses;
     uint64_t uncached_allocs;  /* objects handed out to threads without a cache */
+    /* Under the lock: objects out of the slabs (live, or held by a thread
+     * cache or the quarantine), and the most there ever were. */
+    size_t objs_out, peak_objs_out;
     /* Guard pages: after every `group_slabs` slabs of a region comes a
      * guard of `guard_slots` slots (whole pages, never committed, never
      * handed out; group_slabs is UINT32_MAX without guards). */
@@ -113,6 +116,9 @@ static inline struct pm_slab *pm_slab_record(const struct pm_cache *c, uint64_t 
 static inline char *pm_slab_addr(const struct pm_cache *c, uint64_t s) {
     return pm_slab_segment(c, s)->base + pm_slab_first_slot(c, s % c->max_slabs) * c->obj_size;
 }
+
+/* The most bytes that were out of the caches' slabs at once. */
+size_t pm_small_bytes_peak(void);
 
 enum pm_slab_list { PM_LIST_PARTIAL = 0, PM_LIST_EMPTY = 1, PM_LIST_DECOMMITTED = 2, PM_LIST_NONE = 3 };
 #define PM_NO_SLAB UINT32_MAX

@@ -73,6 +73,7 @@ static bool cache_stats(size_t cid, struct pm_cache_stats *out) {
     for (uint32_t k = 0; k < segments; k++)
         count_slots(c, pm_cache_segment(c, k), out);
     out->total_objs = out->total_slabs * c->objs_per_slab;
+    out->peak_objs = __atomic_load_n(&c->peak_objs_out, __ATOMIC_RELAXED);
     out->allocs = allocs;
     out->frees = allocs > out->active_objs ? allocs - out->active_objs : 0;
     return true;
@@ -90,8 +91,18 @@ PM_EXPORT size_t pm_stats_caches(struct pm_cache_stats *out, size_t max) {
 
 PM_EXPORT void pm_stats_large(struct pm_large_stats *out) {
     pm_ensure_init();
-    pm_large_counts(&out->active_blocks, &out->active_bytes, &out->kept_blocks, &out->allocs);
+    pm_large_counts(out);
     out->frees = out->allocs > out->active_blocks ? out->allocs - out->active_blocks : 0;
+}
+
+PM_EXPORT void pm_stats_small(struct pm_small_stats *out) {
+    pm_ensure_init();
+    out->peak_bytes = pm_small_bytes_peak();
+    out->active_bytes = 0;
+    struct pm_cache_stats one;
+    for (size_t cid = 0; cid < pm_g.num_caches; cid++)
+        if (cache_stats(cid, &one))
+            out->active_bytes += one.active_objs * one.object_size;
 }
 
 /* ---- writing ---- */
@@ -279,8 +290,10 @@ PM_EXPORT int pm_stats_write(int fd, enum pm_stats_format format) {
         .sites = site_count ? sp->sites : NULL,
         .site_count = site_count,
         .sites_seen = sites_seen,
+        .width = format == PM_STATS_HISTOGRAM ? pm_stats_width(fd) : 0,
     };
     pm_stats_large(&view.large);
+    pm_stats_small(&view.small);
     int saved = errno;
     bool ok = pm_stats_render(&view, format, write_fd, &fd);
     int err = errno;

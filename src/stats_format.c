@@ -1,18 +1,28 @@
 /* Statistics as text: the partition histogram, /proc/slabinfo, JSON.
  * No allocation and no stdio: this runs at exit and in signal handlers. */
+#define _GNU_SOURCE
 #include "fmt.h"
 #include "stats_format.h"
 #include "typed_map.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
-/* Output buffered in a fixed array, flushed through the callback. */
+#include "numparse.h"
+
+/* Output buffered in a fixed array, flushed through the callback. With a
+ * width, each line is gathered first and cut to the width, its last three
+ * columns "...": no line of the histogram is wider. */
 struct writer {
     pm_stats_out out;
     void *ctx;
     bool ok;
-    size_t len;
+    unsigned width;             /* 0: lines as they come */
+    size_t len, line_len;
     char buf[2048];
+    char line[PM_STATS_WIDTH_MAX + 1];
 };
 
 static void flush(struct writer *w) {
@@ -21,7 +31,7 @@ static void flush(struct writer *w) {
     w->len = 0;
 }
 
-static void put(struct writer *w, const char *s, size_t n) {
+static void emit(struct writer *w, const char *s, size_t n) {
     while (n) {
         if (w->len == sizeof w->buf)
             flush(w);
@@ -30,6 +40,30 @@ static void put(struct writer *w, const char *s, size_t n) {
         w->len += take;
         s += take;
         n -= take;
+    }
+}
+
+static void end_line(struct writer *w) {
+    if (w->line_len > w->width) {
+        w->line_len = w->width;
+        memcpy(w->line + w->width - 3, "...", 3);
+    }
+    emit(w, w->line, w->line_len);
+    w->line_len = 0;
+}
+
+static void put(struct writer *w, const char *s, size_t n) {
+    if (!w->width) {
+        emit(w, s, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\n') {
+            end_line(w);
+            emit(w, "\n", 1);
+        } else if (w->line_len <= w->width) { /* one past the width: the line is too long */
+            w->line[w->line_len++] = s[i];
+        }
     }
 }
 
@@ -76,7 +110,21 @@ static const char *kind_name(int kind) {
 
 /* ---- histogram ---- */
 
-#define HIST_WIDTH 40u
+/* Columns of a partition's line: its name and count (24), two spaces, the
+ * bar, a space, the <types> column. */
+#define ROW_LEAD 27u
+#define BAR_MAX 40u
+#define BAR_MIN 10u
+#define LABEL_WANTED 60u /* the bar shrinks to leave the types this much */
+
+/* The bar's width within the view's width: the types take what is left. */
+static unsigned bar_width(const struct pm_stats_view *v, bool labels) {
+    if (!v->width)
+        return BAR_MAX;
+    unsigned others = ROW_LEAD + (labels ? LABEL_WANTED : 0);
+    unsigned room = v->width > others ? v->width - others : 0;
+    return room > BAR_MAX ? BAR_MAX : room < BAR_MIN ? BAR_MIN : room;
+}
 
 /* The partition's name in a column of `width`. */
 static void partition_name(struct writer *w, unsigned part, size_t width) {
@@ -90,14 +138,60 @@ static void partition_name(struct writer *w, unsigned part, size_t width) {
 }
 
 /* The bar, padded to its full width when a label follows. */
-static void bar(struct writer *w, uint64_t objs, uint64_t most, bool padded) {
-    uint64_t n = most ? objs * HIST_WIDTH / most : 0;
+static void bar(struct writer *w, uint64_t objs, uint64_t most, unsigned width, bool padded) {
+    uint64_t n = most ? objs * width / most : 0;
     if (n == 0 && objs)
         n = 1; /* any object at all shows */
     for (uint64_t i = 0; i < n; i++)
         put(w, "+", 1);
     if (padded)
-        pad(w, HIST_WIDTH - n + 1);
+        pad(w, width - n + 1);
+}
+
+/* The command's labels end in this group when some calls had no token
+ * (tools/labels.c): a cut keeps it. */
+#define NO_TOKEN_GROUP " | no token: "
+
+/* The <types> column, cut with " ..." to the columns left of the width,
+ * keeping a final "no token" count whole. */
+static void label_within(struct writer *w, const char *label, unsigned bar_cols, unsigned width) {
+    size_t n = strlen(label), room = width > ROW_LEAD + bar_cols ? width - ROW_LEAD - bar_cols : 0;
+    if (!width || n <= room) {
+        put(w, label, n);
+        return;
+    }
+    const char *kept = NULL;
+    for (const char *at = label; (at = strstr(at, NO_TOKEN_GROUP)); at++)
+        kept = at;
+    size_t kept_len = kept ? n - (size_t)(kept - label) : 0;
+    if (kept_len + 8 > room) /* no room for names beside it: the names alone, cut */
+        kept_len = 0;
+    if (room > kept_len + 4) {
+        put(w, label, room - kept_len - 4);
+        puts_(w, " ...");
+        put(w, label + n - kept_len, kept_len);
+    }
+}
+
+/* Bytes for a person: "512 B", "72.0 KiB", "1.5 MiB", one decimal. */
+static void bytes_h(struct writer *w, uint64_t v) {
+    static const char *const units[] = {" KiB", " MiB", " GiB", " TiB"};
+    if (v < 1024) {
+        num(w, v);
+        puts_(w, " B");
+        return;
+    }
+    unsigned u = 0;
+    uint64_t scale = 1024;
+    while (u + 1 < sizeof units / sizeof units[0] && v / scale >= 1024) {
+        scale *= 1024;
+        u++;
+    }
+    uint64_t tenths = (v * 10 + scale / 2) / scale; /* v < 2^54 here in practice */
+    num(w, tenths / 10);
+    char d[2] = {'.', (char)('0' + tenths % 10)};
+    put(w, d, 2);
+    puts_(w, units[u]);
 }
 
 static void header_line(struct writer *w, const struct pm_stats_view *v) {
@@ -111,7 +205,7 @@ static void header_line(struct writer *w, const struct pm_stats_view *v) {
         if (v->token_max)
             num(w, v->token_max);
         else
-            puts_(w, "none (clang's default)");
+            puts_(w, "none"); /* clang's default: no -falloc-token-max */
     }
     if (v->pid) {
         puts_(w, ", pid ");
@@ -152,15 +246,14 @@ static void split_summary(struct writer *w, const struct pm_stats_view *v, const
     }
     if (n == 2) {
         group_line(w, v, objs, PM_GROUP_NO_POINTERS, "types without pointers");
-        group_line(w, v, objs, PM_GROUP_POINTERS, "types with pointers, and tokens that name no type");
+        group_line(w, v, objs, PM_GROUP_POINTERS, "types with pointers, and unknown types");
     } else {
         group_line(w, v, objs, PM_GROUP_NO_POINTERS, "types without pointers");
         group_line(w, v, objs, PM_GROUP_POINTERS, "types with pointers");
-        group_line(w, v, objs, PM_GROUP_UNKNOWN, "unknown: tokens that name no type (0, void, >= max), by call site");
+        group_line(w, v, objs, PM_GROUP_UNKNOWN, "unknown types (0, void, >= max), by call site");
     }
     puts_(w, v->plain_calls_unknown ? "  calls without a token: with the unknowns (the program has tokens)\n"
-                                    : "  calls without a token: over all partitions by call site (the program has no "
-                                      "tokens)\n");
+                                    : "  calls without a token: over all partitions (the program has no tokens)\n");
 }
 
 static void other_caches(struct writer *w, const struct pm_stats_view *v) {
@@ -180,6 +273,32 @@ static void other_caches(struct writer *w, const struct pm_stats_view *v) {
     }
 }
 
+/* "<what>N live, B (peak ", the peak to follow. */
+static void live_then_peak(struct writer *w, const char *what, uint64_t live, uint64_t bytes) {
+    puts_(w, what);
+    num(w, live);
+    puts_(w, " live, ");
+    bytes_h(w, bytes);
+    puts_(w, " (peak ");
+}
+
+/* Small objects' bytes, then large blocks': now, at their peak, in all. */
+static void totals(struct writer *w, const struct pm_stats_view *v) {
+    uint64_t live = 0;
+    for (size_t i = 0; i < v->count; i++)
+        live += v->caches[i].active_objs;
+    live_then_peak(w, "small objects: ", live, v->small.active_bytes);
+    bytes_h(w, v->small.peak_bytes);
+    puts_(w, ")\n");
+    live_then_peak(w, "large blocks: ", v->large.active_blocks, v->large.active_bytes);
+    num(w, v->large.peak_blocks);
+    puts_(w, ", ");
+    bytes_h(w, v->large.peak_bytes);
+    puts_(w, "), ");
+    num(w, v->large.allocs);
+    puts_(w, " allocated\n");
+}
+
 static void render_histogram(struct writer *w, const struct pm_stats_view *v) {
     uint64_t objs[PARTMALLOC_MAX_PARTITIONS] = {0}, most = 0;
     unsigned n = v->partitions <= PARTMALLOC_MAX_PARTITIONS ? v->partitions : PARTMALLOC_MAX_PARTITIONS;
@@ -188,10 +307,11 @@ static void render_histogram(struct writer *w, const struct pm_stats_view *v) {
             objs[v->caches[i].partition] += v->count_allocations ? v->caches[i].allocs : v->caches[i].active_objs;
     for (unsigned p = 0; p < n; p++)
         most = objs[p] > most ? objs[p] : most;
+    unsigned bars = bar_width(v, v->partition_labels != NULL);
     header_line(w, v);
     puts_(w, v->count_allocations ? "<slab cache>     <allocs> <hist>" : "<slab cache>       <objs> <hist>");
     if (v->partition_labels) {
-        pad(w, HIST_WIDTH - 5);
+        pad(w, bars - 5);
         puts_(w, "<types>");
     }
     puts_(w, "\n");
@@ -202,19 +322,15 @@ static void render_histogram(struct writer *w, const struct pm_stats_view *v) {
         num_w(w, objs[p], v->count_allocations ? 8 : 6);
         if (objs[p] || (label && *label)) {
             puts_(w, "  ");
-            bar(w, objs[p], most, label && *label);
+            bar(w, objs[p], most, bars, label && *label);
         }
         if (label)
-            puts_(w, label);
+            label_within(w, label, bars, v->width);
         puts_(w, "\n");
     }
     split_summary(w, v, objs);
     other_caches(w, v);
-    puts_(w, "large blocks: ");
-    num(w, v->large.active_blocks);
-    puts_(w, " live, ");
-    num(w, (v->large.active_bytes + 1023) / 1024);
-    puts_(w, " KiB\n");
+    totals(w, v);
 }
 
 /* ---- /proc/slabinfo, version 2.1 ---- */
@@ -368,18 +484,68 @@ static void render_json(struct writer *w, const struct pm_stats_view *v) {
     json_field(w, "active_bytes", v->large.active_bytes, false);
     json_field(w, "kept_blocks", v->large.kept_blocks, false);
     json_field(w, "allocs", v->large.allocs, false);
-    json_field(w, "frees", v->large.frees, true);
+    json_field(w, "frees", v->large.frees, false);
+    json_field(w, "peak_blocks", v->large.peak_blocks, false);
+    json_field(w, "peak_bytes", v->large.peak_bytes, true);
+    puts_(w, "},\n\"small\":{");
+    json_field(w, "active_bytes", v->small.active_bytes, false);
+    json_field(w, "peak_bytes", v->small.peak_bytes, true);
     puts_(w, "}}\n");
 }
 
 bool pm_stats_render(const struct pm_stats_view *view, enum pm_stats_format format, pm_stats_out out, void *ctx) {
-    struct writer w = {.out = out, .ctx = ctx, .ok = true, .len = 0};
+    struct writer w = {.out = out, .ctx = ctx, .ok = true};
+    if (format == PM_STATS_HISTOGRAM && view->width)
+        w.width = view->width < PM_STATS_WIDTH_MIN   ? PM_STATS_WIDTH_MIN
+                  : view->width > PM_STATS_WIDTH_MAX ? PM_STATS_WIDTH_MAX
+                                                     : view->width;
     if (format == PM_STATS_SLABINFO)
         render_slabinfo(&w, view);
     else if (format == PM_STATS_JSON)
         render_json(&w, view);
     else
         render_histogram(&w, view);
+    if (w.line_len) /* a last line without its newline */
+        end_line(&w);
+    flush(&w);
+    return w.ok;
+}
+
+unsigned pm_stats_width(int fd) {
+    const char *columns = getenv("COLUMNS");
+    uint64_t n;
+    if (columns && pm_parse_u64(columns, &n) && n >= PM_STATS_WIDTH_MIN && n <= PM_STATS_WIDTH_MAX)
+        return (unsigned)n;
+    struct winsize ws;
+    if (isatty(fd) && ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= PM_STATS_WIDTH_MIN)
+        return ws.ws_col > PM_STATS_WIDTH_MAX ? PM_STATS_WIDTH_MAX : ws.ws_col;
+    return 80;
+}
+
+/* ---- the configuration (PARTMALLOC_VERBOSE) ---- */
+
+/* "partmalloc:   on: a b c" for the features that are `on` (or off). */
+static void features_line(struct writer *w, const struct pm_config_view *c, bool on) {
+    puts_(w, on ? "partmalloc:   on:" : "partmalloc:   off:");
+    size_t shown = 0;
+    for (size_t i = 0; i < c->feature_count; i++)
+        if (c->features[i].on == on) {
+            puts_(w, " ");
+            puts_(w, c->features[i].name);
+            shown++;
+        }
+    puts_(w, shown ? "\n" : " none\n");
+}
+
+bool pm_config_render(const struct pm_config_view *c, pm_stats_out out, void *ctx) {
+    struct writer w = {.out = out, .ctx = ctx, .ok = true};
+    struct pm_stats_view v = {.mode = c->mode, .partitions = c->partitions, .token_max = c->token_max, .pid = c->pid};
+    header_line(&w, &v);
+    puts_(&w, "partmalloc: version " PARTMALLOC_VERSION ", hardening preset ");
+    puts_(&w, c->preset);
+    puts_(&w, "\n");
+    features_line(&w, c, true);
+    features_line(&w, c, false);
     flush(&w);
     return w.ok;
 }

@@ -35,10 +35,14 @@ struct pm_site_entry {
     uint64_t offset;              /* in the module's file */
 };
 
+/* Returns false if a write failed; rendering stops there. */
+typedef bool (*pm_stats_out)(void *ctx, const char *text, size_t len);
+
 struct pm_stats_view {
     const struct pm_cache_stats *caches;
     size_t count;
     struct pm_large_stats large;
+    struct pm_small_stats small;
     enum pm_mode mode;
     unsigned partitions;
     uint64_t token_max;           /* 0: Clang's default (no -falloc-token-max) */
@@ -60,10 +64,35 @@ struct pm_stats_view {
     /* The command's additions, NULL in the library: per partition, the
      * program's type names that map to it, already joined ("node, list"). */
     const char *const *partition_labels;
+    /* The histogram's lines are at most this many columns (0: no limit);
+     * pm_stats_width gives the terminal's. */
+    unsigned width;
 };
 
-/* Returns false if a write failed; rendering stops there. */
-typedef bool (*pm_stats_out)(void *ctx, const char *text, size_t len);
+/* The widest and narrowest line the histogram takes. */
+#define PM_STATS_WIDTH_MAX 500u
+#define PM_STATS_WIDTH_MIN 20u
+
+/* The width for output to `fd`: COLUMNS when it holds a number from
+ * PM_STATS_WIDTH_MIN to PM_STATS_WIDTH_MAX, else the terminal's when fd is
+ * one, else 80. */
+unsigned pm_stats_width(int fd);
+
+/* PARTMALLOC_VERBOSE's report of the effective configuration. */
+struct pm_config_feature {
+    const char *name;
+    bool on;
+};
+struct pm_config_view {
+    enum pm_mode mode;
+    unsigned partitions;
+    uint64_t token_max;           /* 0: Clang's default */
+    long pid;
+    const char *preset;           /* PARTMALLOC_HARDEN's preset */
+    const struct pm_config_feature *features;
+    size_t feature_count;
+};
+bool pm_config_render(const struct pm_config_view *view, pm_stats_out out, void *ctx);
 
 bool pm_stats_render(const struct pm_stats_view *view, enum pm_stats_format format, pm_stats_out out, void *ctx);
 

@@ -79,6 +79,17 @@ struct run {
     char *err; /* stderr, malloc'd */
 };
 
+/* The length of the longest line of `text`. */
+static inline size_t widest_line(const char *text) {
+    size_t most = 0;
+    for (const char *l = text; *l;) {
+        size_t n = strcspn(l, "\n");
+        most = n > most ? n : most;
+        l += n + (l[n] == '\n');
+    }
+    return most;
+}
+
 /* Unsets every PARTMALLOC_* variable the test runner inherited. */
 extern char **environ;
 
@@ -135,6 +146,7 @@ static inline pid_t spawn_env(const char *const *argv, const char *const *env, b
         if (err_fd >= 0)
             dup2(err_fd, 2);
         clear_partmalloc_env();
+        unsetenv("COLUMNS"); /* the histogram's width: 80 unless the test sets it */
         for (const char *const *e = env; e && *e; e++)
             putenv((char *)*e);
         if (fixed_layout)

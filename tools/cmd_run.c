@@ -22,6 +22,7 @@ struct run_options {
     const char *seed;           /* NULL: a random key per process */
     enum pm_stats_format format;
     bool census;                /* use the counting build when there is one */
+    bool all_types;             /* every type that maps to a partition, not just those allocated */
     char **argv;                /* the program and its arguments */
 };
 
@@ -43,21 +44,23 @@ static bool valid_seed(const char *v) {
 
 static const char run_usage[] =
     "usage: partmalloc run [--mode typed|random|none] [--partitions N] [--stats histogram|slabinfo|json]\n"
-    "                      [--seed N] [--no-census] [--] PROGRAM ARGS...\n"
+    "                      [--seed N] [--no-census] [--all-types] [--] PROGRAM ARGS...\n"
     "Runs PROGRAM with partmalloc preloaded (the counting build, which names the types in\n"
     "each partition, unless --no-census) and prints its partitions on stderr when it exits.\n"
+    "--all-types lists every type that maps to each partition, not only those allocated.\n"
     "--seed N fixes the call-site hash key and turns address randomization off for PROGRAM,\n"
     "so random placement repeats run after run (for tests only: both weaken the program).\n"
     "The exit status is the program's.\n";
 
-static const char run_accepted[] = "(accepted: --mode, --partitions, --stats, --seed, --no-census, --)";
-enum { OPT_MODE = 256, OPT_PARTITIONS, OPT_STATS, OPT_SEED, OPT_NO_CENSUS };
+static const char run_accepted[] = "(accepted: --mode, --partitions, --stats, --seed, --no-census, --all-types, --)";
+enum { OPT_MODE = 256, OPT_PARTITIONS, OPT_STATS, OPT_SEED, OPT_NO_CENSUS, OPT_ALL_TYPES };
 static const struct option run_longopts[] = {
     {"mode", required_argument, NULL, OPT_MODE},
     {"partitions", required_argument, NULL, OPT_PARTITIONS},
     {"stats", required_argument, NULL, OPT_STATS},
     {"seed", required_argument, NULL, OPT_SEED},
     {"no-census", no_argument, NULL, OPT_NO_CENSUS},
+    {"all-types", no_argument, NULL, OPT_ALL_TYPES},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -75,6 +78,9 @@ static int parse_run_options(int argc, char **argv, struct run_options *o) {
             return 0;
         case OPT_NO_CENSUS:
             o->census = false;
+            break;
+        case OPT_ALL_TYPES:
+            o->all_types = true;
             break;
         case OPT_MODE:
             if (strcmp(optarg, "typed") && strcmp(optarg, "random") && strcmp(optarg, "none"))
@@ -163,7 +169,8 @@ static void set_environment(void *arg) {
 
 /* Prints the program's statistics, or says why there are none: `killed_by`
  * is the signal that killed it, or 0. */
-static void print_dump(const char *path, const char *program, pid_t pid, int killed_by, enum pm_stats_format format) {
+static void print_dump(const char *path, const char *program, pid_t pid, int killed_by, const struct run_options *o) {
+    enum pm_stats_format format = o->format;
     struct dump d;
     char err[512];
     if (killed_by) {
@@ -185,7 +192,7 @@ static void print_dump(const char *path, const char *program, pid_t pid, int kil
         return;
     }
     d.view.count_allocations = true; /* most programs free nearly everything by exit */
-    if (format != PM_STATS_JSON && labels_attach(&d, d.exe && *d.exe ? d.exe : program, err, sizeof err) != 0)
+    if (format != PM_STATS_JSON && labels_attach(&d, d.exe && *d.exe ? d.exe : program, o->all_types, err, sizeof err) != 0)
         fprintf(stderr, "partmalloc run: no type names: %s\n", err);
     dump_print(&d, format, stderr);
     collapse_report(&d, "run", stderr);
@@ -245,7 +252,7 @@ int cmd_run(int argc, char **argv) {
     char path[4200];
     snprintf(path, sizeof path, "%s/stats-%d.json", dump_dir, (int)pid);
     if (status != 127 || access(path, R_OK) == 0)
-        print_dump(path, o.argv[0], pid, sig, o.format);
+        print_dump(path, o.argv[0], pid, sig, &o);
     mention_other_dumps(dump_dir, pid);
     remove_dir(dump_dir);
     /* killed by one of them: end the same way, as the shell expects */

@@ -168,13 +168,15 @@ static bool all_digits(const char *s) {
 }
 
 static const char stat_usage[] =
-    "usage: partmalloc stat [--format histogram|slabinfo|json] PID|DUMP-FILE\n"
+    "usage: partmalloc stat [--format histogram|slabinfo|json] [--all-types] PID|DUMP-FILE\n"
     "Prints the partitions of a running process (one started with PARTMALLOC_STATS_SIGNAL,\n"
     "as `partmalloc run` does; the pid of `partmalloc run` itself stands for its program)\n"
-    "or of a JSON dump saved from one.\n";
+    "or of a JSON dump saved from one. --all-types lists every type that maps to each\n"
+    "partition, not only those allocated.\n";
 
 static const struct option stat_longopts[] = {
     {"format", required_argument, NULL, 'f'},
+    {"all-types", no_argument, NULL, 'a'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -190,12 +192,16 @@ static int take_target(const char **target, const char *arg) {
 int cmd_stat(int argc, char **argv) {
     enum pm_stats_format format = PM_STATS_HISTOGRAM;
     const char *target = NULL, *arg;
+    bool all_types = false;
     int c, rc;
     while ((c = next_option(argc, argv, "-:h", stat_longopts, &arg)) != -1) {
         switch (c) {
         case 'h':
             fputs(stat_usage, stdout);
             return 0;
+        case 'a':
+            all_types = true;
+            break;
         case 'f':
             if (!pm_stats_format_parse(optarg, strlen(optarg), &format))
                 return usage_error("stat", "invalid --format '%s' (accepted: histogram, slabinfo, json)", optarg);
@@ -207,7 +213,7 @@ int cmd_stat(int argc, char **argv) {
         case ':':
             return usage_error("stat", "option '%s' needs a value", arg);
         default:
-            return usage_error("stat", "unknown option '%s' (accepted: --format)", arg);
+            return usage_error("stat", "unknown option '%s' (accepted: --format, --all-types)", arg);
         }
     }
     for (; optind < argc; optind++) /* after "--" */
@@ -233,7 +239,7 @@ int cmd_stat(int argc, char **argv) {
         return fail("stat", "%s", err);
     if (live)
         unlink(path);
-    if (format != PM_STATS_JSON && labels_attach(&d, d.exe, err, sizeof err) != 0)
+    if (format != PM_STATS_JSON && labels_attach(&d, d.exe, all_types, err, sizeof err) != 0)
         fprintf(stderr, "partmalloc stat: no type names: %s\n", err);
     bool ok = dump_print(&d, format, stdout);
     fflush(stdout);

@@ -121,6 +121,11 @@ int dump_parse(const char *text, struct dump *d, char *err, size_t errlen) {
     d->view.large.kept_blocks = get_u64(large, "kept_blocks");
     d->view.large.allocs = get_u64(large, "allocs");
     d->view.large.frees = get_u64(large, "frees");
+    d->view.large.peak_blocks = get_u64(large, "peak_blocks");
+    d->view.large.peak_bytes = get_u64(large, "peak_bytes");
+    json_t *small = json_object_get(root, "small");
+    d->view.small.active_bytes = get_u64(small, "active_bytes");
+    d->view.small.peak_bytes = get_u64(small, "peak_bytes");
     json_decref(root);
     return 0;
 }
@@ -169,6 +174,7 @@ static bool to_stream(void *ctx, const char *text, size_t len) {
 bool dump_print(const struct dump *d, enum pm_stats_format format, FILE *out) {
     struct pm_stats_view v = d->view;
     v.partition_labels = (const char *const *)d->labels;
+    v.width = pm_stats_width(fileno(out));
     bool ok = pm_stats_render(&v, format, to_stream, out);
     return fflush(out) == 0 && ok;
 }

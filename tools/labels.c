@@ -85,17 +85,23 @@ static void label_add(char *label, const char *sep, const char *text) {
     label_add_within(label, LABEL_MAX, sep, text);
 }
 
-/* "a, b, c +K": the names of `token`, best ranked first. */
-static void names_of_token(const struct named_token *t, size_t n, uint64_t token, size_t most, char *out,
-                           size_t size) {
-    size_t lo = 0, hi = n, shown = 0, more = 0;
-    while (lo < hi) { /* the first entry with this token */
+/* The first entry of the table (sorted by token) with `token`, or n. */
+static size_t first_of_token(const struct named_token *t, size_t n, uint64_t token) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
         size_t mid = (lo + hi) / 2;
         if (t[mid].token < token)
             lo = mid + 1;
         else
             hi = mid;
     }
+    return lo;
+}
+
+/* "a, b, c +K": the names of `token`, best ranked first. */
+static void names_of_token(const struct named_token *t, size_t n, uint64_t token, size_t most, char *out,
+                           size_t size) {
+    size_t lo = first_of_token(t, n, token), shown = 0, more = 0;
     out[0] = '\0';
     for (size_t i = lo; i < n && t[i].token == token; i++) {
         size_t len = strlen(out);
@@ -156,21 +162,38 @@ static bool token_in_partition(const struct dump *d, uint64_t token, unsigned p)
     return at == p || (at == PM_TOKEN_UNKNOWN_PART && pm_group_of_partition(p, n) == PM_GROUP_UNKNOWN);
 }
 
-/* Typed mode: the types whose token maps to the partition, best ranked
- * first; with a census, also the allocations that came without a token. */
-static void typed_label(const struct dump *d, unsigned p, const struct named_token *t, size_t tn, char *label,
-                        struct census_row *rows) {
-    /* the count without a token is kept whatever the names take */
-    char no_token[64] = "";
-    size_t n = d->view.census ? census_rows(d, p, rows) : 0;
+/* Whether the census rows of a partition hold allocations with `token`. */
+static bool token_allocated(const struct census_row *rows, size_t n, uint64_t token) {
     for (size_t i = 0; i < n; i++)
+        if (rows[i].token == token && rows[i].allocs)
+            return true;
+    return false;
+}
+
+/* Typed mode: the types whose token maps to the partition, best ranked
+ * first (with a census and not `all`, only those allocated there); with a
+ * census, also the allocations that came without a token. */
+static void typed_label(const struct dump *d, unsigned p, const struct named_token *t, size_t tn, bool all,
+                        char *label, struct census_row *rows) {
+    /* the count without a token is kept whatever the names take; tokens
+     * the debug info names no type with are counted together */
+    char no_token[64] = "", unnamed[64] = "";
+    uint64_t unnamed_allocs = 0;
+    size_t n = d->view.census ? census_rows(d, p, rows) : 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t at = first_of_token(t, tn, rows[i].token);
         if (rows[i].token == PM_CENSUS_NO_TOKEN)
             snprintf(no_token, sizeof no_token, "%sno token: %llu", GROUP_SEP, (unsigned long long)rows[i].allocs);
+        else if (at == tn || t[at].token != rows[i].token)
+            unnamed_allocs += rows[i].allocs;
+    }
+    if (unnamed_allocs)
+        snprintf(unnamed, sizeof unnamed, "unnamed: %llu", (unsigned long long)unnamed_allocs);
     size_t names_max = LABEL_MAX - strlen(no_token);
     const struct named_token **mine = calloc(tn + 1, sizeof *mine);
     size_t k = 0, shown = 0;
     for (size_t i = 0; mine && i < tn; i++)
-        if (token_in_partition(d, t[i].token, p))
+        if (token_in_partition(d, t[i].token, p) && (all || !d->view.census || token_allocated(rows, n, t[i].token)))
             mine[k++] = &t[i];
     for (int rank = 0; rank <= 2; rank++)
         for (size_t i = 0; i < k; i++)
@@ -182,11 +205,13 @@ static void typed_label(const struct dump *d, unsigned p, const struct named_tok
         label_add_within(label, names_max, " ", more);
     }
     free(mine);
+    if (unnamed[0])
+        label_add_within(label, names_max, GROUP_SEP, unnamed);
     if (no_token[0])
         strcat(label, label[0] ? no_token : no_token + strlen(GROUP_SEP));
 }
 
-int labels_attach(struct dump *d, const char *exe, char *err, size_t errlen) {
+int labels_attach(struct dump *d, const char *exe, bool all_types, char *err, size_t errlen) {
     struct pm_type *types = NULL;
     size_t ntypes = 0;
     int rc = pm_types_read(exe, &types, &ntypes, err, errlen);
@@ -206,7 +231,7 @@ int labels_attach(struct dump *d, const char *exe, char *err, size_t errlen) {
         if (!d->labels[p])
             continue;
         if (d->view.mode == PM_MODE_TYPED)
-            typed_label(d, p, t, tn, d->labels[p], rows);
+            typed_label(d, p, t, tn, all_types, d->labels[p], rows);
         else
             census_label(d, p, t, tn, d->labels[p], rows);
     }

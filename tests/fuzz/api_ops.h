@@ -1110,13 +1110,23 @@ static void op_stats(struct input *in) {
             /* (the counts are merged from every thread's: exact only when no other thread runs) */
             CHECK(!ops_whole_process || c->allocs - c->frees == c->active_objs, "%s: allocs %llu - frees %llu != active %zu", c->name,
                   (unsigned long long)c->allocs, (unsigned long long)c->frees, c->active_objs);
+            /* every object out of the slabs is live or cached: the peak holds them all */
+            CHECK(!ops_whole_process || c->peak_objs >= c->active_objs + c->cached_objs,
+                  "%s: peak %zu below %zu active + %zu cached", c->name, c->peak_objs, c->active_objs, c->cached_objs);
             active += c->active_objs;
             cached += c->cached_objs;
         }
         struct pm_large_stats ls;
         pm_stats_large(&ls);
+        struct pm_small_stats ss;
+        pm_stats_small(&ss);
         if (!ops_whole_process)
             goto collect;
+        CHECK(ls.peak_blocks >= ls.active_blocks && ls.peak_bytes >= ls.active_bytes,
+              "pm_stats_large: peak %zu blocks, %zu bytes below %zu, %zu live", ls.peak_blocks, ls.peak_bytes,
+              ls.active_blocks, ls.active_bytes);
+        CHECK(ss.peak_bytes >= ss.active_bytes, "pm_stats_small: peak %zu bytes below %zu live", ss.peak_bytes,
+              ss.active_bytes);
         CHECK(active == small, "pm_stats_caches: %zu active objects, the table holds %zu", active, small);
         CHECK(ls.active_blocks == large, "pm_stats_large: %zu active blocks, the table holds %zu",
               ls.active_blocks, large);

@@ -5,6 +5,9 @@
  * first token that maps there. Prints nothing, so nothing else allocates.
  *   stats_pattern          allocate, exit (statistics at exit)
  *   stats_pattern wait     allocate, write "ready" to stdout, wait for SIGTERM
+ *   stats_pattern free     allocate, free it all, exit
+ *   stats_pattern large    allocate, and 3 large blocks of 100000 bytes of
+ *                          which the first is freed, exit
  */
 #include <signal.h>
 #include <string.h>
@@ -27,8 +30,23 @@ static void allocate_pattern(void) {
             }
 }
 
+#define LARGE_BLOCKS 3
+#define LARGE_SIZE 100000
+
+static void large_blocks(void) {
+    void *blocks[LARGE_BLOCKS];
+    for (int i = 0; i < LARGE_BLOCKS; i++)
+        blocks[i] = pm_malloc(LARGE_SIZE);
+    pm_free(blocks[0]);
+}
+
 int main(int argc, char **argv) {
     allocate_pattern();
+    if (argc > 1 && strcmp(argv[1], "free") == 0)
+        for (size_t i = 0; i < sizeof objects / sizeof objects[0]; i++)
+            pm_free(objects[i]);
+    if (argc > 1 && strcmp(argv[1], "large") == 0)
+        large_blocks();
     if (argc > 1 && strcmp(argv[1], "wait") == 0) {
         sigset_t set;
         sigemptyset(&set);

@@ -7,6 +7,9 @@
 #include <jansson.h>
 #include <signal.h>
 #include <stdint.h>
+#include <errno.h>
+#include <poll.h>
+#include <pty.h>
 #include <sys/wait.h>
 
 static uint64_t json_u64(json_t *obj, const char *key) {
@@ -36,8 +39,8 @@ static void expect_pattern_histogram(const char *text) {
     static const char summary[] =
         "         260 objects in 04-07 types without pointers\n"
         "        1000 objects in 08-15 types with pointers\n"
-        "           0 objects in 00-03 unknown: tokens that name no type (0, void, >= max), by call site\n"
-        "  calls without a token: over all partitions by call site (the program has no tokens)\n";
+        "           0 objects in 00-03 unknown types (0, void, >= max), by call site\n"
+        "  calls without a token: over all partitions (the program has no tokens)\n";
     cr_expect(strncmp(line, summary, sizeof summary - 1) == 0, "%.200s", line);
 }
 
@@ -270,4 +273,214 @@ static void expect_census_matches_caches(const char *mode) {
 Test(stats, census_counts_slots_like_the_caches) {
     expect_census_matches_caches("random");
     expect_census_matches_caches("typed");
+}
+
+/* ---- totals, width, the configuration at start ---- */
+
+/* The line of `text` that starts with `prefix`, copied (NULL if none). */
+static const char *line_starting(const char *text, const char *prefix) {
+    static char line[1024];
+    for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
+        if (strncmp(l, prefix, strlen(prefix)) == 0) {
+            snprintf(line, sizeof line, "%.*s", (int)strcspn(l, "\n"), l);
+            return line;
+        }
+    return NULL;
+}
+
+/* The histogram of stats_pattern ARG at exit, with `extra` settings. */
+static struct run pattern_run(const char *arg, const char *extra1, const char *extra2) {
+    const char *argv[] = {helper(), arg, NULL};
+    const char *env[] = {"PARTMALLOC_STATS=stderr", "PARTMALLOC_TOKEN_MAX=16", "PARTMALLOC_PARTITIONS=16", extra1,
+                         extra2, NULL};
+    struct run r = run_env(argv, env, false);
+    cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+    return r;
+}
+
+/* Without thread caches (strict, canary off: 64-byte slots) every object
+ * out of the slabs is live, so the peak is exact: 1260 objects of 64
+ * bytes, 80640 bytes; large blocks of 100000 bytes take 25 pages each. */
+Test(stats, totals_give_live_and_peak_bytes) {
+    struct run r = pattern_run("large", "PARTMALLOC_HARDEN=strict,canary=off", NULL);
+    cr_expect_str_eq(line_starting(r.err, "small objects:"), "small objects: 1260 live, 78.8 KiB (peak 78.8 KiB)");
+    cr_expect_str_eq(line_starting(r.err, "large blocks:"), "large blocks: 2 live, 200.0 KiB (peak 3, 300.0 KiB), 3 allocated");
+    run_free(&r);
+    /* freed: nothing live, the peak stays */
+    r = pattern_run("free", "PARTMALLOC_HARDEN=strict,canary=off", NULL);
+    cr_expect_str_eq(line_starting(r.err, "small objects:"), "small objects: 0 live, 0 B (peak 78.8 KiB)");
+    cr_expect_str_eq(line_starting(r.err, "large blocks:"), "large blocks: 0 live, 0 B (peak 0, 0 B), 0 allocated");
+    run_free(&r);
+}
+
+/* With thread caches the peak counts what they held too: at least the
+ * live bytes, per cache and in all; the JSON has every total. */
+Test(stats, peaks_with_thread_caches_cover_the_live_objects) {
+    const char *argv[] = {helper(), "large", NULL};
+    const char *env[] = {"PARTMALLOC_STATS=stderr,json", "PARTMALLOC_TOKEN_MAX=16", NULL};
+    struct run r = run_env(argv, env, false);
+    cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+    json_error_t err;
+    json_t *root = json_loads(r.err, 0, &err);
+    cr_assert_not_null(root, "%s", err.text);
+    json_t *small = json_object_get(root, "small"), *large = json_object_get(root, "large");
+    cr_expect_eq(json_u64(small, "active_bytes"), 1260 * 64);
+    cr_expect_geq(json_u64(small, "peak_bytes"), 1260 * 64);
+    cr_expect_eq(json_u64(large, "peak_blocks"), 3);
+    cr_expect_eq(json_u64(large, "peak_bytes"), 3 * 25 * 4096);
+    cr_expect_eq(json_u64(large, "active_bytes"), 2 * 25 * 4096);
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(root, "caches"), i, c)
+        cr_expect_geq(json_u64(c, "peak_objs"), json_u64(c, "active_objs") + json_u64(c, "cached_objs"), "%s",
+                      json_string_value(json_object_get(c, "name")));
+    json_decref(root);
+    run_free(&r);
+}
+
+/* COLUMNS sets the width: at 60 the bar of the largest partition (15,
+ * 160 objects) is 60 - 27 = 33 wide and a longer line is cut to 57
+ * characters and "..."; at 200 the same line is whole (the control: it is
+ * wider than 60); with no COLUMNS and no terminal, 80 and a 40-wide bar. */
+Test(stats, histogram_fits_the_width) {
+    static const char unknown[] = "           0 objects in 00-03 unknown types (0, void, >= max), by call site";
+    char bar33[128], bar40[128];
+    snprintf(bar33, sizeof bar33, "kmalloc-part-15      160  %.33s", "++++++++++++++++++++++++++++++++++++++++");
+    snprintf(bar40, sizeof bar40, "kmalloc-part-15      160  %.40s", "++++++++++++++++++++++++++++++++++++++++");
+    struct run r = pattern_run(NULL, "COLUMNS=60", NULL);
+    cr_expect_leq(widest_line(r.err), 60, "%s", r.err);
+    cr_expect_str_eq(line_starting(r.err, "kmalloc-part-15 "), bar33);
+    char cut[64];
+    snprintf(cut, sizeof cut, "%.57s...", unknown);
+    cr_expect_str_eq(line_starting(r.err, "           0 objects in 00-03"), cut);
+    run_free(&r);
+    r = pattern_run(NULL, "COLUMNS=200", NULL);
+    cr_expect_gt(strlen(unknown), 60);
+    cr_expect_str_eq(line_starting(r.err, "           0 objects in 00-03"), unknown);
+    cr_expect_str_eq(line_starting(r.err, "kmalloc-part-15 "), bar40);
+    run_free(&r);
+    /* not a number, or out of 20..500: as if unset */
+    const char *others[] = {NULL, "COLUMNS=abc", "COLUMNS=19", "COLUMNS=501"};
+    for (size_t k = 0; k < sizeof others / sizeof others[0]; k++) {
+        r = pattern_run(NULL, others[k], NULL);
+        cr_expect_leq(widest_line(r.err), 80, "%s: %s", others[k], r.err);
+        cr_expect_str_eq(line_starting(r.err, "kmalloc-part-15 "), bar40, "%s", others[k]);
+        cr_expect_str_eq(line_starting(r.err, "           0 objects in 00-03"), unknown, "%s", others[k]);
+        run_free(&r);
+    }
+}
+
+/* The pid the first line of `err` names after ", pid ". */
+static int pid_named(const char *err) {
+    const char *at = strstr(err, ", pid ");
+    int pid = 0;
+    cr_assert(at && sscanf(at, ", pid %d", &pid) == 1 && pid > 0, "%s", err);
+    return pid;
+}
+
+/* Runs stats_pattern with `env` and expects PARTMALLOC_VERBOSE's lines:
+ * `head` (its pid appended), the preset, the features on and off. */
+static void expect_verbose(const char *const *env, const char *head, const char *preset, const char *on,
+                           const char *off) {
+    const char *argv[] = {helper(), NULL};
+    struct run r = run_env(argv, env, false);
+    cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+    char want[512];
+    snprintf(want, sizeof want,
+             "%s, pid %d\npartmalloc: version " PARTMALLOC_VERSION ", hardening preset %s\n"
+             "partmalloc:   on: %s\npartmalloc:   off: %s\n",
+             head, pid_named(r.err), preset, on, off);
+    cr_expect_str_eq(r.err, want);
+    run_free(&r);
+}
+
+/* PARTMALLOC_VERBOSE=1: the configuration, once, before the program runs;
+ * without it (the control), nothing. */
+Test(stats, verbose_prints_the_configuration) {
+    expect_verbose((const char *[]){"PARTMALLOC_VERBOSE=1", "PARTMALLOC_TOKEN_MAX=16", "PARTMALLOC_PARTITIONS=8",
+                                    "PARTMALLOC_HARDEN=strict,canary=off", NULL},
+                   "partmalloc: typed mode, 8 partitions, token max 16", "strict",
+                   "slot_order group_guards slab_guards zero_on_free quarantine checked_usable large_quarantine "
+                   "zero_inaccessible",
+                   "canary large_reuse");
+    expect_verbose((const char *[]){"PARTMALLOC_MODE=random", "PARTMALLOC_VERBOSE=1", NULL},
+                   "partmalloc: random mode, 16 partitions", "default", "slot_order group_guards large_reuse",
+                   "slab_guards zero_on_free canary quarantine checked_usable large_quarantine zero_inaccessible");
+    const char *argv[] = {helper(), NULL};
+    struct run r;
+    const char *quiet[] = {"PARTMALLOC_VERBOSE=0", NULL};
+    r = run_env(argv, quiet, false);
+    cr_expect_str_empty(r.err);
+    run_free(&r);
+}
+
+Test(stats, bad_verbose_names_itself) {
+    const char *argv[] = {helper(), NULL};
+    const char *values[] = {"PARTMALLOC_VERBOSE=yes", "PARTMALLOC_VERBOSE=", "PARTMALLOC_VERBOSE=2"};
+    const char *shown[] = {"yes", "", "2"};
+    for (size_t i = 0; i < 3; i++) {
+        const char *env[] = {values[i], NULL};
+        struct run r = run_env(argv, env, false);
+        cr_expect_eq(exit_code(&r), 0);
+        char want[200];
+        snprintf(want, sizeof want, "partmalloc: invalid PARTMALLOC_VERBOSE='%s' (accepted: 0, 1); using 0\n",
+                 shown[i]);
+        cr_expect_str_eq(r.err, want);
+        run_free(&r);
+    }
+}
+
+/* stats_pattern with its stderr on a terminal `columns` wide (and COLUMNS
+ * set to `env_columns` unless NULL): what it wrote, its "\r\n" made "\n". */
+static char *pattern_on_terminal(unsigned short columns, const char *env_columns) {
+    static char out[1 << 16];
+    struct winsize ws = {.ws_row = 24, .ws_col = columns};
+    int master;
+    pid_t pid = forkpty(&master, NULL, NULL, &ws);
+    cr_assert_neq(pid, -1, "forkpty: %s", strerror(errno));
+    if (pid == 0) {
+        clear_partmalloc_env();
+        unsetenv("COLUMNS");
+        if (env_columns)
+            setenv("COLUMNS", env_columns, 1);
+        setenv("PARTMALLOC_STATS", "stderr", 1);
+        setenv("PARTMALLOC_TOKEN_MAX", "16", 1);
+        execl(helper(), helper(), (char *)NULL);
+        _exit(127);
+    }
+    size_t n = 0;
+    for (;;) { /* until the terminal hangs up: read fails with EIO */
+        struct pollfd p = {master, POLLIN, 0};
+        if (poll(&p, 1, 20000) <= 0)
+            break;
+        ssize_t k = read(master, out + n, sizeof out - 1 - n);
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+    }
+    close(master);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++)
+        if (out[i] != '\r')
+            out[at++] = out[i];
+    out[at] = '\0';
+    return out;
+}
+
+/* On a terminal without COLUMNS the terminal's width holds: at 50 the bar
+ * is 50 - 27 = 23 wide; COLUMNS wins over it (the control: 200, a bar of
+ * 40 and a line wider than 50). */
+Test(stats, histogram_fits_the_terminal) {
+    char bar23[128], bar40[128];
+    snprintf(bar23, sizeof bar23, "kmalloc-part-15      160  %.23s", "++++++++++++++++++++++++++++++++++++++++");
+    snprintf(bar40, sizeof bar40, "kmalloc-part-15      160  %.40s", "++++++++++++++++++++++++++++++++++++++++");
+    const char *text = pattern_on_terminal(50, NULL);
+    cr_expect_leq(widest_line(text), 50, "%s", text);
+    cr_expect_str_eq(line_starting(text, "kmalloc-part-15 "), bar23, "%s", text);
+    text = pattern_on_terminal(50, "200");
+    cr_expect_gt(widest_line(text), 50, "%s", text);
+    cr_expect_str_eq(line_starting(text, "kmalloc-part-15 "), bar40, "%s", text);
 }

@@ -64,7 +64,7 @@ Test(tool_run, typed_histogram_names_the_types_where_they_are) {
     unsigned part_plain = typed_partition_16(plain);
     cr_expect(part_ptrs >= 8 && part_ptrs < 16, "with_ptrs: token %#lx, partition %u", with_ptrs, part_ptrs);
     cr_expect(part_plain >= 4 && part_plain < 8, "plain_data: token %#lx, partition %u", plain, part_plain);
-    const char head[] = "partmalloc: typed mode, 16 partitions, token max none (clang's default), pid ";
+    const char head[] = "partmalloc: typed mode, 16 partitions, token max none, pid ";
     cr_assert(strncmp(r.err, head, sizeof head - 1) == 0, "%s", r.err);
     char name[32];
     partition_name(part_ptrs, name, sizeof name);
@@ -105,12 +105,24 @@ static size_t types_columns(const char *err, char cols[][200], size_t max) {
     return n;
 }
 
+/* The histogram line of the partition of the token labelled_cxx printed. */
+static const char *widget_line(const struct run *r) {
+    unsigned long token;
+    cr_assert_eq(sscanf(r->out, "token %lu", &token), 1, "%s", r->out);
+    char name[32];
+    partition_name(typed_partition_16(token), name, sizeof name);
+    const char *l = line_of(r->err, name);
+    cr_assert_not_null(l, "no line %s in\n%s", name, r->err);
+    return l;
+}
+
 /* C++ names, commas and all, in the <types> column: names apart by "; ",
  * never an empty one, never a separator without a name, and the column
  * starts with a name; the partition with the 100 Widgets names Widget. */
 Test(tool_run, cxx_type_names_are_whole_and_never_empty) {
-    const char *argv[] = {tool(), "run", "--mode", "typed", "--", path_of("tests/tools/labelled_cxx"), NULL};
-    const char *env[] = {NULL};
+    const char *argv[] = {tool(), "run", "--mode", "typed", "--all-types", "--", path_of("tests/tools/labelled_cxx"),
+                          NULL};
+    const char *env[] = {"COLUMNS=200", NULL};
     struct run r = run_env(argv, env, false);
     cr_assert_eq(exit_code(&r), 0, "%s", r.err);
     char cols[64][200];
@@ -132,14 +144,9 @@ Test(tool_run, cxx_type_names_are_whole_and_never_empty) {
             map_named = true;
     }
     cr_expect(map_named, "no partition names std::map<int, std::basic_string<char>> whole:\n%s", r.err);
-    unsigned long token;
-    cr_assert_eq(sscanf(r.out, "token %lu", &token), 1, "%s", r.out);
-    char name[32];
-    partition_name(typed_partition_16(token), name, sizeof name);
-    const char *l = line_of(r.err, name);
-    cr_assert_not_null(l, "no line %s in\n%s", name, r.err);
+    const char *l = widget_line(&r);
     unsigned long allocs;
-    cr_assert_eq(sscanf(l + strlen(name), "%lu", &allocs), 1);
+    cr_assert_eq(sscanf(l + strcspn(l, " "), "%lu", &allocs), 1);
     cr_expect_geq(allocs, 100, "%s", copy_line(l));
     cr_expect_not_null(strstr(copy_line(l), "Widget"), "%s", copy_line(l));
     run_free(&r);
@@ -436,13 +443,13 @@ Test(tool, bad_arguments_name_themselves) {
         {{"run", "--stats", "xml", "--", "true"},
          "partmalloc run: invalid --stats 'xml' (accepted: histogram, slabinfo, json)\n"},
         {{"run", "--verbose", "--", "true"},
-         "partmalloc run: unknown option '--verbose' (accepted: --mode, --partitions, --stats, --seed, --no-census, --)\n"},
+         "partmalloc run: unknown option '--verbose' (accepted: --mode, --partitions, --stats, --seed, --no-census, --all-types, --)\n"},
         {{"run", "--"}, "partmalloc run: no program given (usage: partmalloc run [OPTIONS] -- PROGRAM ARGS...)\n"},
         {{"run", "--mode"}, "partmalloc run: option '--mode' needs a value\n"},
         {{"stat"}, "partmalloc stat: no process id or dump file given (usage: partmalloc stat [--format F] PID|FILE)\n"},
         {{"stat", "--format", "csv", "1"},
          "partmalloc stat: invalid --format 'csv' (accepted: histogram, slabinfo, json)\n"},
-        {{"stat", "-x"}, "partmalloc stat: unknown option '-x' (accepted: --format)\n"},
+        {{"stat", "-x"}, "partmalloc stat: unknown option '-x' (accepted: --format, --all-types)\n"},
         {{"frobnicate"}, "partmalloc: unknown command 'frobnicate' (accepted: run, cc, c++, report, stat, version, help)\n"},
     };
     expect_usage_errors(cases, sizeof cases / sizeof cases[0]);
@@ -453,16 +460,16 @@ Test(tool, bad_arguments_name_themselves) {
 Test(tool, bad_options_in_getopt_forms_name_themselves) {
     static const struct usage_case cases[] = {
         {{"run", "-x", "--", "true"},
-         "partmalloc run: unknown option '-x' (accepted: --mode, --partitions, --stats, --seed, --no-census, --)\n"},
+         "partmalloc run: unknown option '-x' (accepted: --mode, --partitions, --stats, --seed, --no-census, --all-types, --)\n"},
         {{"run", "--no-census=1", "--", "true"},
-         "partmalloc run: unknown option '--no-census=1' (accepted: --mode, --partitions, --stats, --seed, --no-census, --)\n"},
+         "partmalloc run: unknown option '--no-census=1' (accepted: --mode, --partitions, --stats, --seed, --no-census, --all-types, --)\n"},
         {{"run", "-", "true"},
-         "partmalloc run: unknown option '-' (accepted: --mode, --partitions, --stats, --seed, --no-census, --)\n"},
+         "partmalloc run: unknown option '-' (accepted: --mode, --partitions, --stats, --seed, --no-census, --all-types, --)\n"},
         {{"run", "--mode=fast", "true"}, "partmalloc run: invalid --mode 'fast' (accepted: typed, random, none)\n"},
         {{"run", "--stats"}, "partmalloc run: option '--stats' needs a value\n"},
         {{"stat", "--format"}, "partmalloc stat: option '--format' needs a value\n"},
         {{"stat", "1", "--format=xml"}, "partmalloc stat: invalid --format 'xml' (accepted: histogram, slabinfo, json)\n"},
-        {{"stat", "--bogus=1", "1"}, "partmalloc stat: unknown option '--bogus=1' (accepted: --format)\n"},
+        {{"stat", "--bogus=1", "1"}, "partmalloc stat: unknown option '--bogus=1' (accepted: --format, --all-types)\n"},
         {{"stat", "1", "-", "--format", "json"}, "partmalloc stat: more than one process or file given ('1', '-')\n"},
     };
     expect_usage_errors(cases, sizeof cases / sizeof cases[0]);
@@ -554,7 +561,7 @@ Test(tool_stat, live_process) {
     struct run r = run_env(argv, env, false);
     cr_assert_eq(exit_code(&r), 0, "%s", r.err);
     char want[128];
-    snprintf(want, sizeof want, "partmalloc: typed mode, 16 partitions, token max none (clang's default), pid %d\n", (int)w.pid);
+    snprintf(want, sizeof want, "partmalloc: typed mode, 16 partitions, token max none, pid %d\n", (int)w.pid);
     cr_expect(strncmp(r.out, want, strlen(want)) == 0, "%s", r.out);
     char name[32];
     partition_name(typed_partition_16(w.with_ptrs), name, sizeof name);
@@ -607,7 +614,7 @@ Test(tool_stat, follows_run_to_its_program) {
     snprintf(want, sizeof want, "partmalloc stat: process %d is `partmalloc run`; showing its program, process %d\n",
              (int)w.run, (int)w.program);
     cr_expect_str_eq(r.err, want);
-    snprintf(want, sizeof want, "partmalloc: typed mode, 16 partitions, token max none (clang's default), pid %d\n", (int)w.program);
+    snprintf(want, sizeof want, "partmalloc: typed mode, 16 partitions, token max none, pid %d\n", (int)w.program);
     cr_expect(strncmp(r.out, want, strlen(want)) == 0, "%s", r.out);
     cr_expect_not_null(strstr(r.out, "with_ptrs"), "%s", r.out);
     run_free(&r);
@@ -737,4 +744,110 @@ Test(tool_stat, names_the_wrapper_of_a_live_process) {
     int status = signal_run(&w, SIGTERM, &err);
     cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x: %s", status, err);
     free(err);
+}
+
+/* labelled_cxx under `run` with `flag` (or none) and `columns`; *line gets
+ * the Widget partition's line. */
+static struct run cxx_run(const char *flag, const char *columns, char *line, size_t size) {
+    const char *argv[8] = {tool(), "run", "--mode", "typed"};
+    size_t n = 4;
+    if (flag)
+        argv[n++] = flag;
+    argv[n++] = "--";
+    argv[n++] = path_of("tests/tools/labelled_cxx");
+    argv[n] = NULL;
+    const char *env[] = {columns, NULL};
+    struct run r = run_env(argv, env, false);
+    cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+    const char *l = widget_line(&r);
+    snprintf(line, size, "%s", copy_line(l));
+    return r;
+}
+
+/* By default the <types> column names the types allocated in each
+ * partition: Widget's holds Widget alone, its 100 objects the most of any
+ * (a bar of 10 at 80 columns), and partitions 4-15 with no allocation
+ * name nothing. The control: --all-types names more there. */
+Test(tool_run, types_column_lists_only_allocated_types) {
+    char line[1024], name[32];
+    struct run r = cxx_run(NULL, NULL, line, sizeof line);
+    size_t at = strcspn(line, " ");
+    snprintf(name, sizeof name, "%.*s", (int)at, line);
+    char want[128];
+    snprintf(want, sizeof want, "%-16s     100  ++++++++++ Widget", name);
+    cr_expect_str_eq(line, want);
+    for (unsigned p = 4; p < 16; p++) {
+        char part[32];
+        partition_name(p, part, sizeof part);
+        const char *l = line_of(r.err, part);
+        cr_assert_not_null(l);
+        unsigned long allocs = 0;
+        cr_assert_eq(sscanf(l + strlen(part), "%lu", &allocs), 1);
+        if (allocs == 0) {
+            snprintf(want, sizeof want, "%-16s       0", part);
+            cr_expect_str_eq(copy_line(l), want);
+        }
+    }
+    run_free(&r);
+    r = cxx_run("--all-types", "COLUMNS=200", line, sizeof line);
+    cr_expect(strstr(line, "Widget") && strstr(line, "; "),
+              "--all-types names only Widget: %s", line);
+    run_free(&r);
+}
+
+/* COLUMNS=60: no line wider, the bar at its least (10) and a long <types>
+ * column cut to end the line at column 60 with " ..."; the control at 200
+ * shows lines wider than 60. */
+Test(tool_run, histogram_fits_columns) {
+    char line[1024];
+    struct run r = cxx_run("--all-types", "COLUMNS=60", line, sizeof line);
+    cr_expect_leq(widest_line(r.err), 60, "%s", r.err);
+    cr_expect_eq(strlen(line), 60, "%s", line);
+    cr_expect(strcmp(line + 56, " ...") == 0, "%s", line);
+    cr_expect(strncmp(line + 16, "     100  ++++++++++ ", 21) == 0, "%s", line);
+    run_free(&r);
+    r = cxx_run("--all-types", "COLUMNS=200", line, sizeof line);
+    cr_expect_gt(widest_line(r.err), 60, "%s", r.err);
+    cr_expect_leq(widest_line(r.err), 200, "%s", r.err);
+    cr_expect(strncmp(line + 16, "     100  ", 10) == 0, "%s", line);
+    run_free(&r);
+}
+
+/* stat reads a saved dump and takes --all-types too: the same Widget line
+ * as run's, with more names under --all-types. */
+Test(tool_stat, all_types_from_a_dump) {
+    char dir[] = "/tmp/pmstatXXXXXX", dump[600];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(dump, sizeof dump, "PARTMALLOC_STATS=%s/d.json,json", dir);
+    char lib[600];
+    snprintf(lib, sizeof lib, "LD_PRELOAD=%s", path_of("stats/libpartmalloc.so"));
+    const char *argv[] = {path_of("tests/tools/labelled_cxx"), NULL};
+    const char *env[] = {lib, dump, NULL};
+    struct run r = run_env(argv, env, false);
+    cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+    unsigned long token;
+    cr_assert_eq(sscanf(r.out, "token %lu", &token), 1, "%s", r.out);
+    run_free(&r);
+    char name[32], file[600];
+    partition_name(typed_partition_16(token), name, sizeof name);
+    snprintf(file, sizeof file, "%s/d.json", dir);
+    const char *stat_argv[] = {tool(), "stat", file, NULL};
+    r = run_env(stat_argv, (const char *[]){NULL}, false);
+    cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+    const char *l = line_of(r.out, name);
+    cr_assert_not_null(l, "%s", r.out);
+    char want[128];
+    snprintf(want, sizeof want, "%-18s   100  ++++++++++ Widget", name);
+    cr_expect_str_eq(copy_line(l), want);
+    run_free(&r);
+    const char *all_argv[] = {tool(), "stat", "--all-types", file, NULL};
+    r = run_env(all_argv, (const char *[]){"COLUMNS=200", NULL}, false);
+    cr_assert_eq(exit_code(&r), 0, "%s", r.err);
+    l = line_of(r.out, name);
+    cr_assert_not_null(l, "%s", r.out);
+    cr_expect(strstr(copy_line(l), "Widget") && strstr(copy_line(l), "; "), "%s", copy_line(l));
+    run_free(&r);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
 }

@@ -305,7 +305,7 @@ Test(stats, histogram_parses_back) {
     if (cfg.mode == PM_MODE_TYPED && cfg.partitions >= 2) {
         static const enum pm_group order[] = {PM_GROUP_NO_POINTERS, PM_GROUP_POINTERS, PM_GROUP_UNKNOWN};
         static const char *const what[] = {"types without pointers", "types with pointers",
-                                           "unknown: tokens that name no type (0, void, >= max), by call site"};
+                                           "unknown types (0, void, >= max), by call site"};
         unsigned groups = cfg.partitions == 2 ? 2 : 3;
         for (unsigned g = 0; g < groups; g++, line = strchr(line, '\n') + 1) {
             struct pm_group_range r = cfg.groups[order[g]];
@@ -318,13 +318,49 @@ Test(stats, histogram_parses_back) {
             else
                 snprintf(range, sizeof range, "%02u   ", r.first);
             snprintf(want, sizeof want, "  %10llu objects in %s %s%s\n", (unsigned long long)sum, range, what[g],
-                     cfg.partitions == 2 && order[g] == PM_GROUP_POINTERS ? ", and tokens that name no type" : "");
+                     cfg.partitions == 2 && order[g] == PM_GROUP_POINTERS ? ", and unknown types" : "");
             cr_expect(strncmp(line, want, strlen(want)) == 0, "summary: %.120s, want %s", line, want);
         }
         const char *plain = cfg.plain_calls_unknown
                                 ? "  calls without a token: with the unknowns (the program has tokens)\n"
-                                : "  calls without a token: over all partitions by call site (the program has no tokens)\n";
+                                : "  calls without a token: over all partitions (the program has no tokens)\n";
         cr_expect(strncmp(line, plain, strlen(plain)) == 0, "summary: %.120s, want %s", line, plain);
     }
+    release_some();
+}
+
+/* The peaks: large blocks' count and bytes stay at their most after a
+ * free; small objects' bytes live are the caches' live slots' bytes, and
+ * the peak at least that. */
+Test(stats, peaks_stay_after_frees) {
+    struct pm_large_stats before, during, after;
+    pm_stats_large(&before);
+    enum { BLOCKS = 4, SIZE = 200 * 1024 };
+    void *blocks[BLOCKS];
+    for (int i = 0; i < BLOCKS; i++)
+        cr_assert_not_null(blocks[i] = pm_malloc(SIZE));
+    pm_stats_large(&during);
+    for (int i = 0; i < BLOCKS; i++)
+        pm_free(blocks[i]);
+    pm_stats_large(&after);
+    cr_expect_eq(during.active_blocks, before.active_blocks + BLOCKS);
+    cr_expect_geq(during.peak_blocks, during.active_blocks);
+    cr_expect_geq(during.peak_bytes, during.active_bytes);
+    cr_expect_geq(during.active_bytes, before.active_bytes + BLOCKS * SIZE);
+    cr_expect_eq(after.active_blocks, before.active_blocks);
+    cr_expect_eq(after.peak_blocks, during.peak_blocks);
+    cr_expect_eq(after.peak_bytes, during.peak_bytes);
+    keep_some();
+    struct pm_small_stats small;
+    pm_stats_small(&small);
+    static struct pm_cache_stats caches[8192];
+    size_t n = pm_stats_caches(caches, 8192), live = 0;
+    cr_assert_leq(n, 8192);
+    for (size_t i = 0; i < n; i++) {
+        live += caches[i].active_objs * caches[i].object_size;
+        cr_expect_geq(caches[i].peak_objs, caches[i].active_objs + caches[i].cached_objs, "%s", caches[i].name);
+    }
+    cr_expect_eq(small.active_bytes, live);
+    cr_expect_geq(small.peak_bytes, small.active_bytes);
     release_some();
 }
