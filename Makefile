@@ -17,6 +17,16 @@ DESTDIR ?=
 BUILD   ?= build
 .DEFAULT_GOAL := all
 
+# Where `make install` puts things (also read by the command's build: an
+# installed partmalloc finds its libraries at LIBDIR relative to BINDIR).
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+CMAKEDIR   ?= $(LIBDIR)/cmake/partmalloc
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/partmalloc
+
 WARN      := -Wall -Wextra -Werror
 LIBFLAGS  := -std=c17 -O2 -g -fPIC -fvisibility=hidden -fno-semantic-interposition \
              -ftls-model=initial-exec -fno-builtin-malloc -fno-builtin-free -fno-builtin-calloc \
@@ -107,7 +117,7 @@ TYPEINFO_SRC := tools/typeinfo.c tools/dwarf_walk.c tools/type_name.c tools/hold
 TOOL_SRC  := tools/partmalloc.c tools/cmd_run.c tools/cmd_stat.c tools/cmd_cc.c tools/cc_link.c tools/cmd_report.c tools/spawn.c \
              tools/dump.c tools/labels.c tools/collapse.c tools/symbolize.c $(TYPEINFO_SRC) src/stats_format.c
 TOOL_LIBS := -ljansson -lyaml -ldw -lelf -lsodium -lstdc++
-TOOL_CFLAGS := -std=gnu17 -O2 -g $(WARN) -Iinclude -Isrc -Itools
+TOOL_CFLAGS := -std=gnu17 -O2 -g $(WARN) -Iinclude -Isrc -Itools -DPM_LIB_SONAME='"$(LIB_SONAME)"'
 tool_objs_of = $(patsubst %.c,$(BUILD)/tool/%.o,$(1))
 TOOL_OBJ     := $(call tool_objs_of,$(TOOL_SRC))
 TYPEINFO_OBJ := $(call tool_objs_of,$(TYPEINFO_SRC))
@@ -117,7 +127,7 @@ TYPEINFO_OBJ := $(call tool_objs_of,$(TYPEINFO_SRC))
 # symbols resolved from the compiler that loads it.
 LLVM_CONFIG ?= llvm-config-22
 PLUGIN    := $(BUILD)/plugin/partmalloc-clang.so
-PLUGIN_CXXFLAGS = -std=c++17 -O2 -fPIC -shared -fno-rtti -fno-exceptions $(WARN) \
+PLUGIN_CXXFLAGS = -std=c++17 -O2 -g -fPIC -shared -fno-rtti -fno-exceptions $(WARN) \
                   -isystem $(shell $(LLVM_CONFIG) --includedir) -D_GNU_SOURCE -D__STDC_CONSTANT_MACROS \
                   -D__STDC_FORMAT_MACROS -D__STDC_LIMIT_MACROS
 
@@ -136,7 +146,7 @@ $(MAN7): docs/man/partmalloc.7.md $(MAN_DEPS)
 .PHONY: man
 man: $(MAN1) $(MAN7)
 
-.PHONY: all check setup test clean install uninstall example demo deps
+.PHONY: all check setup test clean install uninstall example demo deps deb
 all: deps $(LIB_SO) $(LIB_A) $(TOOL) $(STATS_SO) $(PLUGIN) $(MAN1) $(MAN7)
 
 # Plain `make` on a machine without the build's packages says which are
@@ -148,6 +158,11 @@ deps:
 	    echo "partmalloc: \`make setup' (or \`make check') installs them" >&2; exit 1; \
 	fi
 
+# The installed command finds the library, the counting build and the
+# plugin at LIBDIR and the headers at INCLUDEDIR, as paths relative to BINDIR.
+$(BUILD)/tool/tools/partmalloc.o: TOOL_CFLAGS += \
+    -DPM_REL_LIBDIR='"$(shell realpath -m --relative-to=$(BINDIR) $(LIBDIR))"' \
+    -DPM_REL_INCLUDEDIR='"$(shell realpath -m --relative-to=$(BINDIR) $(INCLUDEDIR))"'
 $(BUILD)/tool/%.o: %.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(TOOL_CFLAGS) -MMD -MP -c $< -o $@
@@ -232,13 +247,6 @@ realworld: setup
 	@$(MAKE) -s --no-print-directory BUILD=$(RW_BUILD) all
 	@BUILD=$(RW_BUILD) bash realworld/run.sh
 
-BINDIR     ?= $(PREFIX)/bin
-LIBDIR     ?= $(PREFIX)/lib
-INCLUDEDIR ?= $(PREFIX)/include
-PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
-CMAKEDIR   ?= $(LIBDIR)/cmake/partmalloc
-MANDIR     ?= $(PREFIX)/share/man
-DOCDIR     ?= $(PREFIX)/share/doc/partmalloc
 DOCS       := README.md $(wildcard docs/*.md)
 INSTALLED := $(BINDIR)/partmalloc $(LIBDIR)/libpartmalloc.so.$(VERSION) $(LIBDIR)/$(LIB_SONAME) \
              $(LIBDIR)/libpartmalloc.so $(LIBDIR)/libpartmalloc.a $(LIBDIR)/partmalloc/libpartmalloc-counting.so \
@@ -276,6 +284,21 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 	-rmdir $(DESTDIR)$(LIBDIR)/partmalloc $(DESTDIR)$(INCLUDEDIR)/partmalloc $(DESTDIR)$(CMAKEDIR) \
 	    $(DESTDIR)$(DOCDIR) 2>/dev/null
+
+# The Debian packages (libpartmalloc0, libpartmalloc-dev, partmalloc) from
+# debian/, built by dpkg-buildpackage in a copy of the sources under
+# $(BUILD)/deb, where the .deb files land. `make check` checks them
+# (tests/scripts/deb_package.sh: lintian, then a program built against the
+# unpacked packages).
+DEB_SOURCES := Makefile README.md partmalloc.pc.in bench cmake debian docs include src tests tools
+.PHONY: deb
+deb:
+	rm -rf $(BUILD)/deb
+	mkdir -p $(BUILD)/deb/partmalloc-$(VERSION)
+	cp -R $(DEB_SOURCES) $(BUILD)/deb/partmalloc-$(VERSION)/
+	cd $(BUILD)/deb/partmalloc-$(VERSION) && dpkg-buildpackage -us -uc -b -j2 >../build.log 2>&1 || \
+	    { tail -30 ../build.log; echo "make deb: dpkg-buildpackage failed (log: $(BUILD)/deb/build.log)" >&2; exit 1; }
+	@ls $(BUILD)/deb/*.deb
 
 clean:
 	rm -rf $(BUILD)

@@ -129,7 +129,9 @@ static void library_path(bool census, char *out, size_t size) {
         if (access(out, R_OK) == 0)
             return;
     }
-    snprintf(out, size, "%s/libpartmalloc.so", dir);
+    /* The soname: the runtime package has it, the unversioned link is the
+     * development package's. */
+    snprintf(out, size, "%s/" PM_LIB_SONAME, dir);
 }
 
 /* What the program's environment gets (in the child, before exec). */

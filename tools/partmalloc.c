@@ -62,10 +62,17 @@ int next_option(int argc, char **argv, const char *shortopts, const struct optio
 }
 
 /* The build tree keeps the command beside the library (build/partmalloc,
- * build/libpartmalloc.so); an installed one is PREFIX/bin with PREFIX/lib. */
+ * build/libpartmalloc.so); an installed one finds LIBDIR and INCLUDEDIR
+ * relative to its own folder (BINDIR), as the build computed them. */
+#ifndef PM_REL_LIBDIR
+#define PM_REL_LIBDIR "../lib"
+#endif
+#ifndef PM_REL_INCLUDEDIR
+#define PM_REL_INCLUDEDIR "../include"
+#endif
 static char exe_dir[PATH_MAX];
-static char lib_dir[PATH_MAX + 8];
-static char include_dir[PATH_MAX + 16];
+static char lib_dir[PATH_MAX + sizeof PM_REL_LIBDIR + 1];
+static char include_dir[PATH_MAX + sizeof PM_REL_INCLUDEDIR + 16];
 
 static void find_dirs(void) {
     ssize_t n = readlink("/proc/self/exe", exe_dir, sizeof exe_dir - 1);
@@ -84,8 +91,8 @@ static void find_dirs(void) {
         snprintf(include_dir, sizeof include_dir, "%s/../include", exe_dir);
         return;
     }
-    snprintf(lib_dir, sizeof lib_dir, "%s/../lib", exe_dir);
-    snprintf(include_dir, sizeof include_dir, "%s/../include", exe_dir);
+    snprintf(lib_dir, sizeof lib_dir, "%s/" PM_REL_LIBDIR, exe_dir);
+    snprintf(include_dir, sizeof include_dir, "%s/" PM_REL_INCLUDEDIR, exe_dir);
 }
 
 const char *tool_lib_dir(void) { return lib_dir; }

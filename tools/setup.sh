@@ -17,6 +17,8 @@ need="$need dpkg-dev"
 need="$need cmake"
 # man-db: tests/scripts/man_pages.sh renders the manual pages with man.
 need="$need man-db"
+# debhelper and lintian: `make deb` and tests/scripts/deb_package.sh.
+need="$need debhelper lintian"
 need="$need libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4"
 
 missing_of() {
