@@ -52,7 +52,14 @@ WORKLOADS = [
     ("large", "large", [], True),
     ("frag", "frag", [], True),
     ("spawn", "spawn", [], True),
+    # memory returned (trim.c): one heap shape per process; run only when --only names them
+    # (or `trim`, all four), so they stay out of the suite's time and RSS goals
+    ("trim-small", "trim", ["shape=0"], False),
+    ("trim-mid", "trim", ["shape=1"], False),
+    ("trim-large", "trim", ["shape=2"], False),
+    ("trim-mixed", "trim", ["shape=3"], False),
 ]
+TRIM_WORKLOADS = [w[0] for w in WORKLOADS if w[1] == "trim"]
 
 REFERENCE = "mimalloc"
 PM_MAIN = "pm-typed-16"
@@ -370,13 +377,14 @@ def summarize(results, cfgs, workloads):
                 continue
             extra = {}
             for key in ("rss_peak_kib", "rss_free_kib", "rss_reuse_kib", "per_spawn_us", "idle_rss_kib",
-                        "idle_faults"):
+                        "idle_faults", "rss_before_kib", "rss_trim_kib", "trim_returned", "rss_release_kib"):
                 vals = [float(r.fields[key]) for r in runs if key in r.fields]
                 if vals:
                     extra[key] = statistics.median(vals)
             med[wname][cname] = {
                 "wall": statistics.median(r.wall for r in runs),
                 "rss": statistics.median(r.maxrss_kib for r in runs),
+                "runs": runs,
                 "spread": (max(r.wall for r in runs) - min(r.wall for r in runs))
                 / statistics.median(r.wall for r in runs),
                 **extra,
@@ -437,6 +445,31 @@ def frag_table(med, cfgs):
                      f"{100 * reuse / peak:.0f}%"])
     return md_table(["allocator", "after build (MiB)", "after scattered free (MiB)", "free/build",
                      "after reuse (MiB)", "reuse/build"], rows)
+
+
+def trim_table(med, cfgs):
+    """trim-*: RSS after the free and after malloc_trim(0), as fractions of the peak."""
+    rows = []
+    for wname in TRIM_WORKLOADS:
+        if wname not in med:
+            continue
+        for cname, *_ in cfgs:
+            m = med[wname].get(cname)
+            if not m or "rss_trim_kib" not in m:
+                rows.append([wname, cname, "FAIL", "", "", "", "", "", "", ""])
+                continue
+            before, peak = m["rss_before_kib"], m["rss_peak_kib"]
+            free_, trim, own = m["rss_free_kib"], m["rss_trim_kib"], m["rss_release_kib"]
+            heap = peak - before
+            calls = sorted({r.fields.get("release", "?") for r in m["runs"]})
+            rows.append([wname, cname, f"{peak / 1024:.0f}", f"{free_ / peak:.3f}", f"{trim / peak:.3f}",
+                         f"{(free_ - before) / heap:.3f}", f"{(trim - before) / heap:.3f}",
+                         f"{m['trim_returned']:.0f}", f"{(own - before) / heap:.3f}", ", ".join(calls)])
+    if not rows:
+        return None
+    return md_table(["shape", "allocator", "peak (MiB)", "free/peak", "trim/peak", "heap left after free",
+                     "heap left after trim", "malloc_trim returned", "heap left after own call", "own call"],
+                    rows)
 
 
 def startup_table(med, cfgs):
@@ -660,7 +693,7 @@ def main():
     ap.add_argument("--build", default="build", help="build directory (holds libpartmalloc.so and bench/)")
     ap.add_argument("--quick", action="store_true", help="a subset: fewer workloads and allocators, 3 repetitions")
     ap.add_argument("--reps", type=int, help="repetitions (default 7, quick 3; at least 3 for a full run)")
-    ap.add_argument("--only", help="comma-separated workloads to run")
+    ap.add_argument("--only", help="comma-separated workloads to run (`trim`: the four trim-* shapes)")
     ap.add_argument("--configs", help="comma-separated allocator configurations to run")
     ap.add_argument("--add", action="append", default=[], metavar="NAME=LIB",
                     help="also run another allocator, preloaded from LIB (repeatable)")
@@ -683,7 +716,7 @@ def main():
             ap.error("--add takes NAME=/path/to/lib.so")
         added.append((name, os.path.abspath(lib), {}, True, True))
     cfgs = configs(args.build) + added
-    workloads = WORKLOADS
+    workloads = [w for w in WORKLOADS if w[0] not in TRIM_WORKLOADS]
     if args.quick:
         cfgs = [c for c in cfgs if c[3]]
         workloads = [w for w in workloads if w[3]]
@@ -694,7 +727,7 @@ def main():
             ap.error(f"unknown configurations: {', '.join(sorted(unknown))}")
         cfgs = [c for c in configs(args.build) + added if c[0] in want]
     if args.only:
-        want = args.only.split(",")
+        want = [n for name in args.only.split(",") for n in (TRIM_WORKLOADS if name == "trim" else [name])]
         unknown = set(want) - {w[0] for w in WORKLOADS}
         if unknown:
             ap.error(f"unknown workloads: {', '.join(sorted(unknown))}")
@@ -731,6 +764,7 @@ def main():
     tables, ref = ratio_tables(med, cfgs, workloads)
     ftable = frag_table(med, cfgs) if any(w[0] == "frag" for w in workloads) else None
     stable = startup_table(med, cfgs) if any(w[0] == "spawn" for w in workloads) else None
+    ttable = trim_table(med, cfgs)
     timing_done = time.time()
     machine.append(("load average after the timing runs", " ".join(f"{x:.2f}" for x in os.getloadavg())))
 
@@ -761,6 +795,12 @@ def main():
     if stable:
         out.append("\n## Start-up (spawn: medians over its copies, each a small preloaded process)\n")
         out.append(stable)
+    if ttable:
+        out.append(f"\n## Memory returned (trim-*: RSS after the free and after malloc_trim(0), medians of {args.reps})\n")
+        out.append(ttable)
+        out.append("\nheap left = (RSS − RSS before the heap) / (peak − RSS before); malloc_trim is glibc's name, "
+                   "which mimalloc, jemalloc and tcmalloc do not define: under them the call reaches glibc's, "
+                   "which trims glibc's own (unused) heap.")
     if cg_table:
         out.append(f"\n## Instructions per malloc+free pair (callgrind, iters {n1} and {n2})\n")
         out.append(cg_table)

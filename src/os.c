@@ -150,6 +150,13 @@ void pm_os_decommit(void *addr, size_t size) {
     errno = saved;
 }
 
+bool pm_os_resident(void *addr, size_t size, unsigned char *vec) {
+    int saved = errno;
+    bool ok = mincore(addr, size, vec) == 0;
+    errno = saved;
+    return ok;
+}
+
 void pm_os_release(void *addr, size_t size) {
     int saved = errno;
     munmap(addr, size);

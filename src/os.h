@@ -77,6 +77,9 @@ bool pm_os_protect_none(void *addr, size_t size);
 /* Gives a read-write range's pages back; the range stays mapped and
  * read-write, and the next touch faults in a zero page. */
 void pm_os_decommit(void *addr, size_t size);
+/* Which pages of [addr, addr + size) are resident: bit 0 of each byte of
+ * `vec`, one per page (mincore). False if the kernel could not say. */
+bool pm_os_resident(void *addr, size_t size, unsigned char *vec);
 /* Unmaps a range (of any protection). */
 void pm_os_release(void *addr, size_t size);
 /* Grows or shrinks the mapping at `addr` from `old_size` to `new_size`

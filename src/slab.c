@@ -802,6 +802,55 @@ void pm_cache_destroy(size_t cid) {
     pm_unlock(&c->lock);
 }
 
+/* Slots [first, first + count) are all free in the central map. */
+static bool map_all_set(const uint64_t *map, uint64_t first, uint64_t count) {
+    for (uint64_t i = first; i < first + count; i++)
+        if (!(map[i >> 6] & (1ull << (i & 63))))
+            return false;
+    return true;
+}
+
+/* Page `p` of a slab whose first slot is `first` holds only slots
+ * free in the central map: none live, none in a thread cache. */
+static bool page_all_free(const struct pm_cache *c, const struct pm_segment *seg, uint64_t first, size_t p) {
+    uint64_t lo = p * PM_PAGE / c->obj_size, hi = ((p + 1) * PM_PAGE - 1) / c->obj_size;
+    return map_all_set(seg->free_map, first + lo, hi - lo + 1);
+}
+
+/* Pages mincore is asked about at once. */
+#define PM_TRIM_PAGES 256u
+
+/* The resident pages of partly used slab `s` that hold only free slots go
+ * back to the OS (a later refill faults them in zeroed, which a freed slot
+ * may be). Pages mincore reports absent are skipped, so a second trim
+ * finds nothing and reports nothing. Returns the bytes given back. */
+static size_t slab_drop_free_pages(struct pm_cache *c, uint32_t s) {
+    struct pm_segment *seg = pm_slab_segment(c, s);
+    uint64_t first = pm_slab_first_slot(c, s % c->max_slabs);
+    char *slab = pm_slab_addr(c, s);
+    size_t pages = c->slab_bytes / PM_PAGE, bytes = 0;
+    unsigned char resident[PM_TRIM_PAGES];
+    for (size_t at = 0; at < pages; at += PM_TRIM_PAGES) {
+        size_t n = pages - at < PM_TRIM_PAGES ? pages - at : PM_TRIM_PAGES;
+        if (!pm_os_resident(slab + at * PM_PAGE, n * PM_PAGE, resident))
+            return bytes;
+        for (size_t p = 0; p < n;) {
+            size_t run = 0;
+            while (p + run < n && (resident[p + run] & 1) && page_all_free(c, seg, first, at + p + run))
+                run++;
+            if (run) {
+                pm_os_decommit(slab + (at + p) * PM_PAGE, run * PM_PAGE);
+                bytes += run * PM_PAGE;
+            }
+            p += run ? run : 1;
+        }
+    }
+    return bytes;
+}
+
+/* Every empty slab decommitted, and the free pages of the partly used
+ * ones; not those of a cache with a constructor, whose free objects keep
+ * their constructed contents. */
 size_t pm_cache_trim(size_t cid) {
     struct pm_cache *c = &pm_caches[cid];
     size_t bytes = 0;
@@ -810,6 +859,9 @@ size_t pm_cache_trim(size_t cid) {
         slab_decommit_oldest_empty(c);
         bytes += c->slab_bytes;
     }
+    if (c->ready && !c->ctor)
+        for (uint32_t s = c->heads[PM_LIST_PARTIAL]; s != PM_NO_SLAB; s = pm_slab_record(c, s)->next)
+            bytes += slab_drop_free_pages(c, s);
     pm_unlock(&c->lock);
     return bytes;
 }

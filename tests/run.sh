@@ -99,6 +99,9 @@ done
 rerun test_os_inject PARTMALLOC_HARDEN=strict
 rerun test_os_inject PARTMALLOC_REGION_SIZE=1M
 
+# Memory returned under strict too, where malloc_trim drains the quarantine.
+rerun test_trim PARTMALLOC_HARDEN=strict
+
 # No metadata within reach of any kind of block, again under strict (with
 # inaccessible zero-size objects), with 1 and 64 partitions (16 above) and
 # with 1 MiB regions (blocks in taken regions).
