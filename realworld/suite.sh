@@ -147,16 +147,16 @@ case $PROG in
         grep -q '^mawk_test failed' "$LOG" && bad mawk_test
         detail="make check (mawktest, fpe_test)" ;;
     make)
-        # GNU make's own `make check`: tests/run_make_tests.pl, which ends
-        # "N Tests in M Categories Complete ... No Failures" or lists the
-        # failed tests and "N Tests Failed".
+        # GNU make's own `make check`: tests/run_make_tests.pl prints a line
+        # per script, "CATEGORY/NAME .... ok (N passed)" or ".... FAILED
+        # (P/N passed)"; the counts are its test cases.
         make -k check >"$LOG" 2>&1 || true
         end=$(now); cpu; cpu1=$CPU_NOW
-        total=$(sed -n 's/^\([0-9]*\) Tests\{0,1\} in [0-9]* Categor.* Complete.*/\1/p' "$LOG" | tail -1)
-        [ -n "$total" ] || { tail -20 "$LOG"; echo "suite.sh: make: no test summary in the log" >&2; exit 1; }
-        failed=$(sed -n 's/^\([a-z_]*\/[a-z_0-9/-]*\) *\.*.* FAILED.*/\1/p' "$LOG" | tr '\n' ' ')
-        n=$(sed -n 's/^\([0-9]*\) Tests\{0,1\} Failed.*/\1/p' "$LOG" | tail -1)
-        passed=$((total - ${n:-0}))
+        grep -qE 'Tests? in [0-9]+ Categor' "$LOG" || { tail -20 "$LOG"; echo "suite.sh: make: no test summary in the log" >&2; exit 1; }
+        read -r passed total <<<"$(awk '/ \.+ ok +\([0-9]+ passed\)/ { n = $NF; sub(/\(/, "", $(NF - 1)); p += $(NF - 1); t += $(NF - 1) }
+                                      / \.+ FAILED +\([0-9]+\/[0-9]+ passed\)/ { split($(NF - 1), a, "/"); sub(/\(/, "", a[1]); p += a[1]; t += a[2] }
+                                      END { print p + 0, t + 0 }' "$LOG")"
+        failed=$(sed -n 's/^\([A-Za-z_0-9/-]*\) \.* FAILED.*/\1/p' "$LOG" | tr '\n' ' ')
         detail="make check (run_make_tests.pl)" ;;
     lua)
         for s in "$REPO"/realworld/lua/*.lua; do
