@@ -2,10 +2,14 @@
 # Build a real-world program (Debian sources, from realworld/fetch.sh) with
 # clang-22 allocation tokens against partmalloc, run its test suite, then
 # count tokens.
-#   realworld/build.sh PROGRAM [before|after|glibc]      PROGRAM: jq gawk libxml2 lua
+#   realworld/build.sh PROGRAM [before|after|glibc]
+#     PROGRAM: jq gawk libxml2 lua (wrapper patches) or sqlite3 mawk make
+#     (no patch: `partmalloc cc --wrapper=...`)
 #     before  -fsanitize=alloc-token, unpatched source, linked with partmalloc
+#             (sqlite3 mawk make: `partmalloc cc` without --wrapper)
 #     after   + realworld/patches/PROGRAM.patch, -fsanitize-alloc-token-extended,
 #             -DPARTMALLOC_WRAPPERS -I<repo>/include
+#             (sqlite3 mawk make: `partmalloc cc --wrapper=` the names below)
 #     glibc   unpatched, no tokens, glibc malloc
 # Needs `make BUILD=build-rw all stats-lib` (BUILD defaults to <repo>/build-rw).
 # BUILD_ONLY=1 stops after the build (realworld/run.sh runs the suites itself).
@@ -19,15 +23,32 @@ set -eu
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$REPO/build-rw}
 case $BUILD in /*) ;; *) BUILD=$REPO/$BUILD ;; esac
-PROG=${1:?usage: build.sh jq|gawk|libxml2|lua [before|after|glibc]}
+PROG=${1:?usage: build.sh jq|gawk|libxml2|lua|sqlite3|mawk|make [before|after|glibc]}
 VARIANT=${2:-after}
 WORK=$BUILD/realworld
 JOBS=${JOBS:-2}
 case $PROG in
-    jq | gawk | libxml2) PKG=$PROG ;;
+    jq | gawk | libxml2 | sqlite3 | mawk) PKG=$PROG ;;
     lua) PKG=lua5.4 ;;
-    *) echo "build.sh: unknown program '$PROG' (known: jq gawk libxml2 lua)" >&2; exit 1 ;;
+    make) PKG=make-dfsg ;;
+    *) echo "build.sh: unknown program '$PROG' (known: jq gawk libxml2 lua sqlite3 mawk make)" >&2; exit 1 ;;
 esac
+# The allocation wrappers `partmalloc cc --wrapper` names (no patch): the
+# functions the program's code calls to allocate, outermost first (a named
+# wrapper called inside another keeps the outer caller's type).
+wrappers() {
+    case $1 in
+        # static (SQLITE_PRIVATE) in the amalgamation; sqlite3MemMalloc
+        # beneath them, called through a function pointer, adds an 8-byte
+        # size header
+        sqlite3) echo sqlite3DbMallocRaw,sqlite3DbMallocRawNN,sqlite3DbMallocZero,sqlite3DbRealloc,sqlite3DbReallocOrFree,sqlite3Malloc,sqlite3MallocZero,sqlite3Realloc,sqlite3_malloc,sqlite3_malloc64,sqlite3_realloc,sqlite3_realloc64 ;;
+        # under the ZMALLOC(type) macro
+        mawk) echo zmalloc,zrealloc ;;
+        make) echo xmalloc,xcalloc,xrealloc ;;
+    esac
+}
+PARTMALLOC_CC=false
+case $PROG in sqlite3 | mawk | make) PARTMALLOC_CC=true ;; esac
 case $VARIANT in before | after | glibc) ;; *) echo "build.sh: variant is before, after or glibc" >&2; exit 1 ;; esac
 SRC=$(ls -d "$WORK/$PKG"-[0-9]*/ 2>/dev/null | head -1)
 [ -n "$SRC" ] || { echo "build.sh: no $PKG source in $WORK; run realworld/fetch.sh $PROG" >&2; exit 1; }
@@ -41,6 +62,7 @@ LOG=$WORK/$PROG-$VARIANT.log
 CHECK=$WORK/$PROG-$VARIANT.check.log
 BIN=$DIR/$PROG
 [ "$PROG" = libxml2 ] && BIN=$DIR/xmllint
+[ "$PROG" = sqlite3 ] && BIN=$DIR/testfixture
 COUNT_ONLY=${COUNT_ONLY:-0}
 if [ "$COUNT_ONLY" = 1 ]; then
     [ -x "$BIN" ] && [ -f "$CHECK" ] ||
@@ -54,19 +76,40 @@ cd "$DIR"
 CFLAGS="-O2 -g"
 LDFLAGS=
 LIBS=
-case $VARIANT in
-    glibc) ;;
-    before)
-        CFLAGS="$CFLAGS -fsanitize=alloc-token" ;;
-    after)
-        [ "$COUNT_ONLY" = 1 ] || patch -s -p1 <"$REPO/realworld/patches/$PROG.patch"
-        CFLAGS="$CFLAGS -fsanitize=alloc-token -fsanitize-alloc-token-extended -DPARTMALLOC_WRAPPERS -I$REPO/include" ;;
-esac
-if [ "$VARIANT" != glibc ]; then
-    # RUNPATH (not RPATH) so that LD_LIBRARY_PATH can swap in the counting build.
-    LDFLAGS="-L$BUILD -Wl,-rpath,$BUILD -Wl,--enable-new-dtags"
-    LIBS="-lpartmalloc"
+CC=clang-22
+if $PARTMALLOC_CC; then
+    # partmalloc cc adds the tokens, its plugin, -lpartmalloc and its rpath;
+    # RUNPATH (new dtags) so that LD_LIBRARY_PATH can swap in the counting build.
+    case $VARIANT in
+        before) CC="$BUILD/partmalloc cc" ;;
+        after) CC="$BUILD/partmalloc cc --wrapper=$(wrappers "$PROG")" ;;
+    esac
+    [ "$VARIANT" = glibc ] || LDFLAGS="-Wl,--enable-new-dtags"
+else
+    case $VARIANT in
+        glibc) ;;
+        before)
+            CFLAGS="$CFLAGS -fsanitize=alloc-token" ;;
+        after)
+            [ "$COUNT_ONLY" = 1 ] || patch -s -p1 <"$REPO/realworld/patches/$PROG.patch"
+            CFLAGS="$CFLAGS -fsanitize=alloc-token -fsanitize-alloc-token-extended -DPARTMALLOC_WRAPPERS -I$REPO/include" ;;
+    esac
+    if [ "$VARIANT" != glibc ]; then
+        # RUNPATH (not RPATH) so that LD_LIBRARY_PATH can swap in the counting build.
+        LDFLAGS="-L$BUILD -Wl,-rpath,$BUILD -Wl,--enable-new-dtags"
+        LIBS="-lpartmalloc"
+    fi
 fi
+# Debian's compile-time options for sqlite3 (debian/rules).
+SQLITE_DEBIAN_FLAGS="-fno-strict-aliasing -DSQLITE_SECURE_DELETE -DSQLITE_ENABLE_COLUMN_METADATA
+    -DSQLITE_ENABLE_FTS3 -DSQLITE_ENABLE_FTS3_PARENTHESIS -DSQLITE_ENABLE_RTREE=1 -DSQLITE_SOUNDEX=1
+    -DSQLITE_ENABLE_UNLOCK_NOTIFY -DSQLITE_OMIT_LOOKASIDE=1 -DSQLITE_ENABLE_DBSTAT_VTAB
+    -DSQLITE_ALLOW_ROWID_IN_VIEW -DSQLITE_ENABLE_UPDATE_DELETE_LIMIT=1 -DSQLITE_ENABLE_LOAD_EXTENSION
+    -DSQLITE_ENABLE_JSON1 -DSQLITE_LIKE_DOESNT_MATCH_BLOBS -DSQLITE_THREADSAFE=1
+    -DSQLITE_ENABLE_FTS3_TOKENIZER=1 -DSQLITE_USE_URI=1 -DSQLITE_MAX_SCHEMA_RETRY=25
+    -DSQLITE_ENABLE_PREUPDATE_HOOK -DSQLITE_ENABLE_SESSION -DSQLITE_ENABLE_STMTVTAB
+    -DSQLITE_MAX_VARIABLE_NUMBER=250000"
+SQLITE_DEBIAN_FLAGS=$(echo $SQLITE_DEBIAN_FLAGS)
 
 if [ "$COUNT_ONLY" != 1 ]; then
 echo "== $PROG $VARIANT: configure and build (log: $LOG)"
@@ -106,6 +149,27 @@ start=$(date +%s)
             # shellcheck disable=SC2086
             clang-22 $CFLAGS -o ../lua ./*.o $LDFLAGS -Wl,-E -lm -ldl $LIBS
             cd .. ;;
+        sqlite3)
+            # Debian's configure options and compile-time options
+            # (debian/rules; SQLITE_OMIT_LOOKASIDE: no sub-allocator of
+            # sqlite's own between its objects and malloc); the amalgamation
+            # sqlite3.c, its shell and testfixture (the Tcl test harness).
+            ./configure CC="$CC" CFLAGS="$CFLAGS $SQLITE_DEBIAN_FLAGS" LDFLAGS="$LDFLAGS" \
+                --enable-threadsafe --enable-load-extension --enable-json --enable-fts4 --enable-fts5 \
+                --disable-shared
+            make -j"$JOBS" sqlite3 testfixture ;;
+        mawk)
+            # DEBUG_ZMALLOC, mawk's own switch: zmalloc calls malloc for each
+            # object instead of cutting 2 KiB chunks into pieces, which would
+            # put objects of every type in a chunk typed by its first one.
+            ./configure CC="$CC" CFLAGS="$CFLAGS -DDEBUG_ZMALLOC" LDFLAGS="$LDFLAGS"
+            make -j"$JOBS" ;;
+        make)
+            # Debian's build: autoreconf, no Guile.
+            autoreconf -fi
+            ac_cv_lib_util_getloadavg=no ./configure CC="$CC" CFLAGS="$CFLAGS" LDFLAGS="$LDFLAGS" \
+                --with-guile=no --disable-nls
+            make -j"$JOBS" ;;
     esac
 } >"$LOG" 2>&1 || { tail -30 "$LOG"; echo "build.sh: $PROG $VARIANT: build failed (log: $LOG)" >&2; exit 1; }
 echo "build time: $(($(date +%s) - start)) s"

@@ -1,9 +1,9 @@
 #!/bin/sh
 # Fetch Debian's source packages of the real-world programs, with what their
 # builds need.
-#   realworld/fetch.sh [PROGRAM...]    jq gawk libxml2 lua (default: all four)
+#   realworld/fetch.sh [PROGRAM...]    jq gawk libxml2 lua sqlite3 mawk make (default: all)
 # Sources go to $BUILD/realworld (BUILD=<repo>/build-rw), one directory per
-# package (lua: Debian's lua5.4). Adds a deb-src entry (idempotent) copied
+# package (lua: Debian's lua5.4, make: make-dfsg). Adds a deb-src entry (idempotent) copied
 # from the deb stanzas of /etc/apt/sources.list.d/debian.sources.
 # NO_INSTALL=1 skips the apt-get install of the build dependencies (the CI
 # check installs only what it needs).
@@ -13,13 +13,14 @@ BUILD=${BUILD:-$REPO/build-rw}
 case $BUILD in /*) ;; *) BUILD=$REPO/$BUILD ;; esac
 WORK=$BUILD/realworld
 SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
-[ $# -gt 0 ] || set -- jq gawk libxml2 lua
+[ $# -gt 0 ] || set -- jq gawk libxml2 lua sqlite3 mawk make
 
 package() { # program -> Debian source package
     case $1 in
         lua) echo lua5.4 ;;
-        jq | gawk | libxml2) echo "$1" ;;
-        *) echo "fetch.sh: unknown program '$1' (known: jq gawk libxml2 lua)" >&2; exit 1 ;;
+        make) echo make-dfsg ;;
+        jq | gawk | libxml2 | sqlite3 | mawk) echo "$1" ;;
+        *) echo "fetch.sh: unknown program '$1' (known: jq gawk libxml2 lua sqlite3 mawk make)" >&2; exit 1 ;;
     esac
 }
 for p in "$@"; do package "$p" >/dev/null; done
@@ -38,10 +39,11 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 if [ "${NO_INSTALL:-0}" != 1 ]; then
     # What configure/make/make check need (not the Debian packaging's doc
-    # tools), and jq for reading the statistics dumps.
+    # tools; sqlite3's testfixture needs Tcl, make's tests perl), and jq for
+    # reading the statistics dumps.
     $SUDO apt-get install -y -qq --no-install-recommends dpkg-dev autoconf automake libtool bison flex \
         libonig-dev texinfo libgmp-dev libmpfr-dev libreadline-dev gettext make \
-        zlib1g-dev liblzma-dev jq >/dev/null
+        zlib1g-dev liblzma-dev tcl8.6-dev autopoint perl jq >/dev/null
 fi
 
 mkdir -p "$WORK"

@@ -1,9 +1,11 @@
 #!/bin/bash
 # `make realworld`: real programs on partmalloc, against their glibc builds.
-#   realworld/run.sh [PROGRAM...]     default: jq libxml2 gawk lua perl git python3
-# jq, libxml2, gawk and lua are fetched from Debian's sources (fetch.sh),
-# built twice (build.sh: glibc = no tokens, glibc malloc; after = clang-22
-# tokens, the wrapper patch, linked with partmalloc) and run through their
+#   realworld/run.sh [PROGRAM...]     default: jq libxml2 gawk lua sqlite3 mawk make perl git python3
+# jq, libxml2, gawk, lua, sqlite3, mawk and make are fetched from Debian's
+# sources (fetch.sh), built twice (build.sh: glibc = no tokens, glibc malloc;
+# after = clang-22 tokens, the wrapper patch (jq libxml2 gawk lua) or
+# `partmalloc cc --wrapper=...` and no patch (sqlite3 mawk make), linked
+# with partmalloc) and run through their
 # own tests (suite.sh); perl, git and python3 are Debian's binaries running
 # a workload (realworld/preload/) with and without LD_PRELOAD. Each suite
 # runs on glibc and in the typed, random and none modes, REPS times,
@@ -26,7 +28,7 @@ REPS=${REPS:-3}
 export JOBS=${JOBS:-2}
 COUNT_MODES=${COUNT_MODES:-typed random}
 MODES="typed random none"
-[ $# -gt 0 ] || set -- jq libxml2 gawk lua perl git python3
+[ $# -gt 0 ] || set -- jq libxml2 gawk lua sqlite3 mawk make perl git python3
 RW=$REPO/realworld
 
 die() { echo "realworld: $*" >&2; exit 1; }
@@ -36,9 +38,9 @@ done
 built=() preloaded=()
 for p in "$@"; do
     case $p in
-        jq | libxml2 | gawk | lua) built+=("$p") ;;
+        jq | libxml2 | gawk | lua | sqlite3 | mawk | make) built+=("$p") ;;
         perl | git | python3) preloaded+=("$p") ;;
-        *) die "unknown program '$p' (known: jq libxml2 gawk lua perl git python3)" ;;
+        *) die "unknown program '$p' (known: jq libxml2 gawk lua sqlite3 mawk make perl git python3)" ;;
     esac
 done
 for b in perl git python3; do [ -x "/usr/bin/$b" ] || die "/usr/bin/$b missing (tools/setup.sh installs it)"; done
@@ -88,7 +90,7 @@ run() {
     shift 3
     local envs=("$@")
     case $p in
-        jq | libxml2 | gawk | lua)
+        jq | libxml2 | gawk | lua | sqlite3 | mawk | make)
             if [ "$v" = glibc ]; then dir=$WORK/$p-glibc; else dir=$WORK/$p-after; fi ;;
         *) [ "$v" = glibc ] || envs+=("RW_PRELOAD=${RW_PRELOAD_LIB:-$BUILD/libpartmalloc.so}") ;;
     esac
@@ -120,7 +122,7 @@ for p in "$@"; do
         rm -rf "$d.dumps"
         mkdir -p "$d.dumps"
         case $p in
-            jq | libxml2 | gawk | lua)
+            jq | libxml2 | gawk | lua | sqlite3 | mawk | make)
                 unset RW_PRELOAD_LIB
                 run "$p" "$m" "$d" LD_LIBRARY_PATH="$BUILD/stats" PARTMALLOC_STATS="$d.dumps/%p.json,json" ;;
             *)
@@ -155,7 +157,7 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f%%", 100 * a / b
     echo "| --- | --- | --- | ---: | ---: | --- | ---: | --- | --- |"
     for p in "$@"; do
         case $p in
-            jq | libxml2 | gawk | lua) b="$(cat "$RES/build-$p-glibc") / $(cat "$RES/build-$p-after")" ;;
+            jq | libxml2 | gawk | lua | sqlite3 | mawk | make) b="$(cat "$RES/build-$p-glibc") / $(cat "$RES/build-$p-after")" ;;
             *) b="Debian's binary" ;;
         esac
         tests="$(tests_cell "$p" glibc) / $(tests_cell "$p" typed) / $(tests_cell "$p" random) / $(tests_cell "$p" none)"

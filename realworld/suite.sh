@@ -1,7 +1,8 @@
 #!/bin/bash
 # Run one real-world program's own tests (or workload) and summarize them.
 #   realworld/suite.sh PROGRAM DIR OUT
-#     PROGRAM  jq gawk libxml2 lua (built trees, realworld/build.sh) or
+#     PROGRAM  jq gawk libxml2 lua sqlite3 mawk make (built trees,
+#              realworld/build.sh) or
 #              perl git python3 (Debian's binaries; DIR is ignored)
 #     DIR      the built tree
 #     OUT      a directory for the logs (emptied first): OUT/NAME.out and
@@ -63,12 +64,17 @@ check() {
 preload() {
     if [ -n "${RW_PRELOAD:-}" ]; then env LD_PRELOAD="$RW_PRELOAD" "$@"; else "$@"; fi
 }
+# sqlite's test scripts, realworld/suite.sh sqlite3 (about 15 s on glibc).
+SQLITE_TESTS="select1 select2 select3 select4 select5 select6 select7 select8 select9 insert insert2 insert3
+    insert4 insert5 update delete join join2 join3 join4 join5 join6 where where2 where3 func func2 func3
+    expr trigger1 trigger2 index index2 with1 window1 window2 window3 fts3aa fts3ab json101 json102
+    vacuum trans collate1 view"
 export LC_ALL=C TZ=UTC PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1 PERL_HASH_SEED=0 PERL_PERTURB_KEYS=0
 
 case $PROG in
-    jq | gawk | libxml2 | lua) cd "$DIR" ;;
+    jq | gawk | libxml2 | lua | sqlite3 | mawk | make) cd "$DIR" ;;
     perl | git | python3) ;;
-    *) echo "suite.sh: unknown program '$PROG' (known: jq gawk libxml2 lua perl git python3)" >&2; exit 1 ;;
+    *) echo "suite.sh: unknown program '$PROG' (known: jq gawk libxml2 lua sqlite3 mawk make perl git python3)" >&2; exit 1 ;;
 esac
 
 cpu; start=$(now) cpu0=$CPU_NOW
@@ -112,6 +118,56 @@ case $PROG in
         done
         end=$(now); cpu; cpu1=$CPU_NOW
         detail=$(sed -n 's/^\([a-z]*\): exit [0-9]* Total:\{0,1\} \(.*\)/\1 \2/p' "$LOG" | sed 's/,/;/g' | paste -sd, | sed 's/,/, /g') ;;
+    sqlite3)
+        # A bounded subset of sqlite's Tcl suite (test/*.test through
+        # testfixture; the whole of `make test` takes hours on two cores):
+        # the core SQL statements, functions, triggers, windows, FTS3, JSON,
+        # transactions and VACUUM. Each script ends "N errors out of M tests".
+        for t in $SQLITE_TESTS; do
+            st=0
+            ./testfixture "test/$t.test" >"$OUT/$t.out" 2>"$OUT/$t.err" </dev/null || st=$?
+            summary=$(sed -n 's/^\([0-9]*\) errors out of \([0-9]*\) tests.*/\1 \2/p' "$OUT/$t.out" | tail -1)
+            echo "$t: exit $st, ${summary:-no summary}" >>"$LOG"
+            if [ -n "$summary" ] && [ "${summary%% *}" = 0 ] && ! grep -q '^partmalloc: ' "$OUT/$t.err"; then ok; else bad "$t"; fi
+            cases=$((${cases:-0} + ${summary#* }))
+            errors=$((${errors:-0} + ${summary%% *}))
+        done
+        end=$(now); cpu; cpu1=$CPU_NOW
+        detail="testfixture test/*.test scripts; $((cases - errors))/$cases cases" ;;
+    mawk)
+        # mawk's own `make check`: test/mawktest (six groups, each ending
+        # "... OK" or "... had N failures") and test/fpe_test.
+        make -k check >"$LOG" 2>&1 || true
+        end=$(now); cpu; cpu1=$CPU_NOW
+        passed=$(grep -cE '^[a-z].* OK$' "$LOG" | awk '{ print $1 }')
+        passed=$((passed - $(grep -c '^tested .* OK$' "$LOG" || true)))
+        failed=$(sed -n 's/^\(.*\) had .* failures\{0,1\}$/\1/p' "$LOG" | tr ' ' '_' | tr '\n' ' ')
+        total=$((passed + $(echo "$failed" | wc -w)))
+        if grep -q '^results consistent' "$LOG"; then ok; else bad fpe_test; fi
+        grep -q '^mawk_test failed' "$LOG" && bad mawk_test
+        detail="make check (mawktest, fpe_test)" ;;
+    make)
+        # GNU make's own tests (`make check`'s tests/run_make_tests.pl), one
+        # line per script, "CATEGORY/NAME .... ok (N passed)" or ".... FAILED
+        # (P/N passed)"; the counts are its test cases.
+        # The driver clears the environment but for a few variables
+        # (test_driver.pl's resetENV), partmalloc's among those it drops: the
+        # make under test is a script that sets them again and runs the
+        # built make under the script's own name (its $(MAKE)).
+        {
+            echo '#!/bin/bash'
+            env | grep '^PARTMALLOC_' | while IFS= read -r kv; do printf 'export %q\n' "$kv"; done
+            printf 'exec -a "$0" %q "$@"\n' "$DIR/make"
+        } >"$OUT/make"
+        chmod +x "$OUT/make"
+        (cd tests && exec perl ./run_make_tests.pl -srcdir "$DIR" -make "$OUT/make") >"$LOG" 2>&1 || true
+        end=$(now); cpu; cpu1=$CPU_NOW
+        grep -qE 'Tests? in [0-9]+ Categor' "$LOG" || { tail -20 "$LOG"; echo "suite.sh: make: no test summary in the log" >&2; exit 1; }
+        read -r passed total <<<"$(awk '/ \.+ ok +\([0-9]+ passed\)/ { n = $NF; sub(/\(/, "", $(NF - 1)); p += $(NF - 1); t += $(NF - 1) }
+                                      / \.+ FAILED +\([0-9]+\/[0-9]+ passed\)/ { split($(NF - 1), a, "/"); sub(/\(/, "", a[1]); p += a[1]; t += a[2] }
+                                      END { print p + 0, t + 0 }' "$LOG")"
+        failed=$(sed -n 's/^\([A-Za-z_0-9/-]*\) \.* FAILED.*/\1/p' "$LOG" | tr '\n' ' ')
+        detail="make check (run_make_tests.pl)" ;;
     lua)
         for s in "$REPO"/realworld/lua/*.lua; do
             n=$(basename "$s" .lua)

@@ -3,13 +3,20 @@
  *
  * The token scope: a program's allocation wrapper records its caller's
  * token and call site (pm_token_scope_begin, <partmalloc/slab.h>), and the
- * next allocation that carries a token is placed as that call would be. */
+ * next allocation that carries a token is placed as that call would be.
+ * Scopes nest: an inner one whose token names no type keeps the outer's. */
 #include "partition.h"
 #include "partmalloc/slab.h"
 
 __thread struct pm_token_override pm_override __attribute__((tls_model("initial-exec")));
 
 PM_EXPORT void pm_token_scope_begin(size_t token, const void *call_site) {
+    /* A wrapper called by another wrapper (sqlite3Malloc inside
+     * sqlite3DbMallocRaw) gets the token of that inner call, which names no
+     * type (it returns into the outer wrapper's `void *`): the outer caller's
+     * token, recorded first, stays. An inner call with a type replaces it. */
+    if (pm_override.pending && pm_token_is_unknown(token, pm_g.token_max, pm_g.void_token))
+        return;
     pm_override.token = token;
     pm_override.site = call_site;
     pm_override.pending = true;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdint.h>
 
+#include "partmalloc/slab.h"
 #include "testutil.h"
 
 Test(api, malloc_sizes_usable_and_aligned) {
@@ -479,4 +480,47 @@ Test(api, version_at_run_time_matches_the_header_numbers) {
     cr_expect_str_eq(v, want, "pm_version() %s, header numbers %s", v, want);
     cr_expect_str_eq(v, PARTMALLOC_VERSION);
     cr_expect_eq(pm_version(), v, "one string for the life of the process");
+}
+
+/* Token scopes nest, as a program's wrappers do (sqlite3DbMallocRaw calls
+ * sqlite3Malloc, both named with --wrapper): the inner companion is called
+ * with the token of the call inside the outer wrapper, which names no type;
+ * the outer caller's type must stay. An inner token with a type of its own
+ * replaces the outer one, and an untyped scope alone stays untyped (the
+ * control: the group checks can fail). */
+void *__alloc_token_malloc(size_t size, size_t token);
+
+static const size_t pointer_token = ((size_t)1 << 63) + 5; /* upper half: holds pointers */
+static const size_t data_token = 5;
+
+static unsigned partition_in_scopes(size_t outer, size_t inner, size_t call) {
+    pm_token_scope_begin(outer, (const void *)0x1000);
+    pm_token_scope_begin(inner, (const void *)0x2000);
+    void *p = __alloc_token_malloc(64, call);
+    pm_token_scope_end();
+    pm_token_scope_end();
+    struct pm_ptr_info info;
+    cr_assert_eq(pm_ptr_info(p, &info), 1);
+    pm_free(p);
+    return info.partition;
+}
+
+static bool in_group(unsigned partition, enum pm_group group) {
+    struct pm_config c;
+    pm_get_config(&c);
+    return partition >= c.groups[group].first && partition < c.groups[group].first + c.groups[group].count;
+}
+
+Test(api, nested_token_scopes_keep_the_outer_type_over_an_untyped_inner) {
+    cr_expect(in_group(partition_in_scopes(pointer_token, 0, 0), PM_GROUP_POINTERS));
+    cr_expect(in_group(partition_in_scopes(data_token, 0, 0), PM_GROUP_NO_POINTERS));
+    cr_expect(in_group(partition_in_scopes(data_token, pointer_token, 0), PM_GROUP_POINTERS));
+    cr_expect(in_group(partition_in_scopes(pointer_token, data_token, 0), PM_GROUP_NO_POINTERS));
+    cr_expect(in_group(partition_in_scopes(0, 0, pointer_token), PM_GROUP_UNKNOWN));
+    /* The scope ended: the next call is placed by its own token. */
+    void *p = __alloc_token_malloc(64, pointer_token);
+    struct pm_ptr_info info;
+    cr_assert_eq(pm_ptr_info(p, &info), 1);
+    cr_expect(in_group(info.partition, PM_GROUP_POINTERS));
+    pm_free(p);
 }
