@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fmt.h" /* the library's own number formatting: no stdio in a signal handler */
 #include "partmalloc.h"
 
 /* ---- output ---- */
@@ -98,17 +99,6 @@ static inline void announce(const void *p, size_t size) {
 
 static uintptr_t fault_base;
 
-static inline size_t fmt_u64(char *out, uint64_t v) {
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    return n;
-}
 
 /* Prints "fault +<offset>" (or "fault -<offset>") from fault_base and
  * returns: SA_RESETHAND restored the default action, so the access faults
@@ -120,7 +110,7 @@ static inline void on_segv(int sig, siginfo_t *si, void *ctx) {
     size_t at = 6;
     uintptr_t a = (uintptr_t)si->si_addr;
     buf[at++] = a >= fault_base ? '+' : '-';
-    at += fmt_u64(buf + at, a >= fault_base ? a - fault_base : fault_base - a);
+    at += pm_fmt_u64(buf + at, a >= fault_base ? a - fault_base : fault_base - a);
     buf[at++] = '\n';
     ssize_t w = write(1, buf, at);
     (void)w;
