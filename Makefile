@@ -160,9 +160,18 @@ deps:
 
 # The installed command finds the library, the counting build and the
 # plugin at LIBDIR and the headers at INCLUDEDIR, as paths relative to BINDIR.
-$(BUILD)/tool/tools/partmalloc.o: TOOL_CFLAGS += \
-    -DPM_REL_LIBDIR='"$(shell realpath -m --relative-to=$(BINDIR) $(LIBDIR))"' \
-    -DPM_REL_INCLUDEDIR='"$(shell realpath -m --relative-to=$(BINDIR) $(INCLUDEDIR))"'
+# The header is rewritten only when they change, so `make install LIBDIR=...`
+# after a plain `make` rebuilds the command for the new place.
+TOOL_DIRS_HDR := $(BUILD)/gen/tool_dirs.h
+.PHONY: FORCE
+$(TOOL_DIRS_HDR): FORCE
+	@mkdir -p $(dir $@)
+	@printf '#define PM_REL_LIBDIR "%s"\n#define PM_REL_INCLUDEDIR "%s"\n' \
+	    "$(shell realpath -m --relative-to=$(BINDIR) $(LIBDIR))" \
+	    "$(shell realpath -m --relative-to=$(BINDIR) $(INCLUDEDIR))" > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(BUILD)/tool/tools/partmalloc.o: $(TOOL_DIRS_HDR)
+$(BUILD)/tool/tools/partmalloc.o: TOOL_CFLAGS += -I$(BUILD)/gen
 $(BUILD)/tool/%.o: %.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(TOOL_CFLAGS) -MMD -MP -c $< -o $@

@@ -79,6 +79,22 @@ else
     fail "pkg-config --modversion is the header's version"
 fi
 
+# Another LIBDIR after the plain build: the installed command finds its
+# libraries there (it is rebuilt for the new place).
+other=$tmp/other
+if make -s --no-print-directory BUILD="$BUILD" PREFIX="$other" LIBDIR="$other/lib64" install >"$tmp/other.log" 2>&1; then
+    preload=$(realpath -m -s "$("$other/bin/partmalloc" run --no-census -- sh -c 'echo "$LD_PRELOAD"' 2>&1 | head -1)")
+    if [ "$preload" = "$other/lib64/libpartmalloc.so.0" ]; then
+        pass "make install LIBDIR=PREFIX/lib64: partmalloc run preloads PREFIX/lib64/libpartmalloc.so.0"
+    else
+        echo "$preload"; fail "make install LIBDIR=PREFIX/lib64: partmalloc run preloads PREFIX/lib64/libpartmalloc.so.0"
+    fi
+else
+    cat "$tmp/other.log"; fail "make install LIBDIR=PREFIX/lib64"
+fi
+# Back to the default LIBDIR for what follows.
+make -s --no-print-directory BUILD="$BUILD" all >/dev/null 2>&1
+
 if make -s --no-print-directory BUILD="$BUILD" PREFIX="$prefix" uninstall >"$tmp/uninstall.log" 2>&1; then
     pass "make uninstall"
 else
