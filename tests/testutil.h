@@ -20,6 +20,24 @@
 
 #include "partmalloc.h"
 
+/* Resident bytes of this process (/proc/self/statm), 0 if unreadable;
+ * read without stdio, so the reading allocates nothing. */
+static inline size_t tu_rss_bytes(void) {
+    char buf[128];
+    int fd = open("/proc/self/statm", O_RDONLY);
+    if (fd < 0)
+        return 0;
+    ssize_t r = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (r <= 0)
+        return 0;
+    buf[r] = '\0';
+    unsigned long size = 0, resident = 0;
+    if (sscanf(buf, "%lu %lu", &size, &resident) != 2)
+        return 0;
+    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
 /* Runs fn(arg) in a child process and returns what it wrote to stderr
  * (static buffer) and how it ended. */
 struct death {

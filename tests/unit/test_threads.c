@@ -134,21 +134,6 @@ static void *alloc_filled(size_t n) {
 
 /* ---- resident memory ---- */
 
-static size_t rss_bytes(void) {
-    char buf[128];
-    int fd = open("/proc/self/statm", O_RDONLY);
-    if (fd < 0)
-        return 0;
-    ssize_t r = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (r <= 0)
-        return 0;
-    buf[r] = '\0';
-    unsigned long size = 0, resident = 0;
-    if (sscanf(buf, "%lu %lu", &size, &resident) != 2)
-        return 0;
-    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
-}
 
 static void sleep_ms(long ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -286,7 +271,7 @@ Test(threads, stress_cross_thread_frees_and_rss, .timeout = 300) {
     for (unsigned i = 0; i < SLOT_LOCKS; i++)
         pthread_mutex_init(&slot_locks[i], NULL);
     pm_collect();
-    size_t start = rss_bytes();
+    size_t start = tu_rss_bytes();
     size_t peak = start;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -298,7 +283,7 @@ Test(threads, stress_cross_thread_frees_and_rss, .timeout = 300) {
      * the workers allocate (pm_collect concurrent with refills). */
     while (atomic_load(&lanes_done) < LANES) {
         sleep_ms(20);
-        size_t now = rss_bytes();
+        size_t now = tu_rss_bytes();
         if (now > peak)
             peak = now;
         static unsigned tick;
@@ -307,7 +292,7 @@ Test(threads, stress_cross_thread_frees_and_rss, .timeout = 300) {
     }
     for (unsigned l = 0; l < LANES; l++)
         pthread_join(lanes[l], NULL);
-    size_t full = rss_bytes();
+    size_t full = tu_rss_bytes();
     if (full > peak)
         peak = full;
 
@@ -321,7 +306,7 @@ Test(threads, stress_cross_thread_frees_and_rss, .timeout = 300) {
         }
     }
     size_t returned = pm_collect();
-    size_t end = rss_bytes();
+    size_t end = tu_rss_bytes();
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 
@@ -404,11 +389,11 @@ Test(threads, short_lived_threads_return_their_caches, .timeout = 300) {
                     verify_and_free(args[k].kept[j].p, args[k].kept[j].n);
         if (round == SHORT_ROUNDS / 8) {
             pm_collect();
-            rss_early = rss_bytes();
+            rss_early = tu_rss_bytes();
         }
     }
     pm_collect();
-    size_t rss_late = rss_bytes();
+    size_t rss_late = tu_rss_bytes();
     cr_assert_eq(atomic_load(&errors), 0, "%lu errors, first: %s", (unsigned long)atomic_load(&errors),
                  first_error);
 #if CHECK_RSS
@@ -597,7 +582,7 @@ static long growth_after_collect(int alive) {
     static struct pinner pin = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
     pin.collect_self = alive;
     pm_collect();
-    size_t start = rss_bytes();
+    size_t start = tu_rss_bytes();
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, pinning_thread, &pin), 0);
     pthread_mutex_lock(&pin.lock);
@@ -609,9 +594,9 @@ static long growth_after_collect(int alive) {
     pthread_mutex_unlock(&pin.lock);
     if (!alive)
         pthread_join(t, NULL);
-    size_t before = rss_bytes();
+    size_t before = tu_rss_bytes();
     pm_collect();
-    size_t after = rss_bytes();
+    size_t after = tu_rss_bytes();
     if (alive) {
         pthread_mutex_lock(&pin.lock);
         pin.may_exit = 1;
