@@ -101,9 +101,11 @@ static void add_sites(struct dump *sum, const struct dump *d) {
     }
     sum->view.sites = sum->sites;
     /* how many distinct sites all the processes had is not known: at least
-     * the most one of them had */
+     * the most one of them had, and those told apart here */
     if (d->view.sites_seen > sum->view.sites_seen)
         sum->view.sites_seen = d->view.sites_seen;
+    if (sum->view.site_count > sum->view.sites_seen)
+        sum->view.sites_seen = sum->view.site_count;
 }
 
 static void add_large_and_small(struct pm_stats_view *sum, const struct pm_stats_view *v) {
