@@ -155,9 +155,14 @@ $(BUILD)/tests/tools/wrapped_named: tests/tools/wrapped.c $(TOOL) $(LIB_SO) $(PL
 	@mkdir -p $(dir $@)
 	$(TOOL) cc --wrapper=xmalloc,lmalloc -std=gnu17 -O1 -g $(WARN) $< -o $@
 WRAPPED_BIN := $(addprefix $(BUILD)/tests/tools/wrapped_,plain cc named)
+# Starts copies of itself, for run --processes sum.
+$(BUILD)/tests/tools/spawner: tests/tools/spawner.c $(TOOL) $(LIB_SO)
+	@mkdir -p $(dir $@)
+	$(TOOL) cc -std=gnu17 -O1 -g $(WARN) $< -o $@
 $(BUILD)/tests/test_tool_run_stat: $(TOOL) $(LIB_SO) $(BUILD)/stats/libpartmalloc.so $(BUILD)/tests/tools/labelled \
                                  $(BUILD)/tests/tools/labelled_cxx $(WRAPPED_BIN) \
                                  $(BUILD)/tests/helpers/harden_probe
+$(BUILD)/tests/test_tool_run_sum: $(TOOL) $(LIB_SO) $(BUILD)/stats/libpartmalloc.so $(BUILD)/tests/tools/spawner
 $(BUILD)/tests/test_tool_cc_report: $(TOOL) $(LIB_SO) $(PLUGIN) $(wildcard tests/tools/fixtures/*.log tests/tools/fixtures/*.yaml)
 
 # The hardening presets' suite starts tests/helpers/harden_probe with each

@@ -15,6 +15,7 @@
 #include "dump.h"
 #include "labels.h"
 #include "spawn.h"
+#include "stats_sum.h"
 
 struct run_options {
     const char *mode;           /* NULL: the library's default */
@@ -23,6 +24,7 @@ struct run_options {
     enum pm_stats_format format;
     bool census;                /* use the counting build when there is one */
     bool all_types;             /* every type that maps to a partition, not just those allocated */
+    bool sum_processes;         /* --processes sum: every process's statistics added up */
     char **argv;                /* the program and its arguments */
 };
 
@@ -44,16 +46,18 @@ static bool valid_seed(const char *v) {
 
 static const char run_usage[] =
     "usage: partmalloc run [--mode typed|random|none] [--partitions N] [--stats histogram|slabinfo|json]\n"
-    "                      [--seed N] [--no-census] [--all-types] [--] PROGRAM ARGS...\n"
+    "                      [--seed N] [--no-census] [--all-types] [--processes main|sum] [--] PROGRAM ARGS...\n"
     "Runs PROGRAM with partmalloc preloaded (the counting build, which names the types in\n"
     "each partition, unless --no-census) and prints its partitions on stderr when it exits.\n"
     "--all-types lists every type that maps to each partition, not only those allocated.\n"
+    "--processes sum adds up the statistics of the program and of every process it started\n"
+    "(one sum per configuration); main, the default, shows the program's alone.\n"
     "--seed N fixes the call-site hash key and turns address randomization off for PROGRAM,\n"
     "so random placement repeats run after run (for tests only: both weaken the program).\n"
     "The exit status is the program's.\n";
 
-static const char run_accepted[] = "(accepted: --mode, --partitions, --stats, --seed, --no-census, --all-types, --)";
-enum { OPT_MODE = 256, OPT_PARTITIONS, OPT_STATS, OPT_SEED, OPT_NO_CENSUS, OPT_ALL_TYPES };
+static const char run_accepted[] = "(accepted: --mode, --partitions, --stats, --seed, --no-census, --all-types, --processes, --)";
+enum { OPT_MODE = 256, OPT_PARTITIONS, OPT_STATS, OPT_SEED, OPT_NO_CENSUS, OPT_ALL_TYPES, OPT_PROCESSES };
 static const struct option run_longopts[] = {
     {"mode", required_argument, NULL, OPT_MODE},
     {"partitions", required_argument, NULL, OPT_PARTITIONS},
@@ -61,6 +65,7 @@ static const struct option run_longopts[] = {
     {"seed", required_argument, NULL, OPT_SEED},
     {"no-census", no_argument, NULL, OPT_NO_CENSUS},
     {"all-types", no_argument, NULL, OPT_ALL_TYPES},
+    {"processes", required_argument, NULL, OPT_PROCESSES},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -97,6 +102,11 @@ static int parse_run_options(int argc, char **argv, struct run_options *o) {
                 return usage_error("run", "invalid --seed '%s' (accepted: a 64-bit number, decimal or 0x...)",
                                    optarg);
             o->seed = optarg;
+            break;
+        case OPT_PROCESSES:
+            if (strcmp(optarg, "main") && strcmp(optarg, "sum"))
+                return usage_error("run", "invalid --processes '%s' (accepted: main, sum)", optarg);
+            o->sum_processes = strcmp(optarg, "sum") == 0;
             break;
         case OPT_STATS:
             if (!pm_stats_format_parse(optarg, strlen(optarg), &o->format))
@@ -169,6 +179,12 @@ static void set_environment(void *arg) {
         setenv("PARTMALLOC_STATS_SIGNAL", "USR2", 1);
 }
 
+static void say_killed(const char *program, pid_t pid, int killed_by) {
+    const char *name = sigabbrev_np(killed_by);
+    fprintf(stderr, "partmalloc run: %s (pid %d) was killed by signal %d (%s%s)\n", program, (int)pid, killed_by,
+            name ? "SIG" : "", name ? name : "unknown");
+}
+
 /* Prints the program's statistics, or says why there are none: `killed_by`
  * is the signal that killed it, or 0. */
 static void print_dump(const char *path, const char *program, pid_t pid, int killed_by, const struct run_options *o) {
@@ -176,9 +192,7 @@ static void print_dump(const char *path, const char *program, pid_t pid, int kil
     struct dump d;
     char err[512];
     if (killed_by) {
-        const char *name = sigabbrev_np(killed_by);
-        fprintf(stderr, "partmalloc run: %s (pid %d) was killed by signal %d (%s%s)\n", program, (int)pid, killed_by,
-                name ? "SIG" : "", name ? name : "unknown");
+        say_killed(program, pid, killed_by);
         if (access(path, R_OK) != 0) /* a killed process writes none, unless it did before */
             return;
     }
@@ -215,7 +229,7 @@ static void mention_other_dumps(const char *dir, pid_t main_pid) {
     snprintf(own, sizeof own, "%s/stats-%d.json", dir, (int)main_pid);
     int others = files - (access(own, R_OK) == 0);
     if (others > 0)
-        fprintf(stderr, "partmalloc run: %d other process%s started by the program also ran on partmalloc (not shown)\n",
+        fprintf(stderr, "partmalloc run: %d other process%s started by the program also ran on partmalloc (not shown: --processes sum adds them in)\n",
                 others, others == 1 ? "" : "es");
 }
 
@@ -253,9 +267,17 @@ int cmd_run(int argc, char **argv) {
     int status = spawn_wait(&child, &sig);
     char path[4200];
     snprintf(path, sizeof path, "%s/stats-%d.json", dump_dir, (int)pid);
-    if (status != 127 || access(path, R_OK) == 0)
-        print_dump(path, o.argv[0], pid, sig, &o);
-    mention_other_dumps(dump_dir, pid);
+    if (o.sum_processes) {
+        if (sig)
+            say_killed(o.argv[0], pid, sig);
+        struct stats_sum_request sum = {dump_dir, pid, o.argv[0], o.format, o.all_types};
+        if (status != 127 || access(path, R_OK) == 0) /* 127: perhaps never started */
+            stats_sum_print(&sum, stderr);
+    } else {
+        if (status != 127 || access(path, R_OK) == 0)
+            print_dump(path, o.argv[0], pid, sig, &o);
+        mention_other_dumps(dump_dir, pid);
+    }
     remove_dir(dump_dir);
     /* killed by one of them: end the same way, as the shell expects */
     for (const int *p = passed_signals; *p; p++)
