@@ -124,13 +124,19 @@ static void *alloc_above_small(unsigned cls, size_t size, size_t alignment, pm_p
     return pm_large_alloc(size, alignment, false);
 }
 
-PM_NOINLINE void *pm_alloc_medium(size_t size, pm_part_t part) {
-    if (size <= PM_MAX_SMALL)
-        return pm_alloc_cid(pm_cache_id(pm_class_of_large_small(size), part), size);
+/* Above PM_MAX_SMALL: a class of the caches, or a large block. Out of line
+ * so that pm_alloc_medium's path to a small class saves no registers. */
+static PM_NOINLINE void *alloc_medium_above_small(size_t size, pm_part_t part) {
     pm_ensure_init();
     if (size <= pm_slab_max)
         return alloc_above_small(pm_class_of_large_small(size), size, 0, part);
     return pm_large_alloc(size, 0, false);
+}
+
+PM_NOINLINE void *pm_alloc_medium(size_t size, pm_part_t part) {
+    if (PM_LIKELY(size <= PM_MAX_SMALL))
+        return pm_alloc_cid(pm_cache_id(pm_class_of_large_small(size), part), size);
+    return alloc_medium_above_small(size, part);
 }
 
 /* The first class at or above `size` whose objects all have `alignment`
