@@ -104,7 +104,9 @@ struct pm_config {
     unsigned partitions;        /* N, a power of two from 1 to 64 */
     uint64_t token_max;         /* -falloc-token-max the program was built with; 0 = none */
     unsigned num_size_classes;
-    size_t max_small_size;      /* larger requests are page-granular mappings */
+    size_t max_small_size;      /* the largest request the size-class caches serve (1 MiB, 32 KiB with
+                                 * the strict defences or small regions); larger ones are
+                                 * page-granular mappings of their own */
     size_t cache_region_size;   /* address space owned by each (class, partition) cache */
     /* Typed mode: each group's partitions, indexed by enum pm_group (for
      * N = 2 the unknowns share partition 0 with the types with pointers;

@@ -112,11 +112,31 @@ static long zero_usable(const void *ptr, const char *op) {
 
 /* ---- allocation ---- */
 
-PM_NOINLINE void *pm_alloc_medium(size_t size, pm_part_t part) {
-    if (size <= PM_MAX_SMALL)
-        return pm_alloc_cid(pm_cache_id(pm_class_of_large_small(size), part), size);
+/* An object of class `cls` (above PM_MAX_SMALL), or where its cache has
+ * no room left (every region it may take is full, or the OS refuses) a
+ * mapping of its own, errno as it was. */
+static void *alloc_above_small(unsigned cls, size_t size, size_t alignment, pm_part_t part) {
+    int saved = errno;
+    void *p = pm_alloc_cid(pm_cache_id(cls, part), size);
+    if (PM_LIKELY(p != NULL))
+        return p;
+    errno = saved;
+    return pm_large_alloc(size, alignment, false);
+}
+
+/* Above PM_MAX_SMALL: a class of the caches, or a large block. Out of line
+ * so that pm_alloc_medium's path to a small class saves no registers. */
+static PM_NOINLINE void *alloc_medium_above_small(size_t size, pm_part_t part) {
     pm_ensure_init();
+    if (size <= pm_slab_max)
+        return alloc_above_small(pm_class_of_large_small(size), size, 0, part);
     return pm_large_alloc(size, 0, false);
+}
+
+PM_NOINLINE void *pm_alloc_medium(size_t size, pm_part_t part) {
+    if (PM_LIKELY(size <= PM_MAX_SMALL))
+        return pm_alloc_cid(pm_cache_id(pm_class_of_large_small(size), part), size);
+    return alloc_medium_above_small(size, part);
 }
 
 /* The first class at or above `size` whose objects all have `alignment`
@@ -124,7 +144,7 @@ PM_NOINLINE void *pm_alloc_medium(size_t size, pm_part_t part) {
  * PM_NUM_CLASSES if none. */
 static unsigned aligned_class(size_t alignment, size_t size) {
     size_t need = size > alignment ? size : alignment;
-    if (need > PM_MAX_SMALL)
+    if (need > pm_slab_max)
         return PM_NUM_CLASSES;
     for (unsigned cls = pm_size_to_class(need); cls < PM_NUM_CLASSES; cls++)
         if (pm_class_size[cls] % alignment == 0)
@@ -137,7 +157,7 @@ static unsigned aligned_class(size_t alignment, size_t size) {
  * 16 bytes up, 8-byte aligned below. */
 static unsigned class_for(size_t alignment, size_t size) {
     if (alignment <= 8 || (alignment <= 16 && size > 8))
-        return size <= PM_MAX_SMALL ? pm_size_to_class(size) : PM_NUM_CLASSES;
+        return size <= pm_slab_max ? pm_size_to_class(size) : PM_NUM_CLASSES;
     return aligned_class(alignment, size);
 }
 
@@ -147,8 +167,10 @@ void *pm_alloc_aligned(size_t alignment, size_t size, pm_part_t part) {
     if (pm_g.slow_only)
         return pm_strict_alloc_aligned(alignment, size, part);
     unsigned cls = class_for(alignment, size);
-    if (cls < PM_NUM_CLASSES)
+    if (cls < PM_NUM_SMALL_CLASSES)
         return pm_alloc_cid(pm_cache_id(cls, part), size);
+    if (cls < PM_NUM_CLASSES)
+        return alloc_above_small(cls, size, alignment, part);
     return pm_large_alloc(size, alignment, false);
 }
 
@@ -160,7 +182,8 @@ void *pm_alloc_zeroed(size_t n, size_t size, pm_part_t part) {
     }
     if (total > PM_MAX_SMALL) {
         pm_ensure_init();
-        return pm_large_alloc(total, 0, true); /* zeroes only a reused block */
+        if (total > pm_slab_max)
+            return pm_large_alloc(total, 0, true); /* zeroes only a reused block */
     }
     void *p = pm_alloc_inline(total, part);
     if (p)
@@ -243,7 +266,7 @@ void *pm_realloc_part(void *ptr, size_t size, pm_part_t part, bool binding) {
     if (live_small(ptr, &ref, "realloc")) {
         old_usable = pm_small_usable(&ref);
         /* the strict defences keep a size per object: always a new one */
-        if (!pm_g.slow_only && size <= PM_MAX_SMALL && pm_size_to_class(size) == pm_caches[ref.cid].size_class &&
+        if (!pm_g.slow_only && size <= pm_slab_max && pm_size_to_class(size) == pm_caches[ref.cid].size_class &&
             (!binding || PM_CID_GROUP(ref.cid) == pm_part_index(part)))
             return ptr;
     } else if (zero_usable(ptr, "realloc") == 0) {

@@ -148,7 +148,7 @@ void pm_get_config(struct pm_config *out) {
     out->partitions = pm_g.partitions;
     out->token_max = pm_g.token_max == UINT64_MAX ? 0 : pm_g.token_max;
     out->num_size_classes = PM_NUM_CLASSES;
-    out->max_small_size = PM_MAX_SMALL;
+    out->max_small_size = pm_slab_max;
     out->cache_region_size = pm_region.mask + 1;
     for (int g = 0; g < PM_GROUP_COUNT; g++) {
         struct pm_group_range all = {0, pm_g.partitions};

@@ -136,6 +136,28 @@ static bool protect(void *addr, size_t size, int prot) {
     return false;
 }
 
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+/* Set once the kernel has refused guard marks (EINVAL: older than 6.13):
+ * one failed call, then none. */
+static int guard_marks_unsupported;
+
+bool pm_os_guard_mark(void *addr, size_t size) {
+    if (__atomic_load_n(&guard_marks_unsupported, __ATOMIC_RELAXED))
+        return false;
+    int saved = errno;
+    bool ok = !injected_failure(PM_OS_FAIL_GUARD_MARK) && madvise(addr, size, MADV_GUARD_INSTALL) == 0;
+    if (!ok && errno == EINVAL)
+        __atomic_store_n(&guard_marks_unsupported, 1, __ATOMIC_RELAXED);
+    errno = saved;
+    return ok;
+}
+
+bool pm_os_guard_marks_supported(void) {
+    return !__atomic_load_n(&guard_marks_unsupported, __ATOMIC_RELAXED);
+}
+
 bool pm_os_commit(void *addr, size_t size) {
     return protect(addr, size, PROT_READ | PROT_WRITE);
 }

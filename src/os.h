@@ -74,6 +74,15 @@ size_t pm_os_space_limit(void);
 bool pm_os_commit(void *addr, size_t size);
 /* Makes a range inaccessible (a guard); false on failure. */
 bool pm_os_protect_none(void *addr, size_t size);
+/* Makes a range fault on access without a mapping of its own (the
+ * kernel's guard marks, MADV_GUARD_INSTALL, Linux 6.13+): its pages are
+ * dropped, and the marks stay across pm_os_commit, pm_os_protect_none and
+ * pm_os_decommit until the range is unmapped. False if the kernel has no
+ * guard marks (pm_os_guard_marks_supported is false from then on) or on
+ * failure; errno is left as it was. */
+bool pm_os_guard_mark(void *addr, size_t size);
+/* False once the kernel has refused a guard mark as unknown. */
+bool pm_os_guard_marks_supported(void);
 /* Gives a read-write range's pages back; the range stays mapped and
  * read-write, and the next touch faults in a zero page. */
 void pm_os_decommit(void *addr, size_t size);
@@ -98,6 +107,7 @@ enum {
     PM_OS_FAIL_MAP = 1u << 0,     /* reserve, reserve_at, reserve_over, alloc */
     PM_OS_FAIL_PROTECT = 1u << 1, /* commit, protect_none */
     PM_OS_FAIL_REMAP = 1u << 2,   /* resize, move */
+    PM_OS_FAIL_GUARD_MARK = 1u << 3, /* guard_mark; EINVAL: the kernel has no guard marks, for good */
 };
 void pm_os_fail(unsigned kinds, uint64_t nth, uint64_t count, int err);
 /* How many of the asked failures have not happened yet (0: all of them

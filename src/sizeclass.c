@@ -1,5 +1,6 @@
 /* Size classes: 8, 16, 32, 48, 64, then four steps per power of two up to
- * 32 KiB. Every class from 16 bytes up is a multiple of 16, so objects are
+ * 1 MiB (32 KiB, PM_MAX_SMALL, is the last small class; the 20 above it are
+ * page multiples, 40 KiB to 1 MiB). Every class from 16 bytes up is a multiple of 16, so objects are
  * 16-byte aligned; above 64 bytes a request wastes at most 20% of its slot
  * (65 bytes in an 80-byte slot); at or below 64 bytes the 16-byte alignment
  * itself sets the step, and the waste is at most 15 bytes. */
@@ -9,6 +10,8 @@ const uint32_t pm_class_size[PM_NUM_CLASSES] = {
     8,     16,    32,    48,    64,    80,    96,    112,   128,   160,   192,   224,   256,   320,
     384,   448,   512,   640,   768,   896,   1024,  1280,  1536,  1792,  2048,  2560,  3072,  3584,
     4096,  5120,  6144,  7168,  8192,  10240, 12288, 14336, 16384, 20480, 24576, 28672, 32768,
+    40960,   49152,   57344,   65536,   81920,   98304,   114688,  131072,  163840,  196608,
+    229376,  262144,  327680,  393216,  458752,  524288,  655360,  786432,  917504,  1048576,
 };
 
 /* Class index for a size above 64: with 2^e < size <= 2^(e+1), the class is

@@ -35,6 +35,7 @@ struct pm_cache_hot pm_hot[PM_MAX_CACHES];
 struct pm_cache *pm_caches;
 struct pm_region pm_region;
 pm_lock_t pm_registry_lock = PM_LOCK_INIT;
+size_t pm_slab_max = PM_MAX_SMALL;
 
 /* Empty slabs kept committed per cache before pages go back to the OS: one
  * is enough to stop a slab flapping between empty and in use. */
@@ -66,18 +67,25 @@ static size_t lcm_page(size_t size) {
 }
 
 /* A slab is the smallest whole number of lcm(size, page) bytes that holds at
- * least 8 objects and 16 KiB. */
+ * least 8 objects and 16 KiB; above PM_MAX_SMALL (page multiples) it is one
+ * object, so that a guard can follow every object. */
 static void geometry(size_t size, size_t *slab_bytes, uint32_t *objs) {
+    if (size > PM_MAX_SMALL) {
+        *slab_bytes = size;
+        *objs = 1;
+        return;
+    }
     size_t want = size * 8 > 16384 ? size * 8 : 16384;
     *slab_bytes = round_up(want, lcm_page(size));
     *objs = (uint32_t)(*slab_bytes / size);
 }
 
 /* Slabs between two guards: one with slab_guards, about 1 MiB of them with
- * group_guards, all (no guard) otherwise. */
+ * group_guards, all (no guard) otherwise. Objects above PM_MAX_SMALL have a
+ * guard after each in every preset, as the mappings of large.c have. */
 #define PM_GUARD_GROUP_BYTES ((size_t)1 << 20)
-static uint32_t group_slabs_for(size_t slab_bytes) {
-    if (pm_g.harden.slab_guards)
+static uint32_t group_slabs_for(size_t obj_size, size_t slab_bytes) {
+    if (pm_g.harden.slab_guards || obj_size > PM_MAX_SMALL)
         return 1;
     if (pm_g.harden.group_guards)
         return slab_bytes >= PM_GUARD_GROUP_BYTES ? 1 : (uint32_t)(PM_GUARD_GROUP_BYTES / slab_bytes);
@@ -130,7 +138,7 @@ static unsigned shift_within(unsigned shift, size_t num_caches, unsigned partiti
 }
 
 /* Reserve the data regions of every cache id (aligned to 1 MiB, so that
- * classes that are multiples of an alignment up to 32 KiB give aligned
+ * classes that are multiples of an alignment up to 1 MiB give aligned
  * objects) and the kmalloc caches' metadata. Start at 64 GiB of address
  * space per size class, shared by its partitions (at most 1/8 of an
  * address-space limit for them all); halve until the OS agrees. */
@@ -264,7 +272,7 @@ static void cache_setup_cold(size_t cid, uint32_t obj_size, unsigned size_class,
     c->partition = PM_CID_GROUP(cid);
     c->obj_size = obj_size;
     geometry(obj_size, &c->slab_bytes, &c->objs_per_slab);
-    c->group_slabs = group_slabs_for(c->slab_bytes);
+    c->group_slabs = group_slabs_for(obj_size, c->slab_bytes);
     c->guard_slots = c->group_slabs == UINT32_MAX ? 0 : (uint32_t)(lcm_page(obj_size) / obj_size);
     c->group_slots = (uint64_t)c->group_slabs * c->objs_per_slab + c->guard_slots;
     c->max_slabs = slabs_per_region(c, region / obj_size);
@@ -310,6 +318,25 @@ static bool kmalloc_cache_ready(size_t cid) {
     return true;
 }
 
+/* A class above PM_MAX_SMALL is served where a region holds at least this
+ * many of its slots (half of them guards): a cache whose region holds only
+ * a few objects would take a region every few allocations, and the table
+ * of taken regions has PM_MAX_TAKEN for all caches. */
+#define PM_LARGE_SLOTS_PER_REGION 32u
+
+/* The largest request the caches serve with regions of `region` bytes:
+ * PM_MAX_SMALL with the strict defences (their sizes, canaries and
+ * quarantine are kept for the small classes; larger blocks stay mappings
+ * of their own, whose quarantine makes a freed block fault). */
+static size_t largest_served(size_t region) {
+    if (pm_g.slow_only || pm_g.harden.large_quarantine)
+        return PM_MAX_SMALL;
+    unsigned cls = PM_NUM_SMALL_CLASSES - 1;
+    while (cls + 1 < PM_NUM_CLASSES && (size_t)pm_class_size[cls + 1] * PM_LARGE_SLOTS_PER_REGION <= region)
+        cls++;
+    return pm_class_size[cls];
+}
+
 void pm_caches_init(void) {
     size_t n = pm_g.num_caches;
     char *data, *meta;
@@ -321,6 +348,7 @@ void pm_caches_init(void) {
         pm_fatal("cannot allocate the cache table");
     pm_region.base = data;
     size_t region = pm_region.mask + 1;
+    pm_slab_max = largest_served(region);
     /* Ids with no cache (yet): one never-allocated slot at the region's
      * start, every other offset an interior pointer. */
     static uint8_t no_slots[1];
@@ -569,18 +597,26 @@ static void map_set_range(uint64_t *map, uint64_t first, uint64_t count) {
 }
 
 /* Guards are made inaccessible only once the slab before them is carved
- * out, so their number follows the slabs in use; each one splits a mapping
- * (two more entries against vm.max_map_count). Past PM_GUARD_BUDGET of
- * them a guard stays accessible (still never handed out), leaving the rest
- * of the process its mappings. */
+ * out, so their number follows the slabs in use. A guard is a guard mark
+ * where the kernel has them (no mapping of its own, and it stays through
+ * the commits and decommits around it); otherwise a PROT_NONE range, which
+ * splits a mapping (two more entries against vm.max_map_count): past
+ * PM_GUARD_BUDGET of those a guard stays accessible (still never handed
+ * out), leaving the rest of the process its mappings. */
 #define PM_GUARD_BUDGET 16384u
 static unsigned guards_protected;
 
+static char *guard_addr(const struct pm_cache *c, const struct pm_segment *seg, size_t group) {
+    return seg->base + (group + 1) * c->group_slots * c->obj_size - (size_t)c->guard_slots * c->obj_size;
+}
+
 static void protect_guard(struct pm_cache *c, struct pm_segment *seg, size_t group) {
+    size_t guard_bytes = (size_t)c->guard_slots * c->obj_size;
+    if (pm_os_guard_mark(guard_addr(c, seg, group), guard_bytes))
+        return;
     if (__atomic_fetch_add(&guards_protected, 1, __ATOMIC_RELAXED) >= PM_GUARD_BUDGET)
         return;
-    size_t group_bytes = c->group_slots * c->obj_size, guard_bytes = (size_t)c->guard_slots * c->obj_size;
-    pm_os_protect_none(seg->base + (group + 1) * group_bytes - guard_bytes, guard_bytes);
+    pm_os_protect_none(guard_addr(c, seg, group), guard_bytes);
 }
 
 static bool has_guard_after(const struct pm_cache *c, uint64_t s) {
@@ -589,7 +625,8 @@ static bool has_guard_after(const struct pm_cache *c, uint64_t s) {
 
 /* After [from, to) of a region was made accessible: the guards in it that
  * follow slabs up to `last` (carved, or being carved) go back to no access,
- * the part of one straddling `from` included. */
+ * the part of one straddling `from` included (guard marks stayed; marking
+ * one again changes nothing). */
 static void reprotect_guards(struct pm_cache *c, struct pm_segment *seg, size_t from, size_t to, uint64_t last) {
     if (c->guard_slots == 0)
         return;
@@ -597,7 +634,8 @@ static void reprotect_guards(struct pm_cache *c, struct pm_segment *seg, size_t 
     for (size_t g = from / group_bytes; (g + 1) * group_bytes - guard_bytes < to; g++) {
         if ((g + 1) * c->group_slabs - 1 > last)
             break;
-        pm_os_protect_none(seg->base + (g + 1) * group_bytes - guard_bytes, guard_bytes);
+        if (!pm_os_guard_mark(guard_addr(c, seg, g), guard_bytes))
+            pm_os_protect_none(guard_addr(c, seg, g), guard_bytes);
     }
 }
 

@@ -117,6 +117,11 @@ static inline char *pm_slab_addr(const struct pm_cache *c, uint64_t s) {
     return pm_slab_segment(c, s)->base + pm_slab_first_slot(c, s % c->max_slabs) * c->obj_size;
 }
 
+/* The largest request the caches serve (set at start: PM_MAX_SMALL, or up
+ * to PM_MAX_CLASS when the regions are large enough and the strict
+ * defences are off); larger ones are mappings of their own (large.c). */
+extern size_t pm_slab_max;
+
 /* The most bytes that were out of the caches' slabs at once. */
 size_t pm_small_bytes_peak(void);
 
@@ -157,7 +162,7 @@ bool pm_slot_find(const void *ptr, struct pm_slot_ref *ref);
 bool pm_slot_find_taken(const void *ptr, struct pm_slot_ref *ref);
 
 void pm_caches_init(void);
-/* Sets up bucket set `set` (its 41 caches) named `name`; false if out of memory. */
+/* Sets up bucket set `set` (a cache per size class) named `name`; false if out of memory. */
 bool pm_cache_create_buckets(unsigned set, const char *name);
 /* Sets up dedicated cache `cid` for objects of `obj_size` bytes (a multiple
  * of 8 up to PM_MAX_SMALL); false if out of memory. */

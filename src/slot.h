@@ -10,10 +10,15 @@
 
 /* Offset -> slot by one multiply with m = ceil(2^64 / size). With
  * offset = q * size + r, offset * m = q * 2^64 + q * e + r * m, where
- * e = m * size - 2^64 < size. For offsets below 2^49 and sizes up to 2^15:
- * the high half is q exactly, and the low half is q * e < 2^49 when r = 0
- * but at least m >= 2^49 when r > 0 — so "low half below 2^49" says the
- * offset is the start of a slot. tests/unit/test_sizeclass.c checks both. */
+ * e = m * size - 2^64 < size. For offsets below 2^43 (regions are at most
+ * 2^36 bytes) and sizes up to 2^20 (PM_MAX_CLASS):
+ *   - r = 0: the low half is q * e < q * size <= offset < 2^43;
+ *   - r > 0: it is q * e + r * m >= m >= 2^64 / size >= 2^44, and it does
+ *     not wrap: q * e + r * m <= (q + 1) * e + 2^64 - m, and
+ *     (q + 1) * e < offset + size < 2^44 <= m.
+ * So the high half is q exactly, and "low half below 2^44" says the offset
+ * is the start of a slot. tests/unit/test_sizeclass.c checks both. */
+#define PM_SLOT_START_SHIFT 44
 struct pm_slot_div {
     uint64_t slot;
     bool is_start;
@@ -29,7 +34,7 @@ static inline struct pm_slot_div pm_slot_div(uint64_t offset, uint64_t magic) {
     high = (uint64_t)(product >> 64);
     low = (uint64_t)product;
 #endif
-    struct pm_slot_div d = {high, (low >> 49) == 0};
+    struct pm_slot_div d = {high, (low >> PM_SLOT_START_SHIFT) == 0};
     return d;
 }
 

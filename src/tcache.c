@@ -36,9 +36,15 @@ static struct pm_tcache *tcache_all;
 static size_t bin_capacity[PM_NUM_CLASSES];
 static size_t entries_per_tcache;
 
-/* Objects a bin holds at most: up to 64, and about 64 KiB of them. */
+/* Objects a bin holds at most: up to 64, and about 64 KiB of them (at
+ * least 2); above PM_MAX_SMALL at most 128 KiB of them, at least one, so
+ * a thread holds no more than an object or two of each large class. */
+#define PM_LARGE_BIN_BYTES (128u << 10)
 static size_t capacity_of(unsigned cls) {
-    size_t cap = 65536 / pm_class_size[cls];
+    size_t size = pm_class_size[cls];
+    if (size > PM_MAX_SMALL)
+        return size < PM_LARGE_BIN_BYTES ? PM_LARGE_BIN_BYTES / size : 1;
+    size_t cap = 65536 / size;
     return cap < 2 ? 2 : cap > 64 ? 64 : cap;
 }
 

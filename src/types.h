@@ -9,7 +9,7 @@
  *   sizeclass.h  the size-class table
  *   slot.h       offset -> slot arithmetic
  *   slab.h       (size class, partition) caches: regions, slabs, free maps
- *   large.h      blocks above the largest class: mappings of their own
+ *   large.h      blocks the caches do not serve: mappings of their own
  *   harden.h     the strict defences (beside the thread caches)
  *   tcache.h     per-thread caches
  *   partition.h  which partition a call goes to
@@ -42,15 +42,21 @@
 
 #define PM_PAGE 4096u
 #define PM_MAX_PARTITIONS 64u
-#define PM_NUM_CLASSES 41u
+/* 61 size classes: 41 small ones up to PM_MAX_SMALL, then 20 page-multiple
+ * classes up to PM_MAX_CLASS, served by the same caches with a guard after
+ * every object (slab.c). Requests above what the caches serve are mappings
+ * of their own (large.c). */
+#define PM_NUM_SMALL_CLASSES 41u
+#define PM_NUM_CLASSES 61u
 #define PM_MAX_SMALL 32768u
+#define PM_MAX_CLASS 1048576u
 /* log2 of a cache region's size: at most 64 GiB, at least 1 MiB (slab.c). */
 #define PM_REGION_SHIFT_MAX 36u
 #define PM_REGION_SHIFT_MIN 20u
 /* Requests at or below this size use the direct lookup table. */
 #define PM_SMALL_LOOKUP_MAX 1024u
 
-/* A cache id is (group << 6) | size class. Ids whose class is 41..63 name
+/* A cache id is (group << 6) | size class. Ids whose class is 61..63 name
  * no cache (their regions stay inaccessible). Groups of 64 cache ids: the N
  * partitions of kmalloc, then the bucket sets of kmem_buckets_create (one
  * group each), then the dedicated caches of kmem_cache_create (any slot of

@@ -38,6 +38,23 @@ static inline size_t tu_rss_bytes(void) {
     return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
 }
 
+/* A size above the largest size class (1 MiB): a large block, a mapping of
+ * its own, in every configuration. */
+#define TU_LARGE_BLOCK (((size_t)1 << 20) + 100000)
+
+/* Whether the page at `addr` is a guard mark (MADV_GUARD_INSTALL, which
+ * the library uses for guards where the kernel has it): bit 58 of its
+ * /proc/self/pagemap entry (Linux 6.15 and later; 0 before). */
+static inline bool tu_guard_marked(const void *addr) {
+    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    unsigned long long entry = 0;
+    off_t at = (off_t)((unsigned long)addr / 4096 * sizeof entry);
+    bool marked = fd >= 0 && pread(fd, &entry, sizeof entry, at) == (ssize_t)sizeof entry && (entry >> 58 & 1);
+    if (fd >= 0)
+        close(fd);
+    return marked;
+}
+
 /* Runs fn(arg) in a child process and returns what it wrote to stderr
  * (static buffer) and how it ended. */
 struct death {

@@ -19,7 +19,7 @@ int main(void) {
         keep[i] = p;
     }
     for (int i = 0; i < 50; i++) {
-        char *big = malloc(100000); /* a large block: no slot */
+        char *big = malloc(1100000); /* a large block (above 1 MiB): no slot */
         big = realloc(big, 200000);
         free(big);
         keep[100 + i] = calloc(3, 24);

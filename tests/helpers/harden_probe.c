@@ -32,7 +32,7 @@
  *   large-uaf-write <size>         free a large block, allocate another of the
  *                                  same size, write through the freed pointer
  *   large-reuse <size>             free a large block, then allocate one of
- *                                  the same size, one of 1 MiB and 64 more of
+ *                                  the same size, one of 2 MiB and 64 more of
  *                                  the size: how many overlap the freed range
  *   large-held <size> <count> <fill 0|1>
  *                                  allocate <count> blocks (filled: every page
@@ -169,7 +169,7 @@ static void fill_fresh(size_t size, size_t count, struct filled *f) {
 /* Measures the defences, for the preset checks:
  *   reuse=1       malloc/free/malloc gave the same address (a thread cache)
  *   usable100=N   malloc_usable_size(malloc(100))
- *   large_kept=N  freed 100 KiB blocks kept mapped
+ *   large_kept=N  freed 2 MiB blocks kept mapped
  *   ordered=1     a fresh 20000-byte cache handed its first 16 objects (two
  *                 slabs of 8) out in address order
  *   first_hole=+N the first inaccessible byte after that cache's first slot
@@ -187,7 +187,7 @@ static int cmd_fingerprint(void) {
 
     struct pm_large_stats before, after;
     pm_stats_large(&before);
-    free(hide(alloc_here(100 << 10)));
+    free(hide(alloc_here(2 << 20)));
     pm_stats_large(&after);
 
     struct filled f;
@@ -335,7 +335,7 @@ static int cmd_large_reuse(size_t size) {
     char *same = large_touched(size);
     overlapping += overlaps(freed, freed_bytes, same, size);
     blocks++;
-    overlapping += overlaps(freed, freed_bytes, large_touched(1 << 20), 1 << 20);
+    overlapping += overlaps(freed, freed_bytes, large_touched(2 << 20), 2 << 20);
     blocks++;
     for (int i = 0; i < 64; i++, blocks++)
         overlapping += overlaps(freed, freed_bytes, large_touched(size), size);

@@ -6,7 +6,7 @@
  *   stats_pattern          allocate, exit (statistics at exit)
  *   stats_pattern wait     allocate, write "ready" to stdout, wait for SIGTERM
  *   stats_pattern free     allocate, free it all, exit
- *   stats_pattern large    allocate, and 3 large blocks of 100000 bytes of
+ *   stats_pattern large    allocate, and 3 large blocks of 1100000 bytes of
  *                          which the first is freed, exit
  */
 #include <signal.h>
@@ -31,7 +31,7 @@ static void allocate_pattern(void) {
 }
 
 #define LARGE_BLOCKS 3
-#define LARGE_SIZE 100000
+#define LARGE_SIZE 1100000
 
 static void large_blocks(void) {
     void *blocks[LARGE_BLOCKS];

@@ -376,11 +376,13 @@ Test(harden, read_after_free_of_a_large_block_faults_under_strict) {
 
 /* The default preset keeps a freed block of up to 8 MiB mapped, its pages
  * resident, for reuse: reading it after free does not fault, and sees the
- * old contents. A larger block is unmapped as under strict. Under strict,
+ * old contents. A larger block is unmapped as under strict. (By default,
+ * blocks up to 1 MiB come from the slab caches, so 2 MiB is the smallest
+ * large block tried there; under strict 100 KiB is one.) Under strict,
  * large_reuse=on needs large_quarantine=off: the quarantine comes first. */
 Test(harden, freed_large_block_kept_mapped_by_default) {
-    struct run r = PROBE("default", "large-uaf", "102400");
-    expect_done(&r, "read 0x5a 0x5a\n", "default, 100 KiB");
+    struct run r = PROBE("default", "large-uaf", "2097152");
+    expect_done(&r, "read 0x5a 0x5a\n", "default, 2 MiB");
     run_free(&r);
     r = PROBE("strict,large_reuse=on,large_quarantine=off", "large-uaf", "102400");
     expect_done(&r, "read 0x5a 0x5a\n", "strict,large_reuse=on,large_quarantine=off, 100 KiB");
@@ -396,7 +398,7 @@ Test(harden, freed_large_block_kept_mapped_by_default) {
 /* ---- the large quarantine (strict) ---- */
 
 /* A freed block's range stays reserved: no later block (of its size, of
- * 1 MiB, 64 more of its size) overlaps it. The control: without the
+ * 2 MiB, 64 more of its size) overlaps it. The control: without the
  * quarantine the kernel hands the same range to the very next block. */
 Test(harden, large_quarantine_keeps_the_freed_range_from_new_blocks) {
     const char *sizes[] = {"262144", "1048576"};
@@ -405,9 +407,10 @@ Test(harden, large_quarantine_keeps_the_freed_range_from_new_blocks) {
         expect_done(&r, "large-reuse same=0 overlap=0 of 66\n", sizes[i]);
         run_free(&r);
     }
+    /* 2 MiB: the default preset serves 256 KiB from a slab cache */
     const char *controls[] = {"strict,large_quarantine=off", "default"};
     for (size_t i = 0; i < 2; i++) {
-        struct run r = PROBE(controls[i], "large-reuse", "262144");
+        struct run r = PROBE(controls[i], "large-reuse", "2097152");
         expect_done(&r, "large-reuse same=1 overlap=1 of 66\n", controls[i]);
         run_free(&r);
     }
@@ -580,14 +583,17 @@ Test(harden, usable_size_of_a_large_block_is_the_size_asked_for_under_strict) {
     run_free(&r);
 }
 
+/* By default the usable size is the slot: the size class up to 1 MiB
+ * (100000 is in the 112 KiB class), whole pages for a large block. */
 Test(harden, usable_size_is_the_slot_by_default) {
-    struct run r = PROBE("default", "usable", "1", "100", "4096", "32761", "100000");
+    struct run r = PROBE("default", "usable", "1", "100", "4096", "32761", "100000", "1100000");
     expect_done(&r, NULL, "default");
     cr_expect_eq(usable_of(&r, 1), 8);
     cr_expect_eq(usable_of(&r, 100), 112);
     cr_expect_eq(usable_of(&r, 4096), 4096);
     cr_expect_eq(usable_of(&r, 32761), 32768);
-    cr_expect_eq(usable_of(&r, 100000), 102400);
+    cr_expect_eq(usable_of(&r, 100000), 114688);
+    cr_expect_eq(usable_of(&r, 1100000), 1101824);
     run_free(&r);
 }
 
@@ -633,16 +639,20 @@ Test(harden, object_size_ends_at_the_size_asked_for_under_strict) {
 
 /* The control: by default an object ends at its slot's end. */
 Test(harden, object_size_ends_at_the_slot_by_default) {
-    struct run r = PROBE("default", "usable", "1", "100", "100000");
+    struct run r = PROBE("default", "usable", "1", "100", "100000", "1100000");
     expect_done(&r, NULL, "default");
     struct objsize one = objsize_of(&r, 1), hundred = objsize_of(&r, 100), big = objsize_of(&r, 100000);
+    struct objsize large = objsize_of(&r, 1100000);
     cr_expect_eq(one.start, 8);
     cr_expect_eq(one.slot_last, 1);
     cr_expect_eq(hundred.start, 112);
     cr_expect_eq(hundred.slot_last, 1);
-    cr_expect_eq(big.start, 102400);
+    cr_expect_eq(big.start, 114688);
     cr_expect_eq(big.slot_last, 1);
-    cr_expect_eq(big.past, 0, "the trailing guard page");
+    cr_expect_eq(big.past, 0, "the guard slot after a slot above 32 KiB");
+    cr_expect_eq(large.start, 1101824);
+    cr_expect_eq(large.slot_last, 1);
+    cr_expect_eq(large.past, 0, "the trailing guard page");
     run_free(&r);
 }
 

@@ -300,11 +300,11 @@ static struct run pattern_run(const char *arg, const char *extra1, const char *e
 
 /* Without thread caches (strict, canary off: 64-byte slots) every object
  * out of the slabs is live, so the peak is exact: 1260 objects of 64
- * bytes, 80640 bytes; large blocks of 100000 bytes take 25 pages each. */
+ * bytes, 80640 bytes; large blocks of 1100000 bytes take 269 pages each. */
 Test(stats, totals_give_live_and_peak_bytes) {
     struct run r = pattern_run("large", "PARTMALLOC_HARDEN=strict,canary=off", NULL);
     cr_expect_str_eq(line_starting(r.err, "small objects:"), "small objects: 1260 live, 78.8 KiB (peak 78.8 KiB)");
-    cr_expect_str_eq(line_starting(r.err, "large blocks:"), "large blocks: 2 live, 200.0 KiB (peak 3, 300.0 KiB), 3 allocated");
+    cr_expect_str_eq(line_starting(r.err, "large blocks:"), "large blocks: 2 live, 2.1 MiB (peak 3, 3.2 MiB), 3 allocated");
     run_free(&r);
     /* freed: nothing live, the peak stays */
     r = pattern_run("free", "PARTMALLOC_HARDEN=strict,canary=off", NULL);
@@ -327,8 +327,8 @@ Test(stats, peaks_with_thread_caches_cover_the_live_objects) {
     cr_expect_eq(json_u64(small, "active_bytes"), 1260 * 64);
     cr_expect_geq(json_u64(small, "peak_bytes"), 1260 * 64);
     cr_expect_eq(json_u64(large, "peak_blocks"), 3);
-    cr_expect_eq(json_u64(large, "peak_bytes"), 3 * 25 * 4096);
-    cr_expect_eq(json_u64(large, "active_bytes"), 2 * 25 * 4096);
+    cr_expect_eq(json_u64(large, "peak_bytes"), 3 * 269 * 4096);
+    cr_expect_eq(json_u64(large, "active_bytes"), 2 * 269 * 4096);
     size_t i;
     json_t *c;
     json_array_foreach(json_object_get(root, "caches"), i, c)

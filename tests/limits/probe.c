@@ -6,8 +6,9 @@
  *                         or MIB MiB, then all freed and allocated again:
  *                         "held=<MiB> errno=<name> again=<MiB>"
  *   count SIZE MAX        live SIZE-byte blocks until NULL or MAX of them,
- *                         then malloc(24) from another site:
- *                         "blocks=<n> small=<ok|NULL>"
+ *                         then malloc(24) from another site, and the
+ *                         footprint while they are live:
+ *                         "blocks=<n> small=<ok|NULL> rss=<KiB> maps=<n>"
  *   churn THREADS ROUNDS  THREADS threads at a time allocating and freeing,
  *                         ROUNDS times: "rss=<KiB>,<KiB> maps=<n>,<n>"
  *                         after the first round and after the last
@@ -71,6 +72,8 @@ static int fill(size_t size, size_t mib) {
     return 0;
 }
 
+static void footprint(long *rss_kib, long *maps);
+
 static int count(size_t size, size_t max) {
     void **t = table(max);
     if (!t)
@@ -78,7 +81,9 @@ static int count(size_t size, size_t max) {
     int err;
     size_t n = fill_table(t, max, size, &err);
     void *small = other_site(24);
-    printf("blocks=%zu small=%s\n", n, small ? "ok" : "NULL");
+    long rss, maps;
+    footprint(&rss, &maps);
+    printf("blocks=%zu small=%s rss=%ld maps=%ld\n", n, small ? "ok" : "NULL", rss, maps);
     free(small);
     for (size_t i = 0; i < n; i++)
         free(t[i]);

@@ -24,8 +24,10 @@ Test(api, malloc_sizes_usable_and_aligned) {
 Test(api, size_classes_waste_bound) {
     struct pm_config c;
     pm_get_config(&c);
-    cr_assert_eq(c.num_size_classes, 41);
-    cr_assert_eq(c.max_small_size, 32768);
+    cr_assert_eq(c.num_size_classes, 61);
+    /* classes above 32 KiB are served where a region holds 32 slots of them */
+    size_t served = c.cache_region_size >= ((size_t)32 << 20) ? (size_t)1 << 20 : c.cache_region_size / 32;
+    cr_assert_eq(c.max_small_size, served < 32768 ? 32768 : served);
     for (size_t n = 1; n <= c.max_small_size; n++) {
         void *p = pm_malloc(n);
         size_t u = pm_usable_size(p);
@@ -200,7 +202,7 @@ Test(api, ptr_info_names_caches) {
     pm_free(p);
     cr_assert_eq(pm_ptr_info(p, &info), 1);
     cr_expect_eq(info.live, 0);
-    void *big = pm_malloc(100000);
+    void *big = pm_malloc(TU_LARGE_BLOCK);
     cr_assert_eq(pm_ptr_info(big, &info), 1);
     cr_expect_eq(info.is_small, 0);
     cr_expect_str_eq(info.cache_name, "large");
@@ -229,15 +231,15 @@ Test(api, many_objects_distinct_and_intact) {
 
 Test(api, freed_large_blocks_are_kept_for_reuse_and_zeroed_for_calloc) {
     pm_collect(); /* start with no kept blocks */
-    unsigned char *a = pm_malloc(1 << 20);
-    memset(a, 0xab, 1 << 20);
+    unsigned char *a = pm_malloc(2 << 20);
+    memset(a, 0xab, 2 << 20);
     pm_free(a);
-    unsigned char *b = pm_malloc((1 << 20) - 100); /* about the same size: the kept block */
+    unsigned char *b = pm_malloc((2 << 20) - 100); /* about the same size: the kept block */
     cr_expect_eq(b, a, "a freed large block is reused");
     pm_free(b);
-    unsigned char *c = pm_calloc(1, 1 << 20);
+    unsigned char *c = pm_calloc(1, 2 << 20);
     cr_expect_eq(c, a);
-    for (size_t i = 0; i < (1 << 20); i += 61)
+    for (size_t i = 0; i < (2 << 20); i += 61)
         cr_assert_eq(c[i], 0, "calloc of a reused block is zeroed (byte %zu)", i);
     pm_free(c);
     unsigned char *d = pm_malloc(4 << 20); /* much larger: a fresh mapping */
@@ -334,10 +336,13 @@ Test(api, object_size_of_never_used_slots) {
     pm_free(p);
 }
 
-/* A guard page between groups of slabs (default preset): an inaccessible
- * range of the cache's region below an object handed out, from
- * /proc/self/maps. */
+/* A guard page between groups of slabs (default preset) below an object
+ * handed out: a guard-marked page of the cache's region, or an
+ * inaccessible range of it in /proc/self/maps (kernels without marks). */
 static char *guard_below(const char *region, size_t region_size, const char *highest) {
+    for (const char *page = region; page < highest; page += OS_PAGE)
+        if (tu_guard_marked(page))
+            return (char *)page;
     FILE *f = fopen("/proc/self/maps", "r");
     cr_assert_not_null(f);
     char line[512];
@@ -406,7 +411,7 @@ Test(api, object_size_in_regions_taken_past_the_first) {
 }
 
 Test(api, object_size_of_large_blocks) {
-    const size_t sizes[] = {32769, 200000, (size_t)9 << 20};
+    const size_t sizes[] = {((size_t)1 << 20) + 1, TU_LARGE_BLOCK, (size_t)9 << 20};
     for (size_t i = 0; i < 3; i++) {
         char *p = pm_malloc(sizes[i]);
         size_t u = pm_usable_size(p);

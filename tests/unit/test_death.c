@@ -62,7 +62,7 @@ Test(death, double_free_after_the_slot_went_back_to_its_slab) {
 }
 
 Test(death, double_free_large) {
-    void *p = pm_malloc(1 << 20);
+    void *p = pm_malloc(2 * TU_LARGE_BLOCK);
     expect_msg("double free", p, "large");
     tu_expect_abort(double_free, p, expected);
     pm_free(p);
@@ -89,7 +89,7 @@ Test(death, realloc_of_freed_pointer) {
     void *p = pm_malloc(48);
     expect_msg("realloc of a freed pointer", p, cache_of(p));
     tu_expect_abort(realloc_freed, p, expected);
-    void *big = pm_malloc(100000);
+    void *big = pm_malloc(TU_LARGE_BLOCK);
     expect_msg("realloc of a freed pointer", big, "large");
     tu_expect_abort(realloc_freed, big, expected);
 }
@@ -132,7 +132,7 @@ Test(death, wild_pointers) {
     static long global_object;
     expect_msg("invalid free (not a partmalloc pointer)", &global_object, "none");
     tu_expect_abort(do_free, &global_object, expected);
-    void *big = pm_malloc(200000);
+    void *big = pm_malloc(2 * TU_LARGE_BLOCK);
     expect_msg("invalid free (not a partmalloc pointer)", (char *)big + 4096, "none");
     tu_expect_abort(do_free, (char *)big + 4096, expected);
     pm_free(big);
@@ -166,7 +166,7 @@ Test(death, free_sized_with_wrong_size) {
     void *p = pm_malloc(32);
     expect_msg("free_sized with a size the object was not allocated with", p, cache_of(p));
     tu_expect_abort(free_sized_wrong, p, expected);
-    void *big = pm_malloc(100000);
+    void *big = pm_malloc(TU_LARGE_BLOCK);
     expect_msg("free_sized with a size the block was not allocated with", big, "large");
     tu_expect_abort(free_sized_wrong, big, expected);
     void *a = pm_aligned_alloc(256, 32);
@@ -206,7 +206,7 @@ static void write_past_end_after_shrink(void *p) {
 }
 
 Test(death, large_blocks_have_guard_pages) {
-    void *p = pm_malloc(100000);
+    void *p = pm_malloc(TU_LARGE_BLOCK);
     struct death d = run_in_child(write_past_end, p);
     cr_expect_eq(d.signal, SIGSEGV, "overflow past a large block: signal %d", d.signal);
     d = run_in_child(write_before_start, p);
@@ -220,19 +220,19 @@ Test(death, large_blocks_have_guard_pages) {
 
 static void free_kept_twice(void *p) {
     pm_free(p);
-    void *q = pm_malloc(100000); /* reuses the kept block */
+    void *q = pm_malloc(TU_LARGE_BLOCK); /* reuses the kept block */
     pm_free(q);
     pm_free(q);
 }
 
 static void overflow_reused_block(void *p) {
     pm_free(p);
-    char *q = pm_malloc(100000);
+    char *q = pm_malloc(TU_LARGE_BLOCK);
     ((volatile char *)q)[pm_usable_size(q)] = 1;
 }
 
 Test(death, kept_large_blocks_keep_their_checks_and_guards) {
-    void *p = pm_malloc(100000);
+    void *p = pm_malloc(TU_LARGE_BLOCK);
     expect_msg("double free", p, "large");
     tu_expect_abort(free_kept_twice, p, expected);
     struct death d = run_in_child(overflow_reused_block, p);

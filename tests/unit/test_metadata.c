@@ -18,6 +18,7 @@
 
 #include "os.h"
 #include "partmalloc.h"
+#include "testutil.h"
 
 #define MiB ((size_t)1 << 20)
 #define GiB ((size_t)1 << 30)
@@ -139,6 +140,27 @@ static bool anonymous_and_not_ours(const char *name, char *s, char *e) {
  * an overflow of a block could write (the names of partmalloc's mappings
  * are not shown on every kernel). */
 
+/* Adds [a, b) to the spans but for its guard-marked pages (read-write in
+ * the maps, but they fault): one span per run of unmarked pages. */
+static char *next_page(char *at) {
+    return (char *)(((uintptr_t)at / PAGE + 1) * PAGE);
+}
+
+static void add_unguarded(char *a, char *b) {
+    char *run = NULL;
+    for (char *at = a; at < b; at = next_page(at)) {
+        bool marked = tu_guard_marked(at);
+        if (!marked && !run)
+            run = at;
+        if (marked && run && n_spans < MAX_SPANS) {
+            spans[n_spans++] = (struct span){run, at};
+            run = NULL;
+        }
+    }
+    if (run && n_spans < MAX_SPANS)
+        spans[n_spans++] = (struct span){run, b};
+}
+
 static void writable_partmalloc_spans(char *lo, char *hi) {
     int fd = open("/proc/self/maps", O_RDONLY);
     cr_assert(fd >= 0);
@@ -165,8 +187,7 @@ static void writable_partmalloc_spans(char *lo, char *hi) {
         if (parsed && !bss_tail && perms[0] == 'r' && perms[1] == 'w' &&
             anonymous_and_not_ours(line + path_at, (char *)s, (char *)e)) {
             char *a = (char *)s < lo ? lo : (char *)s, *b = (char *)e > hi ? hi : (char *)e;
-            if (a < b)
-                spans[n_spans++] = (struct span){a, b};
+            add_unguarded(a, b);
         }
         line = eol ? eol + 1 : line + strlen(line);
     }
@@ -330,7 +351,7 @@ static char *plant_page(char *at) {
  * named like metadata and checked like it, is within reach: the window
  * check reports it and overwriting the window changes it. */
 Test(metadata, control_planted_metadata_next_to_a_block_is_caught) {
-    size_t size = 256 * 1024;
+    size_t size = TU_LARGE_BLOCK - TU_LARGE_BLOCK % PAGE; /* a mapping of its own */
     char *p = pm_malloc(size);
     cr_assert_not_null(p);
     /* past the trailing guard, or else before the leading one */

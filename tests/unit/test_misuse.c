@@ -60,6 +60,10 @@ const char *__asan_default_options(void) {
 
 #define PAGE ((size_t)4096)
 #define MiB ((size_t)1 << 20)
+/* Large blocks (mappings of their own) are above the largest size class,
+ * 1 MiB: LARGE_MIN just above it, BIG a size well inside the range. */
+#define LARGE_MIN (MiB + 1)
+#define BIG (MiB + 100000)
 /* Freed large blocks up to this size stay mapped for reuse (src/large.c). */
 #define LARGE_KEPT_MAX (8 * MiB)
 
@@ -238,7 +242,7 @@ Test(misuse, double_free_after_other_frees_in_between) {
     cr_assert_str_eq(cache_of(t.q, other), cache_of(t.p, name));
     cr_assert_str_eq(cache_of(t.r, other), name);
     tu_expect_abort(free_p_q_r_then_p, &t, diag("double free", t.p, name));
-    alloc_three(&t, 200000);
+    alloc_three(&t, 2 * MiB);
     tu_expect_abort(free_p_q_r_then_p, &t, diag("double free", t.p, "large"));
 }
 
@@ -272,7 +276,7 @@ Test(misuse, double_free_after_the_thread_cache_flushed) {
 Test(misuse, double_free_of_large_blocks) {
     /* just above the largest class; kept mapped for reuse when freed;
      * unmapped when freed (above the kept-block limit) */
-    const size_t sizes[] = {32769, MiB, LARGE_KEPT_MAX + 1};
+    const size_t sizes[] = {LARGE_MIN, 2 * MiB, LARGE_KEPT_MAX + 1};
     for (size_t i = 0; i < 3; i++) {
         void *p = t_malloc(sizes[i]);
         cr_assert_eq(info_of(p).is_small, 0);
@@ -308,13 +312,13 @@ static void realloc_away_then_free(void *arg) {
 
 Test(misuse, free_after_realloc_moved_the_block) {
     char name[32];
-    struct move m = {t_malloc(64), 100000}; /* small to large */
+    struct move m = {t_malloc(64), BIG}; /* small to large */
     tu_expect_abort(realloc_away_then_free, &m, diag("double free", m.p, cache_of(m.p, name)));
     t_free(m.p);
     m = (struct move){t_malloc(24), 200}; /* to another class */
     tu_expect_abort(realloc_away_then_free, &m, diag("double free", m.p, cache_of(m.p, name)));
     t_free(m.p);
-    m = (struct move){t_malloc(100000), 64}; /* large to small */
+    m = (struct move){t_malloc(BIG), 64}; /* large to small */
     tu_expect_abort(realloc_away_then_free, &m, diag("double free", m.p, "large"));
     t_free(m.p);
 }
@@ -324,7 +328,7 @@ Test(misuse, free_after_realloc_moved_the_block) {
  * mremap; realloc freed the old address, so a free of it is a double free
  * (while the address is among the last freed blocks remembered). */
 Test(misuse, free_after_a_large_realloc_moved_the_block) {
-    size_t n = 100000;
+    size_t n = BIG;
     char *p = t_malloc(n);
     char *after_guard = p + page_round(n) + PAGE;
     void *blocker = mmap(after_guard, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
@@ -346,7 +350,7 @@ Test(misuse, free_after_realloc_to_zero_freed_the_block) {
     char name[32];
     void *p = t_malloc(40);
     tu_expect_abort(realloc_to_zero_then_free, p, diag("double free", p, cache_of(p, name)));
-    void *big = t_malloc(100000);
+    void *big = t_malloc(BIG);
     tu_expect_abort(realloc_to_zero_then_free, big, diag("double free", big, "large"));
     t_free(p);
     t_free(big);
@@ -418,7 +422,7 @@ Test(misuse, free_of_a_stack_address) {
 /* Large blocks are found by their exact start: any other address in one
  * is not a partmalloc pointer. */
 Test(misuse, free_inside_a_large_block) {
-    char *p = t_malloc(200000);
+    char *p = t_malloc(2 * MiB);
     tu_expect_abort(do_free, p + 16, diag("invalid free (not a partmalloc pointer)", p + 16, "none"));
     tu_expect_abort(do_free, p + 8 * PAGE, diag("invalid free (not a partmalloc pointer)", p + 8 * PAGE, "none"));
     t_free(p);
@@ -577,7 +581,7 @@ static void expect_invalid(void (*fn)(void *), const char *op, const struct bad 
 }
 
 Test(misuse, realloc_of_invalid_pointers) {
-    char *large = t_malloc(100000), *small = t_malloc(64);
+    char *large = t_malloc(BIG), *small = t_malloc(64);
     struct pm_ptr_info fresh;
     struct bad bad[5];
     size_t n = bad_pointers(bad, large, small, &fresh);
@@ -588,7 +592,7 @@ Test(misuse, realloc_of_invalid_pointers) {
 }
 
 Test(misuse, usable_size_of_invalid_pointers) {
-    char *large = t_malloc(100000), *small = t_malloc(64);
+    char *large = t_malloc(BIG), *small = t_malloc(64);
     struct pm_ptr_info fresh;
     struct bad bad[5];
     size_t n = bad_pointers(bad, large, small, &fresh);
@@ -602,7 +606,7 @@ Test(misuse, usable_size_of_freed_pointers) {
     char name[32];
     void *p = t_malloc(100);
     tu_expect_abort(free_then_usable, p, diag(USABLE_OP " of a freed pointer", p, cache_of(p, name)));
-    void *kept = t_malloc(MiB);
+    void *kept = t_malloc(2 * MiB);
     tu_expect_abort(free_then_usable, kept, diag(USABLE_OP " of a freed pointer", kept, "large"));
     void *unmapped = t_malloc(LARGE_KEPT_MAX + 1);
     tu_expect_abort(free_then_usable, unmapped, diag(USABLE_OP " of a freed pointer", unmapped, "large"));
@@ -659,7 +663,7 @@ Test(misuse, free_sized_accepts_any_size_of_the_class) {
 }
 
 Test(misuse, free_sized_of_a_large_block_with_another_size) {
-    size_t n = 100000;
+    size_t n = BIG;
     void *p = t_malloc(n);
     /* the exact size asked for, not the usable size; 0 never matches */
     const size_t wrong[] = {n - 1, n + 1, page_round(n), 0};
@@ -694,7 +698,7 @@ Test(misuse, free_aligned_sized_with_another_alignment_or_size) {
 }
 
 Test(misuse, free_aligned_sized_of_a_large_block_with_another_alignment) {
-    size_t n = 100000;
+    size_t n = BIG;
     char *p = t_aligned_alloc(PAGE, n);
     /* twice the largest alignment the pointer happens to have */
     size_t wrong = ((uintptr_t)p & -(uintptr_t)p) * 2;
@@ -705,7 +709,7 @@ Test(misuse, free_aligned_sized_of_a_large_block_with_another_alignment) {
 
 /* The size check of a large block names the call that was made. */
 Test(misuse, free_aligned_sized_of_a_large_block_with_another_size) {
-    size_t n = 100000;
+    size_t n = BIG;
     char *p = t_aligned_alloc(PAGE, n);
     struct sized s = {p, n + 1, PAGE};
     tu_expect_abort(do_free_sized, &s,
@@ -720,8 +724,8 @@ Test(misuse, free_sized_of_freed_and_foreign_pointers) {
     tu_expect_abort(free_then_free_sized, &s, diag("free_sized of a freed pointer", p, cache_of(p, name)));
     s.alignment = 16;
     tu_expect_abort(free_then_free_sized, &s, diag("free_aligned_sized of a freed pointer", p, name));
-    void *big = t_malloc(100000);
-    struct sized b = {big, 100000, 0};
+    void *big = t_malloc(BIG);
+    struct sized b = {big, BIG, 0};
     tu_expect_abort(free_then_free_sized, &b, diag("double free", big, "large"));
     void *wild = (void *)(uintptr_t)0x41414141000ull;
     struct sized w = {wild, 64, 0};
@@ -877,7 +881,7 @@ Test(misuse, posix_memalign_with_a_bad_alignment) {
 struct large_case {
     size_t size, alignment;
 };
-static const struct large_case large_cases[] = {{32769, 0}, {100000, 0}, {MiB + 1, 0}, {100000, 65536}};
+static const struct large_case large_cases[] = {{LARGE_MIN, 0}, {BIG, 0}, {3 * MiB + 1, 0}, {BIG, 65536}};
 #define N_LARGE (sizeof large_cases / sizeof large_cases[0])
 
 static char *large_alloc(const struct large_case *c) {

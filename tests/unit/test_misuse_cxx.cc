@@ -93,6 +93,27 @@ Test(misuse_cxx, sized_delete_with_the_size_of_another_class) {
     ::operator delete(p, 64);
 }
 
+// An object of a class above 32 KiB: sized delete checks the class, as
+// for the small classes (any size of the class is the same class).
+Test(misuse_cxx, sized_delete_of_an_object_of_a_class_above_32k) {
+    struct pm_config c;
+    pm_get_config(&c);
+    if (c.max_small_size < 100000)
+        cr_skip_test("the classes above 32 KiB are not served here");
+    void *p = hide(::operator new(100000));
+    struct pm_ptr_info info = info_of(p);
+    cr_assert_eq(info.object_size, 114688);
+    for (std::size_t w : {std::size_t(98304), std::size_t(114689), std::size_t(32768)}) {
+        sized_delete d = {p, w, 0};
+        death o = run_in_child(do_sized_delete, &d);
+        cr_expect_eq(o.signal, SIGABRT, "operator delete(p, %zu): signal %d", w, o.signal);
+        cr_expect_str_eq(o.stderr_text, diag("free_sized with a size the object was not allocated with", p,
+                                             info.cache_name),
+                         "operator delete(p, %zu)", w);
+    }
+    ::operator delete(p, 114688);
+}
+
 // `new char` released as if it were a 32-byte struct.
 Test(misuse_cxx, new_char_deleted_as_a_32_byte_struct) {
     char *c = hide(new char('x'));
@@ -104,7 +125,7 @@ Test(misuse_cxx, new_char_deleted_as_a_32_byte_struct) {
 }
 
 Test(misuse_cxx, sized_delete_of_a_large_block_with_another_size) {
-    std::size_t n = 100000;
+    std::size_t n = TU_LARGE_BLOCK;
     void *p = hide(::operator new(n));
     for (std::size_t w : {n - 1, n + 1, std::size_t(0)}) {
         sized_delete d = {p, w, 0};
@@ -134,7 +155,7 @@ Test(misuse_cxx, sized_aligned_delete_with_another_alignment) {
 }
 
 Test(misuse_cxx, sized_aligned_delete_of_a_large_block_with_another_alignment) {
-    std::size_t n = 100000;
+    std::size_t n = TU_LARGE_BLOCK;
     void *p = hide(::operator new(n, std::align_val_t{4096}));
     // twice the largest alignment the pointer happens to have
     std::size_t wrong = (reinterpret_cast<std::uintptr_t>(p) & -reinterpret_cast<std::uintptr_t>(p)) * 2;

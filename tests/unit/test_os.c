@@ -12,7 +12,7 @@
 #include "os.h"
 #include "partmalloc.h"
 
-#define LARGE ((size_t)1 << 20)
+#define LARGE ((size_t)2 << 20) /* above the largest size class: a mapping of its own */
 
 static void started(void) {
     pm_free(pm_malloc(16)); /* initialization maps its regions before any injection */

@@ -335,7 +335,7 @@ Test(stats, histogram_parses_back) {
 Test(stats, peaks_stay_after_frees) {
     struct pm_large_stats before, during, after;
     pm_stats_large(&before);
-    enum { BLOCKS = 4, SIZE = 200 * 1024 };
+    enum { BLOCKS = 4, SIZE = 1200 * 1024 }; /* above the largest class */
     void *blocks[BLOCKS];
     for (int i = 0; i < BLOCKS; i++)
         cr_assert_not_null(blocks[i] = pm_malloc(SIZE));
