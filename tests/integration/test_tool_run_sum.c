@@ -1,5 +1,5 @@
 /* partmalloc run --processes sum: tests/tools/spawner keeps 100 nodes and
- * starts K copies of itself, child i keeping i * 100 nodes and one 1 MiB
+ * starts K copies of itself, child i keeping i * 100 nodes and one 2 MiB
  * block. The sum holds every process's counts, exactly those of the
  * processes' own dumps added up; without the option only the program's show;
  * a child with other partitions gets a sum of its own. */
@@ -85,7 +85,7 @@ Test(tool_run_sum, histogram_counts_every_process) {
     cr_expect(strncmp(r.err + strlen(sum_heading), header, strlen(header)) == 0, "%s", r.err);
     cr_expect_eq(partition_count(r.err, node_partition(token, 16)), NODES_IN_ALL, "%s", r.err);
     cr_expect_not_null(strstr(r.err, "++ node"), "%s", r.err);
-    cr_expect_not_null(strstr(r.err, "large blocks: 3 live, 3.0 MiB (peak 3, 3.0 MiB), 3 allocated\n"), "%s", r.err);
+    cr_expect_not_null(strstr(r.err, "large blocks: 3 live, 6.0 MiB (peak 3, 6.0 MiB), 3 allocated\n"), "%s", r.err);
     cr_expect_null(strstr(r.err, "not shown"), "%s", r.err);
     run_free(&r);
 }
@@ -193,8 +193,8 @@ Test(tool_run_sum, json_sum_equals_the_dumps_added_up) {
     cr_expect_eq(summed.node_census, NODES_IN_ALL);
     cr_expect_eq(summed.node_allocs, NODES_IN_ALL);
     cr_expect_eq(summed.large_allocs, CHILDREN);
-    cr_expect_eq(summed.large_active_bytes, CHILDREN << 20);
-    cr_expect_eq(summed.large_peak_bytes, CHILDREN << 20); /* the peaks added up */
+    cr_expect_eq(summed.large_active_bytes, CHILDREN << 21);
+    cr_expect_eq(summed.large_peak_bytes, CHILDREN << 21); /* the peaks added up */
     cr_assert_eq(totals_of_own_dumps(&added), 1 + CHILDREN);
     cr_expect_eq(summed.node_census, added.node_census);
     cr_expect_eq(summed.node_allocs, added.node_allocs);

@@ -2,7 +2,7 @@
  * built with `partmalloc cc`:
  *   spawner K [mixed]
  * keeps 100 `struct node` alive, then runs itself K times as child i
- * (1..K), each keeping i * 100 nodes and one 1 MiB block alive, one after
+ * (1..K), each keeping i * 100 nodes and one 2 MiB block alive, one after
  * the other. With "mixed", the last child runs with PARTMALLOC_PARTITIONS=4.
  * Prints on stdout "token <node's token>". */
 #include <stdbool.h>
@@ -47,7 +47,7 @@ int main(int argc, char **argv) {
         long i = atol(argv[2]);
         keep_nodes(i * 100);
         static char *block;
-        block = malloc(1 << 20);
+        block = malloc(2 << 20); /* above 1 MiB: a large block */
         block[0] = 1;
         return 0;
     }
