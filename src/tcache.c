@@ -94,21 +94,44 @@ void pm_tcache_init(void) {
         pm_fatal("cannot create the thread-cache key");
 }
 
+/* Thread caches carved at once when none is free, without an
+ * address-space limit: the kernel keeps each carve its own mapping, so
+ * one carve per cache would add a mapping for most new caches. */
+#define PM_TCACHE_BATCH 8
+
+/* Carves caches: the first is returned, the others go on the free list
+ * (untouched, they take no pages). NULL if the OS refuses even one. */
+static struct pm_tcache *tcache_carve(void) {
+    size_t stride = (size_t)page_up((char *)0 + tcache_bytes()), count = PM_TCACHE_BATCH;
+    if (pm_os_space_limit() != SIZE_MAX)
+        count = 1;
+    char *block = pm_os_meta_alloc(stride * count, PM_USE_TCACHE);
+    if (!block && count > 1)
+        block = pm_os_meta_alloc(stride * (count = 1), PM_USE_TCACHE);
+    if (!block)
+        return NULL;
+    pm_lock(&tcache_lock);
+    for (size_t i = count; i-- > 0;) {
+        struct pm_tcache *tc = (struct pm_tcache *)(block + i * stride);
+        tc->next_all = tcache_all;
+        __atomic_store_n(&tcache_all, tc, __ATOMIC_RELEASE);
+        if (i > 0) {
+            tc->next_free = tcache_free_list;
+            tcache_free_list = tc;
+        }
+    }
+    pm_unlock(&tcache_lock);
+    return (struct pm_tcache *)block;
+}
+
 static struct pm_tcache *tcache_create(void) {
     pm_lock(&tcache_lock);
     struct pm_tcache *tc = tcache_free_list;
     if (tc)
         tcache_free_list = tc->next_free;
     pm_unlock(&tcache_lock);
-    if (!tc) {
-        tc = pm_os_meta_alloc(tcache_bytes(), PM_USE_TCACHE);
-        if (!tc)
-            return NULL;
-        pm_lock(&tcache_lock);
-        tc->next_all = tcache_all;
-        __atomic_store_n(&tcache_all, tc, __ATOMIC_RELEASE);
-        pm_unlock(&tcache_lock);
-    }
+    if (!tc && !(tc = tcache_carve()))
+        return NULL;
     bins_reset(tc); /* a recycled cache's bins went back to zero pages */
     tc->next_free = NULL;
     pthread_setspecific(tcache_key, tc);
@@ -183,6 +206,19 @@ static void *alloc_uncached(size_t cid) {
     return e.ptr;
 }
 
+/* Objects an empty bin takes from its central cache: half its capacity,
+ * but no more than the thread has taken from the bin so far (at least 1),
+ * so the refills of a new thread double from 1. Many short-lived threads
+ * that each allocate a few objects then hold a few each, not half a bin
+ * of every class they touch. */
+static size_t refill_count(const struct pm_bin *bin) {
+    size_t half = (size_t)(bin->end - bin->base) / 2;
+    uint64_t taken = __atomic_load_n(&bin->allocs, __ATOMIC_RELAXED);
+    if (half == 0)
+        half = 1;
+    return taken == 0 ? 1 : taken < half ? (size_t)taken : half;
+}
+
 void *pm_tcache_alloc_slow(size_t cid, size_t size) {
     /* Before initialization the partition mask is 0: `cid` is partition 0
      * of its class, a valid cache under any configuration. */
@@ -196,8 +232,7 @@ void *pm_tcache_alloc_slow(size_t cid, size_t size) {
     }
     struct pm_bin *bin = &tc->bins[cid];
     if (bin->top == bin->base) {
-        size_t cap = (size_t)(bin->end - bin->base);
-        size_t n = pm_cache_refill(cid, bin->base, cap / 2 ? cap / 2 : 1);
+        size_t n = pm_cache_refill(cid, bin->base, refill_count(bin));
         if (n == 0) {
             errno = ENOMEM;
             return NULL;
