@@ -226,8 +226,9 @@ void *pm_os_move(void *addr, size_t old_size, size_t new_size, void *dest) {
  * until touched, as with pm_os_alloc. A full arena is followed by another,
  * with gaps of its own.
  *
- * Under an address-space limit (RLIMIT_AS, or RLIMIT_DATA if smaller) an arena is at most 1/32 of it
- * and a gap 1/64, so that metadata leaves the limit to the blocks; when
+ * Under an address-space limit (RLIMIT_AS, or RLIMIT_DATA if smaller) an
+ * arena is at most 1/32 of it and a gap 1/64, so that metadata leaves the
+ * limit to the blocks; when
  * even that does not fit, the reservation shrinks: first the arena, halved
  * down to what the request needs, then the gaps, halved down to one page;
  * only when not even that fits does the call fail. */
