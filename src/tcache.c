@@ -102,7 +102,7 @@ void pm_tcache_init(void) {
 /* Carves caches: the first is returned, the others go on the free list
  * (untouched, they take no pages). NULL if the OS refuses even one. */
 static struct pm_tcache *tcache_carve(void) {
-    size_t stride = (size_t)page_up((char *)0 + tcache_bytes()), count = PM_TCACHE_BATCH;
+    size_t stride = (tcache_bytes() + PM_PAGE - 1) & ~(size_t)(PM_PAGE - 1), count = PM_TCACHE_BATCH;
     if (pm_os_space_limit() != SIZE_MAX)
         count = 1;
     char *block = pm_os_meta_alloc(stride * count, PM_USE_TCACHE);
