@@ -206,19 +206,6 @@ static void *alloc_uncached(size_t cid) {
     return e.ptr;
 }
 
-/* Objects an empty bin takes from its central cache: half its capacity,
- * but no more than the thread has taken from the bin so far (at least 1),
- * so the refills of a new thread double from 1. Many short-lived threads
- * that each allocate a few objects then hold a few each, not half a bin
- * of every class they touch. */
-static size_t refill_count(const struct pm_bin *bin) {
-    size_t half = (size_t)(bin->end - bin->base) / 2;
-    uint64_t taken = __atomic_load_n(&bin->allocs, __ATOMIC_RELAXED);
-    if (half == 0)
-        half = 1;
-    return taken == 0 ? 1 : taken < half ? (size_t)taken : half;
-}
-
 void *pm_tcache_alloc_slow(size_t cid, size_t size) {
     /* Before initialization the partition mask is 0: `cid` is partition 0
      * of its class, a valid cache under any configuration. */
@@ -232,7 +219,8 @@ void *pm_tcache_alloc_slow(size_t cid, size_t size) {
     }
     struct pm_bin *bin = &tc->bins[cid];
     if (bin->top == bin->base) {
-        size_t n = pm_cache_refill(cid, bin->base, refill_count(bin));
+        size_t cap = (size_t)(bin->end - bin->base);
+        size_t n = pm_cache_refill(cid, bin->base, cap / 2 ? cap / 2 : 1);
         if (n == 0) {
             errno = ENOMEM;
             return NULL;
