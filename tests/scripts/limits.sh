@@ -6,7 +6,8 @@
 # and allocates again after its frees; under ulimit -d it holds at least 80%
 # of what glibc holds. The control: the same fill without partmalloc (glibc)
 # meets the limit too. Thread churn (512 threads at a time, 20 rounds) ends
-# with the resident set near that after the first round; a zero-size 64 KiB-aligned block grows by realloc in every preset.
+# with the resident set near that after the first round; a zero-size
+# 64 KiB-aligned block grows by realloc in every preset.
 # Run from the project root with $BUILD set; prints PASS:/FAIL: per check.
 BUILD=${BUILD:-build}
 lib=$(cd "$BUILD" 2>/dev/null && pwd)/libpartmalloc.so
@@ -75,8 +76,6 @@ for preset in default strict; do
     out=$(PARTMALLOC_HARDEN=$preset LD_PRELOAD=$lib "$probe" churn 512 20 2>&1)
     rss0=$(echo "$out" | sed -n 's/.*rss=\([0-9]*\),.*/\1/p')
     rss1=$(echo "$out" | sed -n 's/.*rss=[0-9]*,\([0-9]*\) .*/\1/p')
-    maps0=$(echo "$out" | sed -n 's/.*maps=\([0-9]*\),.*/\1/p')
-    maps1=$(echo "$out" | sed -n 's/.*maps=[0-9]*,\([0-9]*\)$/\1/p')
     if [ -n "$rss1" ] && [ "$rss1" -le $((rss0 + churn_rss_margin)) ]; then
         echo "PASS: $preset: thread churn 512x20 keeps RSS within $churn_rss_margin KiB of round 0 ($out)"
     else echo "FAIL: $preset: thread churn 512x20 keeps RSS within $churn_rss_margin KiB of round 0 ($out)"; fi
