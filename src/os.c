@@ -95,12 +95,21 @@ static void *map_anonymous(void *addr, size_t size, int prot, int flags, enum pm
     return p;
 }
 
+/* The soft limit `resource` sets, SIZE_MAX when none. */
+static size_t rlimit_bytes(int resource) {
+    struct rlimit r;
+    bool limited = getrlimit(resource, &r) == 0 && r.rlim_cur != RLIM_INFINITY && r.rlim_cur < SIZE_MAX;
+    return limited ? (size_t)r.rlim_cur : SIZE_MAX;
+}
+
+/* RLIMIT_DATA counts every private writable mapping, reserved without
+ * commit charge or not: it bounds what may be made read-write as RLIMIT_AS
+ * bounds what may be mapped. */
 size_t pm_os_space_limit(void) {
     int saved = errno;
-    struct rlimit r;
-    bool limited = getrlimit(RLIMIT_AS, &r) == 0 && r.rlim_cur != RLIM_INFINITY && r.rlim_cur < SIZE_MAX;
+    size_t as = rlimit_bytes(RLIMIT_AS), data = rlimit_bytes(RLIMIT_DATA);
     errno = saved;
-    return limited ? (size_t)r.rlim_cur : SIZE_MAX;
+    return as < data ? as : data;
 }
 
 void *pm_os_reserve(size_t size, enum pm_os_use use) {
@@ -217,8 +226,9 @@ void *pm_os_move(void *addr, size_t old_size, size_t new_size, void *dest) {
  * until touched, as with pm_os_alloc. A full arena is followed by another,
  * with gaps of its own.
  *
- * Under an address-space limit (RLIMIT_AS) an arena is at most 1/32 of it
- * and a gap 1/64, so that metadata leaves the limit to the blocks; when
+ * Under an address-space limit (RLIMIT_AS, or RLIMIT_DATA if smaller) an
+ * arena is at most 1/32 of it and a gap 1/64, so that metadata leaves the
+ * limit to the blocks; when
  * even that does not fit, the reservation shrinks: first the arena, halved
  * down to what the request needs, then the gaps, halved down to one page;
  * only when not even that fits does the call fail. */

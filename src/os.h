@@ -66,8 +66,9 @@ struct pm_os_range {
     char *used_end;
 };
 size_t pm_os_meta_ranges(struct pm_os_range *out, size_t max);
-/* The address space the process may map (RLIMIT_AS), SIZE_MAX when it
- * has no limit: what reserves up front take a fraction of. */
+/* The smaller of the address space the process may map (RLIMIT_AS) and
+ * the private writable memory it may have (RLIMIT_DATA), SIZE_MAX when
+ * neither is set: what reserves up front take a fraction of. */
 size_t pm_os_space_limit(void);
 /* Makes a reserved range read-write; false on failure (the range is then
  * as it was). */

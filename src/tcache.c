@@ -35,6 +35,9 @@ static struct pm_tcache *tcache_free_list;
 static struct pm_tcache *tcache_all;
 static size_t bin_capacity[PM_NUM_CLASSES];
 static size_t entries_per_tcache;
+/* bins[cid].allocs of the caches whose pages went back at their thread's
+ * exit, so the statistics still count what those threads took. */
+static uint64_t retired_allocs[PM_MAX_CACHES];
 
 /* Objects a bin holds at most: up to 64, and about 64 KiB of them (at
  * least 2); above PM_MAX_SMALL at most 128 KiB of them, at least one, so
@@ -61,6 +64,14 @@ static size_t tcache_bytes(void) {
     return sizeof(struct pm_tcache) + sizeof(struct pm_entry) * entries_per_tcache;
 }
 
+static char *page_down(char *p) {
+    return (char *)((uintptr_t)p & ~(uintptr_t)(PM_PAGE - 1));
+}
+
+static char *page_up(char *p) {
+    return page_down(p + PM_PAGE - 1);
+}
+
 static void bins_reset(struct pm_tcache *tc) {
     struct pm_entry *e = (struct pm_entry *)(tc + 1); /* entries follow the bins */
     for (size_t cid = 0; cid < pm_g.num_caches; cid++) {
@@ -83,22 +94,45 @@ void pm_tcache_init(void) {
         pm_fatal("cannot create the thread-cache key");
 }
 
+/* Thread caches carved at once when none is free, without an
+ * address-space limit: the kernel keeps each carve its own mapping, so
+ * one carve per cache would add a mapping for most new caches. */
+#define PM_TCACHE_BATCH 8
+
+/* Carves caches: the first is returned, the others go on the free list
+ * (untouched, they take no pages). NULL if the OS refuses even one. */
+static struct pm_tcache *tcache_carve(void) {
+    size_t stride = (tcache_bytes() + PM_PAGE - 1) & ~(size_t)(PM_PAGE - 1), count = PM_TCACHE_BATCH;
+    if (pm_os_space_limit() != SIZE_MAX)
+        count = 1;
+    char *block = pm_os_meta_alloc(stride * count, PM_USE_TCACHE);
+    if (!block && count > 1)
+        block = pm_os_meta_alloc(stride * (count = 1), PM_USE_TCACHE);
+    if (!block)
+        return NULL;
+    pm_lock(&tcache_lock);
+    for (size_t i = count; i-- > 0;) {
+        struct pm_tcache *tc = (struct pm_tcache *)(block + i * stride);
+        tc->next_all = tcache_all;
+        __atomic_store_n(&tcache_all, tc, __ATOMIC_RELEASE);
+        if (i > 0) {
+            tc->next_free = tcache_free_list;
+            tcache_free_list = tc;
+        }
+    }
+    pm_unlock(&tcache_lock);
+    return (struct pm_tcache *)block;
+}
+
 static struct pm_tcache *tcache_create(void) {
     pm_lock(&tcache_lock);
     struct pm_tcache *tc = tcache_free_list;
     if (tc)
         tcache_free_list = tc->next_free;
     pm_unlock(&tcache_lock);
-    if (!tc) {
-        tc = pm_os_meta_alloc(tcache_bytes(), PM_USE_TCACHE);
-        if (!tc)
-            return NULL;
-        bins_reset(tc);
-        pm_lock(&tcache_lock);
-        tc->next_all = tcache_all;
-        __atomic_store_n(&tcache_all, tc, __ATOMIC_RELEASE);
-        pm_unlock(&tcache_lock);
-    }
+    if (!tc && !(tc = tcache_carve()))
+        return NULL;
+    bins_reset(tc); /* a recycled cache's bins went back to zero pages */
     tc->next_free = NULL;
     pthread_setspecific(tcache_key, tc);
     pm_tc = tc;
@@ -123,11 +157,36 @@ void pm_tcache_flush_current(void) {
     }
 }
 
+/* Adds the bins' counters to retired_allocs before the bins are zeroed; a
+ * statistics reader running in between counts them twice in that reading. */
+static void bins_retire(struct pm_tcache *tc) {
+    for (size_t cid = 0; cid < pm_g.num_caches; cid++) {
+        uint64_t n = __atomic_load_n(&tc->bins[cid].allocs, __ATOMIC_RELAXED);
+        if (n)
+            __atomic_fetch_add(&retired_allocs[cid], n, __ATOMIC_RELAXED);
+    }
+}
+
+/* Gives back every page of an idle cache but the one holding its list
+ * links: bins and entries read as zero again, as in a fresh cache. Without
+ * this each cache on the free list keeps the pages its thread touched, and
+ * there are as many of them as threads were ever alive at once. */
+static void tcache_decommit(struct pm_tcache *tc) {
+    char *start = (char *)tc, *end = page_up(start + tcache_bytes());
+    char *keep = page_down((char *)&tc->next_free), *keep_end = page_up((char *)(&tc->next_all + 1));
+    if (keep > start)
+        pm_os_decommit(start, (size_t)(keep - start));
+    if (end > keep_end)
+        pm_os_decommit(keep_end, (size_t)(end - keep_end));
+}
+
 static void tcache_release(void *arg) {
     struct pm_tcache *tc = arg;
     pm_tcache_flush_current();
     pm_tc = &pm_tcache_empty;
     pm_tc_gone = true;
+    bins_retire(tc);
+    tcache_decommit(tc);
     pm_lock(&tcache_lock);
     tc->next_free = tcache_free_list;
     tcache_free_list = tc;
@@ -195,7 +254,7 @@ void pm_tcache_free_slow(size_t cid, void *ptr, uint8_t *state) {
 }
 
 uint64_t pm_tcache_allocs(size_t cid) {
-    uint64_t sum = 0;
+    uint64_t sum = __atomic_load_n(&retired_allocs[cid], __ATOMIC_RELAXED);
     for (struct pm_tcache *tc = __atomic_load_n(&tcache_all, __ATOMIC_ACQUIRE); tc; tc = tc->next_all)
         sum += __atomic_load_n(&tc->bins[cid].allocs, __ATOMIC_RELAXED);
     return sum;
