@@ -86,3 +86,17 @@ for preset in default strict off; do
     if [ "$out" = grown ]; then echo "PASS: $preset: a zero-size 64 KiB-aligned block grows by realloc"
     else echo "$out" | head -3; echo "FAIL: $preset: a zero-size 64 KiB-aligned block grows by realloc"; fi
 done
+
+# A script that holds 2 million short strings (about 250 MiB with glibc)
+# under an address-space limit.
+if command -v perl >/dev/null 2>&1; then
+    for mib in 1024 4096; do
+        for n in 16 64; do
+            out=$( (ulimit -v $((mib * 1024)) && PARTMALLOC_PARTITIONS=$n LD_PRELOAD=$lib perl -e 'push @a, "x" x 40 for 1 .. 2e6; print "ok\n"') 2>&1)
+            if [ "$out" = ok ]; then echo "PASS: perl holds 2e6 strings under ${mib} MiB, N=$n"
+            else echo "$out" | head -3; echo "FAIL: perl holds 2e6 strings under ${mib} MiB, N=$n"; fi
+        done
+    done
+else
+    echo "FAIL: perl is missing"
+fi
