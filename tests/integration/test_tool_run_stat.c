@@ -450,7 +450,7 @@ Test(tool, bad_arguments_name_themselves) {
         {{"run", "--mode"}, "partmalloc run: option '--mode' needs a value\n"},
         {{"run", "--html"}, "partmalloc run: option '--html' needs a value\n"},
         {{"run", "--html", "", "--", "true"}, "partmalloc run: --html needs a file name\n"},
-        {{"run", "--html", "p.html", "--processes", "sum", "--", "true"},
+        {{"run", "--html=p.html", "--processes=sum", "--", "true"},
          "partmalloc run: --html shows the program's statistics alone; it cannot be used with --processes sum\n"},
         {{"stat", "--html"}, "partmalloc stat: option '--html' needs a value\n"},
         {{"stat", "--html", "", "1"}, "partmalloc stat: --html needs a file name\n"},
