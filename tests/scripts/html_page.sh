@@ -47,6 +47,15 @@ $check escaped "$tmp/run.html" && pass "run --html escapes the program's strings
 grep -q '<script src\|<link\|https\?://' "$tmp/run.html" &&
     failed "the page refers to something outside itself" || pass "the page refers to nothing outside itself"
 
+# Random mode: no groups, the same bars.
+"$tool" run --mode random --html "$tmp/random.html" -- "$prog" >/dev/null 2>"$tmp/random.txt"
+if $check data "$tmp/random.html" "$tmp/random.txt"; then
+    pass "run --mode random --html: the page's data is the text histogram's"
+else
+    cat "$tmp/random.txt"
+    failed "run --mode random --html: the page's data is the text histogram's"
+fi
+
 # stat of a live process, started as run starts its program.
 PARTMALLOC_STATS_SIGNAL=USR2 LD_PRELOAD="$BUILD/stats/libpartmalloc.so" "$prog" wait >"$tmp/ready" &
 pid=$!
@@ -63,7 +72,7 @@ else
 fi
 
 # The browser: the script ran to its end and drew a bar per partition.
-for page in run stat; do
+for page in run random stat; do
     if browse "$tmp/$page.html" --dump-dom >"$tmp/$page.dom" && $check dom "$tmp/$page.dom"; then
         pass "chromium draws the $page page without a script error"
     else
