@@ -115,7 +115,7 @@ TOOL      := $(BUILD)/partmalloc
 TYPEINFO_SRC := tools/typeinfo.c tools/dwarf_walk.c tools/type_name.c tools/holds_pointers.c \
                 tools/typeinfo_containers.c
 TOOL_SRC  := tools/partmalloc.c tools/cmd_run.c tools/cmd_stat.c tools/cmd_cc.c tools/cc_link.c tools/cmd_report.c tools/spawn.c \
-             tools/dump.c tools/stats_sum.c tools/labels.c tools/collapse.c tools/symbolize.c $(TYPEINFO_SRC) src/stats_format.c
+             tools/dump.c tools/stats_sum.c tools/html.c tools/labels.c tools/collapse.c tools/symbolize.c $(TYPEINFO_SRC) src/stats_format.c
 TOOL_LIBS := -ljansson -lyaml -ldw -lelf -lsodium -lstdc++
 TOOL_CFLAGS := -std=gnu17 -O2 -g $(WARN) -Iinclude -Isrc -Itools -DPM_LIB_SONAME='"$(LIB_SONAME)"'
 tool_objs_of = $(patsubst %.c,$(BUILD)/tool/%.o,$(1))

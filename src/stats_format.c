@@ -299,12 +299,19 @@ static void totals(struct writer *w, const struct pm_stats_view *v) {
     puts_(w, " allocated\n");
 }
 
-static void render_histogram(struct writer *w, const struct pm_stats_view *v) {
-    uint64_t objs[PARTMALLOC_MAX_PARTITIONS] = {0}, most = 0;
+unsigned pm_stats_partition_counts(const struct pm_stats_view *v, uint64_t objs[PARTMALLOC_MAX_PARTITIONS]) {
     unsigned n = v->partitions <= PARTMALLOC_MAX_PARTITIONS ? v->partitions : PARTMALLOC_MAX_PARTITIONS;
+    for (unsigned p = 0; p < PARTMALLOC_MAX_PARTITIONS; p++)
+        objs[p] = 0;
     for (size_t i = 0; i < v->count; i++)
         if (v->caches[i].kind == PM_CACHE_KMALLOC && v->caches[i].partition < n)
             objs[v->caches[i].partition] += v->count_allocations ? v->caches[i].allocs : v->caches[i].active_objs;
+    return n;
+}
+
+static void render_histogram(struct writer *w, const struct pm_stats_view *v) {
+    uint64_t objs[PARTMALLOC_MAX_PARTITIONS], most = 0;
+    unsigned n = pm_stats_partition_counts(v, objs);
     for (unsigned p = 0; p < n; p++)
         most = objs[p] > most ? objs[p] : most;
     unsigned bars = bar_width(v, v->partition_labels != NULL);

@@ -94,6 +94,10 @@ struct pm_config_view {
 };
 bool pm_config_render(const struct pm_config_view *view, pm_stats_out out, void *ctx);
 
+/* The histogram's number per partition (objects live, or allocations made
+ * when count_allocations) into objs; returns the partitions counted. */
+unsigned pm_stats_partition_counts(const struct pm_stats_view *v, uint64_t objs[PARTMALLOC_MAX_PARTITIONS]);
+
 bool pm_stats_render(const struct pm_stats_view *view, enum pm_stats_format format, pm_stats_out out, void *ctx);
 
 /* Names accepted for formats: "histogram", "slabinfo", "json". */

@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "collapse.h"
 #include "dump.h"
+#include "html.h"
 #include "labels.h"
 #include "spawn.h"
 #include "stats_sum.h"
@@ -25,6 +26,7 @@ struct run_options {
     bool census;                /* use the counting build when there is one */
     bool all_types;             /* every type that maps to a partition, not just those allocated */
     bool sum_processes;         /* --processes sum: every process's statistics added up */
+    const char *html;           /* NULL, or where to write the page */
     char **argv;                /* the program and its arguments */
 };
 
@@ -46,18 +48,20 @@ static bool valid_seed(const char *v) {
 
 static const char run_usage[] =
     "usage: partmalloc run [--mode typed|random|none] [--partitions N] [--stats histogram|slabinfo|json]\n"
-    "                      [--seed N] [--no-census] [--all-types] [--processes main|sum] [--] PROGRAM ARGS...\n"
+    "                      [--seed N] [--no-census] [--all-types] [--processes main|sum] [--html FILE]\n"
+    "                      [--] PROGRAM ARGS...\n"
     "Runs PROGRAM with partmalloc preloaded (the counting build, which names the types in\n"
     "each partition, unless --no-census) and prints its partitions on stderr when it exits.\n"
     "--all-types lists every type that maps to each partition, not only those allocated.\n"
     "--processes sum adds up the statistics of the program and of every process it started\n"
     "(one sum per configuration); main, the default, shows the program's alone.\n"
+    "--html FILE also writes the statistics as a self-contained HTML page to FILE.\n"
     "--seed N fixes the call-site hash key and turns address randomization off for PROGRAM,\n"
     "so random placement repeats run after run (for tests only: both weaken the program).\n"
     "The exit status is the program's.\n";
 
-static const char run_accepted[] = "(accepted: --mode, --partitions, --stats, --seed, --no-census, --all-types, --processes, --)";
-enum { OPT_MODE = 256, OPT_PARTITIONS, OPT_STATS, OPT_SEED, OPT_NO_CENSUS, OPT_ALL_TYPES, OPT_PROCESSES };
+static const char run_accepted[] = "(accepted: --mode, --partitions, --stats, --seed, --no-census, --all-types, --processes, --html, --)";
+enum { OPT_MODE = 256, OPT_PARTITIONS, OPT_STATS, OPT_SEED, OPT_NO_CENSUS, OPT_ALL_TYPES, OPT_PROCESSES, OPT_HTML };
 static const struct option run_longopts[] = {
     {"mode", required_argument, NULL, OPT_MODE},
     {"partitions", required_argument, NULL, OPT_PARTITIONS},
@@ -66,6 +70,7 @@ static const struct option run_longopts[] = {
     {"no-census", no_argument, NULL, OPT_NO_CENSUS},
     {"all-types", no_argument, NULL, OPT_ALL_TYPES},
     {"processes", required_argument, NULL, OPT_PROCESSES},
+    {"html", required_argument, NULL, OPT_HTML},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -86,6 +91,11 @@ static int parse_run_options(int argc, char **argv, struct run_options *o) {
             break;
         case OPT_ALL_TYPES:
             o->all_types = true;
+            break;
+        case OPT_HTML:
+            if (!*optarg)
+                return usage_error("run", "--html needs a file name");
+            o->html = optarg;
             break;
         case OPT_MODE:
             if (strcmp(optarg, "typed") && strcmp(optarg, "random") && strcmp(optarg, "none"))
@@ -121,6 +131,8 @@ static int parse_run_options(int argc, char **argv, struct run_options *o) {
     /* getopt takes a lone "-" for the program; it is an option here unless "--" came first */
     if (!arg && optind < argc && strcmp(argv[optind], "-") == 0)
         return usage_error("run", "unknown option '-' %s", run_accepted);
+    if (o->html && o->sum_processes) /* the page shows one process's statistics, not sums */
+        return usage_error("run", "--html shows the program's statistics alone; it cannot be used with --processes sum");
     if (optind >= argc)
         return usage_error("run", "no program given (usage: partmalloc run [OPTIONS] -- PROGRAM ARGS...)");
     o->argv = argv + optind;
@@ -208,10 +220,12 @@ static void print_dump(const char *path, const char *program, pid_t pid, int kil
         return;
     }
     d.view.count_allocations = true; /* most programs free nearly everything by exit */
-    if (format != PM_STATS_JSON && labels_attach(&d, d.exe && *d.exe ? d.exe : program, o->all_types, err, sizeof err) != 0)
+    if ((format != PM_STATS_JSON || o->html) && labels_attach(&d, d.exe && *d.exe ? d.exe : program, o->all_types, err, sizeof err) != 0)
         fprintf(stderr, "partmalloc run: no type names: %s\n", err);
     dump_print(&d, format, stderr);
     collapse_report(&d, "run", stderr);
+    if (o->html && html_write(&d, o->html, err, sizeof err) != 0)
+        fprintf(stderr, "partmalloc run: --html: %s\n", err);
     dump_free(&d);
 }
 

@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "collapse.h"
 #include "dump.h"
+#include "html.h"
 #include "labels.h"
 
 /* Value of NAME in /proc/PID/environ (the environment the process started
@@ -168,15 +169,17 @@ static bool all_digits(const char *s) {
 }
 
 static const char stat_usage[] =
-    "usage: partmalloc stat [--format histogram|slabinfo|json] [--all-types] PID|DUMP-FILE\n"
+    "usage: partmalloc stat [--format histogram|slabinfo|json] [--all-types] [--html FILE] PID|DUMP-FILE\n"
     "Prints the partitions of a running process (one started with PARTMALLOC_STATS_SIGNAL,\n"
     "as `partmalloc run` does; the pid of `partmalloc run` itself stands for its program)\n"
     "or of a JSON dump saved from one. --all-types lists every type that maps to each\n"
-    "partition, not only those allocated.\n";
+    "partition, not only those allocated. --html FILE also writes them as a self-contained\n"
+    "HTML page to FILE.\n";
 
 static const struct option stat_longopts[] = {
     {"format", required_argument, NULL, 'f'},
     {"all-types", no_argument, NULL, 'a'},
+    {"html", required_argument, NULL, 'w'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -191,7 +194,7 @@ static int take_target(const char **target, const char *arg) {
 
 int cmd_stat(int argc, char **argv) {
     enum pm_stats_format format = PM_STATS_HISTOGRAM;
-    const char *target = NULL, *arg;
+    const char *target = NULL, *arg, *html = NULL;
     bool all_types = false;
     int c, rc;
     while ((c = next_option(argc, argv, "-:h", stat_longopts, &arg)) != -1) {
@@ -201,6 +204,11 @@ int cmd_stat(int argc, char **argv) {
             return 0;
         case 'a':
             all_types = true;
+            break;
+        case 'w':
+            if (!*optarg)
+                return usage_error("stat", "--html needs a file name");
+            html = optarg;
             break;
         case 'f':
             if (!pm_stats_format_parse(optarg, strlen(optarg), &format))
@@ -213,7 +221,7 @@ int cmd_stat(int argc, char **argv) {
         case ':':
             return usage_error("stat", "option '%s' needs a value", arg);
         default:
-            return usage_error("stat", "unknown option '%s' (accepted: --format, --all-types)", arg);
+            return usage_error("stat", "unknown option '%s' (accepted: --format, --all-types, --html)", arg);
         }
     }
     for (; optind < argc; optind++) /* after "--" */
@@ -239,11 +247,15 @@ int cmd_stat(int argc, char **argv) {
         return fail("stat", "%s", err);
     if (live)
         unlink(path);
-    if (format != PM_STATS_JSON && labels_attach(&d, d.exe, all_types, err, sizeof err) != 0)
+    if ((format != PM_STATS_JSON || html) && labels_attach(&d, d.exe, all_types, err, sizeof err) != 0)
         fprintf(stderr, "partmalloc stat: no type names: %s\n", err);
     bool ok = dump_print(&d, format, stdout);
     fflush(stdout);
     collapse_report(&d, "stat", stderr);
+    if (html && html_write(&d, html, err, sizeof err) != 0) {
+        fprintf(stderr, "partmalloc stat: --html: %s\n", err);
+        ok = false;
+    }
     dump_free(&d);
     return ok ? 0 : 1;
 }

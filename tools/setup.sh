@@ -19,6 +19,8 @@ need="$need cmake"
 need="$need man-db"
 # debhelper and lintian: `make deb` and tests/scripts/deb_package.sh.
 need="$need debhelper lintian"
+# chromium: tests/scripts/html_page.sh loads the --html page in a headless browser.
+need="$need chromium"
 need="$need libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4"
 
 missing_of() {

@@ -445,13 +445,19 @@ Test(tool, bad_arguments_name_themselves) {
         {{"run", "--processes", "all", "--", "true"},
          "partmalloc run: invalid --processes 'all' (accepted: main, sum)\n"},
         {{"run", "--verbose", "--", "true"},
-         "partmalloc run: unknown option '--verbose' (accepted: --mode, --partitions, --stats, --seed, --no-census, --all-types, --processes, --)\n"},
+         "partmalloc run: unknown option '--verbose' (accepted: --mode, --partitions, --stats, --seed, --no-census, --all-types, --processes, --html, --)\n"},
         {{"run", "--"}, "partmalloc run: no program given (usage: partmalloc run [OPTIONS] -- PROGRAM ARGS...)\n"},
         {{"run", "--mode"}, "partmalloc run: option '--mode' needs a value\n"},
+        {{"run", "--html"}, "partmalloc run: option '--html' needs a value\n"},
+        {{"run", "--html", "", "--", "true"}, "partmalloc run: --html needs a file name\n"},
+        {{"run", "--html=p.html", "--processes=sum", "--", "true"},
+         "partmalloc run: --html shows the program's statistics alone; it cannot be used with --processes sum\n"},
+        {{"stat", "--html"}, "partmalloc stat: option '--html' needs a value\n"},
+        {{"stat", "--html", "", "1"}, "partmalloc stat: --html needs a file name\n"},
         {{"stat"}, "partmalloc stat: no process id or dump file given (usage: partmalloc stat [--format F] PID|FILE)\n"},
         {{"stat", "--format", "csv", "1"},
          "partmalloc stat: invalid --format 'csv' (accepted: histogram, slabinfo, json)\n"},
-        {{"stat", "-x"}, "partmalloc stat: unknown option '-x' (accepted: --format, --all-types)\n"},
+        {{"stat", "-x"}, "partmalloc stat: unknown option '-x' (accepted: --format, --all-types, --html)\n"},
         {{"frobnicate"}, "partmalloc: unknown command 'frobnicate' (accepted: run, cc, c++, report, stat, version, help)\n"},
     };
     expect_usage_errors(cases, sizeof cases / sizeof cases[0]);
@@ -462,16 +468,16 @@ Test(tool, bad_arguments_name_themselves) {
 Test(tool, bad_options_in_getopt_forms_name_themselves) {
     static const struct usage_case cases[] = {
         {{"run", "-x", "--", "true"},
-         "partmalloc run: unknown option '-x' (accepted: --mode, --partitions, --stats, --seed, --no-census, --all-types, --processes, --)\n"},
+         "partmalloc run: unknown option '-x' (accepted: --mode, --partitions, --stats, --seed, --no-census, --all-types, --processes, --html, --)\n"},
         {{"run", "--no-census=1", "--", "true"},
-         "partmalloc run: unknown option '--no-census=1' (accepted: --mode, --partitions, --stats, --seed, --no-census, --all-types, --processes, --)\n"},
+         "partmalloc run: unknown option '--no-census=1' (accepted: --mode, --partitions, --stats, --seed, --no-census, --all-types, --processes, --html, --)\n"},
         {{"run", "-", "true"},
-         "partmalloc run: unknown option '-' (accepted: --mode, --partitions, --stats, --seed, --no-census, --all-types, --processes, --)\n"},
+         "partmalloc run: unknown option '-' (accepted: --mode, --partitions, --stats, --seed, --no-census, --all-types, --processes, --html, --)\n"},
         {{"run", "--mode=fast", "true"}, "partmalloc run: invalid --mode 'fast' (accepted: typed, random, none)\n"},
         {{"run", "--stats"}, "partmalloc run: option '--stats' needs a value\n"},
         {{"stat", "--format"}, "partmalloc stat: option '--format' needs a value\n"},
         {{"stat", "1", "--format=xml"}, "partmalloc stat: invalid --format 'xml' (accepted: histogram, slabinfo, json)\n"},
-        {{"stat", "--bogus=1", "1"}, "partmalloc stat: unknown option '--bogus=1' (accepted: --format, --all-types)\n"},
+        {{"stat", "--bogus=1", "1"}, "partmalloc stat: unknown option '--bogus=1' (accepted: --format, --all-types, --html)\n"},
         {{"stat", "1", "-", "--format", "json"}, "partmalloc stat: more than one process or file given ('1', '-')\n"},
     };
     expect_usage_errors(cases, sizeof cases / sizeof cases[0]);
