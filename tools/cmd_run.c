@@ -259,11 +259,31 @@ static void remove_dir(const char *dir) {
  * ignores (nohup) stays ignored, for run and the program. */
 static const int passed_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, 0};
 
+/* Whether the page could be written at `path`: checked before the program
+ * starts, so that a long run does not end without its page. 0, or errno. */
+static int html_path_error(const char *path) {
+    if (access(path, F_OK) == 0)
+        return access(path, W_OK) == 0 ? 0 : errno;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    return access(dir, W_OK | X_OK) == 0 ? 0 : errno;
+}
+
 int cmd_run(int argc, char **argv) {
     struct run_options o;
     int rc = parse_run_options(argc, argv, &o);
     if (rc >= 0)
         return rc;
+    int html_error = o.html ? html_path_error(o.html) : 0;
+    if (html_error)
+        return fail("run", "--html: cannot write '%s': %s (the program was not started)", o.html, strerror(html_error));
     char lib[4096];
     library_path(o.census, lib, sizeof lib);
     if (access(lib, R_OK) != 0)
