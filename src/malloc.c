@@ -28,6 +28,36 @@ PM_EXPORT void *valloc(size_t size) { return fe_valloc(size, SITE); }
 PM_EXPORT void *pvalloc(size_t size) { return fe_pvalloc(size, SITE); }
 PM_EXPORT size_t malloc_usable_size(void *ptr) { return pm_usable(ptr, "malloc_usable_size"); }
 
+/* strdup and strndup. Clang rewrites neither, and glibc's allocate from
+ * inside libc: one call site for every string of the program. A copy of a
+ * C string holds no pointer, so in a program built with tokens it carries
+ * `char`'s token (the pointer-free group, where Clang puts
+ * `char *s = malloc(n)`), or a wrapper's caller's (pm_token_part_at); in
+ * one without, the caller of strdup is the call site. */
+static pm_part_t string_part(const void *site) {
+    if (pm_plain_calls_unknown()) {
+        uint64_t token = pm_char_token(pm_g.token_half);
+        PM_STAT_TOKEN(token, site);
+        return pm_token_part_at(token, site);
+    }
+    PM_STAT_PLAIN(site);
+    return pm_site_part(site);
+}
+
+static char *copy_string(const char *s, size_t len, const void *site) {
+    char *copy = fe_malloc(len + 1, string_part(site));
+    if (copy) {
+        memcpy(copy, s, len);
+        copy[len] = '\0';
+    }
+    return copy;
+}
+
+PM_EXPORT char *strdup(const char *s) { return copy_string(s, strlen(s), PM_CALLER()); }
+PM_EXPORT char *strndup(const char *s, size_t n) { return copy_string(s, strnlen(s, n), PM_CALLER()); }
+PM_EXPORT char *__strdup(const char *s) { return copy_string(s, strlen(s), PM_CALLER()); }
+PM_EXPORT char *__strndup(const char *s, size_t n) { return copy_string(s, strnlen(s, n), PM_CALLER()); }
+
 /* C23 */
 PM_EXPORT void free_sized(void *ptr, size_t size) { pm_dealloc_checked(ptr, size, 0); }
 PM_EXPORT void free_aligned_sized(void *ptr, size_t alignment, size_t size) {

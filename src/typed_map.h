@@ -44,6 +44,15 @@ static inline uint64_t pm_void_token(uint64_t token_half) {
     return token_half ? PM_VOID_TYPE_HASH % token_half : 0;
 }
 
+/* SipHash-2-4 of "char" under the same key: the token Clang gives
+ * `char *s = malloc(n)`, which the library gives the strings strdup and
+ * strndup return (malloc.c), as this modulo token_half. */
+#define PM_CHAR_TYPE_HASH 0x955b0f53adbe3fccull
+
+static inline uint64_t pm_char_token(uint64_t token_half) {
+    return token_half ? PM_CHAR_TYPE_HASH % token_half : 0;
+}
+
 /* Whether `token` names no type. Cost: lea, cmp, cmp (3), branch-free with
  * setcc/or; 0 and tokens at or above the max in one unsigned compare. */
 static inline bool pm_token_is_unknown(uint64_t token, uint64_t token_max, uint64_t void_token) {

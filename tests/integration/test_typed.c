@@ -93,7 +93,7 @@ static void placement_matrix(const char *name) {
     for (int m = 0; m < (b->max ? 1 : 2); m++) {
         for (size_t i = 0; i < sizeof partition_counts / sizeof partition_counts[0]; i++) {
             const char *n = partition_counts[i];
-            struct run r = run_typed(b, maxes[m], NULL, n, "placement spread fallback");
+            struct run r = run_typed(b, maxes[m], NULL, n, b->cxx ? "placement spread fallback" : "placement spread fallback strings");
             const char *summary = line_starting(r.out, b->cxx ? "typed_cxx:" : "typed:");
             char want[128];
             snprintf(want, sizeof want, "mode=typed partitions=%s token_max=%s:", n, b->max ? b->max : "0");
@@ -143,6 +143,24 @@ Test(typed, realloc_to_another_type_follows_the_token) {
 /* A token that names no type (0, void's, one at or above the max: an
  * unreduced -mllvm -alloc-token-fallback) goes to the unknown group, not
  * to token % max, in every build and N; so do calls without a token. */
+
+/* strdup's and strndup's copies go where char's token goes (the
+ * pointer-free group), in every build and N; with N = 64 and max 64 char's
+ * token is a known one, so the check is not the unknown group's. */
+Test(typed, strdup_copies_are_char_strings) {
+    const char *names[] = {"typed_max16", "typed_max64", "typed_maxnone"};
+    for (int i = 0; i < 3; i++) {
+        const struct build *b = find_build(names[i]);
+        for (int n = 0; n < 3; n++) {
+            const char *parts = (const char *[]){"2", "16", "64"}[n];
+            struct run r = run_typed(b, b->max, NULL, parts, "strings");
+            cr_expect_eq(exit_code(&r), 0, "%s N=%s:\n%s", names[i], parts, bad_lines(r.out));
+            cr_expect(strstr(r.out, "ok   strdup(text)") != NULL, "%s: no strdup check ran", names[i]);
+            cr_expect(strstr(r.out, "ok   strndup(text, 8)") != NULL, "%s: no strndup check ran", names[i]);
+            run_free(&r);
+        }
+    }
+}
 Test(typed, tokens_naming_no_type_go_to_the_unknown_group) {
     const char *names[] = {"typed_max2", "typed_max16", "typed_max64", "typed_maxnone", "typed_fast16"};
     for (int i = 0; i < 5; i++) {
@@ -153,7 +171,7 @@ Test(typed, tokens_naming_no_type_go_to_the_unknown_group) {
             cr_expect_eq(exit_code(&r), 0, "%s N=%s:\n%s", names[i], parts, bad_lines(r.out));
             cr_expect(strstr(r.out, "ok   fallback __alloc_token_malloc") != NULL, "%s: no fallback checks ran",
                       names[i]);
-            cr_expect(strstr(r.out, "ok   fallback strdup") != NULL, "%s: no strdup check ran", names[i]);
+            cr_expect(strstr(r.out, "ok   fallback getcwd") != NULL, "%s: no getcwd check ran", names[i]);
             cr_expect(strstr(r.out, "ok   fallback (void *)malloc") != NULL, "%s: no void check ran", names[i]);
             run_free(&r);
         }

@@ -299,3 +299,13 @@ Test(typeinfo, void_token_is_the_hash_of_void) {
         cr_expect_eq(pm_type_token(&t, max), pm_void_token(max / 2), "max %llu", (unsigned long long)max);
     cr_expect_eq(pm_type_token(&t, 0), pm_void_token(UINT64_MAX / 2));
 }
+
+/* char's token, which the library gives strdup's and strndup's copies: the
+ * command's hash of "char", reduced as Clang reduces it. */
+Test(typeinfo, char_token_is_the_hash_of_char) {
+    cr_expect_eq(pm_type_hash("char"), PM_CHAR_TYPE_HASH);
+    struct pm_type t = {.hash = pm_type_hash("char"), .holds_pointers = 0};
+    for (uint64_t max = 2; max < 100; max++)
+        cr_expect_eq(pm_type_token(&t, max), pm_char_token(max / 2), "max %llu", (unsigned long long)max);
+    cr_expect_eq(pm_type_token(&t, 0), pm_char_token(UINT64_MAX / 2));
+}

@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "partmalloc.h"
 
@@ -286,6 +287,22 @@ static void section_placement(void) {
     free(pm);
 }
 
+/* strdup and strndup, which Clang does not rewrite: a C string's copy
+ * goes where `char *s = malloc(n)` goes, the pointer-free group. */
+static void section_strings(void) {
+    static const char *volatile text = "a string of some length";
+    char *s = strdup(text);
+    check("strdup(text)", s, 0, TOKEN(char));
+    if (s && strcmp(s, text) != 0)
+        report(0, "strdup(text): the copy differs", "", 0, TOKEN(char));
+    char *t = strndup(text, one * 8);
+    check("strndup(text, 8)", t, 0, TOKEN(char));
+    if (t && strcmp(t, "a string") != 0)
+        report(0, "strndup(text, 8): the copy differs", "", 0, TOKEN(char));
+    free(s);
+    free(t);
+}
+
 /* realloc that stays in its size class but changes the type: a pointer-free
  * buffer becomes an array of pointers, and back. The result must sit where
  * the realloc's token says, like any other allocation of that type. */
@@ -360,8 +377,9 @@ static void section_spread(void) {
 /* Tokens that name no type go to the unknown group in typed mode, chosen
  * there by call site: the fallback 0, one at or above the max
  * (-mllvm -alloc-token-fallback=N is not reduced), void's. And so do calls
- * without a token, this program being built with tokens: libc's strdup, a
- * plain malloc through a pointer the compiler cannot see. */
+ * without a token, this program being built with tokens: libc's own
+ * allocation inside getcwd, a plain malloc through a pointer the compiler
+ * cannot see. (strdup's copies are strings: section_strings.) */
 static void section_fallback(void) {
     uint64_t max = cfg.token_max ? cfg.token_max : UINT64_MAX;
     uint64_t tokens[8];
@@ -412,12 +430,12 @@ static void section_fallback(void) {
      * pointer; in typed mode the unknown group (the program has tokens) */
     void *(*volatile plain_malloc)(size_t) = malloc;
     for (int i = 0; i < 2; i++) {
-        void *q = i ? strdup("forty bytes of text, or nearly so.....") : plain_malloc(raw);
+        void *q = i ? getcwd(NULL, 0) : plain_malloc(raw);
         ok = q && pm_ptr_info(q, &info);
         part = ok ? info.partition : 0;
         if (cfg.mode == PM_MODE_TYPED)
             ok = ok && in_unknown_group(part);
-        report(ok, i ? "fallback strdup (libc, no token)" : "fallback malloc through a pointer (no token)", detail,
+        report(ok, i ? "fallback getcwd (libc, no token)" : "fallback malloc through a pointer (no token)", detail,
                part, 0);
         free(q);
     }
@@ -442,6 +460,7 @@ int main(int argc, char **argv) {
         const char *name;
         void (*fn)(void);
     } sections[] = {{"placement", section_placement},
+                    {"strings", section_strings},
                     {"retype", section_retype},
                     {"spread", section_spread},
                     {"fallback", section_fallback}};

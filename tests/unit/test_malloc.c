@@ -2,6 +2,7 @@
  * in this (statically linked) test, as it does under LD_PRELOAD. */
 #include "testutil.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdint.h>
@@ -76,6 +77,46 @@ Test(malloc, libc_internal_allocations_are_ours) {
     char *cwd = getcwd(NULL, 0);
     cr_expect(ours(cwd));
     free(cwd);
+}
+
+/* The partitions of 24 strings copied by `dup`, each from its own call
+ * site: how many differ from the first's. */
+static const char *volatile dup_source = "s"; /* not a constant: the compiler keeps the call */
+#define DUP4(dup, v, i)                                                                            \
+    v[i] = dup(dup_source), v[i + 1] = dup(dup_source), v[i + 2] = dup(dup_source), v[i + 3] = dup(dup_source)
+static unsigned partitions_apart(char **v) {
+    struct pm_ptr_info first, info;
+    cr_assert(pm_ptr_info(v[0], &first));
+    unsigned apart = 0;
+    for (int i = 0; i < 24; i++) {
+        cr_assert(pm_ptr_info(v[i], &info) && info.live, "string %d", i);
+        cr_expect_str_eq(v[i], "s");
+        apart += info.partition != first.partition;
+    }
+    return apart;
+}
+
+/* partmalloc's strdup takes its caller as the call site (a program with no
+ * tokens spreads by call site over all N), where glibc's would make every
+ * string one site inside libc. The control: glibc's own strdup, reached
+ * with dlsym, puts 24 sites' strings in one partition. */
+Test(malloc, strdup_takes_its_callers_call_site) {
+    struct pm_config cfg;
+    pm_get_config(&cfg);
+    cr_assert_geq(cfg.partitions, 16, "the test needs partitions to spread over");
+    char *v[24];
+    DUP4(strdup, v, 0), DUP4(strdup, v, 4), DUP4(strdup, v, 8);
+    DUP4(strdup, v, 12), DUP4(strdup, v, 16), DUP4(strdup, v, 20);
+    cr_expect_gt(partitions_apart(v), 0, "24 call sites of strdup, one partition");
+    for (int i = 0; i < 24; i++)
+        free(v[i]);
+    char *(*libc_strdup)(const char *) = (char *(*)(const char *))dlsym(RTLD_NEXT, "strdup");
+    cr_assert_not_null(libc_strdup);
+    DUP4(libc_strdup, v, 0), DUP4(libc_strdup, v, 4), DUP4(libc_strdup, v, 8);
+    DUP4(libc_strdup, v, 12), DUP4(libc_strdup, v, 16), DUP4(libc_strdup, v, 20);
+    cr_expect_eq(partitions_apart(v), 0, "control: glibc's strdup allocates from one site");
+    for (int i = 0; i < 24; i++)
+        free(v[i]);
 }
 
 Test(malloc, errno_and_failure_rules) {
