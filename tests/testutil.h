@@ -255,6 +255,16 @@ static inline const char *build_dir(void) {
     return b && *b ? b : "build";
 }
 
+/* $BUILD/<rel>, in one of four rotating buffers (so that a call can take
+ * a few of them at once). */
+static inline const char *build_path(const char *rel) {
+    static char paths[4][512];
+    static int next;
+    char *p = paths[next++ % 4];
+    snprintf(p, 512, "%s/%s", build_dir(), rel);
+    return p;
+}
+
 /* A PARTMALLOC_<name>=<value> setting for run_built; a NULL value leaves
  * it unset. */
 struct setting {

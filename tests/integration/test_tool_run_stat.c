@@ -10,15 +10,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-static const char *path_of(const char *rel) {
-    static char paths[4][512];
-    static int next;
-    char *p = paths[next++ % 4];
-    snprintf(p, 512, "%s/%s", build_dir(), rel);
-    return p;
-}
-
-static const char *tool(void) { return path_of("partmalloc"); }
+static const char *tool(void) { return build_path("partmalloc"); }
 
 /* The line of `text` that starts with `prefix` followed by a space. */
 static const char *line_of(const char *text, const char *prefix) {
@@ -51,7 +43,7 @@ static void partition_name(unsigned p, char *out, size_t size) {
 }
 
 Test(tool_run, typed_histogram_names_the_types_where_they_are) {
-    const char *argv[] = {tool(), "run", "--mode", "typed", "--partitions", "16", "--", path_of("tests/tools/labelled"),
+    const char *argv[] = {tool(), "run", "--mode", "typed", "--partitions", "16", "--", build_path("tests/tools/labelled"),
                           NULL};
     const char *env[] = {NULL};
     struct run r = run_env(argv, env, false);
@@ -120,7 +112,7 @@ static const char *widget_line(const struct run *r) {
  * never an empty one, never a separator without a name, and the column
  * starts with a name; the partition with the 100 Widgets names Widget. */
 Test(tool_run, cxx_type_names_are_whole_and_never_empty) {
-    const char *argv[] = {tool(), "run", "--mode", "typed", "--all-types", "--", path_of("tests/tools/labelled_cxx"),
+    const char *argv[] = {tool(), "run", "--mode", "typed", "--all-types", "--", build_path("tests/tools/labelled_cxx"),
                           NULL};
     const char *env[] = {"COLUMNS=200", NULL};
     struct run r = run_env(argv, env, false);
@@ -154,7 +146,7 @@ Test(tool_run, cxx_type_names_are_whole_and_never_empty) {
 
 /* Random mode: the census names the types wherever their call sites sent them. */
 Test(tool_run, random_histogram_names_the_types_from_the_census) {
-    const char *argv[] = {tool(), "run", "--mode", "random", "--", path_of("tests/tools/labelled"), NULL};
+    const char *argv[] = {tool(), "run", "--mode", "random", "--", build_path("tests/tools/labelled"), NULL};
     const char *env[] = {"PARTMALLOC_SEED=7", NULL};
     struct run r = run_env(argv, env, false);
     cr_assert_eq(exit_code(&r), 0, "%s", r.err);
@@ -172,7 +164,7 @@ Test(tool_run, random_histogram_names_the_types_from_the_census) {
 /* Random mode's stderr with `seed` (run --seed), the header line (which
  * names the pid) left out; the caller frees it. */
 static char *random_histogram(const char *seed) {
-    const char *argv[] = {tool(), "run", "--mode", "random", "--seed", seed, "--", path_of("tests/tools/labelled"),
+    const char *argv[] = {tool(), "run", "--mode", "random", "--seed", seed, "--", build_path("tests/tools/labelled"),
                           NULL};
     const char *env[] = {NULL};
     struct run r = run_env(argv, env, false);
@@ -204,7 +196,7 @@ Test(tool_run, seed_repeats_random_placement) {
 }
 
 Test(tool_run, json_and_slabinfo) {
-    const char *argv[] = {tool(), "run", "--stats", "json", "--", path_of("tests/tools/labelled"), NULL};
+    const char *argv[] = {tool(), "run", "--stats", "json", "--", build_path("tests/tools/labelled"), NULL};
     const char *env[] = {NULL};
     struct run r = run_env(argv, env, false);
     cr_assert_eq(exit_code(&r), 0);
@@ -212,12 +204,12 @@ Test(tool_run, json_and_slabinfo) {
     json_t *root = json_loads(r.err, 0, &err);
     cr_assert_not_null(root, "%s: %s", err.text, r.err);
     char real[4096];
-    cr_assert_not_null(realpath(path_of("tests/tools/labelled"), real));
+    cr_assert_not_null(realpath(build_path("tests/tools/labelled"), real));
     cr_expect_str_eq(json_string_value(json_object_get(root, "exe")), real);
     cr_expect(json_is_array(json_object_get(root, "census")));
     json_decref(root);
     run_free(&r);
-    const char *argv2[] = {tool(), "run", "--stats", "slabinfo", "--", path_of("tests/tools/labelled"), NULL};
+    const char *argv2[] = {tool(), "run", "--stats", "slabinfo", "--", build_path("tests/tools/labelled"), NULL};
     r = run_env(argv2, env, false);
     cr_expect(strncmp(r.err, "slabinfo - version: 2.1\n", 24) == 0, "%s", r.err);
     run_free(&r);
@@ -303,7 +295,7 @@ static struct waiting_run start_run_of(const char *const *program, int lines_bef
 }
 
 static struct waiting_run start_run_waiting(void) {
-    const char *program[] = {path_of("tests/tools/labelled"), "wait", NULL};
+    const char *program[] = {build_path("tests/tools/labelled"), "wait", NULL};
     return start_run_of(program, 1); /* after its tokens line */
 }
 
@@ -392,7 +384,7 @@ Test(tool_run, a_killed_program_is_named_with_its_signal) {
     cr_expect_str_eq(r0.err, want0);
     run_free(&r0);
     /* a double free: the library's one line, then run's */
-    const char *probe = path_of("tests/helpers/harden_probe");
+    const char *probe = build_path("tests/helpers/harden_probe");
     const char *argv[] = {tool(), "run", "--", probe, "double-free", "64", "0", NULL};
     struct run r = run_env(argv, NULL, false);
     cr_expect_eq(exit_code(&r), 134, "%s", r.err);
@@ -537,7 +529,7 @@ static struct waiting start_waiting(const char *dir, const char *signal) {
     char env_dir[600], env_signal[64];
     snprintf(env_dir, sizeof env_dir, "PARTMALLOC_STATS_DIR=%s", dir);
     snprintf(env_signal, sizeof env_signal, "PARTMALLOC_STATS_SIGNAL=%s", signal ? signal : "");
-    const char *argv[] = {path_of("tests/tools/labelled"), "wait", NULL};
+    const char *argv[] = {build_path("tests/tools/labelled"), "wait", NULL};
     const char *env[] = {env_signal, env_dir, NULL};
     int out;
     pid_t pid = start_env(argv, signal ? env : NULL, &out);
@@ -682,7 +674,7 @@ Test(tool_stat, errors) {
 static char *collapse_lines_of(const char *build, const char *path) {
     char program[64];
     snprintf(program, sizeof program, "tests/tools/wrapped_%s", build);
-    const char *argv[] = {tool(), "run", "--", path_of(program), path, NULL};
+    const char *argv[] = {tool(), "run", "--", build_path(program), path, NULL};
     struct run r = run_env(argv, NULL, false);
     cr_assert_eq(exit_code(&r), 0, "%s %s: %s", build, path, r.err);
     /* only the findings: every line from the first "isolation collapsed" */
@@ -736,7 +728,7 @@ Test(tool_run, collapsed_isolation_names_the_wrapper_and_the_fix) {
 /* The same finding for a live process, from `partmalloc stat`, on stderr
  * (stdout keeps the statistics alone). */
 Test(tool_stat, names_the_wrapper_of_a_live_process) {
-    const char *program[] = {path_of("tests/tools/wrapped_plain"), "wrap", "wait", NULL};
+    const char *program[] = {build_path("tests/tools/wrapped_plain"), "wrap", "wait", NULL};
     struct waiting_run w = start_run_of(program, 0);
     char pid[16];
     snprintf(pid, sizeof pid, "%d", (int)w.run);
@@ -762,7 +754,7 @@ static struct run cxx_run(const char *flag, const char *columns, char *line, siz
     if (flag)
         argv[n++] = flag;
     argv[n++] = "--";
-    argv[n++] = path_of("tests/tools/labelled_cxx");
+    argv[n++] = build_path("tests/tools/labelled_cxx");
     argv[n] = NULL;
     const char *env[] = {columns, NULL};
     struct run r = run_env(argv, env, false);
@@ -828,8 +820,8 @@ Test(tool_stat, all_types_from_a_dump) {
     cr_assert_not_null(mkdtemp(dir));
     snprintf(dump, sizeof dump, "PARTMALLOC_STATS=%s/d.json,json", dir);
     char lib[600];
-    snprintf(lib, sizeof lib, "LD_PRELOAD=%s", path_of("stats/libpartmalloc.so"));
-    const char *argv[] = {path_of("tests/tools/labelled_cxx"), NULL};
+    snprintf(lib, sizeof lib, "LD_PRELOAD=%s", build_path("stats/libpartmalloc.so"));
+    const char *argv[] = {build_path("tests/tools/labelled_cxx"), NULL};
     const char *env[] = {lib, dump, NULL};
     struct run r = run_env(argv, env, false);
     cr_assert_eq(exit_code(&r), 0, "%s", r.err);

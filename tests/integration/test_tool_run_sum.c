@@ -15,16 +15,8 @@
 /* 100 + 100 + 200 + 300 */
 #define NODES_IN_ALL (NODES_OF_MAIN + 100 * CHILDREN * (CHILDREN + 1) / 2)
 
-static const char *path_of(const char *rel) {
-    static char paths[4][512];
-    static int next;
-    char *p = paths[next++ % 4];
-    snprintf(p, 512, "%s/%s", build_dir(), rel);
-    return p;
-}
-
-static const char *tool(void) { return path_of("partmalloc"); }
-static const char *spawner(void) { return path_of("tests/tools/spawner"); }
+static const char *tool(void) { return build_path("partmalloc"); }
+static const char *spawner(void) { return build_path("tests/tools/spawner"); }
 
 static const char sum_heading[] =
     "partmalloc run: the sum of 4 processes (the program and those it started): counts are totals; peaks are the "
@@ -149,7 +141,7 @@ static size_t totals_of_own_dumps(struct totals *t) {
     char dir[] = "/tmp/pmsumXXXXXX", stats[600], lib[600];
     cr_assert_not_null(mkdtemp(dir));
     snprintf(stats, sizeof stats, "PARTMALLOC_STATS=%s/stats-%%p.json,json", dir);
-    snprintf(lib, sizeof lib, "LD_PRELOAD=%s", path_of("stats/libpartmalloc.so"));
+    snprintf(lib, sizeof lib, "LD_PRELOAD=%s", build_path("stats/libpartmalloc.so"));
     const char *argv[] = {spawner(), "3", NULL};
     struct run r = run_env(argv, (const char *[]){lib, stats, NULL}, false);
     cr_assert_eq(exit_code(&r), 0, "%s", r.err);

@@ -78,18 +78,20 @@ void delete_twice(void *arg) {
 
 // `delete` of a type whose size is not the allocation's: the sized delete
 // gets a size of another class.
+static void expect_sized_delete_aborts(void *p, std::size_t wrong, const char *cache) {
+    sized_delete d = {p, wrong, 0};
+    death o = run_in_child(do_sized_delete, &d);
+    cr_expect_eq(o.signal, SIGABRT, "operator delete(p, %zu): signal %d", wrong, o.signal);
+    cr_expect_str_eq(o.stderr_text, diag("free_sized with a size the object was not allocated with", p, cache),
+                     "operator delete(p, %zu)", wrong);
+}
+
 Test(misuse_cxx, sized_delete_with_the_size_of_another_class) {
     void *p = hide(::operator new(64));
     struct pm_ptr_info info = info_of(p);
     const std::size_t wrong[] = {8, 48, 100, 256, 100000};
-    for (std::size_t w : wrong) {
-        sized_delete d = {p, w, 0};
-        death o = run_in_child(do_sized_delete, &d);
-        cr_expect_eq(o.signal, SIGABRT, "operator delete(p, %zu): signal %d", w, o.signal);
-        cr_expect_str_eq(o.stderr_text, diag("free_sized with a size the object was not allocated with", p,
-                                             info.cache_name),
-                         "operator delete(p, %zu)", w);
-    }
+    for (std::size_t w : wrong)
+        expect_sized_delete_aborts(p, w, info.cache_name);
     ::operator delete(p, 64);
 }
 
@@ -103,14 +105,8 @@ Test(misuse_cxx, sized_delete_of_an_object_of_a_class_above_32k) {
     void *p = hide(::operator new(100000));
     struct pm_ptr_info info = info_of(p);
     cr_assert_eq(info.object_size, 114688);
-    for (std::size_t w : {std::size_t(98304), std::size_t(114689), std::size_t(32768)}) {
-        sized_delete d = {p, w, 0};
-        death o = run_in_child(do_sized_delete, &d);
-        cr_expect_eq(o.signal, SIGABRT, "operator delete(p, %zu): signal %d", w, o.signal);
-        cr_expect_str_eq(o.stderr_text, diag("free_sized with a size the object was not allocated with", p,
-                                             info.cache_name),
-                         "operator delete(p, %zu)", w);
-    }
+    for (std::size_t w : {std::size_t(98304), std::size_t(114689), std::size_t(32768)})
+        expect_sized_delete_aborts(p, w, info.cache_name);
     ::operator delete(p, 114688);
 }
 
