@@ -40,22 +40,44 @@
 
 /* ---- requested sizes ---- */
 
-/* One 32-bit size per slot of a region, mapped on first use with no
- * commit charge: only the slots in use get pages. */
+/* One 32-bit size per slot of a region, reserved on first use with no
+ * commit charge and made writable, doubling, as far as the slots handed
+ * out reach. */
+static size_t sizes_bytes(size_t obj_size) {
+    return ((pm_region.mask + 1) / obj_size + 1) * sizeof(uint32_t);
+}
+
 static uint32_t *sizes_of(struct pm_segment *seg, size_t obj_size) {
     uint32_t *s = __atomic_load_n(&seg->req_size, __ATOMIC_ACQUIRE);
     if (s)
         return s;
-    size_t bytes = ((pm_region.mask + 1) / obj_size + 1) * sizeof(uint32_t);
-    void *m = pm_os_meta_alloc(bytes, PM_USE_STRICT);
+    void *m = pm_os_meta_reserve(sizes_bytes(obj_size), PM_USE_STRICT);
     if (!m)
         return NULL;
     uint32_t *expected = NULL;
     if (!__atomic_compare_exchange_n(&seg->req_size, &expected, m, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        pm_os_meta_free(m, bytes);
+        pm_os_meta_free(m, sizes_bytes(obj_size));
         return expected;
     }
     return m;
+}
+
+/* The size of slot `idx` can be written. Threads may commit the same
+ * pages at once (harmless); the committed length only grows. */
+static bool sizes_commit(struct pm_segment *seg, size_t obj_size, uint64_t idx) {
+    size_t need = (idx + 1) * sizeof(uint32_t), done = __atomic_load_n(&seg->req_committed, __ATOMIC_ACQUIRE);
+    if (need <= done)
+        return true;
+    size_t limit = (sizes_bytes(obj_size) + PM_PAGE - 1) & ~(size_t)(PM_PAGE - 1);
+    size_t grow = ((need > 2 * done ? need : 2 * done) + PM_PAGE - 1) & ~(size_t)(PM_PAGE - 1);
+    if (grow > limit)
+        grow = limit;
+    if (!pm_os_commit((char *)seg->req_size + done, grow - done))
+        return false;
+    while (done < grow &&
+           !__atomic_compare_exchange_n(&seg->req_committed, &done, grow, true, __ATOMIC_RELEASE, __ATOMIC_ACQUIRE))
+        ;
+    return true;
 }
 
 size_t pm_strict_size(const struct pm_slot_ref *ref) {
@@ -313,6 +335,8 @@ static void *strict_alloc(size_t cid, size_t size, size_t align) {
     }
     struct pm_slot_ref ref;
     uint32_t *sizes = got && pm_slot_find(e.ptr, &ref) ? sizes_of(ref.seg, c->obj_size) : NULL;
+    if (sizes && !sizes_commit(ref.seg, c->obj_size, ref.idx))
+        sizes = NULL;
     if (got && !sizes)
         pm_cache_flush(cid, &e, 1); /* no memory for its size: the slot goes back unused */
     if (!sizes) {

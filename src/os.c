@@ -223,7 +223,10 @@ void *pm_os_move(void *addr, size_t old_size, size_t new_size, void *dest) {
  * cursor moved with compare-and-swap (no lock: a statistics dump from a
  * signal handler allocates too). A carved range is made read-write with
  * mprotect, which keeps the reservation's MAP_NORESERVE: no commit charge
- * until touched, as with pm_os_alloc. A full arena is followed by another,
+ * until touched, as with pm_os_alloc, where the kernel honours it (not
+ * under vm.overcommit_memory = 2, where every writable private byte is
+ * charged: what grows with use is reserved read-only, pm_os_meta_reserve,
+ * and made writable as it is used). A full arena is followed by another,
  * with gaps of its own.
  *
  * Under an address-space limit (RLIMIT_AS, or RLIMIT_DATA if smaller) an
@@ -319,13 +322,14 @@ static char *meta_carve(size_t size) {
     }
 }
 
-void *pm_os_meta_alloc(size_t size, enum pm_os_use use) {
+/* `size` bytes of a metadata arena with protection `prot`. */
+static void *meta_carve_as(size_t size, int prot, enum pm_os_use use) {
     if (injected_failure(PM_OS_FAIL_MAP))
         return NULL;
     int saved = errno;
     size = page_round(size);
     char *p = meta_carve(size);
-    if (p && mprotect(p, size, PROT_READ | PROT_WRITE) != 0)
+    if (p && mprotect(p, size, prot) != 0)
         p = NULL; /* the carved range stays reserved, unused */
     if (!p) {
         errno = ENOMEM;
@@ -334,6 +338,17 @@ void *pm_os_meta_alloc(size_t size, enum pm_os_use use) {
     errno = saved;
     name_mapping(p, size, use);
     return p;
+}
+
+void *pm_os_meta_alloc(size_t size, enum pm_os_use use) {
+    return meta_carve_as(size, PROT_READ | PROT_WRITE, use);
+}
+
+/* Read-only rather than no access: the free paths read the state byte of
+ * any offset in a cache's region, and an unused one reads as never
+ * allocated, as it did when all of it was writable. */
+void *pm_os_meta_reserve(size_t size, enum pm_os_use use) {
+    return meta_carve_as(size, PROT_READ, use);
 }
 
 /* The range goes back to no access and no pages; its addresses are not

@@ -55,7 +55,13 @@ bool pm_os_reserve_over(void *addr, size_t size, enum pm_os_use use);
  * commit charge until touched): NULL on failure. Fails like pm_os_alloc
  * under injection (PM_OS_FAIL_MAP). Safe in a signal handler. */
 void *pm_os_meta_alloc(size_t size, enum pm_os_use use);
-/* Gives back a range of pm_os_meta_alloc: no access and no pages from now
+/* Metadata reserved but not yet writable: carved like pm_os_meta_alloc,
+ * read-only, every byte reading zero. No commit charge, even where the
+ * kernel ignores MAP_NORESERVE (vm.overcommit_memory = 2) and outside
+ * RLIMIT_DATA: parts of it are made read-write with pm_os_commit as they
+ * are used. NULL on failure (PM_OS_FAIL_MAP). */
+void *pm_os_meta_reserve(size_t size, enum pm_os_use use);
+/* Gives back a range of pm_os_meta_alloc or pm_os_meta_reserve: no access and no pages from now
  * on. Its addresses stay reserved (reused only if it was the last carved). */
 void pm_os_meta_free(void *addr, size_t size);
 /* The metadata arenas, for the tests: fills up to `max` entries, newest

@@ -156,7 +156,7 @@ static bool reserve(size_t num_caches, unsigned partitions, char **data, char **
         char *d = pm_os_reserve(data_bytes + align, PM_USE_SLABS);
         if (!d)
             continue;
-        char *m = pm_os_meta_alloc(meta_bytes_per_group(region) * partitions, PM_USE_METADATA);
+        char *m = pm_os_meta_reserve(meta_bytes_per_group(region) * partitions, PM_USE_METADATA);
         if (!m) {
             pm_os_release(d, data_bytes + align);
             continue;
@@ -180,7 +180,7 @@ static bool reserve(size_t num_caches, unsigned partitions, char **data, char **
  * slabs, like the ones after it. Only the kmalloc metadata is reserved. */
 static bool reserve_without_primaries(unsigned partitions, char **data, char **meta) {
     size_t region = (size_t)1 << PM_REGION_SHIFT_MIN;
-    char *m = pm_os_meta_alloc(meta_bytes_per_group(region) * partitions, PM_USE_METADATA);
+    char *m = pm_os_meta_reserve(meta_bytes_per_group(region) * partitions, PM_USE_METADATA);
     if (!m)
         return false;
     *data = NULL;
@@ -234,8 +234,11 @@ static void segment_setup(struct pm_segment *seg, size_t obj_size, char *base, c
     seg->free_map = (uint64_t *)(meta + ml.state_bytes);
     seg->slabs = (struct pm_slab *)(meta + ml.state_bytes + ml.map_bytes);
     seg->req_size = NULL;
+    seg->req_committed = 0;
     seg->used_slabs = 0;
     seg->committed = 0;
+    for (int part = 0; part < 3; part++)
+        seg->meta_committed[part] = 0;
     seg->index = index;
 }
 
@@ -293,6 +296,15 @@ static void cache_setup(size_t cid, uint32_t obj_size, unsigned size_class, enum
     cache_publish_hot(cid, obj_size, meta);
 }
 
+/* The cache table is reserved read-only (an unused record reads as not
+ * ready); the pages of a record are made writable when its cache is set
+ * up. False if the OS refuses. */
+static bool cache_record_commit(size_t cid) {
+    uintptr_t first = (uintptr_t)&pm_caches[cid] & ~(uintptr_t)(PM_PAGE - 1);
+    uintptr_t end = round_up((uintptr_t)(&pm_caches[cid] + 1), PM_PAGE);
+    return pm_os_commit((void *)first, end - first);
+}
+
 /* Where the kmalloc caches' metadata lies: partition p's class c at
  * kmalloc_meta + p * kmalloc_meta_stride + kmalloc_meta_offset[c]. */
 static char *kmalloc_meta;
@@ -301,7 +313,8 @@ static size_t kmalloc_meta_stride, kmalloc_meta_offset[PM_NUM_CLASSES];
 static pm_lock_t kmalloc_setup_lock = PM_LOCK_INIT;
 
 /* Cache `cid` has its record: set up now if it is a kmalloc cache seen
- * for the first time. False for an id with no cache. */
+ * for the first time. False for an id with no cache, or when the OS
+ * refuses the record's page. */
 static bool kmalloc_cache_ready(size_t cid) {
     struct pm_cache *c = &pm_caches[cid];
     if (__atomic_load_n(&c->ready, __ATOMIC_ACQUIRE))
@@ -309,13 +322,15 @@ static bool kmalloc_cache_ready(size_t cid) {
     if (!pm_cid_is_kmalloc(cid))
         return false;
     pm_lock(&kmalloc_setup_lock);
-    if (!c->ready) {
+    bool ready = c->ready;
+    if (!ready && cache_record_commit(cid)) {
         unsigned cls = PM_CID_CLASS(cid);
         char *meta = kmalloc_meta + PM_CID_GROUP(cid) * kmalloc_meta_stride + kmalloc_meta_offset[cls];
         cache_setup_cold(cid, pm_class_size[cls], cls, PM_KIND_KMALLOC, meta);
+        ready = true;
     }
     pm_unlock(&kmalloc_setup_lock);
-    return true;
+    return ready;
 }
 
 /* A class above PM_MAX_SMALL is served where a region holds at least this
@@ -343,7 +358,7 @@ void pm_caches_init(void) {
     bool primaries = reserve(n, pm_g.partitions, &data, &meta);
     if (!primaries && !reserve_without_primaries(pm_g.partitions, &data, &meta))
         pm_fatal("cannot reserve address space for the slab regions");
-    pm_caches = pm_os_meta_alloc(round_up(sizeof(struct pm_cache) * n, PM_PAGE), PM_USE_METADATA);
+    pm_caches = pm_os_meta_reserve(round_up(sizeof(struct pm_cache) * n, PM_PAGE), PM_USE_METADATA);
     if (!pm_caches)
         pm_fatal("cannot allocate the cache table");
     pm_region.base = data;
@@ -374,10 +389,15 @@ void pm_caches_init(void) {
 
 bool pm_cache_create_buckets(unsigned set, const char *name) {
     size_t region = pm_region.mask + 1;
-    char *meta = pm_os_meta_alloc(meta_bytes_per_group(region), PM_USE_METADATA);
+    char *meta = pm_os_meta_reserve(meta_bytes_per_group(region), PM_USE_METADATA);
     if (!meta)
         return false;
     unsigned group = pm_g.bucket_group + set;
+    for (unsigned cls = 0; cls < PM_NUM_CLASSES; cls++)
+        if (!cache_record_commit(PM_CID(cls, group))) {
+            pm_os_meta_free(meta, meta_bytes_per_group(region));
+            return false;
+        }
     for (unsigned cls = 0; cls < PM_NUM_CLASSES; cls++) {
         size_t cid = PM_CID(cls, group);
         strncpy(pm_caches[cid].name, name, sizeof pm_caches[cid].name - 8);
@@ -388,9 +408,13 @@ bool pm_cache_create_buckets(unsigned set, const char *name) {
 }
 
 bool pm_cache_create_dedicated(size_t cid, const char *name, size_t obj_size, void (*ctor)(void *)) {
-    char *meta = pm_os_meta_alloc(meta_layout(obj_size, pm_region.mask + 1).total, PM_USE_METADATA);
+    char *meta = pm_os_meta_reserve(meta_layout(obj_size, pm_region.mask + 1).total, PM_USE_METADATA);
     if (!meta)
         return false;
+    if (!cache_record_commit(cid)) {
+        pm_os_meta_free(meta, meta_layout(obj_size, pm_region.mask + 1).total);
+        return false;
+    }
     struct pm_cache *c = &pm_caches[cid];
     strncpy(c->name, name, sizeof c->name - 1);
     c->ctor = ctor;
@@ -484,8 +508,10 @@ static struct pm_segment *take_region(struct pm_cache *c) {
     size_t region = pm_region.mask + 1, head = round_up(sizeof(struct pm_segment), PM_PAGE);
     size_t meta_bytes = head + meta_layout(c->obj_size, region).total;
     char *base = reserve_region(region);
-    char *meta = base ? pm_os_meta_alloc(meta_bytes, PM_USE_METADATA) : NULL;
-    if (!meta) {
+    char *meta = base ? pm_os_meta_reserve(meta_bytes, PM_USE_METADATA) : NULL;
+    if (!meta || !pm_os_commit(meta, head)) { /* the segment record: the rest is committed as used */
+        if (meta)
+            pm_os_meta_free(meta, meta_bytes);
         if (base)
             pm_os_release(base, region);
         return NULL;
@@ -640,13 +666,17 @@ static void reprotect_guards(struct pm_cache *c, struct pm_segment *seg, size_t 
 }
 
 /* Makes slab `s` (its number in the region) of `seg` read-write, with the
- * region's read-write prefix growing at least PM_COMMIT_STEP at a time. */
+ * region's read-write prefix doubling up to PM_COMMIT_STEP, then growing
+ * that much at a time: a cache with a few slabs is charged for those
+ * (vm.overcommit_memory = 2 charges every writable byte), a busy one
+ * makes one call per PM_COMMIT_STEP. */
 static bool slab_commit(struct pm_cache *c, struct pm_segment *seg, uint32_t s) {
     size_t need = pm_slab_first_slot(c, s) * c->obj_size + c->slab_bytes;
     if (need <= seg->committed)
         return true;
     size_t limit = pm_slab_first_slot(c, c->max_slabs - 1) * c->obj_size + c->slab_bytes;
-    size_t grow = round_up(need > seg->committed + PM_COMMIT_STEP ? need : seg->committed + PM_COMMIT_STEP, PM_PAGE);
+    size_t step = seg->committed < PM_COMMIT_STEP ? seg->committed : PM_COMMIT_STEP;
+    size_t grow = round_up(need > seg->committed + step ? need : seg->committed + step, PM_PAGE);
     if (grow > limit)
         grow = limit;
     if (!pm_os_commit(seg->base + seg->committed, grow - seg->committed))
@@ -654,6 +684,35 @@ static bool slab_commit(struct pm_cache *c, struct pm_segment *seg, uint32_t s) 
     reprotect_guards(c, seg, seg->committed, grow, s ? s - 1 : 0);
     seg->committed = grow;
     return true;
+}
+
+/* Makes the first `need` bytes of a metadata part of `size` bytes at
+ * `part` read-write, `*committed` of them being so already: at least
+ * doubling, so that a part is committed in a few calls and at most twice
+ * what its slabs use. */
+static bool meta_part_commit(char *part, size_t *committed, size_t need, size_t size) {
+    if (need <= *committed)
+        return true;
+    size_t grow = round_up(need > 2 * *committed ? need : 2 * *committed, PM_PAGE);
+    if (grow > size)
+        grow = size;
+    if (!pm_os_commit(part + *committed, grow - *committed))
+        return false;
+    *committed = grow;
+    return true;
+}
+
+/* The bookkeeping of slabs up to `s` (its number in the region) of `seg`
+ * is writable: the state bytes and free-map bits of their slots and their
+ * records. Done before a slot of slab `s` can be handed out, so the fast
+ * paths never write a byte still read-only. */
+static bool slab_meta_commit(struct pm_cache *c, struct pm_segment *seg, uint32_t s) {
+    struct meta_layout ml = meta_layout(c->obj_size, pm_region.mask + 1);
+    uint64_t slots = pm_slab_first_slot(c, s) + c->objs_per_slab;
+    return meta_part_commit((char *)seg->state, &seg->meta_committed[0], slots, ml.state_bytes) &&
+           meta_part_commit((char *)seg->free_map, &seg->meta_committed[1], (slots + 63) / 64 * 8, ml.map_bytes) &&
+           meta_part_commit((char *)seg->slabs, &seg->meta_committed[2], (s + 1) * sizeof(struct pm_slab),
+                            ml.slab_bytes);
 }
 
 /* A dedicated cache's constructor runs on every object of a slab whose
@@ -687,7 +746,7 @@ static uint32_t slab_for_refill(struct pm_cache *c) {
     if (seg->used_slabs >= c->max_slabs && !(seg = take_region(c)))
         return PM_NO_SLAB;
     uint32_t local = (uint32_t)seg->used_slabs;
-    if (!slab_commit(c, seg, local))
+    if (!slab_meta_commit(c, seg, local) || !slab_commit(c, seg, local))
         return PM_NO_SLAB;
     if (has_guard_after(c, local))
         protect_guard(c, seg, local / c->group_slabs);

@@ -51,9 +51,13 @@ struct pm_segment {
     uint8_t *state;        /* one pm_slot_state byte per slot of the region */
     uint64_t *free_map;    /* one bit per slot: free in the central map */
     struct pm_slab *slabs; /* one record per slab of the region */
-    uint32_t *req_size;    /* strict: the size asked for, per slot (mapped on first use) */
+    uint32_t *req_size;    /* strict: the size asked for, per slot (reserved on first use) */
+    size_t req_committed;  /* bytes of req_size made RW (atomic; harden.c) */
     size_t used_slabs;     /* slabs ever carved out of the region */
     size_t committed;      /* bytes of the region made RW */
+    /* Bytes made RW of the state bytes, the free map and the slab records
+     * (reserved read-only, committed as slabs are carved: slab.c). */
+    size_t meta_committed[3];
     uint32_t index;        /* its number in the cache */
 };
 

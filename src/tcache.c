@@ -99,17 +99,34 @@ void pm_tcache_init(void) {
  * one carve per cache would add a mapping for most new caches. */
 #define PM_TCACHE_BATCH 8
 
+/* The carved caches are reserved read-only (no commit charge for the ones
+ * no thread has yet): the page of a cache's list links is made writable
+ * when it is carved, the whole cache when a thread takes it. */
+static bool links_commit(struct pm_tcache *tc) {
+    char *first = page_down((char *)&tc->next_free), *end = page_up((char *)(&tc->next_all + 1));
+    return pm_os_commit(first, (size_t)(end - first));
+}
+
+static bool tcache_commit(struct pm_tcache *tc) {
+    return pm_os_commit(tc, (size_t)(page_up((char *)tc + tcache_bytes()) - (char *)tc));
+}
+
 /* Carves caches: the first is returned, the others go on the free list
  * (untouched, they take no pages). NULL if the OS refuses even one. */
 static struct pm_tcache *tcache_carve(void) {
     size_t stride = (tcache_bytes() + PM_PAGE - 1) & ~(size_t)(PM_PAGE - 1), count = PM_TCACHE_BATCH;
     if (pm_os_space_limit() != SIZE_MAX)
         count = 1;
-    char *block = pm_os_meta_alloc(stride * count, PM_USE_TCACHE);
+    char *block = pm_os_meta_reserve(stride * count, PM_USE_TCACHE);
     if (!block && count > 1)
-        block = pm_os_meta_alloc(stride * (count = 1), PM_USE_TCACHE);
+        block = pm_os_meta_reserve(stride * (count = 1), PM_USE_TCACHE);
     if (!block)
         return NULL;
+    for (size_t i = 0; i < count; i++)
+        if (!links_commit((struct pm_tcache *)(block + i * stride))) {
+            pm_os_meta_free(block, stride * count);
+            return NULL;
+        }
     pm_lock(&tcache_lock);
     for (size_t i = count; i-- > 0;) {
         struct pm_tcache *tc = (struct pm_tcache *)(block + i * stride);
@@ -132,6 +149,13 @@ static struct pm_tcache *tcache_create(void) {
     pm_unlock(&tcache_lock);
     if (!tc && !(tc = tcache_carve()))
         return NULL;
+    if (!tcache_commit(tc)) {
+        pm_lock(&tcache_lock); /* kept for a later thread */
+        tc->next_free = tcache_free_list;
+        tcache_free_list = tc;
+        pm_unlock(&tcache_lock);
+        return NULL;
+    }
     bins_reset(tc); /* a recycled cache's bins went back to zero pages */
     tc->next_free = NULL;
     pthread_setspecific(tcache_key, tc);

@@ -111,10 +111,12 @@ struct fingerprint {
  * order, and the first guard of a 20480-byte cache comes after 6 slabs of
  * 160 KiB; strict: no reuse, the size asked for, nothing kept, a guard after
  * each slab; off: no guard (the first inaccessible byte is the end of the
- * first MiB made accessible), slots in address order. */
+ * prefix made accessible, which doubles with the slabs carved: 160, 320,
+ * 640, 1280 KiB for the six), slots in address order. */
+#define NO_GUARD_HOLE 1310720
 #define FP_DEFAULT {1, 112, 1, 0, 983040, 0}
 #define FP_STRICT {0, 100, 0, 0, 163840, 1}
-#define FP_OFF {1, 112, 1, 1, 1048576, 0}
+#define FP_OFF {1, 112, 1, 1, NO_GUARD_HOLE, 0}
 
 static struct fingerprint fingerprint_of(const struct run *r) {
     struct fingerprint f;
@@ -1068,15 +1070,15 @@ Test(harden, valid_values_take_effect) {
         {"strict", FP_STRICT},
         {"off", FP_OFF},
         {"default,slab_guards=on", {1, 112, 1, 0, 163840, 0}},
-        {"default,group_guards=off", {1, 112, 1, 0, 1048576, 0}},
-        {"off,slot_order=on", {1, 112, 1, 0, 1048576, 0}},
-        {"off,canary=on", {-1, 100, 1, 1, 1048576, 0}},
-        {"off,checked_usable=on", {-1, 100, 1, 1, 1048576, 0}},
+        {"default,group_guards=off", {1, 112, 1, 0, NO_GUARD_HOLE, 0}},
+        {"off,slot_order=on", {1, 112, 1, 0, NO_GUARD_HOLE, 0}},
+        {"off,canary=on", {-1, 100, 1, 1, NO_GUARD_HOLE, 0}},
+        {"off,checked_usable=on", {-1, 100, 1, 1, NO_GUARD_HOLE, 0}},
         {"strict,large_reuse=on", {0, 100, 0, 0, 163840, 1}}, /* the quarantine comes first */
         {"strict,large_reuse=on,large_quarantine=off", {0, 100, 1, 0, 163840, 1}},
         {"strict,zero_inaccessible=off", {0, 100, 0, 0, 163840, 0}},
         {"strict,slab_guards=off", {0, 100, 0, 0, 983040, 1}},
-        {"strict,slab_guards=off,group_guards=off,slot_order=off", {0, 100, 0, 1, 1048576, 1}},
+        {"strict,slab_guards=off,group_guards=off,slot_order=off", {0, 100, 0, 1, NO_GUARD_HOLE, 1}},
         /* slow paths (no thread cache) without the quarantine: a freed
          * slot may or may not come straight back */
         {"default,zero_inaccessible=on", {-1, 112, 1, 0, 983040, 1}},

@@ -12,6 +12,7 @@
  * in strict (guards, quarantine, per-slot sizes: more calls, more places
  * to fail) and with 1 MiB regions (caches taking regions as they fill). */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -222,4 +223,90 @@ Test(os_inject, control_a_wrong_errno_is_caught) {
     int status;
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == CHILD_BAD, "status %#x", status);
+}
+
+/* ---- the commits of metadata reserved read-only ----
+ *
+ * A cache's first slab makes writable, one call each, its record, its slot
+ * states, its free map, its slab records and the slab itself (strict adds
+ * the per-slot sizes). Each of them failing in turn must fail that one
+ * allocation with ENOMEM (or be absorbed by a retry), and the next must
+ * succeed and be writable. */
+#define FRESH_SIZE 28000 /* a class nothing else in this suite uses */
+
+/* Child: the nth commit fails at the first allocation of a fresh cache. */
+static int fresh_cache_commit_failing(uint64_t nth) {
+    pm_free(pm_malloc(8)); /* the thread cache exists: only the cache's own commits are counted */
+    pm_os_fail(PM_OS_FAIL_PROTECT, nth, 1, ENOMEM);
+    errno = 0;
+    void *p = pm_malloc(FRESH_SIZE);
+    int err = errno;
+    if (pm_os_fail_pending() != 0)
+        return CHILD_NOT_REACHED;
+    if (p) { /* absorbed: strict retries a refill after draining its quarantine */
+        memset(p, 0x5a, FRESH_SIZE);
+        pm_free(p);
+    } else if (err != ENOMEM) {
+        return CHILD_BAD;
+    }
+    unsigned char *q = pm_malloc(FRESH_SIZE);
+    if (!q)
+        return CHILD_BAD;
+    memset(q, 0x5a, FRESH_SIZE);
+    pm_free(q);
+    return CHILD_OK;
+}
+
+Test(os_inject, each_commit_of_a_fresh_cache_failing) {
+    uint64_t nth = 1;
+    for (;; nth++) {
+        fflush(NULL);
+        pid_t pid = fork();
+        cr_assert_neq(pid, -1);
+        if (pid == 0)
+            _exit(fresh_cache_commit_failing(nth));
+        int status;
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        cr_assert(WIFEXITED(status), "commit %lu: status %#x", (unsigned long)nth, status);
+        if (WEXITSTATUS(status) == CHILD_NOT_REACHED)
+            break;
+        cr_assert_eq(WEXITSTATUS(status), CHILD_OK, "commit %lu failing: not ENOMEM (or a block) then success",
+                     (unsigned long)nth);
+    }
+    cr_assert_geq(nth - 1, 5, "only %lu commits at a cache's first slab (record, states, map, records, slab)",
+                  (unsigned long)(nth - 1));
+}
+
+static void *thread_allocates(void *arg) {
+    (void)arg;
+    unsigned char *p = pm_malloc(100);
+    if (p) {
+        memset(p, 0x33, 100);
+        pm_free(p);
+    }
+    return p;
+}
+
+/* A new thread whose thread cache cannot be made writable is served from
+ * the caches directly; the next thread gets its thread cache. */
+Test(os_inject, a_thread_cache_that_cannot_be_committed) {
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        pm_free(pm_malloc(100)); /* the cache is set up and has a slab: the thread's cache is the one commit */
+        pm_os_fail(PM_OS_FAIL_PROTECT, 1, 1, ENOMEM);
+        pthread_t t;
+        void *got = NULL;
+        if (pthread_create(&t, NULL, thread_allocates, NULL) != 0 || pthread_join(t, &got) != 0)
+            _exit(CHILD_BAD);
+        if (!got || pm_os_fail_pending() != 0)
+            _exit(pm_os_fail_pending() ? CHILD_NOT_REACHED : CHILD_BAD);
+        if (pthread_create(&t, NULL, thread_allocates, NULL) != 0 || pthread_join(t, &got) != 0 || !got)
+            _exit(CHILD_BAD);
+        _exit(CHILD_OK);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == CHILD_OK, "status %#x", status);
 }
