@@ -45,10 +45,13 @@ wrappers() {
         # under the ZMALLOC(type) macro
         mawk) echo zmalloc,zrealloc ;;
         make) echo xmalloc,xcalloc,xrealloc ;;
+        # lmem.h's macros cast each result to its type (luaM_newvector,
+        # luaM_growvector, ...); luaC_newobj casts to GCObject *
+        lua) echo luaM_growaux_,luaM_shrinkvector_,luaM_saferealloc_,luaM_malloc_,luaM_realloc_ ;;
     esac
 }
 PARTMALLOC_CC=false
-case $PROG in sqlite3 | mawk | make) PARTMALLOC_CC=true ;; esac
+case $PROG in sqlite3 | mawk | make | lua) PARTMALLOC_CC=true ;; esac
 case $VARIANT in before | after | glibc) ;; *) echo "build.sh: variant is before, after or glibc" >&2; exit 1 ;; esac
 SRC=$(ls -d "$WORK/$PKG"-[0-9]*/ 2>/dev/null | head -1)
 [ -n "$SRC" ] || { echo "build.sh: no $PKG source in $WORK; run realworld/fetch.sh $PROG" >&2; exit 1; }
@@ -143,11 +146,11 @@ start=$(date +%s)
             printf '#define DEB_HOST_MULTIARCH "%s"\n' "${DEB_HOST_MULTIARCH:-$(gcc -dumpmachine)}" \
                 >src/lua5.4-deb-multiarch.h
             cd src
-            # shellcheck disable=SC2086  # CFLAGS is a list of flags
+            # shellcheck disable=SC2086  # CC and CFLAGS are lists of words
             for c in ./*.c; do [ "$c" = ./luac.c ] || printf '%s\n' "$c"; done | xargs -P "$JOBS" -n 4 \
-                clang-22 $CFLAGS -std=gnu99 -Wall -DLUA_COMPAT_5_3 -DLUA_USE_LINUX -c
+                $CC $CFLAGS -std=gnu99 -Wall -DLUA_COMPAT_5_3 -DLUA_USE_LINUX -c
             # shellcheck disable=SC2086
-            clang-22 $CFLAGS -o ../lua ./*.o $LDFLAGS -Wl,-E -lm -ldl $LIBS
+            $CC $CFLAGS -o ../lua ./*.o $LDFLAGS -Wl,-E -lm -ldl $LIBS
             cd .. ;;
         sqlite3)
             # Debian's configure options and compile-time options
@@ -194,8 +197,11 @@ if [ "$VARIANT" != glibc ]; then
     echo "== $PROG $VARIANT: counting run"
     SLOG=$WORK/$PROG-$VARIANT.stats.log
     : >"$SLOG"
-    # shellcheck disable=SC2086  # CFLAGS is a list of flags
-    VOID_TOKEN=$("$REPO/realworld/void_token.sh" clang-22 $CFLAGS)
+    # partmalloc cc adds the token flags itself; the probe needs them spelled out.
+    VOID_FLAGS=$CFLAGS
+    $PARTMALLOC_CC && VOID_FLAGS="$CFLAGS -fsanitize=alloc-token -fsanitize-alloc-token-extended"
+    # shellcheck disable=SC2086  # VOID_FLAGS is a list of flags
+    VOID_TOKEN=$("$REPO/realworld/void_token.sh" clang-22 $VOID_FLAGS)
     echo "void token: $VOID_TOKEN (PARTMALLOC_TOKEN_STATS_UNTYPED)"
     export LD_LIBRARY_PATH=$BUILD/stats PARTMALLOC_TOKEN_STATS=1 PARTMALLOC_TOKEN_STATS_UNTYPED=$VOID_TOKEN
     case $PROG in
