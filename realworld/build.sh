@@ -47,11 +47,13 @@ wrappers() {
         make) echo xmalloc,xcalloc,xrealloc ;;
         # lmem.h's macros cast each result to its type (luaM_newvector,
         # luaM_growvector, ...); luaC_newobj casts to GCObject *
+        # jv_mem_strdup calls strdup, whose copy gets char's token
+        jq) echo jv_mem_alloc,jv_mem_alloc_unguarded,jv_mem_calloc,jv_mem_calloc_unguarded,jv_mem_realloc ;;
         lua) echo luaM_growaux_,luaM_shrinkvector_,luaM_saferealloc_,luaM_malloc_,luaM_realloc_ ;;
     esac
 }
 PARTMALLOC_CC=false
-case $PROG in sqlite3 | mawk | make | lua) PARTMALLOC_CC=true ;; esac
+case $PROG in sqlite3 | mawk | make | lua | jq) PARTMALLOC_CC=true ;; esac
 case $VARIANT in before | after | glibc) ;; *) echo "build.sh: variant is before, after or glibc" >&2; exit 1 ;; esac
 SRC=$(ls -d "$WORK/$PKG"-[0-9]*/ 2>/dev/null | head -1)
 [ -n "$SRC" ] || { echo "build.sh: no $PKG source in $WORK; run realworld/fetch.sh $PROG" >&2; exit 1; }
@@ -121,13 +123,13 @@ start=$(date +%s)
     case $PROG in
         jq)
             autoreconf -fi
-            ./configure CC=clang-22 CFLAGS="$CFLAGS" LDFLAGS="$LDFLAGS" LIBS="$LIBS" \
+            ./configure CC="$CC" CFLAGS="$CFLAGS" LDFLAGS="$LDFLAGS" LIBS="$LIBS" \
                 --disable-docs --disable-valgrind --disable-maintainer-mode --disable-shared \
                 --with-oniguruma=yes
             make -j"$JOBS" ;;
         gawk)
             # pma would route malloc through pma_malloc, out of the tokens' sight.
-            ./configure CC=clang-22 CFLAGS="$CFLAGS" LDFLAGS="$LDFLAGS" LIBS="$LIBS" \
+            ./configure CC="$CC" CFLAGS="$CFLAGS" LDFLAGS="$LDFLAGS" LIBS="$LIBS" \
                 --disable-pma
             # Debian's source drops the manual's source (gawktexi.in): skip doc/, awklib/.
             for d in doc awklib; do printf '%%:\n\t@:\n' >$d/Makefile; done
@@ -135,7 +137,7 @@ start=$(date +%s)
         libxml2)
             # Debian's patches touch Makefile.am (a testcatalog program).
             autoreconf -fi
-            ./configure CC=clang-22 CFLAGS="$CFLAGS" LDFLAGS="$LDFLAGS" LIBS="$LIBS" \
+            ./configure CC="$CC" CFLAGS="$CFLAGS" LDFLAGS="$LDFLAGS" LIBS="$LIBS" \
                 --disable-shared --without-python
             make -j"$JOBS"
             make -j"$JOBS" runtest testrecurse testapi testchar testdict testlimits ;;
