@@ -49,11 +49,15 @@ wrappers() {
         # luaM_growvector, ...); luaC_newobj casts to GCObject *
         # jv_mem_strdup calls strdup, whose copy gets char's token
         jq) echo jv_mem_alloc,jv_mem_alloc_unguarded,jv_mem_calloc,jv_mem_calloc_unguarded,jv_mem_realloc ;;
+        # emalloc_real & co. are static inline in awk.h (the type comes from
+        # the (ty) cast in the emalloc(var, ty, size, str) macro); the x*
+        # functions of support/xalloc.h serve the gnulib DFA matcher
+        gawk) echo emalloc_real,ezalloc_real,erealloc_real,xnmalloc,xnrealloc,x2nrealloc,x2realloc,xmemdup,xzalloc,xcalloc,xmalloc,xrealloc ;;
         lua) echo luaM_growaux_,luaM_shrinkvector_,luaM_saferealloc_,luaM_malloc_,luaM_realloc_ ;;
     esac
 }
 PARTMALLOC_CC=false
-case $PROG in sqlite3 | mawk | make | lua | jq) PARTMALLOC_CC=true ;; esac
+case $PROG in sqlite3 | mawk | make | lua | jq | gawk) PARTMALLOC_CC=true ;; esac
 case $VARIANT in before | after | glibc) ;; *) echo "build.sh: variant is before, after or glibc" >&2; exit 1 ;; esac
 SRC=$(ls -d "$WORK/$PKG"-[0-9]*/ 2>/dev/null | head -1)
 [ -n "$SRC" ] || { echo "build.sh: no $PKG source in $WORK; run realworld/fetch.sh $PROG" >&2; exit 1; }
