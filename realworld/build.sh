@@ -3,13 +3,13 @@
 # clang-22 allocation tokens against partmalloc, run its test suite, then
 # count tokens.
 #   realworld/build.sh PROGRAM [before|after|glibc]
-#     PROGRAM: jq gawk libxml2 lua (wrapper patches) or sqlite3 mawk make
+#     PROGRAM: libxml2 (wrapper patch) or jq gawk lua sqlite3 mawk make
 #     (no patch: `partmalloc cc --wrapper=...`)
 #     before  -fsanitize=alloc-token, unpatched source, linked with partmalloc
-#             (sqlite3 mawk make: `partmalloc cc` without --wrapper)
-#     after   + realworld/patches/PROGRAM.patch, -fsanitize-alloc-token-extended,
+#             (jq gawk lua sqlite3 mawk make: `partmalloc cc` without --wrapper)
+#     after   libxml2: + realworld/patches/libxml2.patch, -fsanitize-alloc-token-extended,
 #             -DPARTMALLOC_WRAPPERS -I<repo>/include
-#             (sqlite3 mawk make: `partmalloc cc --wrapper=` the names below)
+#             (the others: `partmalloc cc --wrapper=` the names below)
 #     glibc   unpatched, no tokens, glibc malloc
 # Needs `make BUILD=build-rw all stats-lib` (BUILD defaults to <repo>/build-rw).
 # BUILD_ONLY=1 stops after the build (realworld/run.sh runs the suites itself).
