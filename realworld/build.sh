@@ -3,13 +3,13 @@
 # clang-22 allocation tokens against partmalloc, run its test suite, then
 # count tokens.
 #   realworld/build.sh PROGRAM [before|after|glibc]
-#     PROGRAM: jq gawk libxml2 lua (wrapper patches) or sqlite3 mawk make
+#     PROGRAM: libxml2 (wrapper patch) or jq gawk lua sqlite3 mawk make
 #     (no patch: `partmalloc cc --wrapper=...`)
 #     before  -fsanitize=alloc-token, unpatched source, linked with partmalloc
-#             (sqlite3 mawk make: `partmalloc cc` without --wrapper)
-#     after   + realworld/patches/PROGRAM.patch, -fsanitize-alloc-token-extended,
+#             (jq gawk lua sqlite3 mawk make: `partmalloc cc` without --wrapper)
+#     after   libxml2: + realworld/patches/libxml2.patch, -fsanitize-alloc-token-extended,
 #             -DPARTMALLOC_WRAPPERS -I<repo>/include
-#             (sqlite3 mawk make: `partmalloc cc --wrapper=` the names below)
+#             (the others: `partmalloc cc --wrapper=` the names below)
 #     glibc   unpatched, no tokens, glibc malloc
 # Needs `make BUILD=build-rw all stats-lib` (BUILD defaults to <repo>/build-rw).
 # BUILD_ONLY=1 stops after the build (realworld/run.sh runs the suites itself).
@@ -45,10 +45,19 @@ wrappers() {
         # under the ZMALLOC(type) macro
         mawk) echo zmalloc,zrealloc ;;
         make) echo xmalloc,xcalloc,xrealloc ;;
+        # lmem.h's macros cast each result to its type (luaM_newvector,
+        # luaM_growvector, ...); luaC_newobj casts to GCObject *
+        # jv_mem_strdup calls strdup, whose copy gets char's token
+        jq) echo jv_mem_alloc,jv_mem_alloc_unguarded,jv_mem_calloc,jv_mem_calloc_unguarded,jv_mem_realloc ;;
+        # emalloc_real & co. are static inline in awk.h (the type comes from
+        # the (ty) cast in the emalloc(var, ty, size, str) macro); the x*
+        # functions of support/xalloc.h serve the gnulib DFA matcher
+        gawk) echo emalloc_real,ezalloc_real,erealloc_real,xnmalloc,xnrealloc,x2nrealloc,x2realloc,xmemdup,xzalloc,xcalloc,xmalloc,xrealloc ;;
+        lua) echo luaM_growaux_,luaM_shrinkvector_,luaM_saferealloc_,luaM_malloc_,luaM_realloc_ ;;
     esac
 }
 PARTMALLOC_CC=false
-case $PROG in sqlite3 | mawk | make) PARTMALLOC_CC=true ;; esac
+case $PROG in sqlite3 | mawk | make | lua | jq | gawk) PARTMALLOC_CC=true ;; esac
 case $VARIANT in before | after | glibc) ;; *) echo "build.sh: variant is before, after or glibc" >&2; exit 1 ;; esac
 SRC=$(ls -d "$WORK/$PKG"-[0-9]*/ 2>/dev/null | head -1)
 [ -n "$SRC" ] || { echo "build.sh: no $PKG source in $WORK; run realworld/fetch.sh $PROG" >&2; exit 1; }
@@ -118,13 +127,13 @@ start=$(date +%s)
     case $PROG in
         jq)
             autoreconf -fi
-            ./configure CC=clang-22 CFLAGS="$CFLAGS" LDFLAGS="$LDFLAGS" LIBS="$LIBS" \
+            ./configure CC="$CC" CFLAGS="$CFLAGS" LDFLAGS="$LDFLAGS" LIBS="$LIBS" \
                 --disable-docs --disable-valgrind --disable-maintainer-mode --disable-shared \
                 --with-oniguruma=yes
             make -j"$JOBS" ;;
         gawk)
             # pma would route malloc through pma_malloc, out of the tokens' sight.
-            ./configure CC=clang-22 CFLAGS="$CFLAGS" LDFLAGS="$LDFLAGS" LIBS="$LIBS" \
+            ./configure CC="$CC" CFLAGS="$CFLAGS" LDFLAGS="$LDFLAGS" LIBS="$LIBS" \
                 --disable-pma
             # Debian's source drops the manual's source (gawktexi.in): skip doc/, awklib/.
             for d in doc awklib; do printf '%%:\n\t@:\n' >$d/Makefile; done
@@ -132,7 +141,7 @@ start=$(date +%s)
         libxml2)
             # Debian's patches touch Makefile.am (a testcatalog program).
             autoreconf -fi
-            ./configure CC=clang-22 CFLAGS="$CFLAGS" LDFLAGS="$LDFLAGS" LIBS="$LIBS" \
+            ./configure CC="$CC" CFLAGS="$CFLAGS" LDFLAGS="$LDFLAGS" LIBS="$LIBS" \
                 --disable-shared --without-python
             make -j"$JOBS"
             make -j"$JOBS" runtest testrecurse testapi testchar testdict testlimits ;;
@@ -143,11 +152,11 @@ start=$(date +%s)
             printf '#define DEB_HOST_MULTIARCH "%s"\n' "${DEB_HOST_MULTIARCH:-$(gcc -dumpmachine)}" \
                 >src/lua5.4-deb-multiarch.h
             cd src
-            # shellcheck disable=SC2086  # CFLAGS is a list of flags
+            # shellcheck disable=SC2086  # CC and CFLAGS are lists of words
             for c in ./*.c; do [ "$c" = ./luac.c ] || printf '%s\n' "$c"; done | xargs -P "$JOBS" -n 4 \
-                clang-22 $CFLAGS -std=gnu99 -Wall -DLUA_COMPAT_5_3 -DLUA_USE_LINUX -c
+                $CC $CFLAGS -std=gnu99 -Wall -DLUA_COMPAT_5_3 -DLUA_USE_LINUX -c
             # shellcheck disable=SC2086
-            clang-22 $CFLAGS -o ../lua ./*.o $LDFLAGS -Wl,-E -lm -ldl $LIBS
+            $CC $CFLAGS -o ../lua ./*.o $LDFLAGS -Wl,-E -lm -ldl $LIBS
             cd .. ;;
         sqlite3)
             # Debian's configure options and compile-time options
@@ -194,8 +203,11 @@ if [ "$VARIANT" != glibc ]; then
     echo "== $PROG $VARIANT: counting run"
     SLOG=$WORK/$PROG-$VARIANT.stats.log
     : >"$SLOG"
-    # shellcheck disable=SC2086  # CFLAGS is a list of flags
-    VOID_TOKEN=$("$REPO/realworld/void_token.sh" clang-22 $CFLAGS)
+    # partmalloc cc adds the token flags itself; the probe needs them spelled out.
+    VOID_FLAGS=$CFLAGS
+    $PARTMALLOC_CC && VOID_FLAGS="$CFLAGS -fsanitize=alloc-token -fsanitize-alloc-token-extended"
+    # shellcheck disable=SC2086  # VOID_FLAGS is a list of flags
+    VOID_TOKEN=$("$REPO/realworld/void_token.sh" clang-22 $VOID_FLAGS)
     echo "void token: $VOID_TOKEN (PARTMALLOC_TOKEN_STATS_UNTYPED)"
     export LD_LIBRARY_PATH=$BUILD/stats PARTMALLOC_TOKEN_STATS=1 PARTMALLOC_TOKEN_STATS_UNTYPED=$VOID_TOKEN
     case $PROG in

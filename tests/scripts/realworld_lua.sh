@@ -1,7 +1,7 @@
 #!/bin/sh
 # The quick real-program check (`make realworld` does the full set): Lua 5.4
-# from Debian's source package (apt-get source lua5.4), built with clang-22
-# allocation tokens and realworld/patches/lua.patch against partmalloc, runs
+# from Debian's source package (apt-get source lua5.4), built unchanged with
+# `partmalloc cc --wrapper=` Lua's allocation functions (realworld/build.sh), runs
 # the realworld/lua scripts in typed, random and none mode. Each script must
 # exit 0 and print exactly what the same Lua built for glibc prints; in typed
 # mode, with the counting build, at least 95% of the allocation calls must
@@ -37,7 +37,7 @@ for v in glibc after; do
         exit 1
     fi
 done
-pass "Lua 5.4 built for glibc, and with tokens and the wrapper patch against partmalloc"
+pass "Lua 5.4 built for glibc, and with partmalloc cc --wrapper (no patch) against partmalloc"
 
 # suite NAME [ENV...]: the scripts with the lua-after build, outputs compared
 # with the glibc build's; one PASS/FAIL per script.
