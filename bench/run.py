@@ -690,6 +690,7 @@ def draw_plot(path, series, wnames, ref, what):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     matplotlib.rcParams["svg.hashsalt"] = "partmalloc-bench"
     markers = "osD^vP*Xhp<>"
     fig, ax = plt.subplots(figsize=(9, 0.42 * len(wnames) + 1.8))
@@ -703,6 +704,9 @@ def draw_plot(path, series, wnames, ref, what):
     # Ratios from 0.5 to 20 read poorly on a linear axis; log only when they span widely.
     if ratios and max(ratios) / min(ratios) > 4:
         ax.set_xscale("log")
+        plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(plain)
     ax.set_yticks(range(len(wnames)), wnames)
     ax.invert_yaxis()
     ax.grid(axis="x", linestyle=":", zorder=1)
