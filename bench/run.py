@@ -829,6 +829,12 @@ def main():
             ap.error(f"unknown workloads: {', '.join(sorted(unknown))}")
         workloads = [w for w in WORKLOADS if w[0] in want]
     full = not (args.quick or args.configs or args.only or args.no_callgrind or args.add) and args.reps >= 3
+    if full and not args.no_docs:
+        try:  # the plots come at the end: say now, not after the whole run
+            import matplotlib  # noqa: F401
+        except ImportError:
+            ap.error("a full run draws its plots with matplotlib, which this python3 lacks: install python3-matplotlib "
+                     "(tools/setup.sh) and run Debian's /usr/bin/python3, or pass --no-docs")
 
     # Everything must be there before anything runs.
     missing = [os.path.join(args.build, "bench", w[1]) for w in workloads]

@@ -6,7 +6,10 @@
 fail=0
 pass() { echo "PASS: bench plots: $1"; }
 flunk() { echo "FAIL: bench plots: $1"; fail=1; }
-if ! python3 -c "import matplotlib" 2>/dev/null; then
+# Debian's python3, which python3-matplotlib is installed for (a python3
+# earlier in PATH, such as a pyenv one, does not see it).
+py=/usr/bin/python3
+if ! $py -c "import matplotlib" 2>/dev/null; then
     flunk "python3-matplotlib is missing (tools/setup.sh installs it)"
     exit 1
 fi
@@ -15,7 +18,7 @@ trap 'rm -rf "$dir"' EXIT
 # A fixture of the shape run.py writes: workloads × allocators × runs.
 fixture() { # OUT ALLOCATORS...
     out=$1; shift
-    python3 - "$out" "$@" <<'PY'
+    $py - "$out" "$@" <<'PY'
 import json, sys
 out, cfgs = sys.argv[1], sys.argv[2:]
 scale = {"mimalloc": 1.0, "glibc": 1.6, "jemalloc": 1.1, "pm-typed-16": 2.5}
@@ -26,7 +29,7 @@ json.dump({"machine": [], "reps": 3, "runs": runs}, open(out, "w"))
 PY
 }
 draw() { # FIXTURE OUTDIR
-    python3 bench/run.py --plots-from "$1" --docs "$2/benchmarks.md" >/dev/null 2>&1
+    $py bench/run.py --plots-from "$1" --docs "$2/benchmarks.md" >/dev/null 2>&1
 }
 fixture "$dir/all.json" mimalloc glibc jemalloc pm-typed-16
 fixture "$dir/less.json" mimalloc glibc pm-typed-16
@@ -34,7 +37,7 @@ draw "$dir/all.json" "$dir/a" && pass "draws from a results JSON" || flunk "draw
 draw "$dir/all.json" "$dir/b"
 draw "$dir/less.json" "$dir/c"
 check() { # SVG ALLOCATORS... : parses, one group per allocator, the workloads as text
-    python3 - "$@" <<'PY'
+    $py - "$@" <<'PY'
 import sys, xml.etree.ElementTree as ET
 svg, cfgs = sys.argv[1], sys.argv[2:]
 root = ET.parse(svg).getroot()
@@ -58,7 +61,7 @@ for kind in time rss; do
     check "$dir/c/$f" jemalloc 2>/dev/null && flunk "$kind: control: jemalloc's group is absent" \
         || pass "$kind: control: jemalloc's group is absent"
 done
-python3 bench/run.py --plots-from "$dir/none.json" 2>"$dir/err" >/dev/null
+$py bench/run.py --plots-from "$dir/none.json" 2>"$dir/err" >/dev/null
 grep -q -e "--plots-from: no such file" "$dir/err" && pass "names the option for a missing file" \
     || flunk "names the option for a missing file"
 exit $fail
