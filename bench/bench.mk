@@ -12,8 +12,11 @@ $(BUILD)/bench/launch: bench/launch.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu17 -O2 $(WARN) $< -o $@
 
+# Debian's python3, which tools/setup.sh installs python3-matplotlib for
+# (the plots); a python3 earlier in PATH may not see it.
+BENCH_PYTHON ?= /usr/bin/python3
 .PHONY: bench bench-build
 bench-build: $(BENCH_BIN) $(BUILD)/bench/launch $(LIB_SO)
 
 bench: setup bench-build
-	@python3 bench/run.py --build $(BUILD) $(if $(QUICK),--quick)
+	@$(BENCH_PYTHON) bench/run.py --build $(BUILD) $(if $(QUICK),--quick)

@@ -671,6 +671,96 @@ def goals_report(med, ref, gms, cfgs, workloads, counts):
 
 # ---------------------------------------------------------------- docs
 
+
+def ratio_series(med, cfgs, workloads, key, ref):
+    """Per allocator, the ratio to the reference for each workload (None where either failed)."""
+    series = {}
+    for cname, *_ in cfgs:
+        vals = []
+        for wname, *_ in workloads:
+            base, m = med[wname].get(ref), med[wname].get(cname)
+            vals.append(m[key] / base[key] if base and m and base[key] else None)
+        series[cname] = vals
+    return series
+
+
+def draw_plot(path, series, wnames, ref, what):
+    """A dot plot: workloads down the y axis, ratio to the reference along x, one marker series
+    per allocator. SVG with a fixed hash salt and no date so the same data gives the same bytes."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+    matplotlib.rcParams["svg.hashsalt"] = "partmalloc-bench"
+    markers = "osD^vP*Xhp<>"
+    fig, ax = plt.subplots(figsize=(9, 0.42 * len(wnames) + 1.8))
+    step = 0.8 / max(1, len(series))
+    ratios = [x for vals in series.values() for x in vals if x]
+    for i, (cname, vals) in enumerate(series.items()):
+        pts = [(x, k + (i - (len(series) - 1) / 2) * step) for k, x in enumerate(vals) if x]
+        ax.scatter([x for x, _ in pts], [y for _, y in pts], marker=markers[i % len(markers)],
+                   s=28, label=cname, gid=f"series-{cname}", zorder=3)
+    ax.axvline(1.0, color="black", linewidth=1, zorder=2)
+    # Ratios from 0.5 to 20 read poorly on a linear axis; log only when they span widely.
+    if ratios and max(ratios) / min(ratios) > 4:
+        ax.set_xscale("log")
+        plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(plain)
+    ax.set_yticks(range(len(wnames)), wnames)
+    ax.invert_yaxis()
+    ax.grid(axis="x", linestyle=":", zorder=1)
+    ax.set_xlabel(f"{what}, ratio to {ref} (lower is better)")
+    ax.set_title(f"{what} per workload, ratio to {ref}")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, format="svg", metadata={"Date": None})
+    plt.close(fig)
+
+
+def draw_plots(med, cfgs, workloads, ref, outdir):
+    """docs/benchmarks-time.svg and docs/benchmarks-rss.svg; returns their file names."""
+    wnames = [w[0] for w in workloads]
+    names = []
+    for key, what, fname in (("wall", "Time", "benchmarks-time.svg"), ("rss", "Peak RSS", "benchmarks-rss.svg")):
+        draw_plot(os.path.join(outdir, fname), ratio_series(med, cfgs, workloads, key, ref), wnames, ref, what)
+        names.append(fname)
+    return names
+
+
+def load_results(path):
+    """The runs a results JSON holds, as Result objects, with the allocators and workloads in its order."""
+    with open(path) as f:
+        data = json.load(f)
+    results, cnames = {}, []
+    for wname, per_cfg in data["runs"].items():
+        results[wname] = {}
+        for cname, runs in per_cfg.items():
+            if cname not in cnames:
+                cnames.append(cname)
+            results[wname][cname] = []
+            for d in runs:
+                r = Result()
+                r.ok, r.status, r.wall, r.maxrss_kib = d["ok"], d["status"], d["wall"], d["maxrss_kib"]
+                r.fields = d.get("fields", {})
+                results[wname][cname].append(r)
+    return results, [(c,) for c in cnames], [(w,) for w in data["runs"]]
+
+
+def plots_from(path, outdir):
+    results, cfgs, workloads = load_results(path)
+    for w, *_ in workloads:
+        for c, *_ in cfgs:
+            results[w].setdefault(c, [])
+    med, _ = summarize(results, cfgs, workloads)
+    names = [c[0] for c in cfgs]
+    ref = REFERENCE if REFERENCE in names else names[0]
+    os.makedirs(outdir, exist_ok=True)
+    for fname in draw_plots(med, cfgs, workloads, ref, outdir):
+        log(f"wrote {os.path.join(outdir, fname)}")
+    return 0
+
+
 def write_docs(path, sections):
     analysis = ANALYSIS_PLACEHOLDER
     if os.path.exists(path):
@@ -700,8 +790,14 @@ def main():
     ap.add_argument("--no-callgrind", action="store_true", help="skip the instruction counts")
     ap.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
     ap.add_argument("--timeout", type=int, default=300, help="seconds before a run is killed (a failure)")
+    ap.add_argument("--plots-from", metavar="FILE",
+                    help="only redraw the time and RSS plots from a results JSON (into the --docs directory)")
     ap.add_argument("--docs", default=os.path.join(ROOT, "docs", "benchmarks.md"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.plots_from:
+        if not os.path.isfile(args.plots_from):
+            ap.error(f"--plots-from: no such file: {args.plots_from}")
+        return plots_from(args.plots_from, os.path.dirname(os.path.abspath(args.docs)))
     args.build = os.path.abspath(args.build)
     if args.reps is None:
         args.reps = 3 if args.quick else 7
@@ -733,6 +829,12 @@ def main():
             ap.error(f"unknown workloads: {', '.join(sorted(unknown))}")
         workloads = [w for w in WORKLOADS if w[0] in want]
     full = not (args.quick or args.configs or args.only or args.no_callgrind or args.add) and args.reps >= 3
+    if full and not args.no_docs:
+        try:  # the plots come at the end: say now, not after the whole run
+            import matplotlib  # noqa: F401
+        except ImportError:
+            ap.error("a full run draws its plots with matplotlib, which this python3 lacks: install python3-matplotlib "
+                     "(tools/setup.sh) and run Debian's /usr/bin/python3, or pass --no-docs")
 
     # Everything must be there before anything runs.
     missing = [os.path.join(args.build, "bench", w[1]) for w in workloads]
@@ -782,8 +884,10 @@ def main():
     out = []
     out.append(f"## Time (median wall time of {args.reps} runs, ratio to {ref}; lower is better)\n")
     out.append(tables["wall"][0])
+    out.append("@@PLOT:benchmarks-time.svg@@")
     out.append(f"\n## Peak RSS (median ru_maxrss of {args.reps} runs, ratio to {ref}; lower is better)\n")
     out.append(tables["rss"][0])
+    out.append("@@PLOT:benchmarks-rss.svg@@")
     if any("†" in tables[k][0] for k in tables):
         out.append("\n† geometric mean over the workloads that did not fail.")
     if noisy and args.reps > 1:
@@ -816,7 +920,7 @@ def main():
         out.extend(f"- {f}" for f in failures)
     out.append(f"\nSuite time: {elapsed / 60:.1f} min (timing runs {(timing_done - started) / 60:.1f} min).")
     report = "\n".join(out)
-    log("\n" + report)
+    log("\n" + re.sub(r"\n@@PLOT:[^@]*@@", "", report))
 
     if full and not args.no_docs:
         cmd = "make bench" if os.path.relpath(args.build, ROOT) == "build" else \
@@ -845,8 +949,10 @@ def main():
             "",
         ]
         doc += [f"- {k}: {v}" for k, v in machine]
-        doc += ["", report, "", "## Where partmalloc loses, and why", "", "@@ANALYSIS@@", ""]
         os.makedirs(os.path.dirname(args.docs), exist_ok=True)
+        draw_plots(med, cfgs, workloads, ref, os.path.dirname(args.docs))
+        report = re.sub(r"@@PLOT:([^@]*)@@", lambda m: f"\n![{m.group(1)}]({m.group(1)})", report)
+        doc += ["", report, "", "## Where partmalloc loses, and why", "", "@@ANALYSIS@@", ""]
         write_docs(args.docs, "\n".join(doc))
         log(f"\nwrote {os.path.relpath(args.docs, os.getcwd())}")
     if failures:

@@ -21,6 +21,8 @@ need="$need man-db"
 need="$need debhelper lintian"
 # chromium: tests/scripts/html_page.sh loads the --html page in a headless browser.
 need="$need chromium"
+# python3-matplotlib: bench/run.py draws the ratio plots in docs/benchmarks.md.
+need="$need python3-matplotlib"
 need="$need libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4"
 
 missing_of() {
