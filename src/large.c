@@ -166,12 +166,12 @@ static struct kept_block kept[PM_LARGE_KEPT];
 static size_t kept_count, kept_bytes;
 static uint64_t large_ops;
 
-/* The bytes the kept blocks may hold: half the most bytes ever live in
- * large blocks (so a program's resident set grows by at most half its
- * large peak), at least PM_LARGE_KEPT_FLOOR, at most PM_LARGE_KEPT_BYTES. */
+/* The bytes the kept blocks may hold: the most bytes ever live in
+ * large blocks (so a program's resident set grows by at most its large
+ * peak, and by much less while its blocks are live), at least
+ * PM_LARGE_KEPT_FLOOR, at most PM_LARGE_KEPT_BYTES. */
 static size_t kept_budget(void) {
-    size_t half_peak = large_peak_bytes / 2;
-    size_t budget = half_peak > PM_LARGE_KEPT_FLOOR ? half_peak : PM_LARGE_KEPT_FLOOR;
+    size_t budget = large_peak_bytes > PM_LARGE_KEPT_FLOOR ? large_peak_bytes : PM_LARGE_KEPT_FLOOR;
     return budget < PM_LARGE_KEPT_BYTES ? budget : PM_LARGE_KEPT_BYTES;
 }
 
