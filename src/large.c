@@ -143,52 +143,104 @@ static void remember_freed(uintptr_t key) {
     freed->next = (freed->next + 1) % PM_FREED_KEPT;
 }
 
-/* Freed blocks kept mapped (with their guards) for reuse by a later block
- * of about the same size: a fresh mapping costs an mmap, an mprotect, two
- * trims and a page fault per page, and its free an munmap. Up to
- * PM_LARGE_KEPT blocks of at most PM_LARGE_KEPT_MAX bytes; the pages of
- * the first PM_LARGE_RESIDENT bytes stay resident, the rest are given back
- * with MADV_DONTNEED. A kept block's record stays "freed", so a double free
- * of it is still caught. */
-#define PM_LARGE_KEPT 16
-#define PM_LARGE_KEPT_MAX ((size_t)8 << 20)
-#define PM_LARGE_RESIDENT ((size_t)16 << 20)
+/* Freed blocks kept mapped (with their guards) and resident for reuse: a
+ * fresh mapping costs an mmap, an mprotect, two trims and a page fault per
+ * page, and its free an munmap. Up to PM_LARGE_KEPT blocks of any size
+ * whose bytes together stay within kept_budget(). A block is reused for a
+ * request of half its size up to its size (the rest is the block's usable
+ * slack, so a realloc growing into it stays in place). The policy decays
+ * without a timer: large operations (allocations, frees, reallocs) are
+ * counted, and a block kept for PM_LARGE_DECAY of them without being
+ * reused is unmapped at the next one that looks at the kept blocks. A kept
+ * block's record stays "freed", so a double free of it is still caught. */
+#define PM_LARGE_KEPT 64
+#define PM_LARGE_KEPT_BYTES ((size_t)64 << 20)
+#define PM_LARGE_KEPT_FLOOR ((size_t)16 << 20)
+#define PM_LARGE_DECAY 1024
 struct kept_block {
     uintptr_t key;
     size_t data_bytes;
-    bool resident; /* pages still hold the old contents */
+    uint64_t kept_at; /* large_ops when it was freed */
 };
 static struct kept_block kept[PM_LARGE_KEPT];
-static size_t kept_count, kept_resident;
+static size_t kept_count, kept_bytes;
+static uint64_t large_ops;
 
-/* Takes a kept block of `data` to `data * 5/4` bytes (the smallest). */
-static bool take_kept(size_t data, struct kept_block *out) {
+/* The bytes the kept blocks may hold: the most bytes ever live in
+ * large blocks (so a program's resident set grows by at most its large
+ * peak, and by much less while its blocks are live), at least
+ * PM_LARGE_KEPT_FLOOR, at most PM_LARGE_KEPT_BYTES. */
+static size_t kept_budget(void) {
+    size_t budget = large_peak_bytes > PM_LARGE_KEPT_FLOOR ? large_peak_bytes : PM_LARGE_KEPT_FLOOR;
+    return budget < PM_LARGE_KEPT_BYTES ? budget : PM_LARGE_KEPT_BYTES;
+}
+
+/* Blocks taken out of the kept list to be unmapped once the lock is
+ * dropped (the munmaps need not hold it). */
+struct kept_out {
+    size_t n;
+    struct kept_block blocks[PM_LARGE_KEPT + 1];
+};
+
+static void drop_kept(size_t i, struct kept_out *out) {
+    out->blocks[out->n++] = kept[i];
+    kept_bytes -= kept[i].data_bytes;
+    kept[i] = kept[kept_count - 1];
+    __atomic_store_n(&kept_count, kept_count - 1, __ATOMIC_RELAXED);
+}
+
+/* The decay: blocks kept for PM_LARGE_DECAY large operations go out. */
+static void expire_kept(struct kept_out *out) {
+    for (size_t i = kept_count; i-- > 0;)
+        if (large_ops - kept[i].kept_at > PM_LARGE_DECAY)
+            drop_kept(i, out);
+}
+
+static size_t oldest_kept(void) {
+    size_t oldest = 0;
+    for (size_t i = 1; i < kept_count; i++)
+        if (kept[i].kept_at < kept[oldest].kept_at)
+            oldest = i;
+    return oldest;
+}
+
+/* The smallest kept block that can serve `data` bytes, or kept_count. */
+static size_t fitting_kept(size_t data) {
     size_t best = kept_count;
     for (size_t i = 0; i < kept_count; i++)
-        if (kept[i].data_bytes >= data && kept[i].data_bytes - data <= data / 4 &&
+        if (kept[i].data_bytes >= data && kept[i].data_bytes / 2 <= data &&
             (best == kept_count || kept[i].data_bytes < kept[best].data_bytes))
             best = i;
+    return best;
+}
+
+/* Takes the kept block that fitting_kept chooses; expired ones go to `out`. */
+static bool take_kept(size_t data, struct kept_block *out, struct kept_out *expired) {
+    large_ops++;
+    expire_kept(expired);
+    size_t best = fitting_kept(data);
     if (best == kept_count)
         return false;
     *out = kept[best];
+    kept_bytes -= out->data_bytes;
     kept[best] = kept[kept_count - 1];
     __atomic_store_n(&kept_count, kept_count - 1, __ATOMIC_RELAXED);
-    if (out->resident)
-        kept_resident -= out->data_bytes;
     return true;
 }
 
-/* Keeps a freed block if there is room; false if the caller must unmap it. */
-static bool keep_block(uintptr_t key, size_t data, uint8_t guards) {
-    if (!pm_g.harden.large_reuse || guards != (GUARD_LEAD | GUARD_TRAIL) || data > PM_LARGE_KEPT_MAX ||
-        kept_count == PM_LARGE_KEPT)
+/* Keeps a freed block, the oldest kept ones going to `out` until it fits
+ * the budget; false if the caller must unmap it (too big for the budget
+ * alone, missing a guard, or reuse is off). */
+static bool keep_block(uintptr_t key, size_t data, uint8_t guards, struct kept_out *out) {
+    large_ops++;
+    expire_kept(out);
+    size_t budget = kept_budget();
+    if (!pm_g.harden.large_reuse || guards != (GUARD_LEAD | GUARD_TRAIL) || data > budget)
         return false;
-    bool resident = kept_resident + data <= PM_LARGE_RESIDENT;
-    if (resident)
-        kept_resident += data;
-    else
-        pm_os_decommit((void *)key, data);
-    kept[kept_count] = (struct kept_block){key, data, resident};
+    while (kept_count == PM_LARGE_KEPT || kept_bytes + data > budget)
+        drop_kept(oldest_kept(), out);
+    kept[kept_count] = (struct kept_block){key, data, large_ops};
+    kept_bytes += data;
     __atomic_store_n(&kept_count, kept_count + 1, __ATOMIC_RELAXED);
     return true;
 }
@@ -248,6 +300,16 @@ static void unmap_block(uintptr_t key, size_t data, uint8_t guards) {
     pm_os_release((void *)block_start(key, guards), block_bytes(key, data, guards));
 }
 
+/* Unmaps the blocks taken out of the kept list (without the lock). */
+static size_t unmap_kept(const struct kept_out *out) {
+    size_t bytes = 0;
+    for (size_t i = 0; i < out->n; i++) {
+        unmap_block(out->blocks[i].key, out->blocks[i].data_bytes, GUARD_LEAD | GUARD_TRAIL);
+        bytes += out->blocks[i].data_bytes;
+    }
+    return bytes;
+}
+
 /* Records a block with both guards as live and counts it (under the
  * lock); NULL if the table cannot grow. */
 static struct large_entry *record_live(uintptr_t key, size_t data, size_t requested) {
@@ -266,15 +328,17 @@ static struct large_entry *record_live(uintptr_t key, size_t data, size_t reques
 /* A kept block for `size`, live again, or NULL. */
 static void *reuse_kept(size_t size, size_t data, bool zero) {
     struct kept_block b;
+    struct kept_out expired = {0};
     pm_lock(&large_lock);
-    bool found = take_kept(data, &b);
+    bool found = take_kept(data, &b, &expired);
     struct large_entry *e = found ? record_live(b.key, b.data_bytes, size) : NULL;
     pm_unlock(&large_lock);
+    unmap_kept(&expired);
     if (found && !e) {
         unmap_block(b.key, b.data_bytes, GUARD_LEAD | GUARD_TRAIL);
         return NULL;
     }
-    if (e && zero && b.resident)
+    if (e && zero) /* its pages hold the contents of the block freed */
         memset((void *)b.key, 0, size);
     return e ? (void *)b.key : NULL;
 }
@@ -400,8 +464,10 @@ bool pm_large_free(void *ptr, size_t check_size, size_t check_align) {
     bool held_it = pm_g.harden.large_quarantine;
     if (held_it)
         hold_range(block_start((uintptr_t)ptr, guards), block_bytes((uintptr_t)ptr, data, guards));
-    bool kept_it = !held_it && keep_block((uintptr_t)ptr, data, guards);
+    struct kept_out dropped = {0};
+    bool kept_it = !held_it && keep_block((uintptr_t)ptr, data, guards, &dropped);
     pm_unlock(&large_lock);
+    unmap_kept(&dropped);
     if (!held_it && !kept_it)
         unmap_block((uintptr_t)ptr, data, guards);
     return true;
@@ -421,18 +487,12 @@ void pm_large_counts(struct pm_large_stats *out) {
 /* The kept blocks only: the quarantine stays, as emptying it would hand
  * its ranges to the next mappings, which is what it prevents. */
 size_t pm_large_trim(void) {
+    struct kept_out all = {0};
     pm_lock(&large_lock);
-    struct kept_block blocks[PM_LARGE_KEPT];
-    size_t n = kept_count, bytes = 0;
-    memcpy(blocks, kept, sizeof blocks);
-    __atomic_store_n(&kept_count, 0, __ATOMIC_RELAXED);
-    kept_resident = 0;
+    while (kept_count)
+        drop_kept(kept_count - 1, &all);
     pm_unlock(&large_lock);
-    for (size_t i = 0; i < n; i++) {
-        unmap_block(blocks[i].key, blocks[i].data_bytes, GUARD_LEAD | GUARD_TRAIL);
-        bytes += blocks[i].data_bytes;
-    }
-    return bytes;
+    return unmap_kept(&all);
 }
 
 /* Shrinks in place: the first page past the new end becomes the guard; the
@@ -487,10 +547,10 @@ static char *grow(struct large_entry *e, size_t new_data, bool may_move) {
     return r;
 }
 
-/* With the large quarantine a block cannot move by mremap, which would
- * unmap its old range for the kernel to hand out: a new block, a copy, and
- * the old one freed into the quarantine. NULL (ENOMEM) with the block as it
- * was. */
+/* A new block, a copy, and the old one freed: with the large quarantine a
+ * block cannot move by mremap, which would unmap its old range for the
+ * kernel to hand out (the old one goes into the quarantine), and a kept
+ * block is resident already. NULL (ENOMEM) with the block as it was. */
 static void *move_by_copy(void *ptr, size_t size, size_t old_data) {
     void *moved = pm_large_alloc(size, PM_PAGE, false);
     if (!moved)
@@ -525,6 +585,12 @@ void *pm_large_realloc(void *ptr, size_t size) {
         shrink(e, new_data);
     } else if (new_data > e->data_bytes) {
         bool quarantine = pm_g.harden.large_quarantine;
+        if (!quarantine && fitting_kept(new_data) != kept_count) {
+            /* Its pages are resident: a copy into them costs less than the
+             * faults of fresh pages past the end (kept blocks need reuse on). */
+            pm_unlock(&large_lock);
+            return move_by_copy(ptr, size, old_data);
+        }
         result = grow(e, new_data, !quarantine);
         if (!result) {
             pm_unlock(&large_lock);

@@ -64,8 +64,9 @@ const char *__asan_default_options(void) {
  * 1 MiB: LARGE_MIN just above it, BIG a size well inside the range. */
 #define LARGE_MIN (MiB + 1)
 #define BIG (MiB + 100000)
-/* Freed large blocks up to this size stay mapped for reuse (src/large.c). */
-#define LARGE_KEPT_MAX (8 * MiB)
+/* The most bytes freed large blocks kept for reuse may hold (src/large.c):
+ * a block above it is unmapped when freed. */
+#define LARGE_KEPT_MAX (64 * MiB)
 
 /* ---- helpers ---- */
 
@@ -939,7 +940,7 @@ static void free_then_read(void *arg) {
 /* Freed large blocks above the kept-block limit are unmapped at once
  * (smaller ones stay mapped for reuse, and reading them does not fault). */
 Test(misuse, read_after_free_of_a_large_block_above_the_kept_limit_faults) {
-    const size_t sizes[] = {LARGE_KEPT_MAX + 1, LARGE_KEPT_MAX + PAGE + 1, 3 * LARGE_KEPT_MAX};
+    const size_t sizes[] = {LARGE_KEPT_MAX + 1, LARGE_KEPT_MAX + PAGE + 1, 2 * LARGE_KEPT_MAX};
     for (size_t i = 0; i < 3; i++) {
         char *p = t_malloc(sizes[i]);
         memset(p, 0x5a, sizes[i]);

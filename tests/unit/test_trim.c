@@ -151,3 +151,97 @@ Test(trim, returns_1_for_a_kept_large_block) {
         cr_expect_eq(malloc_trim(0), 0, "no block is kept without large_reuse");
     cr_expect_eq(malloc_trim(0), 0);
 }
+
+/* ---- the kept large blocks (src/large.c): budget, reuse, decay, trim ---- */
+
+#define LK_MIB ((size_t)1 << 20)
+#define LK_BUDGET_MAX (64 * LK_MIB) /* PM_LARGE_KEPT_BYTES */
+#define LK_DECAY 1024               /* PM_LARGE_DECAY, large operations */
+
+static size_t kept_now(void) {
+    struct pm_large_stats s;
+    pm_stats_large(&s);
+    return s.kept_blocks;
+}
+
+static void *touched(size_t size) {
+    void *p = malloc(size);
+    cr_assert_not_null(p);
+    memset(p, 0x5a, size);
+    return p;
+}
+
+/* A freed block serves a later request of half its size up to its size,
+ * its whole size usable; a request of less than half maps a new block. */
+Test(trim, kept_block_serves_a_smaller_request) {
+    malloc_trim(0);
+    void *p = touched(4 * LK_MIB);
+    free(p);
+    void *q = malloc(3 * LK_MIB);
+    void *small = malloc(2 * LK_MIB - 4096); /* less than half of 4 MiB: not the kept block */
+    if (pm_g.harden.large_reuse) {
+        cr_expect_eq(q, p, "the kept 4 MiB block serves 3 MiB");
+        cr_expect_eq(malloc_usable_size(q), 4 * LK_MIB);
+    } else {
+        cr_expect_eq(kept_now(), 0, "nothing is kept without large_reuse");
+    }
+    cr_expect_neq(small, p);
+    free(q);
+    free(small);
+}
+
+/* A realloc growing past its block moves into a fitting kept block (a
+ * copy into resident pages) and keeps the contents. */
+Test(trim, realloc_grows_into_a_kept_block) {
+    malloc_trim(0);
+    char *a = touched(2 * LK_MIB);
+    void *b = touched(4 * LK_MIB);
+    void *blocker = touched(2 * LK_MIB);
+    free(b);
+    char *grown = realloc(a, 3 * LK_MIB);
+    cr_assert_not_null(grown);
+    if (pm_g.harden.large_reuse)
+        cr_expect_eq(grown, b, "grown into the kept 4 MiB block");
+    for (size_t i = 0; i < 2 * LK_MIB; i += 4096)
+        cr_assert_eq(grown[i], 0x5a, "byte %zu copied", i);
+    free(grown);
+    free(blocker);
+}
+
+/* The budget: with 64 MiB of blocks live once (the peak), four freed
+ * 16 MiB blocks fill it; a fifth block freed pushes the oldest out. */
+Test(trim, kept_blocks_stay_within_the_budget) {
+    malloc_trim(0);
+    void *b[4];
+    for (int i = 0; i < 4; i++)
+        b[i] = touched(LK_BUDGET_MAX / 4);
+    void *extra = touched(2 * LK_MIB);
+    for (int i = 0; i < 4; i++)
+        free(b[i]);
+    size_t full = kept_now();
+    free(extra);
+    if (pm_g.harden.large_reuse) {
+        cr_expect_eq(full, 4, "four 16 MiB blocks fill the 64 MiB budget");
+        cr_expect_eq(kept_now(), 4, "the oldest went out for the 2 MiB block");
+        cr_expect_eq(malloc_trim(0), 1, "trim unmaps every kept block");
+        cr_expect_eq(kept_now(), 0);
+    } else {
+        cr_expect_eq(kept_now(), 0);
+    }
+}
+
+/* The decay: a kept block not reused for LK_DECAY large operations is
+ * unmapped (blocks above the budget are freed, never kept, but count). */
+Test(trim, kept_block_decays_after_1024_large_operations) {
+    malloc_trim(0);
+    free(touched(2 * LK_MIB));
+    size_t before = kept_now();
+    for (int i = 0; i < LK_DECAY + 1; i++) {
+        void *volatile big = malloc(LK_BUDGET_MAX + LK_MIB); /* volatile: the pair is not elided */
+        cr_assert_not_null(big);
+        free(big);
+    }
+    if (pm_g.harden.large_reuse)
+        cr_expect_eq(before, 1, "kept at the free");
+    cr_expect_eq(kept_now(), 0, "unmapped by the decay");
+}
