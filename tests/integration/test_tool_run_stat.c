@@ -272,6 +272,9 @@ struct waiting_run {
 /* `partmalloc run -- PROGRAM ARGS`, once the program has written
  * `lines_before` lines and then "ready". */
 static struct waiting_run start_run_of(const char *const *program, int lines_before) {
+    /* run keeps a signal its caller ignores ignored (nohup), by design:
+     * tests started under nohup must not hand that on to the run they signal */
+    signal(SIGHUP, SIG_DFL);
     const char *argv[8] = {tool(), "run", "--"};
     for (int i = 0; program[i] && i < 4; i++)
         argv[3 + i] = program[i];
