@@ -273,8 +273,12 @@ struct waiting_run {
  * `lines_before` lines and then "ready". */
 static struct waiting_run start_run_of(const char *const *program, int lines_before) {
     /* run keeps a signal its caller ignores ignored (nohup), by design:
-     * tests started under nohup must not hand that on to the run they signal */
-    signal(SIGHUP, SIG_DFL);
+     * tests started under nohup, or in the background of a shell without
+     * job control (SIGINT and SIGQUIT ignored), must not hand that on to
+     * the runs they signal */
+    const int passed[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+    for (size_t i = 0; i < sizeof passed / sizeof passed[0]; i++)
+        signal(passed[i], SIG_DFL);
     const char *argv[8] = {tool(), "run", "--"};
     for (int i = 0; program[i] && i < 4; i++)
         argv[3 + i] = program[i];
