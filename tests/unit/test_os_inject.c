@@ -13,6 +13,8 @@
  * to fail) and with 1 MiB regions (caches taking regions as they fill). */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <semaphore.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -287,6 +289,17 @@ static void *thread_allocates(void *arg) {
     return p;
 }
 
+static sem_t allocated, release;
+
+/* Allocates (the result in *arg), says so, and lives until released, so
+ * that its thread cache stays taken. */
+static void *thread_allocates_and_holds(void *arg) {
+    *(void **)arg = thread_allocates(NULL);
+    sem_post(&allocated);
+    sem_wait(&release);
+    return NULL;
+}
+
 /* A new thread whose thread cache cannot be made writable is served from
  * the caches directly; the next thread gets its thread cache. */
 Test(os_inject, a_thread_cache_that_cannot_be_committed) {
@@ -296,13 +309,33 @@ Test(os_inject, a_thread_cache_that_cannot_be_committed) {
     if (pid == 0) {
         pm_free(pm_malloc(100)); /* the cache is set up and has a slab: the thread's cache is the one commit */
         pm_os_fail(PM_OS_FAIL_PROTECT, 1, 1, ENOMEM);
-        pthread_t t;
-        void *got = NULL;
-        if (pthread_create(&t, NULL, thread_allocates, NULL) != 0 || pthread_join(t, &got) != 0)
-            _exit(CHILD_BAD);
-        if (!got || pm_os_fail_pending() != 0)
-            _exit(pm_os_fail_pending() ? CHILD_NOT_REACHED : CHILD_BAD);
-        if (pthread_create(&t, NULL, thread_allocates, NULL) != 0 || pthread_join(t, &got) != 0 || !got)
+        /* Threads kept alive one after another until one needs a thread
+         * cache never made writable before: caches freed by earlier threads
+         * (carved several at once) need no commit, and how many there are
+         * depends on what ran before the fork. */
+        enum { MAX_THREADS = 64 };
+        pthread_t t[MAX_THREADS];
+        void *got[MAX_THREADS];
+        int started = 0;
+        sem_init(&allocated, 0, 0);
+        sem_init(&release, 0, 0);
+        while (started < MAX_THREADS && pm_os_fail_pending() != 0) {
+            if (pthread_create(&t[started], NULL, thread_allocates_and_holds, &got[started]) != 0)
+                _exit(CHILD_BAD);
+            sem_wait(&allocated);
+            started++;
+        }
+        bool reached = pm_os_fail_pending() == 0;
+        for (int i = 0; i < started; i++)
+            sem_post(&release);
+        for (int i = 0; i < started; i++)
+            if (pthread_join(t[i], NULL) != 0 || !got[i])
+                _exit(CHILD_BAD);
+        if (!reached)
+            _exit(CHILD_NOT_REACHED);
+        void *after = NULL;
+        pthread_t last;
+        if (pthread_create(&last, NULL, thread_allocates, NULL) != 0 || pthread_join(last, &after) != 0 || !after)
             _exit(CHILD_BAD);
         _exit(CHILD_OK);
     }
