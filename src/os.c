@@ -171,6 +171,12 @@ bool pm_os_commit(void *addr, size_t size) {
     return protect(addr, size, PROT_READ | PROT_WRITE);
 }
 
+bool pm_os_commit_covering(const void *addr, size_t size) {
+    uintptr_t first = (uintptr_t)addr & ~(uintptr_t)(PM_PAGE - 1);
+    uintptr_t end = ((uintptr_t)addr + size + PM_PAGE - 1) & ~(uintptr_t)(PM_PAGE - 1);
+    return pm_os_commit((void *)first, end - first);
+}
+
 bool pm_os_protect_none(void *addr, size_t size) {
     return protect(addr, size, PROT_NONE);
 }

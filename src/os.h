@@ -79,6 +79,9 @@ size_t pm_os_space_limit(void);
 /* Makes a reserved range read-write; false on failure (the range is then
  * as it was). */
 bool pm_os_commit(void *addr, size_t size);
+/* pm_os_commit of every page that [addr, addr + size) touches: for a
+ * record inside a range reserved read-only. */
+bool pm_os_commit_covering(const void *addr, size_t size);
 /* Makes a range inaccessible (a guard); false on failure. */
 bool pm_os_protect_none(void *addr, size_t size);
 /* Makes a range fault on access without a mapping of its own (the

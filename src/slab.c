@@ -300,9 +300,7 @@ static void cache_setup(size_t cid, uint32_t obj_size, unsigned size_class, enum
  * ready); the pages of a record are made writable when its cache is set
  * up. False if the OS refuses. */
 static bool cache_record_commit(size_t cid) {
-    uintptr_t first = (uintptr_t)&pm_caches[cid] & ~(uintptr_t)(PM_PAGE - 1);
-    uintptr_t end = round_up((uintptr_t)(&pm_caches[cid] + 1), PM_PAGE);
-    return pm_os_commit((void *)first, end - first);
+    return pm_os_commit_covering(&pm_caches[cid], sizeof pm_caches[cid]);
 }
 
 /* Where the kmalloc caches' metadata lies: partition p's class c at

@@ -103,12 +103,11 @@ void pm_tcache_init(void) {
  * no thread has yet): the page of a cache's list links is made writable
  * when it is carved, the whole cache when a thread takes it. */
 static bool links_commit(struct pm_tcache *tc) {
-    char *first = page_down((char *)&tc->next_free), *end = page_up((char *)(&tc->next_all + 1));
-    return pm_os_commit(first, (size_t)(end - first));
+    return pm_os_commit_covering(&tc->next_free, (size_t)((char *)(&tc->next_all + 1) - (char *)&tc->next_free));
 }
 
 static bool tcache_commit(struct pm_tcache *tc) {
-    return pm_os_commit(tc, (size_t)(page_up((char *)tc + tcache_bytes()) - (char *)tc));
+    return pm_os_commit_covering(tc, tcache_bytes());
 }
 
 /* Carves caches: the first is returned, the others go on the free list
