@@ -62,9 +62,12 @@ static uint32_t *sizes_of(struct pm_segment *seg, size_t obj_size) {
     return m;
 }
 
-/* The size of slot `idx` can be written. Threads may commit the same
- * pages at once (harmless); the committed length only grows. */
-static bool sizes_commit(struct pm_segment *seg, size_t obj_size, uint64_t idx) {
+/* The size of slot `idx` in `sizes` (sizes_of's answer for `seg`) can be
+ * written. Threads may commit the same pages at once (harmless); the
+ * committed length only grows. The array comes from the caller, never a
+ * second plain read of seg->req_size, which another thread's losing
+ * compare-exchange in sizes_of counts as writing. */
+static bool sizes_commit(struct pm_segment *seg, uint32_t *sizes, size_t obj_size, uint64_t idx) {
     size_t need = (idx + 1) * sizeof(uint32_t), done = __atomic_load_n(&seg->req_committed, __ATOMIC_ACQUIRE);
     if (need <= done)
         return true;
@@ -72,7 +75,7 @@ static bool sizes_commit(struct pm_segment *seg, size_t obj_size, uint64_t idx) 
     size_t grow = ((need > 2 * done ? need : 2 * done) + PM_PAGE - 1) & ~(size_t)(PM_PAGE - 1);
     if (grow > limit)
         grow = limit;
-    if (!pm_os_commit((char *)seg->req_size + done, grow - done))
+    if (!pm_os_commit((char *)sizes + done, grow - done))
         return false;
     while (done < grow &&
            !__atomic_compare_exchange_n(&seg->req_committed, &done, grow, true, __ATOMIC_RELEASE, __ATOMIC_ACQUIRE))
@@ -335,7 +338,7 @@ static void *strict_alloc(size_t cid, size_t size, size_t align) {
     }
     struct pm_slot_ref ref;
     uint32_t *sizes = got && pm_slot_find(e.ptr, &ref) ? sizes_of(ref.seg, c->obj_size) : NULL;
-    if (sizes && !sizes_commit(ref.seg, c->obj_size, ref.idx))
+    if (sizes && !sizes_commit(ref.seg, sizes, c->obj_size, ref.idx))
         sizes = NULL;
     if (got && !sizes)
         pm_cache_flush(cid, &e, 1); /* no memory for its size: the slot goes back unused */
