@@ -270,6 +270,26 @@ static void read_harden(struct pm_options *o) {
     o->harden = h;
 }
 
+/* PARTMALLOC_PURGE=decay|now|<N>: when empty slabs' pages go back to the
+ * OS (slab.c): after PM_PURGE_DECAY_DEFAULT cache operations without
+ * reuse, at once, or after N operations. */
+#define PM_PURGE_DECAY_MAX (1u << 30) /* the clock's differences fit 31 bits */
+static void read_purge(struct pm_options *o) {
+    o->purge_decay = PM_PURGE_DECAY_DEFAULT;
+    const char *v = secure_getenv("PARTMALLOC_PURGE");
+    if (!v)
+        return;
+    uint64_t n;
+    if (strcmp(v, "decay") == 0)
+        return;
+    if (strcmp(v, "now") == 0)
+        o->purge_decay = 0;
+    else if (pm_parse_u64(v, &n) && n >= 1 && n <= PM_PURGE_DECAY_MAX)
+        o->purge_decay = (uint32_t)n;
+    else
+        report_invalid("PARTMALLOC_PURGE", v, "decay, now, or a decay of 1 to 1073741824 cache operations", "decay");
+}
+
 static void read_verbose(struct pm_options *o) {
     const char *v = secure_getenv("PARTMALLOC_VERBOSE");
     o->verbose = false;
@@ -308,6 +328,7 @@ void pm_options_read(struct pm_options *o) {
     read_stats_signal(o);
     read_harden(o);
     read_verbose(o);
+    read_purge(o);
 }
 
 static bool to_stderr(void *ctx, const char *text, size_t len) {
@@ -363,6 +384,7 @@ void pm_config_apply(const struct pm_options *o) {
     }
     pm_g.harden = o->harden;
     pm_g.slow_only = pm_harden_slow_only(&o->harden);
+    pm_g.purge_decay = o->purge_decay;
     pm_g.secret = key[0];
     pm_g.secret_mul = key[1] | 1; /* odd: a bijection on 64-bit values */
     uint64_t more[3];

@@ -27,6 +27,10 @@ static inline bool pm_harden_slow_only(const struct pm_harden *h) {
     return h->zero_on_free || h->canary || h->quarantine || h->checked_usable || h->zero_inaccessible;
 }
 
+/* PARTMALLOC_PURGE's default: empty slabs kept for this many cache
+ * operations without reuse (slab.c). */
+#define PM_PURGE_DECAY_DEFAULT 16384u
+
 struct pm_options {
     enum pm_mode mode;
     unsigned partitions;
@@ -47,6 +51,7 @@ struct pm_options {
     struct pm_harden harden;
     const char *harden_preset;      /* "default", "strict" or "off" */
     bool verbose;                   /* PARTMALLOC_VERBOSE=1: the configuration on stderr at start */
+    uint32_t purge_decay;           /* PARTMALLOC_PURGE: 0 = now, else the decay in cache operations */
 };
 void pm_options_read(struct pm_options *out);
 
@@ -71,6 +76,10 @@ struct pm_globals {
     unsigned region_shift_max; /* log2 of the largest region a cache may have */
     struct pm_harden harden;
     bool slow_only;           /* pm_harden_slow_only(&harden): thread caches bypassed */
+    /* Empty slabs are kept committed until this many cache operations
+     * (refills and flushes, all caches) pass without their reuse; 0: one
+     * empty slab per cache kept, the others' pages returned at once. */
+    uint32_t purge_decay;
     /* Secrets, each drawn on its own so that one leaked does not give away
      * another: the canary's, and the seed of slot order and quarantine. */
     uint64_t canary_key[2];

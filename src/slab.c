@@ -7,9 +7,10 @@
  * it; a region is the cache's for good. A region is cut
  * into slabs; a slab is a run of whole objects whose length is a multiple of
  * the page size, so objects lie back to back across the region and never
- * straddle a slab. Empty slabs give their pages back with MADV_DONTNEED but
- * keep their addresses: no address of one cache is ever handed to another
- * (the guarantee of the kernel's SLAB_VIRTUAL proposal).
+ * straddle a slab. Empty slabs stay committed for a while (the decay,
+ * below), then give their pages back with MADV_DONTNEED but keep their
+ * addresses: no address of one cache is ever handed to another (the
+ * guarantee of the kernel's SLAB_VIRTUAL proposal).
  *
  * All bookkeeping is out of line, in a separate mapping: one state byte per
  * slot (read and written by the fast paths, see fastpath.h), one bit per slot
@@ -37,8 +38,9 @@ struct pm_region pm_region;
 pm_lock_t pm_registry_lock = PM_LOCK_INIT;
 size_t pm_slab_max = PM_MAX_SMALL;
 
-/* Empty slabs kept committed per cache before pages go back to the OS: one
- * is enough to stop a slab flapping between empty and in use. */
+/* With PARTMALLOC_PURGE=now, the empty slabs kept committed per cache
+ * before pages go back to the OS: one stops a slab flapping between empty
+ * and in use, not a heap that a garbage collector empties and refills. */
 #define PM_EMPTY_SLABS_KEPT 1
 /* The region's read-write prefix grows by at least this much at a time. */
 #define PM_COMMIT_STEP (1u << 20)
@@ -67,16 +69,24 @@ static size_t lcm_page(size_t size) {
 }
 
 /* A slab is the smallest whole number of lcm(size, page) bytes that holds at
- * least 8 objects and 16 KiB; above PM_MAX_SMALL (page multiples) it is one
- * object, so that a guard can follow every object. */
-static void geometry(size_t size, size_t *slab_bytes, uint32_t *objs) {
+ * least 8 objects and 16 KiB, but at most a sixteenth of a region of
+ * `region` bytes when one lcm fits that: a region ends in a slab's worth
+ * of slots too few to carve, at most 1/16 of it (with the 1 MiB regions of
+ * an address-space limit, 8 slabs of 32 KiB objects would leave a quarter).
+ * Above PM_MAX_SMALL (page multiples) a slab is one object, so that a
+ * guard can follow every object. */
+#define PM_SLABS_PER_REGION_MIN 16u
+static void geometry(size_t size, size_t region, size_t *slab_bytes, uint32_t *objs) {
     if (size > PM_MAX_SMALL) {
         *slab_bytes = size;
         *objs = 1;
         return;
     }
-    size_t want = size * 8 > 16384 ? size * 8 : 16384;
-    *slab_bytes = round_up(want, lcm_page(size));
+    size_t want = size * 8 > 16384 ? size * 8 : 16384, lcm = lcm_page(size);
+    size_t most = region / PM_SLABS_PER_REGION_MIN / lcm * lcm;
+    *slab_bytes = round_up(want, lcm);
+    if (most && *slab_bytes > most)
+        *slab_bytes = most;
     *objs = (uint32_t)(*slab_bytes / size);
 }
 
@@ -102,7 +112,7 @@ struct meta_layout {
 static struct meta_layout meta_layout(size_t obj_size, size_t region) {
     size_t slab;
     uint32_t objs;
-    geometry(obj_size, &slab, &objs);
+    geometry(obj_size, region, &slab, &objs);
     size_t slots = region / obj_size + 1;
     struct meta_layout m;
     m.state_bytes = round_up(slots, PM_PAGE);
@@ -177,17 +187,14 @@ static bool reserve(size_t num_caches, unsigned partitions, char **data, char **
 
 /* No room for the primary regions (an address-space limit): regions of
  * the smallest size, every cache taking its first one when it first needs
- * slabs, like the ones after it. Only the kmalloc metadata is reserved. */
-static bool reserve_without_primaries(unsigned partitions, char **data, char **meta) {
-    size_t region = (size_t)1 << PM_REGION_SHIFT_MIN;
-    char *m = pm_os_meta_reserve(meta_bytes_per_group(region) * partitions, PM_USE_METADATA);
-    if (!m)
-        return false;
-    *data = NULL;
-    *meta = m;
+ * slabs, like the ones after it. Nothing is reserved yet: no free reads
+ * the state bytes of a cache without regions, so each kmalloc cache's
+ * metadata is reserved at its first refill (kmalloc_cache_meta), and a
+ * program is charged for the caches it uses, not for all N x 61 of them
+ * (68 MiB of address space at N = 64). */
+static void reserve_without_primaries(void) {
     pm_region.shift = PM_REGION_SHIFT_MIN;
-    pm_region.mask = region - 1;
-    return true;
+    pm_region.mask = ((size_t)1 << PM_REGION_SHIFT_MIN) - 1;
 }
 
 static size_t append_str(char *out, size_t at, const char *s) {
@@ -274,7 +281,7 @@ static void cache_setup_cold(size_t cid, uint32_t obj_size, unsigned size_class,
     c->size_class = size_class;
     c->partition = PM_CID_GROUP(cid);
     c->obj_size = obj_size;
-    geometry(obj_size, &c->slab_bytes, &c->objs_per_slab);
+    geometry(obj_size, region, &c->slab_bytes, &c->objs_per_slab);
     c->group_slabs = group_slabs_for(obj_size, c->slab_bytes);
     c->guard_slots = c->group_slabs == UINT32_MAX ? 0 : (uint32_t)(lcm_page(obj_size) / obj_size);
     c->group_slots = (uint64_t)c->group_slabs * c->objs_per_slab + c->guard_slots;
@@ -304,11 +311,21 @@ static bool cache_record_commit(size_t cid) {
 }
 
 /* Where the kmalloc caches' metadata lies: partition p's class c at
- * kmalloc_meta + p * kmalloc_meta_stride + kmalloc_meta_offset[c]. */
+ * kmalloc_meta + p * kmalloc_meta_stride + kmalloc_meta_offset[c]; NULL
+ * without primary regions, where each is reserved when first needed. */
 static char *kmalloc_meta;
 static size_t kmalloc_meta_stride, kmalloc_meta_offset[PM_NUM_CLASSES];
 /* Taken alone: nothing else is locked while it is held. */
 static pm_lock_t kmalloc_setup_lock = PM_LOCK_INIT;
+
+/* The metadata of kmalloc cache `cid`: its part of what was reserved at
+ * start, or reserved now; NULL if the OS refuses. */
+static char *kmalloc_cache_meta(size_t cid) {
+    unsigned cls = PM_CID_CLASS(cid);
+    if (kmalloc_meta)
+        return kmalloc_meta + PM_CID_GROUP(cid) * kmalloc_meta_stride + kmalloc_meta_offset[cls];
+    return pm_os_meta_reserve(meta_layout(pm_class_size[cls], pm_region.mask + 1).total, PM_USE_METADATA);
+}
 
 /* Cache `cid` has its record: set up now if it is a kmalloc cache seen
  * for the first time. False for an id with no cache, or when the OS
@@ -321,10 +338,13 @@ static bool kmalloc_cache_ready(size_t cid) {
         return false;
     pm_lock(&kmalloc_setup_lock);
     bool ready = c->ready;
-    if (!ready && cache_record_commit(cid)) {
+    char *meta = ready || !cache_record_commit(cid) ? NULL : kmalloc_cache_meta(cid);
+    if (meta) {
         unsigned cls = PM_CID_CLASS(cid);
-        char *meta = kmalloc_meta + PM_CID_GROUP(cid) * kmalloc_meta_stride + kmalloc_meta_offset[cls];
-        cache_setup_cold(cid, pm_class_size[cls], cls, PM_KIND_KMALLOC, meta);
+        if (kmalloc_meta) /* its hot fields were published at start */
+            cache_setup_cold(cid, pm_class_size[cls], cls, PM_KIND_KMALLOC, meta);
+        else /* they hold the placeholder state bytes until now */
+            cache_setup(cid, pm_class_size[cls], cls, PM_KIND_KMALLOC, meta);
         ready = true;
     }
     pm_unlock(&kmalloc_setup_lock);
@@ -352,10 +372,10 @@ static size_t largest_served(size_t region) {
 
 void pm_caches_init(void) {
     size_t n = pm_g.num_caches;
-    char *data, *meta;
+    char *data = NULL, *meta = NULL;
     bool primaries = reserve(n, pm_g.partitions, &data, &meta);
-    if (!primaries && !reserve_without_primaries(pm_g.partitions, &data, &meta))
-        pm_fatal("cannot reserve address space for the slab regions");
+    if (!primaries)
+        reserve_without_primaries();
     pm_caches = pm_os_meta_reserve(round_up(sizeof(struct pm_cache) * n, PM_PAGE), PM_USE_METADATA);
     if (!pm_caches)
         pm_fatal("cannot allocate the cache table");
@@ -370,7 +390,9 @@ void pm_caches_init(void) {
         pm_hot[cid].obj_size = region;
         pm_hot[cid].state = no_slots;
     }
-    /* The kmalloc caches' hot fields now, their records when first used. */
+    /* The kmalloc caches' hot fields now (without primary regions, the
+     * placeholder state bytes: no free reads them), their records when
+     * first used. */
     size_t offset = 0;
     for (unsigned cls = 0; cls < PM_NUM_CLASSES; cls++) {
         kmalloc_meta_offset[cls] = offset;
@@ -381,7 +403,7 @@ void pm_caches_init(void) {
     for (unsigned part = 0; part < pm_g.partitions; part++)
         for (unsigned cls = 0; cls < PM_NUM_CLASSES; cls++)
             cache_publish_hot(PM_CID(cls, part), pm_class_size[cls],
-                              meta + part * kmalloc_meta_stride + kmalloc_meta_offset[cls]);
+                              meta ? meta + part * kmalloc_meta_stride + kmalloc_meta_offset[cls] : (char *)no_slots);
     pm_region.total = primaries ? region * n : 0; /* last: frees look at the region only now */
 }
 
@@ -723,13 +745,123 @@ static void construct_slab(struct pm_cache *c, uint32_t s) {
         c->ctor(obj);
 }
 
+/* ---- kept empty slabs: the decay (PARTMALLOC_PURGE; under the cache lock) ----
+ *
+ * A slab that empties stays committed at the head of its cache's empty
+ * list, where the next refill takes it (the most recently used pages
+ * first), and goes back to the OS from the tail: once pm_g.purge_decay
+ * cache operations have passed since it emptied, or at once when the
+ * empty slabs of all caches together exceed the budget. The clock counts
+ * the refills and flushes of every cache, so a cache that falls quiet
+ * still sees its slabs age: every PM_PURGE_SWEEP ticks the thread that
+ * ticks visits the other caches holding kept slabs (a trylock: a cache
+ * busy elsewhere decays on its own operations). A program gone quiet
+ * altogether keeps its kept slabs, at most the budget; malloc_trim and
+ * pm_collect return them. */
+static uint32_t purge_clock;   /* atomic: refills and flushes, all caches; wraps */
+static size_t kept_all_bytes;  /* atomic: the caches' kept_bytes summed */
+#define PM_PURGE_SWEEP 1024u   /* a power of two */
+#define PM_KEPT_SHARE 8        /* the budget: an eighth of the peak bytes out... */
+#define PM_KEPT_MIN ((size_t)4 << 20)  /* ...but at least 4 MiB */
+#define PM_KEPT_MAX ((size_t)64 << 20) /* and at most 64 MiB */
+
+size_t pm_slab_kept_bytes(void) {
+    return __atomic_load_n(&kept_all_bytes, __ATOMIC_RELAXED);
+}
+
+size_t pm_slab_kept_budget(void) {
+    size_t budget = pm_small_bytes_peak() / PM_KEPT_SHARE;
+    return budget < PM_KEPT_MIN ? PM_KEPT_MIN : budget > PM_KEPT_MAX ? PM_KEPT_MAX : budget;
+}
+
+/* One cache operation: the clock's new reading. One relaxed atomic add
+ * per refill or flush (a batch of objects), none per malloc or free. */
+static uint32_t purge_tick(void) {
+    return __atomic_add_fetch(&purge_clock, 1, __ATOMIC_RELAXED);
+}
+
+static void kept_change(struct pm_cache *c, size_t bytes, bool add) {
+    /* Only the lock holder writes c->kept_bytes; the sweep reads it. */
+    __atomic_store_n(&c->kept_bytes, add ? c->kept_bytes + bytes : c->kept_bytes - bytes, __ATOMIC_RELAXED);
+    if (add)
+        __atomic_add_fetch(&kept_all_bytes, bytes, __ATOMIC_RELAXED);
+    else
+        __atomic_sub_fetch(&kept_all_bytes, bytes, __ATOMIC_RELAXED);
+}
+
+static void empty_push(struct pm_cache *c, uint32_t s, uint32_t now) {
+    list_push_head(c, s, PM_LIST_EMPTY);
+    pm_slab_record(c, s)->empty_at = now;
+    kept_change(c, c->slab_bytes, true);
+}
+
+/* Slab `s` off the empty list (to be reused or decommitted). */
+static void empty_take(struct pm_cache *c, uint32_t s) {
+    list_remove(c, s);
+    kept_change(c, c->slab_bytes, false);
+}
+
+static void slab_decommit_oldest_empty(struct pm_cache *c) {
+    uint32_t s = c->tails[PM_LIST_EMPTY];
+    empty_take(c, s);
+    pm_os_decommit(pm_slab_addr(c, s), c->slab_bytes);
+    list_push_head(c, s, PM_LIST_DECOMMITTED);
+    c->decommits++;
+}
+
+/* The empty slabs kept for the decay or longer go back (none with
+ * PARTMALLOC_PURGE=now, whose one kept slab stays). Costs a compare or two
+ * when the oldest is younger (every refill and flush). */
+static void cache_decay(struct pm_cache *c, uint32_t now) {
+    while (pm_g.purge_decay && c->counts[PM_LIST_EMPTY] &&
+           now - pm_slab_record(c, c->tails[PM_LIST_EMPTY])->empty_at >= pm_g.purge_decay)
+        slab_decommit_oldest_empty(c);
+}
+
+/* Slab `s` of cache `c` has just emptied: kept, within the policy. */
+static void slab_emptied(struct pm_cache *c, uint32_t s, uint32_t now) {
+    empty_push(c, s, now);
+    if (!pm_g.purge_decay) {
+        if (c->counts[PM_LIST_EMPTY] > PM_EMPTY_SLABS_KEPT)
+            slab_decommit_oldest_empty(c);
+        return;
+    }
+    /* Over the budget: this cache's oldest go, which brings the total back
+     * under it (it was under before this slab came). */
+    size_t budget = pm_slab_kept_budget();
+    while (c->counts[PM_LIST_EMPTY] && pm_slab_kept_bytes() > budget)
+        slab_decommit_oldest_empty(c);
+}
+
+/* After an operation of cache `self` (its lock released): every
+ * PM_PURGE_SWEEP ticks, the other caches' kept slabs age too. */
+static void purge_sweep(size_t self, uint32_t now) {
+    if (!pm_g.purge_decay || (now & (PM_PURGE_SWEEP - 1)) || !pm_slab_kept_bytes())
+        return;
+    for (size_t cid = 0; cid < pm_g.num_caches; cid++) {
+        struct pm_cache *c = &pm_caches[cid];
+        if (cid == self || !PM_CID_VALID(cid) || !__atomic_load_n(&c->kept_bytes, __ATOMIC_RELAXED))
+            continue;
+        /* The clock read under the cache's lock is at least every stamp
+         * on its list (stamped under the lock); `now` may not be, and an
+         * older reading would make a slab just kept look ancient. */
+        if (pm_trylock(&c->lock)) {
+            cache_decay(c, __atomic_load_n(&purge_clock, __ATOMIC_RELAXED));
+            pm_unlock(&c->lock);
+        }
+    }
+}
+
 /* A slab to take slots from: an empty one kept committed, else one whose
  * pages went back to the OS, else a new one from the region. */
 static uint32_t slab_for_refill(struct pm_cache *c) {
     for (unsigned l = PM_LIST_EMPTY; l <= PM_LIST_DECOMMITTED; l++) {
         uint32_t s = c->heads[l];
         if (s != PM_NO_SLAB) {
-            list_remove(c, s);
+            if (l == PM_LIST_EMPTY)
+                empty_take(c, s);
+            else
+                list_remove(c, s);
             list_push_head(c, s, PM_LIST_PARTIAL);
             if (l == PM_LIST_DECOMMITTED) {
                 c->reuses++;
@@ -844,6 +976,7 @@ size_t pm_cache_refill(size_t cid, struct pm_entry *out, size_t want) {
     if (PM_UNLIKELY(!kmalloc_cache_ready(cid)))
         return 0;
     pm_lock(&c->lock);
+    uint32_t now = purge_tick();
     while (n < want) {
         uint32_t s = c->heads[PM_LIST_PARTIAL];
         if (s == PM_NO_SLAB && (s = slab_for_refill(c)) == PM_NO_SLAB)
@@ -851,22 +984,17 @@ size_t pm_cache_refill(size_t cid, struct pm_entry *out, size_t want) {
         n += take_from_slab(c, s, out + n, want - n);
     }
     count_out(c, n);
+    cache_decay(c, now);
     pm_unlock(&c->lock);
+    purge_sweep(cid, now);
     return n;
-}
-
-static void slab_decommit_oldest_empty(struct pm_cache *c) {
-    uint32_t s = c->tails[PM_LIST_EMPTY];
-    list_remove(c, s);
-    pm_os_decommit(pm_slab_addr(c, s), c->slab_bytes);
-    list_push_head(c, s, PM_LIST_DECOMMITTED);
-    c->decommits++;
 }
 
 void pm_cache_flush(size_t cid, const struct pm_entry *in, size_t n) {
     struct pm_cache *c = &pm_caches[cid];
     uint64_t magic = pm_hot[cid].magic;
     pm_lock(&c->lock);
+    uint32_t now = purge_tick();
     for (size_t i = 0; i < n; i++) {
         struct pm_segment *seg = segment_of(c, in[i].ptr);
         uint64_t idx = pm_slot_of((uint64_t)((char *)in[i].ptr - seg->base), magic);
@@ -879,13 +1007,13 @@ void pm_cache_flush(size_t cid, const struct pm_entry *in, size_t n) {
             list_push_head(c, s, PM_LIST_PARTIAL);
         if (sl->free_count == c->objs_per_slab) {
             list_remove(c, s);
-            list_push_head(c, s, PM_LIST_EMPTY);
-            if (c->counts[PM_LIST_EMPTY] > PM_EMPTY_SLABS_KEPT)
-                slab_decommit_oldest_empty(c);
+            slab_emptied(c, s, now);
         }
     }
     count_back(c, n);
+    cache_decay(c, now);
     pm_unlock(&c->lock);
+    purge_sweep(cid, now);
 }
 
 void pm_cache_destroy(size_t cid) {

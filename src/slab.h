@@ -27,6 +27,7 @@ enum pm_slot_state {
 struct pm_slab {
     uint32_t free_count;  /* free slots in the central map */
     uint32_t prev, next;  /* links of the list the slab is on */
+    uint32_t empty_at;    /* on the empty list: the purge clock when it went there */
     uint8_t list;         /* enum pm_slab_list */
 };
 
@@ -84,6 +85,9 @@ struct pm_cache {
     uint32_t tails[3];
     uint32_t counts[3];
     uint64_t decommits, reuses;
+    /* Bytes of its empty slabs kept committed: written under the lock,
+     * read without it (atomic) by the sweep of idle caches. */
+    size_t kept_bytes;
     uint64_t uncached_allocs;  /* objects handed out to threads without a cache */
     /* Under the lock: objects out of the slabs (live, or held by a thread
      * cache or the quarantine), and the most there ever were. */
@@ -184,6 +188,10 @@ size_t pm_cache_refill(size_t cid, struct pm_entry *out, size_t want);
  * as never allocated) of cache `cid` to their slabs. */
 void pm_cache_flush(size_t cid, const struct pm_entry *in, size_t n);
 size_t pm_cache_trim(size_t cid);        /* decommit all empty slabs */
+/* Bytes of empty slabs kept committed, all caches together, and the most
+ * there may be: an eighth of the peak bytes out of the slabs, 4 to 64 MiB. */
+size_t pm_slab_kept_bytes(void);
+size_t pm_slab_kept_budget(void);
 void pm_caches_lock_all(void);
 void pm_caches_reinit_locks(void);
 void pm_caches_unlock_all(void);

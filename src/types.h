@@ -104,6 +104,7 @@ typedef pthread_mutex_t pm_lock_t;
 #define PM_LOCK_INIT PTHREAD_MUTEX_INITIALIZER
 static inline void pm_lock(pm_lock_t *l) { pthread_mutex_lock(l); }
 static inline void pm_unlock(pm_lock_t *l) { pthread_mutex_unlock(l); }
+static inline bool pm_trylock(pm_lock_t *l) { return pthread_mutex_trylock(l) == 0; }
 
 #pragma GCC visibility pop
 

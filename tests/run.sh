@@ -101,6 +101,10 @@ rerun test_os_inject PARTMALLOC_REGION_SIZE=1M
 
 # Memory returned under strict too, where malloc_trim drains the quarantine.
 rerun test_trim PARTMALLOC_HARDEN=strict
+# Kept empty slabs under strict, whose frees reach their slabs through the
+# quarantine, and with no hardening.
+rerun test_purge PARTMALLOC_HARDEN=strict
+rerun test_purge PARTMALLOC_HARDEN=off
 
 # No metadata within reach of any kind of block, again under strict (with
 # inaccessible zero-size objects), with 1 and 64 partitions (16 above) and

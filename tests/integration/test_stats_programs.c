@@ -212,6 +212,8 @@ Test(stats, bad_options_name_themselves) {
         {"PARTMALLOC_MODE=", "partmalloc: invalid PARTMALLOC_MODE='' (accepted: typed, random, none); using typed\n"},
         {"PARTMALLOC_PARTITIONS=", "partmalloc: invalid PARTMALLOC_PARTITIONS='' (accepted: 1, 2, 4, 8, 16, 32, 64); "
                                    "using 16\n"},
+        {"PARTMALLOC_PURGE=", "partmalloc: invalid PARTMALLOC_PURGE='' (accepted: decay, now, or a decay of 1 to "
+                              "1073741824 cache operations); using decay\n"},
     };
     for (size_t i = 0; i < sizeof empty / sizeof empty[0]; i++) {
         const char *env[] = {empty[i].setting, NULL};
