@@ -14,9 +14,12 @@
  *                         after the first round and after the last
  *   aligned0              aligned_alloc(65536, 0) and posix_memalign(65536,
  *                         0) each grown by realloc to 40000 bytes: "grown"
+ *   guard_marks           whether the kernel has guard marks
+ *                         (MADV_GUARD_INSTALL): "yes" or "no"
  * Exits 0 when the command ran to its end, 1 otherwise. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -164,6 +167,18 @@ static int grow_zero_aligned(void) {
     return 0;
 }
 
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+static int has_guard_marks(void) {
+    void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    bool yes = m != MAP_FAILED && madvise(m, 4096, MADV_GUARD_INSTALL) == 0;
+    if (m != MAP_FAILED)
+        munmap(m, 4096);
+    puts(yes ? "yes" : "no");
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *cmd = argc > 1 ? argv[1] : "";
     size_t x = argc > 2 ? strtoull(argv[2], NULL, 0) : 0, y = argc > 3 ? strtoull(argv[3], NULL, 0) : 0;
@@ -185,6 +200,8 @@ int main(int argc, char **argv) {
         return churn((int)x, (int)y);
     if (!strcmp(cmd, "aligned0"))
         return grow_zero_aligned();
-    fprintf(stderr, "usage: probe start | fill SIZE MIB | count SIZE MAX | churn THREADS ROUNDS | aligned0\n");
+    if (!strcmp(cmd, "guard_marks"))
+        return has_guard_marks();
+    fprintf(stderr, "usage: probe start | fill SIZE MIB | count SIZE MAX | churn THREADS ROUNDS | aligned0 | guard_marks\n");
     return 2;
 }
