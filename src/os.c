@@ -302,13 +302,15 @@ static void arena_unmap(struct meta_arena *a) {
     munmap((char *)a - a->gap, (size_t)(a->end - (char *)a) + 2 * a->gap);
 }
 
-/* `size` bytes (page-rounded) off the arena's cursor, or NULL if full. */
+/* `size` bytes (page-rounded) off the arena's cursor, or NULL if full.
+ * Acquire pairs with pm_os_meta_free's release: a range freed and carved
+ * again comes after the freeing thread's remapping of it. */
 static char *arena_carve(struct meta_arena *a, size_t size) {
-    char *at = __atomic_load_n(&a->next, __ATOMIC_RELAXED);
+    char *at = __atomic_load_n(&a->next, __ATOMIC_ACQUIRE);
     do {
         if ((size_t)(a->end - at) < size)
             return NULL;
-    } while (!__atomic_compare_exchange_n(&a->next, &at, at + size, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+    } while (!__atomic_compare_exchange_n(&a->next, &at, at + size, true, __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE));
     return at;
 }
 
@@ -367,7 +369,7 @@ void pm_os_meta_free(void *addr, size_t size) {
     struct meta_arena *a = __atomic_load_n(&meta_newest, __ATOMIC_ACQUIRE);
     char *end = (char *)addr + size;
     if (a)
-        __atomic_compare_exchange_n(&a->next, &end, (char *)addr, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+        __atomic_compare_exchange_n(&a->next, &end, (char *)addr, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
     errno = saved;
 }
 

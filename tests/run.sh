@@ -77,6 +77,13 @@ run_suite() {
     rc=$?
     grep -a -E "^\[----\]|^\[FAIL\]|ERROR|WARNING: ThreadSanitizer|runtime error" "$log" | head -40
     count_tap "$label" "$rc"
+    # A race TSan reports in a test's worker leaves the test passed and
+    # the exit status 0: the report itself is the failure.
+    races=$(grep -a -c "WARNING: ThreadSanitizer" "$log")
+    if [ "$races" -gt 0 ]; then
+        failed=$((failed + 1))
+        failure "$label: ThreadSanitizer reported $races race(s)"
+    fi
 }
 
 # Runs the suite $1 of $BUILD/tests/ again with one setting $2.
