@@ -8,15 +8,20 @@
 # with partmalloc) and run through their
 # own tests (suite.sh); perl, git and python3 are Debian's binaries running
 # a workload (realworld/preload/) with and without LD_PRELOAD. Each suite
-# runs on glibc and in the typed, random and none modes, REPS times,
-# interleaved; then once more in typed mode (and each of COUNT_MODES) with
-# the counting build writing a JSON dump per process, which census.sh sums.
-# Prints the table (also written to $BUILD/realworld/results.md).
+# runs on glibc, on mimalloc (Debian's libmimalloc preloaded into the glibc
+# build's tests) and in the typed, random and none modes, REPS times,
+# interleaved; then once more in each of COUNT_MODES with the counting build
+# writing a JSON dump per process, which census.sh sums. Each run's result
+# line (suite.sh: tests, wall, CPU, peak RSS, page faults) is kept in
+# $BUILD/realworld/results; table.sh draws the table from them (printed, and
+# written to $BUILD/realworld/results.md).
 #
 # Environment: BUILD (default <repo>/build-rw; needs `make BUILD=... all`),
 # REPS (timing repetitions, default 3), JOBS (build jobs, default 2),
 # COUNT_MODES (census runs, default "typed random"), SKIP_BUILD=1 (reuse
-# the builds of an earlier run).
+# the builds of an earlier run), MODES (partmalloc's modes the suites run
+# in, default "typed random none"), MIMALLOC (the library preloaded for the
+# mimalloc runs; default Debian's libmimalloc.so.2).
 set -eu
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$REPO/build-rw}
@@ -27,7 +32,9 @@ RES=$WORK/results
 REPS=${REPS:-3}
 export JOBS=${JOBS:-2}
 COUNT_MODES=${COUNT_MODES:-typed random}
-MODES="typed random none"
+MODES=${MODES:-typed random none}
+# every variant a suite runs in, in the order of the interleaved runs
+VARIANTS="glibc mimalloc $MODES"
 [ $# -gt 0 ] || set -- jq libxml2 gawk lua sqlite3 mawk make perl git python3
 RW=$REPO/realworld
 
@@ -44,6 +51,9 @@ for p in "$@"; do
     esac
 done
 for b in perl git python3; do [ -x "/usr/bin/$b" ] || die "/usr/bin/$b missing (tools/setup.sh installs it)"; done
+MIMALLOC=${MIMALLOC:-$(/sbin/ldconfig -p | awk '$1 == "libmimalloc.so.2" { print $NF; exit }')}
+[ -n "$MIMALLOC" ] && [ -f "$MIMALLOC" ] || die "libmimalloc.so.2 missing (tools/setup.sh installs libmimalloc2.0)"
+[ -x /usr/bin/time ] || die "/usr/bin/time (GNU time) missing (tools/setup.sh installs time)"
 command -v jq >/dev/null || die "Debian's jq is needed to read the statistics dumps (realworld/fetch.sh installs it)"
 mkdir -p "$RES"
 now() { date +%s; }
@@ -84,31 +94,41 @@ VOID_TOKEN=$(bash "$RW/void_token.sh" clang-22 -O2 -g -fsanitize=alloc-token -fs
 
 # ---- the suites ----
 # run PROGRAM VARIANT OUT [extra env...]: one suite run; its result line is
-# kept in OUT.result.
+# kept in OUT.result. VARIANT glibc, mimalloc (the glibc build or Debian's
+# binary with MIMALLOC preloaded) or a mode of partmalloc.
 run() {
     local p=$1 v=$2 out=$3 dir=- ref=
     shift 3
     local envs=("$@")
     case $p in
         jq | libxml2 | gawk | lua | sqlite3 | mawk | make)
-            if [ "$v" = glibc ]; then dir=$WORK/$p-glibc; else dir=$WORK/$p-after; fi ;;
-        *) [ "$v" = glibc ] || envs+=("RW_PRELOAD=${RW_PRELOAD_LIB:-$BUILD/libpartmalloc.so}") ;;
+            case $v in glibc | mimalloc) dir=$WORK/$p-glibc ;; *) dir=$WORK/$p-after ;; esac ;;
+        *) case $v in
+               glibc | mimalloc) ;;
+               *) envs+=("RW_PRELOAD=${RW_PRELOAD_LIB:-$BUILD/libpartmalloc.so}") ;;
+           esac ;;
     esac
-    [ "$v" = glibc ] || envs+=("PARTMALLOC_MODE=$v")
+    case $v in
+        glibc) ;;
+        mimalloc) envs+=("RW_PRELOAD=$MIMALLOC") ;;
+        *) envs+=("PARTMALLOC_MODE=$v") ;;
+    esac
     [ "$out" = "$RES/$p-glibc-1" ] || ref=$RES/$p-glibc-1
     env "${envs[@]}" REF="$ref" bash "$RW/suite.sh" "$p" "$dir" "$out" >"$out.log" 2>&1 || true
     grep '^result: ' "$out.log" | tail -1 >"$out.result" || true
-    [ -s "$out.result" ] || echo "result: 0 0 0 0 | the suite did not run (log: $out.log) | all" >"$out.result"
+    # no counts for a suite that did not run: table.sh shows it as missing
+    [ -s "$out.result" ] || echo "result: - - - - - - | the suite did not run (log: $out.log) | all" >"$out.result"
     step "   $p $v: $(cut -d' ' -f2- "$out.result")"
 }
 
 # every suite run, then the census runs (each a suite run and its census)
 count_modes=($COUNT_MODES)
-steps_begin $(($# * (REPS * 4 + ${#count_modes[@]})))
+variants=($VARIANTS)
+steps_begin $(($# * (REPS * ${#variants[@]} + ${#count_modes[@]})))
 for rep in $(seq 1 "$REPS"); do
     echo "== suites, repetition $rep of $REPS"
     for p in "$@"; do
-        for v in glibc $MODES; do
+        for v in $VARIANTS; do
             unset RW_PRELOAD_LIB
             run "$p" "$v" "$RES/$p-$v-$rep"
         done
@@ -135,76 +155,4 @@ for p in "$@"; do
 done
 
 # ---- the table ----
-field() { cut -d' ' -f"$2" "$1"; } # FILE N: the Nth word of a result line
-tests_cell() { # PROGRAM VARIANT: passed/total over the repetitions
-    local lo='' hi='' t=''
-    for rep in $(seq 1 "$REPS"); do
-        local f=$RES/$1-$2-$rep.result
-        local ps; ps=$(field "$f" 2); t=$(field "$f" 3)
-        [ -z "$lo" ] || [ "$ps" -lt "$lo" ] && lo=$ps
-        [ -z "$hi" ] || [ "$ps" -gt "$hi" ] && hi=$ps
-    done
-    if [ "$lo" = "$hi" ]; then echo "$lo/$t"; else echo "$lo-$hi/$t"; fi
-}
-best_time() { # PROGRAM VARIANT FIELD: the shortest suite time over the repetitions (4: wall, 5: CPU)
-    for rep in $(seq 1 "$REPS"); do field "$RES/$1-$2-$rep.result" "$3"; done | sort -g | head -1
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else printf "-" }'; }
-pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f%%", 100 * a / b; else printf "-" }'; }
-
-{
-    echo "| program | build s (glibc / tokens) | tests passed: glibc / typed / random / none | allocation calls | with a real type token | data / pointer partitions (typed) | suite on glibc: CPU s (wall s) | CPU time vs glibc: typed / random / none | wall time vs glibc: typed / random / none |"
-    echo "| --- | --- | --- | ---: | ---: | --- | ---: | --- | --- |"
-    for p in "$@"; do
-        case $p in
-            jq | libxml2 | gawk | lua | sqlite3 | mawk | make) b="$(cat "$RES/build-$p-glibc") / $(cat "$RES/build-$p-after")" ;;
-            *) b="Debian's binary" ;;
-        esac
-        tests="$(tests_cell "$p" glibc) / $(tests_cell "$p" typed) / $(tests_cell "$p" random) / $(tests_cell "$p" none)"
-        c=$(tail -1 "$RES/$p-census-typed.census" 2>/dev/null || true)
-        if [ "${c%% *}" = census: ]; then
-            read -r _ _ _ calls typed _ _ lower upper _ <<<"$c"
-            share=$(pct "$typed" "$calls")
-            split="$(pct "$lower" "$calls") / $(pct "$upper" "$calls")"
-        else
-            calls=- share=- split=-
-        fi
-        gc=$(best_time "$p" glibc 5) gw=$(best_time "$p" glibc 4)
-        rc="$(ratio "$(best_time "$p" typed 5)" "$gc") / $(ratio "$(best_time "$p" random 5)" "$gc") / $(ratio "$(best_time "$p" none 5)" "$gc")"
-        rw="$(ratio "$(best_time "$p" typed 4)" "$gw") / $(ratio "$(best_time "$p" random 4)" "$gw") / $(ratio "$(best_time "$p" none 4)" "$gw")"
-        echo "| $p | $b | $tests | $calls | $share | $split | $gc ($gw) | $rc | $rw |"
-    done
-    echo
-    echo "Allocation calls per partition (census of the counting build), percent of the program's calls:"
-    echo
-    printf '| program | mode |'; for i in $(seq 0 15); do printf ' p%02d |' "$i"; done; echo
-    printf '| --- | --- |'; for i in $(seq 0 15); do printf ' ---: |'; done; echo
-    for p in "$@"; do
-        for m in $COUNT_MODES; do
-            c=$(tail -1 "$RES/$p-census-$m.census" 2>/dev/null || true)
-            [ "${c%% *}" = census: ] || continue
-            calls=$(echo "$c" | cut -d' ' -f4)
-            printf '| %s | %s |' "$p" "$m"
-            for h in ${c#*| }; do printf ' %s |' "$(awk -v a="$h" -v b="$calls" 'BEGIN { printf "%.1f", b ? 100 * a / b : 0 }')"; done
-            echo
-        done
-    done
-    echo
-    echo "Failed tests (union over the repetitions):"
-    for p in "$@"; do
-        for v in glibc $MODES; do
-            names=$(for rep in $(seq 1 "$REPS"); do cut -d'|' -f3 "$RES/$p-$v-$rep.result"; done | tr ' ' '\n' | sed '/^$/d' | sort -u | tr '\n' ' ')
-            [ -z "$names" ] || echo "- $p $v: $names"
-        done
-        for m in $COUNT_MODES; do
-            names=$(cut -d'|' -f3 "$RES/$p-census-$m.result" | xargs)
-            [ -z "$names" ] || echo "- $p census run ($m): $names"
-        done
-    done
-    echo
-    echo "Method: REPS=$REPS interleaved repetitions; times are the shortest over the repetitions of the"
-    echo "suite's CPU time (user + system of all its processes) and of its wall time (tests only, not the"
-    echo "build); ratios divide by the glibc build's shortest time. The census"
-    echo "counts allocation calls of all processes that loaded partmalloc; a real type token is any"
-    echo "token but 0 and the token of void ($VOID_TOKEN)."
-} | tee "$WORK/results.md"
+REPS=$REPS COUNT_MODES=$COUNT_MODES VOID_TOKEN=$VOID_TOKEN bash "$RW/table.sh" "$RES" "$@" | tee "$WORK/results.md"

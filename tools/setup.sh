@@ -24,6 +24,8 @@ need="$need chromium"
 # python3-matplotlib: bench/run.py draws the ratio plots in docs/benchmarks.md.
 need="$need python3-matplotlib"
 need="$need libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4"
+# time: GNU time, whose rusage figures (CPU, peak RSS, page faults) make realworld records per run.
+need="$need time"
 
 missing_of() {
     out=""

@@ -47,6 +47,11 @@ $check escaped "$tmp/run.html" && pass "run --html escapes the program's strings
 grep -q '<script src\|<link\|https\?://' "$tmp/run.html" &&
     failed "the page refers to something outside itself" || pass "the page refers to nothing outside itself"
 
+# A long types column is cut in the text (random mode can put every site
+# of the program in one partition): the comparison takes that cut only.
+if out=$($check cut); then pass "the text's cut of a long types column: $out"
+else echo "$out"; failed "the text's cut of a long types column"; fi
+
 # Random mode: no groups, the same bars.
 "$tool" run --mode random --html "$tmp/random.html" -- "$prog" >/dev/null 2>"$tmp/random.txt"
 if $check data "$tmp/random.html" "$tmp/random.txt"; then
