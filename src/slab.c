@@ -305,9 +305,46 @@ static void cache_setup(size_t cid, uint32_t obj_size, unsigned size_class, enum
 
 /* The cache table is reserved read-only (an unused record reads as not
  * ready); the pages of a record are made writable when its cache is set
- * up. False if the OS refuses. */
+ * up, and marked in table_pages (bit p: page p of the table). A walk over
+ * the caches (pm_cache_next) skips the ids whose `ready` lies on a page
+ * never made writable: reading it would fault in a zero page for each of
+ * them, some 150 pages at 16 partitions, at every fork and every sweep.
+ * Bits are only ever set (atomic or), after the commit and before the
+ * record's `ready`. False if the OS refuses. */
+#define PM_TABLE_PAGES ((PM_MAX_CACHES * sizeof(struct pm_cache) + PM_PAGE - 1) / PM_PAGE)
+static uint64_t table_pages[(PM_TABLE_PAGES + 63) / 64];
+
 static bool cache_record_commit(size_t cid) {
-    return pm_os_commit_covering(&pm_caches[cid], sizeof pm_caches[cid]);
+    if (!pm_os_commit_covering(&pm_caches[cid], sizeof pm_caches[cid]))
+        return false;
+    size_t first = cid * sizeof(struct pm_cache) / PM_PAGE, last = ((cid + 1) * sizeof(struct pm_cache) - 1) / PM_PAGE;
+    for (size_t p = first; p <= last; p++)
+        __atomic_fetch_or(&table_pages[p / 64], 1ull << (p % 64), __ATOMIC_RELEASE);
+    return true;
+}
+
+/* The page of the cache table holding cache `cid`'s `ready`. */
+static size_t ready_page(size_t cid) {
+    return (cid * sizeof(struct pm_cache) + offsetof(struct pm_cache, ready)) / PM_PAGE;
+}
+
+size_t pm_cache_next(size_t cid) {
+    size_t n = pm_g.num_caches;
+    while (cid < n) {
+        size_t p = ready_page(cid);
+        uint64_t word = __atomic_load_n(&table_pages[p / 64], __ATOMIC_ACQUIRE) >> (p % 64);
+        if (word & 1)
+            return cid;
+        /* The next marked page of this word, or the first of the next word. */
+        size_t next = word ? p + (size_t)__builtin_ctzll(word) : (p / 64 + 1) * 64;
+        /* The first id whose `ready` is on page `next` or after. */
+        size_t at = next * PM_PAGE;
+        size_t skip = at <= offsetof(struct pm_cache, ready)
+                          ? 0
+                          : (at - offsetof(struct pm_cache, ready) + sizeof(struct pm_cache) - 1) / sizeof(struct pm_cache);
+        cid = skip > cid ? skip : cid + 1;
+    }
+    return n;
 }
 
 /* Where the kmalloc caches' metadata lies: partition p's class c at
@@ -838,7 +875,7 @@ static void slab_emptied(struct pm_cache *c, uint32_t s, uint32_t now) {
 static void purge_sweep(size_t self, uint32_t now) {
     if (!pm_g.purge_decay || (now & (PM_PURGE_SWEEP - 1)) || !pm_slab_kept_bytes())
         return;
-    for (size_t cid = 0; cid < pm_g.num_caches; cid++) {
+    for (size_t cid = pm_cache_next(0); cid < pm_g.num_caches; cid = pm_cache_next(cid + 1)) {
         struct pm_cache *c = &pm_caches[cid];
         if (cid == self || !PM_CID_VALID(cid) || !__atomic_load_n(&c->kept_bytes, __ATOMIC_RELAXED))
             continue;
@@ -1092,7 +1129,7 @@ size_t pm_cache_trim(size_t cid) {
 void pm_caches_lock_all(void) {
     pm_lock(&kmalloc_setup_lock);
     pm_lock(&pm_registry_lock);
-    for (size_t i = 0; i < pm_g.num_caches; i++)
+    for (size_t i = pm_cache_next(0); i < pm_g.num_caches; i = pm_cache_next(i + 1))
         if (PM_CID_VALID(i))
             pm_lock(&pm_caches[i].lock);
     pm_lock(&taken_lock);
@@ -1100,7 +1137,7 @@ void pm_caches_lock_all(void) {
 
 void pm_caches_unlock_all(void) {
     pm_unlock(&taken_lock);
-    for (size_t i = 0; i < pm_g.num_caches; i++)
+    for (size_t i = pm_cache_next(0); i < pm_g.num_caches; i = pm_cache_next(i + 1))
         if (PM_CID_VALID(i))
             pm_unlock(&pm_caches[i].lock);
     pm_unlock(&pm_registry_lock);
@@ -1111,7 +1148,7 @@ void pm_caches_reinit_locks(void) {
     pthread_mutex_init(&kmalloc_setup_lock, NULL);
     pthread_mutex_init(&pm_registry_lock, NULL);
     pthread_mutex_init(&taken_lock, NULL);
-    for (size_t i = 0; i < pm_g.num_caches; i++)
+    for (size_t i = pm_cache_next(0); i < pm_g.num_caches; i = pm_cache_next(i + 1))
         if (PM_CID_VALID(i))
             pthread_mutex_init(&pm_caches[i].lock, NULL);
 }

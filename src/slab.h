@@ -196,6 +196,12 @@ void pm_caches_lock_all(void);
 void pm_caches_reinit_locks(void);
 void pm_caches_unlock_all(void);
 
+/* The first cache id from `cid` on whose record may be set up (its page
+ * of the cache table was made writable), pm_g.num_caches if none: the
+ * walks over every cache step with it and test PM_CID_VALID, so that they
+ * touch only the pages of the table that records were written to. */
+size_t pm_cache_next(size_t cid);
+
 /* A kmalloc cache's id: one of the partitions' size classes. Its hot
  * fields are set at start, its record (pm_caches) at its first refill. */
 bool pm_cid_is_kmalloc(size_t cid);
