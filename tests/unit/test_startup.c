@@ -1,10 +1,10 @@
 /* What a process pays for the library before it does much: the pages the
  * walks over every cache touch (fork, the purge sweep, trim, statistics),
- * Criterion runs
- * each test in its own process. tests/scripts/startup_cost.sh measures the
- * same from outside, against glibc. */
+ * and the pages of a thread's cache its first allocations write.
+ * Criterion runs each test in its own process. */
 #include "testutil.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -12,7 +12,9 @@
 #include <partmalloc/slab.h>
 
 #include "options.h"
+#include "os.h"
 #include "slab.h"
+#include "tcache.h"
 
 static long minor_faults(void) {
     struct rusage ru;
@@ -95,4 +97,94 @@ Test(startup, a_walk_reads_no_page_of_unused_records) {
     cr_log_info("two trims: %ld minor faults; cache table %zu pages", taken, table_pages());
     cr_assert_lt(taken, (long)table_pages() / 4, "two trims took %ld minor faults (cache table: %zu pages)", taken,
                  table_pages());
+}
+
+/* Resident pages of [p, p + bytes). */
+static size_t resident_pages(const void *p, size_t bytes) {
+    char *start = (char *)((uintptr_t)p & ~(uintptr_t)(PM_PAGE - 1));
+    size_t pages = ((uintptr_t)p + bytes - (uintptr_t)start + PM_PAGE - 1) / PM_PAGE, n = 0;
+    unsigned char *vec = pm_os_meta_alloc(pages, PM_USE_METADATA);
+    cr_assert_not_null(vec);
+    cr_assert(pm_os_resident(start, pages * PM_PAGE, vec));
+    for (size_t i = 0; i < pages; i++)
+        n += vec[i] & 1;
+    pm_os_meta_free(vec, pages);
+    return n;
+}
+
+struct first_use {
+    size_t resident;        /* pages of the thread's cache (its bins) resident */
+    bool used_ready, unused_zero;
+    size_t cid_used, cid_unused;
+};
+
+static void *thread_first_use(void *arg) {
+    struct first_use *u = arg;
+    void *p = pm_malloc(48);
+    struct pm_slot_ref ref;
+    cr_assert(pm_slot_find(p, &ref));
+    u->cid_used = ref.cid;
+    for (int i = 0; i < 1000; i++) { /* the bin emptied, refilled, filled and flushed */
+        void *q[40];
+        for (int k = 0; k < 40; k++)
+            q[k] = pm_malloc(48);
+        for (int k = 0; k < 40; k++)
+            pm_free(q[k]);
+    }
+    pm_free(p);
+    struct pm_tcache *tc = pm_tc;
+    cr_assert_neq(tc, &pm_tcache_empty);
+    u->cid_unused = u->cid_used + 1;
+    u->used_ready = tc->bins[u->cid_used].end != NULL && tc->bins[u->cid_used].base != NULL;
+    u->unused_zero = tc->bins[u->cid_unused].end == NULL && tc->bins[u->cid_unused].top == NULL;
+    u->resident = resident_pages(tc->bins, sizeof tc->bins);
+    return NULL;
+}
+
+/* A thread's cache sets up the bins it uses only: a thread allocating
+ * from one cache has one or two pages of bins resident, not every bin's
+ * (14 pages at 16 partitions), and the bins it never used read zero. */
+Test(startup, a_thread_cache_writes_the_bins_it_uses) {
+    pm_free(pm_malloc(1));
+    if (pm_g.slow_only)
+        cr_skip_test("this preset bypasses thread caches (PARTMALLOC_HARDEN=%s)", getenv("PARTMALLOC_HARDEN"));
+    struct first_use u = {0};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, thread_first_use, &u), 0);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    cr_log_info("%zu pages of the thread's bins resident", u.resident);
+    cr_assert(u.used_ready, "the bin of cache %zu is set up", u.cid_used);
+    cr_assert(u.unused_zero, "the bin of cache %zu, never used, reads zero", u.cid_unused);
+    cr_assert_leq(u.resident, 2, "%zu pages of the thread's bins are resident", u.resident);
+}
+
+/* Bins set up lazily serve every cache as before: objects of many sizes
+ * from fresh threads, their contents kept, counted by the statistics. */
+static void *thread_many_sizes(void *arg) {
+    (void)arg;
+    for (size_t size = 1; size <= 40000; size = size * 5 / 4 + 1) {
+        unsigned char *p[70];
+        for (int k = 0; k < 70; k++) {
+            p[k] = pm_malloc(size);
+            cr_assert_not_null(p[k]);
+            memset(p[k], k, size);
+        }
+        for (int k = 0; k < 70; k++) {
+            cr_assert_eq(p[k][0], (unsigned char)k);
+            cr_assert_eq(p[k][size - 1], (unsigned char)k);
+            pm_free(p[k]);
+        }
+    }
+    return NULL;
+}
+
+Test(startup, lazy_bins_serve_every_class) {
+    for (int round = 0; round < 3; round++) { /* the later threads take caches the earlier gave back */
+        pthread_t t[2];
+        for (int i = 0; i < 2; i++)
+            cr_assert_eq(pthread_create(&t[i], NULL, thread_many_sizes, NULL), 0);
+        for (int i = 0; i < 2; i++)
+            cr_assert_eq(pthread_join(t[i], NULL), 0);
+    }
+    thread_many_sizes(NULL);
 }
