@@ -1,9 +1,11 @@
 /* What a process pays for the library before it does much: the pages the
  * walks over every cache touch (fork, the purge sweep, trim, statistics),
- * and the pages of a thread's cache its first allocations write.
+ * the pages of a thread's cache its first allocations write, and the
+ * calls that make a fresh cache's first slab writable.
  * Criterion runs each test in its own process. */
 #include "testutil.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/resource.h>
@@ -187,4 +189,42 @@ Test(startup, lazy_bins_serve_every_class) {
             cr_assert_eq(pthread_join(t[i], NULL), 0);
     }
     thread_many_sizes(NULL);
+}
+
+/* Child: the first allocation of a fresh cache with its nth commit set to
+ * fail; exits 1 once nth is past the commits that allocation makes. */
+#define FRESH_SIZE 28000 /* a class nothing else in this suite uses */
+static int fresh_cache_commits_past(uint64_t nth) {
+    pm_free(pm_malloc(8)); /* the thread cache exists: only the cache's own commits are counted */
+    pm_os_fail(PM_OS_FAIL_PROTECT, nth, 1, ENOMEM);
+    void *p = pm_malloc(FRESH_SIZE);
+    bool past = pm_os_fail_pending() != 0;
+    pm_os_fail(0, 0, 0, 0);
+    pm_free(p);
+    return past;
+}
+
+/* A fresh cache's first slab is made writable in four calls: its record,
+ * its state bytes with the free map below them, its slab records, the
+ * slab (five before, the map apart; strict adds the per-slot sizes). */
+Test(startup, a_first_slab_in_four_commits) {
+    pm_free(pm_malloc(1));
+    uint64_t nth = 1;
+    for (; nth < 20; nth++) {
+        fflush(NULL);
+        pid_t pid = fork();
+        cr_assert_neq(pid, -1);
+        if (pid == 0)
+            _exit(fresh_cache_commits_past(nth));
+        int status;
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        cr_assert(WIFEXITED(status), "status %#x", status);
+        if (WEXITSTATUS(status) == 1)
+            break;
+    }
+    uint64_t commits = nth - 1, most = 4 + (pm_g.slow_only ? 1 : 0);
+    cr_log_info("%lu commits at a fresh cache's first slab", (unsigned long)commits);
+    cr_assert_geq(commits, 3);
+    cr_assert_leq(commits, most, "%lu commits at a fresh cache's first slab (at most %lu)", (unsigned long)commits,
+                  (unsigned long)most);
 }
