@@ -162,7 +162,7 @@ size_t pm_collect(void) {
     pm_tcache_flush_current();
     pm_quarantine_drain();
     size_t bytes = pm_large_trim();
-    for (size_t cid = 0; cid < pm_g.num_caches; cid++)
+    for (size_t cid = pm_cache_next(0); cid < pm_g.num_caches; cid = pm_cache_next(cid + 1))
         if (PM_CID_VALID(cid))
             bytes += pm_cache_trim(cid);
     return bytes;

@@ -102,9 +102,12 @@ static uint32_t group_slabs_for(size_t obj_size, size_t slab_bytes) {
     return UINT32_MAX;
 }
 
-/* Metadata of one cache: state bytes for every slot position of the region
- * (plus one, so any offset's slot has a byte), then the free map, then the
- * slab records. Each part page-aligned. */
+/* Metadata of one cache: the free map, then state bytes for every slot
+ * position of the region (plus one, so any offset's slot has a byte), then
+ * the slab records. Each part page-aligned. The free map runs downward
+ * from the state bytes (map_word), so the bookkeeping of a region's first
+ * slots, their map words and their state bytes, is one contiguous range
+ * made writable in one call. */
 struct meta_layout {
     size_t state_bytes, map_bytes, slab_bytes, total;
 };
@@ -120,6 +123,12 @@ static struct meta_layout meta_layout(size_t obj_size, size_t region) {
     m.slab_bytes = round_up((region / slab + 1) * sizeof(struct pm_slab), PM_PAGE);
     m.total = m.state_bytes + m.map_bytes + m.slab_bytes;
     return m;
+}
+
+/* Word `w` of a segment's free map: the words lie below the state bytes,
+ * word 0 nearest them. */
+static inline uint64_t *map_word(const struct pm_segment *seg, uint64_t w) {
+    return seg->free_map - w;
 }
 
 static size_t meta_bytes_per_group(size_t region) {
@@ -237,8 +246,8 @@ void pm_cache_name(size_t cid, char out[32]) {
 static void segment_setup(struct pm_segment *seg, size_t obj_size, char *base, char *meta, uint32_t index) {
     struct meta_layout ml = meta_layout(obj_size, pm_region.mask + 1);
     seg->base = base;
-    seg->state = (uint8_t *)meta;
-    seg->free_map = (uint64_t *)(meta + ml.state_bytes);
+    seg->state = (uint8_t *)(meta + ml.map_bytes);
+    seg->free_map = (uint64_t *)(meta + ml.map_bytes) - 1;
     seg->slabs = (struct pm_slab *)(meta + ml.state_bytes + ml.map_bytes);
     seg->req_size = NULL;
     seg->req_committed = 0;
@@ -260,11 +269,11 @@ static size_t slabs_per_region(const struct pm_cache *c, uint64_t region_slots) 
 }
 
 /* The fields the fast paths read of cache `cid` (its objects of
- * `obj_size`, its state bytes at `meta`); state last, with release. */
-static void cache_publish_hot(size_t cid, uint32_t obj_size, char *meta) {
+ * `obj_size`, its state bytes at `state`); state last, with release. */
+static void cache_publish_hot(size_t cid, uint32_t obj_size, uint8_t *state) {
     pm_hot[cid].magic = UINT64_MAX / obj_size + 1;
     pm_hot[cid].obj_size = obj_size;
-    __atomic_store_n(&pm_hot[cid].state, (uint8_t *)meta, __ATOMIC_RELEASE);
+    __atomic_store_n(&pm_hot[cid].state, state, __ATOMIC_RELEASE);
 }
 
 /* The rest of cache `cid`: what the slow paths read, under its lock. A
@@ -300,21 +309,59 @@ static void cache_setup_cold(size_t cid, uint32_t obj_size, unsigned size_class,
  * (laid out by meta_layout). The hot fields are written last. */
 static void cache_setup(size_t cid, uint32_t obj_size, unsigned size_class, enum pm_cache_kind kind, char *meta) {
     cache_setup_cold(cid, obj_size, size_class, kind, meta);
-    cache_publish_hot(cid, obj_size, meta);
+    cache_publish_hot(cid, obj_size, pm_caches[cid].first.state);
 }
 
 /* The cache table is reserved read-only (an unused record reads as not
  * ready); the pages of a record are made writable when its cache is set
- * up. False if the OS refuses. */
+ * up, and marked in table_pages (bit p: page p of the table). A walk over
+ * the caches (pm_cache_next) skips the ids whose `ready` lies on a page
+ * never made writable: reading it would fault in a zero page for each of
+ * them, some 150 pages at 16 partitions, at every fork and every sweep.
+ * Bits are only ever set (atomic or), after the commit and before the
+ * record's `ready`. False if the OS refuses. */
+#define PM_TABLE_PAGES ((PM_MAX_CACHES * sizeof(struct pm_cache) + PM_PAGE - 1) / PM_PAGE)
+static uint64_t table_pages[(PM_TABLE_PAGES + 63) / 64];
+
 static bool cache_record_commit(size_t cid) {
-    return pm_os_commit_covering(&pm_caches[cid], sizeof pm_caches[cid]);
+    if (!pm_os_commit_covering(&pm_caches[cid], sizeof pm_caches[cid]))
+        return false;
+    size_t first = cid * sizeof(struct pm_cache) / PM_PAGE, last = ((cid + 1) * sizeof(struct pm_cache) - 1) / PM_PAGE;
+    for (size_t p = first; p <= last; p++)
+        __atomic_fetch_or(&table_pages[p / 64], 1ull << (p % 64), __ATOMIC_RELEASE);
+    return true;
+}
+
+/* The page of the cache table holding cache `cid`'s `ready`. */
+static size_t ready_page(size_t cid) {
+    return (cid * sizeof(struct pm_cache) + offsetof(struct pm_cache, ready)) / PM_PAGE;
+}
+
+size_t pm_cache_next(size_t cid) {
+    size_t n = pm_g.num_caches;
+    while (cid < n) {
+        size_t p = ready_page(cid);
+        uint64_t word = __atomic_load_n(&table_pages[p / 64], __ATOMIC_ACQUIRE) >> (p % 64);
+        if (word & 1)
+            return cid;
+        /* The next marked page of this word, or the first of the next word. */
+        size_t next = word ? p + (size_t)__builtin_ctzll(word) : (p / 64 + 1) * 64;
+        /* The first id whose `ready` is on page `next` or after. */
+        size_t at = next * PM_PAGE;
+        size_t skip = at <= offsetof(struct pm_cache, ready)
+                          ? 0
+                          : (at - offsetof(struct pm_cache, ready) + sizeof(struct pm_cache) - 1) / sizeof(struct pm_cache);
+        cid = skip > cid ? skip : cid + 1;
+    }
+    return n;
 }
 
 /* Where the kmalloc caches' metadata lies: partition p's class c at
- * kmalloc_meta + p * kmalloc_meta_stride + kmalloc_meta_offset[c]; NULL
- * without primary regions, where each is reserved when first needed. */
+ * kmalloc_meta + p * kmalloc_meta_stride + kmalloc_meta_offset[c], its
+ * state bytes kmalloc_map_bytes[c] after; NULL without primary regions,
+ * where each is reserved when first needed. */
 static char *kmalloc_meta;
-static size_t kmalloc_meta_stride, kmalloc_meta_offset[PM_NUM_CLASSES];
+static size_t kmalloc_meta_stride, kmalloc_meta_offset[PM_NUM_CLASSES], kmalloc_map_bytes[PM_NUM_CLASSES];
 /* Taken alone: nothing else is locked while it is held. */
 static pm_lock_t kmalloc_setup_lock = PM_LOCK_INIT;
 
@@ -395,15 +442,19 @@ void pm_caches_init(void) {
      * first used. */
     size_t offset = 0;
     for (unsigned cls = 0; cls < PM_NUM_CLASSES; cls++) {
+        struct meta_layout ml = meta_layout(pm_class_size[cls], region);
         kmalloc_meta_offset[cls] = offset;
-        offset += meta_layout(pm_class_size[cls], region).total;
+        kmalloc_map_bytes[cls] = ml.map_bytes;
+        offset += ml.total;
     }
     kmalloc_meta = meta;
     kmalloc_meta_stride = offset;
     for (unsigned part = 0; part < pm_g.partitions; part++)
         for (unsigned cls = 0; cls < PM_NUM_CLASSES; cls++)
             cache_publish_hot(PM_CID(cls, part), pm_class_size[cls],
-                              meta ? meta + part * kmalloc_meta_stride + kmalloc_meta_offset[cls] : (char *)no_slots);
+                              meta ? (uint8_t *)meta + part * kmalloc_meta_stride + kmalloc_meta_offset[cls] +
+                                         kmalloc_map_bytes[cls]
+                                   : no_slots);
     pm_region.total = primaries ? region * n : 0; /* last: frees look at the region only now */
 }
 
@@ -632,12 +683,12 @@ static void list_remove(struct pm_cache *c, uint32_t s) {
 
 /* ---- the free map (under the cache lock) ---- */
 
-static void map_set_range(uint64_t *map, uint64_t first, uint64_t count) {
+static void map_set_range(struct pm_segment *seg, uint64_t first, uint64_t count) {
     for (uint64_t i = first; i < first + count;) {
         uint64_t bit = i & 63, n = 64 - bit;
         if (n > first + count - i)
             n = first + count - i;
-        map[i >> 6] |= (n == 64 ? ~0ull : ((1ull << n) - 1) << bit);
+        *map_word(seg, i >> 6) |= (n == 64 ? ~0ull : ((1ull << n) - 1) << bit);
         i += n;
     }
 }
@@ -706,33 +757,41 @@ static bool slab_commit(struct pm_cache *c, struct pm_segment *seg, uint32_t s) 
     return true;
 }
 
-/* Makes the first `need` bytes of a metadata part of `size` bytes at
- * `part` read-write, `*committed` of them being so already: at least
- * doubling, so that a part is committed in a few calls and at most twice
- * what its slabs use. */
-static bool meta_part_commit(char *part, size_t *committed, size_t need, size_t size) {
-    if (need <= *committed)
-        return true;
-    size_t grow = round_up(need > 2 * *committed ? need : 2 * *committed, PM_PAGE);
-    if (grow > size)
-        grow = size;
-    if (!pm_os_commit(part + *committed, grow - *committed))
-        return false;
-    *committed = grow;
-    return true;
+/* What a metadata part of `size` bytes, `committed` of them read-write,
+ * is to have read-write for its first `need` bytes: at least double, so
+ * that a part is committed in a few calls and at most twice what its
+ * slabs use. */
+static size_t meta_part_grow(size_t committed, size_t need, size_t size) {
+    if (need <= committed)
+        return committed;
+    size_t grow = round_up(need > 2 * committed ? need : 2 * committed, PM_PAGE);
+    return grow > size ? size : grow;
 }
 
 /* The bookkeeping of slabs up to `s` (its number in the region) of `seg`
- * is writable: the state bytes and free-map bits of their slots and their
- * records. Done before a slot of slab `s` can be handed out, so the fast
- * paths never write a byte still read-only. */
+ * is writable: the state bytes and free-map words of their slots (one
+ * range: the map runs downward from the state bytes) and their records.
+ * Done before a slot of slab `s` can be handed out, so the fast paths
+ * never write a byte still read-only. */
 static bool slab_meta_commit(struct pm_cache *c, struct pm_segment *seg, uint32_t s) {
     struct meta_layout ml = meta_layout(c->obj_size, pm_region.mask + 1);
     uint64_t slots = pm_slab_first_slot(c, s) + c->objs_per_slab;
-    return meta_part_commit((char *)seg->state, &seg->meta_committed[0], slots, ml.state_bytes) &&
-           meta_part_commit((char *)seg->free_map, &seg->meta_committed[1], (slots + 63) / 64 * 8, ml.map_bytes) &&
-           meta_part_commit((char *)seg->slabs, &seg->meta_committed[2], (s + 1) * sizeof(struct pm_slab),
-                            ml.slab_bytes);
+    size_t *done = seg->meta_committed;
+    size_t state = meta_part_grow(done[0], slots, ml.state_bytes);
+    size_t map = meta_part_grow(done[1], (slots + 63) / 64 * 8, ml.map_bytes);
+    if (state > done[0] || map > done[1]) {
+        if (!pm_os_commit((char *)seg->state - map, map + state))
+            return false;
+        done[0] = state;
+        done[1] = map;
+    }
+    size_t slabs = meta_part_grow(done[2], (s + 1) * sizeof(struct pm_slab), ml.slab_bytes);
+    if (slabs > done[2]) {
+        if (!pm_os_commit(seg->slabs, slabs))
+            return false;
+        done[2] = slabs;
+    }
+    return true;
 }
 
 /* A dedicated cache's constructor runs on every object of a slab whose
@@ -838,7 +897,7 @@ static void slab_emptied(struct pm_cache *c, uint32_t s, uint32_t now) {
 static void purge_sweep(size_t self, uint32_t now) {
     if (!pm_g.purge_decay || (now & (PM_PURGE_SWEEP - 1)) || !pm_slab_kept_bytes())
         return;
-    for (size_t cid = 0; cid < pm_g.num_caches; cid++) {
+    for (size_t cid = pm_cache_next(0); cid < pm_g.num_caches; cid = pm_cache_next(cid + 1)) {
         struct pm_cache *c = &pm_caches[cid];
         if (cid == self || !PM_CID_VALID(cid) || !__atomic_load_n(&c->kept_bytes, __ATOMIC_RELAXED))
             continue;
@@ -881,7 +940,7 @@ static uint32_t slab_for_refill(struct pm_cache *c) {
     if (has_guard_after(c, local))
         protect_guard(c, seg, local / c->group_slabs);
     seg->slabs[local].free_count = c->objs_per_slab;
-    map_set_range(seg->free_map, pm_slab_first_slot(c, local), c->objs_per_slab);
+    map_set_range(seg, pm_slab_first_slot(c, local), c->objs_per_slab);
     __atomic_store_n(&seg->used_slabs, local + 1, __ATOMIC_RELEASE);
     uint32_t s = (uint32_t)(seg->index * c->max_slabs + local);
     list_push_head(c, s, PM_LIST_PARTIAL);
@@ -903,7 +962,7 @@ static size_t take_range(struct pm_cache *c, struct pm_segment *seg, uint64_t fi
     uint8_t *state = seg->state;
     size_t n = 0;
     for (uint64_t w = first >> 6; first < end && w <= (end - 1) >> 6 && n < want; w++) {
-        uint64_t bits = seg->free_map[w];
+        uint64_t bits = *map_word(seg, w);
         if ((w << 6) < first)
             bits &= ~0ull << (first & 63);
         if ((w << 6) + 64 > end)
@@ -911,7 +970,7 @@ static size_t take_range(struct pm_cache *c, struct pm_segment *seg, uint64_t fi
         while (bits && n < want) {
             unsigned b = (unsigned)__builtin_ctzll(bits);
             bits &= bits - 1;
-            seg->free_map[w] &= ~(1ull << b);
+            *map_word(seg, w) &= ~(1ull << b);
             uint64_t idx = (w << 6) + b;
             out[n].ptr = seg->base + idx * c->obj_size;
             out[n].state = state + idx;
@@ -1002,7 +1061,7 @@ void pm_cache_flush(size_t cid, const struct pm_entry *in, size_t n) {
         uint32_t s = (uint32_t)(seg->index * c->max_slabs + local);
         struct pm_slab *sl = &seg->slabs[local];
         *in[i].state = *in[i].state == PM_SLOT_CACHED_NEVER ? PM_SLOT_NEVER : PM_SLOT_FREED;
-        seg->free_map[idx >> 6] |= 1ull << (idx & 63);
+        *map_word(seg, idx >> 6) |= 1ull << (idx & 63);
         if (sl->free_count++ == 0)
             list_push_head(c, s, PM_LIST_PARTIAL);
         if (sl->free_count == c->objs_per_slab) {
@@ -1026,9 +1085,9 @@ void pm_cache_destroy(size_t cid) {
 }
 
 /* Slots [first, first + count) are all free in the central map. */
-static bool map_all_set(const uint64_t *map, uint64_t first, uint64_t count) {
+static bool map_all_set(const struct pm_segment *seg, uint64_t first, uint64_t count) {
     for (uint64_t i = first; i < first + count; i++)
-        if (!(map[i >> 6] & (1ull << (i & 63))))
+        if (!(*map_word(seg, i >> 6) & (1ull << (i & 63))))
             return false;
     return true;
 }
@@ -1037,7 +1096,7 @@ static bool map_all_set(const uint64_t *map, uint64_t first, uint64_t count) {
  * free in the central map: none live, none in a thread cache. */
 static bool page_all_free(const struct pm_cache *c, const struct pm_segment *seg, uint64_t first, size_t p) {
     uint64_t lo = p * PM_PAGE / c->obj_size, hi = ((p + 1) * PM_PAGE - 1) / c->obj_size;
-    return map_all_set(seg->free_map, first + lo, hi - lo + 1);
+    return map_all_set(seg, first + lo, hi - lo + 1);
 }
 
 /* Pages mincore is asked about at once. */
@@ -1092,7 +1151,7 @@ size_t pm_cache_trim(size_t cid) {
 void pm_caches_lock_all(void) {
     pm_lock(&kmalloc_setup_lock);
     pm_lock(&pm_registry_lock);
-    for (size_t i = 0; i < pm_g.num_caches; i++)
+    for (size_t i = pm_cache_next(0); i < pm_g.num_caches; i = pm_cache_next(i + 1))
         if (PM_CID_VALID(i))
             pm_lock(&pm_caches[i].lock);
     pm_lock(&taken_lock);
@@ -1100,7 +1159,7 @@ void pm_caches_lock_all(void) {
 
 void pm_caches_unlock_all(void) {
     pm_unlock(&taken_lock);
-    for (size_t i = 0; i < pm_g.num_caches; i++)
+    for (size_t i = pm_cache_next(0); i < pm_g.num_caches; i = pm_cache_next(i + 1))
         if (PM_CID_VALID(i))
             pm_unlock(&pm_caches[i].lock);
     pm_unlock(&pm_registry_lock);
@@ -1111,7 +1170,7 @@ void pm_caches_reinit_locks(void) {
     pthread_mutex_init(&kmalloc_setup_lock, NULL);
     pthread_mutex_init(&pm_registry_lock, NULL);
     pthread_mutex_init(&taken_lock, NULL);
-    for (size_t i = 0; i < pm_g.num_caches; i++)
+    for (size_t i = pm_cache_next(0); i < pm_g.num_caches; i = pm_cache_next(i + 1))
         if (PM_CID_VALID(i))
             pthread_mutex_init(&pm_caches[i].lock, NULL);
 }

@@ -50,14 +50,16 @@ enum pm_cache_kind { PM_KIND_KMALLOC = 0, PM_KIND_BUCKET = 1, PM_KIND_DEDICATED 
 struct pm_segment {
     char *base;
     uint8_t *state;        /* one pm_slot_state byte per slot of the region */
-    uint64_t *free_map;    /* one bit per slot: free in the central map */
+    uint64_t *free_map;    /* one bit per slot: free in the central map; word w is
+                            * free_map[-w], the map running downward from state */
     struct pm_slab *slabs; /* one record per slab of the region */
     uint32_t *req_size;    /* strict: the size asked for, per slot (reserved on first use) */
     size_t req_committed;  /* bytes of req_size made RW (atomic; harden.c) */
     size_t used_slabs;     /* slabs ever carved out of the region */
     size_t committed;      /* bytes of the region made RW */
-    /* Bytes made RW of the state bytes, the free map and the slab records
-     * (reserved read-only, committed as slabs are carved: slab.c). */
+    /* Bytes made RW of the state bytes, the free map (below them) and the
+     * slab records (reserved read-only, committed as slabs are carved:
+     * slab.c). */
     size_t meta_committed[3];
     uint32_t index;        /* its number in the cache */
 };
@@ -195,6 +197,12 @@ size_t pm_slab_kept_budget(void);
 void pm_caches_lock_all(void);
 void pm_caches_reinit_locks(void);
 void pm_caches_unlock_all(void);
+
+/* The first cache id from `cid` on whose record may be set up (its page
+ * of the cache table was made writable), pm_g.num_caches if none: the
+ * walks over every cache step with it and test PM_CID_VALID, so that they
+ * touch only the pages of the table that records were written to. */
+size_t pm_cache_next(size_t cid);
 
 /* A kmalloc cache's id: one of the partitions' size classes. Its hot
  * fields are set at start, its record (pm_caches) at its first refill. */

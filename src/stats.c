@@ -83,7 +83,7 @@ PM_EXPORT size_t pm_stats_caches(struct pm_cache_stats *out, size_t max) {
     pm_ensure_init();
     size_t n = 0;
     struct pm_cache_stats one;
-    for (size_t cid = 0; cid < pm_g.num_caches; cid++)
+    for (size_t cid = pm_cache_next(0); cid < pm_g.num_caches; cid = pm_cache_next(cid + 1))
         if (cache_stats(cid, n < max ? &out[n] : &one))
             n++;
     return n;
@@ -100,7 +100,7 @@ PM_EXPORT void pm_stats_small(struct pm_small_stats *out) {
     out->peak_bytes = pm_small_bytes_peak();
     out->active_bytes = 0;
     struct pm_cache_stats one;
-    for (size_t cid = 0; cid < pm_g.num_caches; cid++)
+    for (size_t cid = pm_cache_next(0); cid < pm_g.num_caches; cid = pm_cache_next(cid + 1))
         if (cache_stats(cid, &one))
             out->active_bytes += one.active_objs * one.object_size;
 }

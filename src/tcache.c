@@ -72,14 +72,33 @@ static char *page_up(char *p) {
     return page_down(p + PM_PAGE - 1);
 }
 
-static void bins_reset(struct pm_tcache *tc) {
-    struct pm_entry *e = (struct pm_entry *)(tc + 1); /* entries follow the bins */
-    for (size_t cid = 0; cid < pm_g.num_caches; cid++) {
-        size_t cap = bin_capacity_of(cid);
-        tc->bins[cid].base = tc->bins[cid].top = e;
-        tc->bins[cid].end = e + cap;
-        e += cap;
+/* Where bin `cid`'s entries start among the entries that follow the bins:
+ * the bins' capacities summed over the ids before it (in id order). */
+static size_t class_entries_before[PM_NUM_CLASSES + 1]; /* within a group */
+
+static size_t entries_before(size_t cid) {
+    size_t group_entries = class_entries_before[PM_NUM_CLASSES];
+    if (cid >= pm_g.dedicated_cid)
+        return (pm_g.dedicated_cid >> PM_CLASS_BITS) * group_entries +
+               (cid - pm_g.dedicated_cid) * PM_DEDICATED_BIN_CAPACITY;
+    unsigned cls = PM_CID_CLASS(cid);
+    return PM_CID_GROUP(cid) * group_entries + class_entries_before[cls < PM_NUM_CLASSES ? cls : PM_NUM_CLASSES];
+}
+
+/* A thread cache's bins are set up one at a time, on first use: a fresh
+ * (or decommitted) cache reads all zero, where a bin's top equals both its
+ * base and its end, so the allocation fast path sees an empty bin and the
+ * free fast path a full one, and both come here; no fast-path instruction
+ * tests for it. A thread using a few caches writes the pages of those
+ * bins only, not the bins of every cache id (56 KiB at 16 partitions). */
+static struct pm_bin *bin_ready(struct pm_tcache *tc, size_t cid) {
+    struct pm_bin *bin = &tc->bins[cid];
+    if (PM_UNLIKELY(!bin->end)) {
+        struct pm_entry *e = (struct pm_entry *)(tc + 1) + entries_before(cid); /* entries follow the bins */
+        bin->base = bin->top = e;
+        bin->end = e + bin_capacity_of(cid);
     }
+    return bin;
 }
 
 static void tcache_release(void *arg);
@@ -87,21 +106,29 @@ static void tcache_release(void *arg);
 void pm_tcache_init(void) {
     for (unsigned cls = 0; cls < PM_NUM_CLASSES; cls++)
         bin_capacity[cls] = capacity_of(cls);
-    entries_per_tcache = 0;
-    for (size_t cid = 0; cid < pm_g.num_caches; cid++)
-        entries_per_tcache += bin_capacity_of(cid);
+    for (unsigned cls = 0; cls < PM_NUM_CLASSES; cls++)
+        class_entries_before[cls + 1] = class_entries_before[cls] + bin_capacity[cls];
+    entries_per_tcache = entries_before(pm_g.num_caches);
     if (pthread_key_create(&tcache_key, tcache_release) != 0)
         pm_fatal("cannot create the thread-cache key");
 }
 
-/* Thread caches carved at once when none is free, without an
- * address-space limit: the kernel keeps each carve its own mapping, so
- * one carve per cache would add a mapping for most new caches. */
+/* Thread caches reserved at once when none is free, without an
+ * address-space limit: the kernel keeps each reservation its own mapping,
+ * so one per cache would add a mapping for most new caches. */
 #define PM_TCACHE_BATCH 8
 
-/* The carved caches are reserved read-only (no commit charge for the ones
- * no thread has yet): the page of a cache's list links is made writable
- * when it is carved, the whole cache when a thread takes it. */
+/* The caches are reserved read-only (no commit charge, no mapping split
+ * for the ones no thread has yet) and handed out from [carve_next,
+ * carve_end) under tcache_lock; a cache is made writable as a whole when
+ * a thread takes it, and goes on the list of all caches then. A cache on
+ * the free list has at least the page of its list links writable. */
+static char *carve_next, *carve_end;
+
+static size_t tcache_stride(void) {
+    return (tcache_bytes() + PM_PAGE - 1) & ~(size_t)(PM_PAGE - 1);
+}
+
 static bool links_commit(struct pm_tcache *tc) {
     return pm_os_commit_covering(&tc->next_free, (size_t)((char *)(&tc->next_all + 1) - (char *)&tc->next_free));
 }
@@ -110,10 +137,25 @@ static bool tcache_commit(struct pm_tcache *tc) {
     return pm_os_commit_covering(tc, tcache_bytes());
 }
 
-/* Carves caches: the first is returned, the others go on the free list
- * (untouched, they take no pages). NULL if the OS refuses even one. */
-static struct pm_tcache *tcache_carve(void) {
-    size_t stride = (tcache_bytes() + PM_PAGE - 1) & ~(size_t)(PM_PAGE - 1), count = PM_TCACHE_BATCH;
+/* A cache from the free list or the reserved range; NULL, and nothing
+ * reserved, if there is none. Under tcache_lock. */
+static struct pm_tcache *tcache_take(bool *fresh) {
+    struct pm_tcache *tc = tcache_free_list;
+    *fresh = false;
+    if (tc) {
+        tcache_free_list = tc->next_free;
+    } else if (carve_next < carve_end) {
+        tc = (struct pm_tcache *)carve_next;
+        carve_next += tcache_stride();
+        *fresh = true;
+    }
+    return tc;
+}
+
+/* Reserves a batch of caches (one under an address-space limit) and takes
+ * the first; NULL if the OS refuses even one. */
+static struct pm_tcache *tcache_reserve(bool *fresh) {
+    size_t stride = tcache_stride(), count = PM_TCACHE_BATCH;
     if (pm_os_space_limit() != SIZE_MAX)
         count = 1;
     char *block = pm_os_meta_reserve(stride * count, PM_USE_TCACHE);
@@ -121,41 +163,49 @@ static struct pm_tcache *tcache_carve(void) {
         block = pm_os_meta_reserve(stride * (count = 1), PM_USE_TCACHE);
     if (!block)
         return NULL;
-    for (size_t i = 0; i < count; i++)
-        if (!links_commit((struct pm_tcache *)(block + i * stride))) {
-            pm_os_meta_free(block, stride * count);
-            return NULL;
-        }
     pm_lock(&tcache_lock);
-    for (size_t i = count; i-- > 0;) {
-        struct pm_tcache *tc = (struct pm_tcache *)(block + i * stride);
-        tc->next_all = tcache_all;
-        __atomic_store_n(&tcache_all, tc, __ATOMIC_RELEASE);
-        if (i > 0) {
-            tc->next_free = tcache_free_list;
-            tcache_free_list = tc;
-        }
+    /* Another thread's reservation may have come first: its rest is used
+     * before this batch, whose rest is given up (address space only). */
+    struct pm_tcache *tc = tcache_take(fresh);
+    if (!tc) {
+        tc = (struct pm_tcache *)block;
+        carve_next = block + stride;
+        carve_end = block + stride * count;
+        *fresh = true;
     }
     pm_unlock(&tcache_lock);
-    return (struct pm_tcache *)block;
+    if ((char *)tc != block)
+        pm_os_meta_free(block, stride * count);
+    return tc;
 }
 
 static struct pm_tcache *tcache_create(void) {
+    bool fresh;
     pm_lock(&tcache_lock);
-    struct pm_tcache *tc = tcache_free_list;
-    if (tc)
-        tcache_free_list = tc->next_free;
+    struct pm_tcache *tc = tcache_take(&fresh);
     pm_unlock(&tcache_lock);
-    if (!tc && !(tc = tcache_carve()))
+    if (!tc && !(tc = tcache_reserve(&fresh)))
         return NULL;
     if (!tcache_commit(tc)) {
-        pm_lock(&tcache_lock); /* kept for a later thread */
-        tc->next_free = tcache_free_list;
-        tcache_free_list = tc;
-        pm_unlock(&tcache_lock);
+        /* Kept for a later thread if its links can be written. */
+        if (!fresh || links_commit(tc)) {
+            pm_lock(&tcache_lock);
+            if (fresh) {
+                tc->next_all = tcache_all;
+                __atomic_store_n(&tcache_all, tc, __ATOMIC_RELEASE);
+            }
+            tc->next_free = tcache_free_list;
+            tcache_free_list = tc;
+            pm_unlock(&tcache_lock);
+        }
         return NULL;
     }
-    bins_reset(tc); /* a recycled cache's bins went back to zero pages */
+    if (fresh) {
+        pm_lock(&tcache_lock);
+        tc->next_all = tcache_all;
+        __atomic_store_n(&tcache_all, tc, __ATOMIC_RELEASE);
+        pm_unlock(&tcache_lock);
+    }
     tc->next_free = NULL;
     pthread_setspecific(tcache_key, tc);
     pm_tc = tc;
@@ -240,7 +290,7 @@ void *pm_tcache_alloc_slow(size_t cid, size_t size) {
         if (pm_tc_gone || !(tc = tcache_create()))
             return alloc_uncached(cid);
     }
-    struct pm_bin *bin = &tc->bins[cid];
+    struct pm_bin *bin = bin_ready(tc, cid);
     if (bin->top == bin->base) {
         size_t cap = (size_t)(bin->end - bin->base);
         size_t n = pm_cache_refill(cid, bin->base, cap / 2 ? cap / 2 : 1);
@@ -270,7 +320,7 @@ void pm_tcache_free_slow(size_t cid, void *ptr, uint8_t *state) {
             return;
         }
     }
-    struct pm_bin *bin = &tc->bins[cid];
+    struct pm_bin *bin = bin_ready(tc, cid);
     if (bin->top == bin->end)
         bin_flush(cid, bin, (size_t)(bin->end - bin->base + 1) / 2);
     *bin->top++ = e;

@@ -83,7 +83,14 @@ $(BUILD)/tests/cxxlate/late_main: tests/cxxlate/late_main.c $(LIB_SO)
 	$(CC) $(TEST_CFLAGS) $< -o $@ -L$(BUILD) -Wl,-rpath,'$$ORIGIN/../..' -lpartmalloc
 $(BUILD)/tests/test_cxx_runtime: $(BUILD)/tests/cxxlate/late_main $(BUILD)/tests/cxxlate/late_lib.so
 
-TEST_BINS := $(UNIT_BIN) $(INTEGRATION_BIN) $(HELPER_BIN) $(ASAN_BIN) $(TSAN_BIN)
+# The start-up probe (tests/scripts/startup_cost.sh): without partmalloc,
+# which the script preloads, so that glibc runs it too.
+STARTUP_PROBE := $(BUILD)/tests/startup/probe
+$(STARTUP_PROBE): tests/startup/probe.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu17 -O1 -g $(WARN) $< -o $@
+
+TEST_BINS := $(UNIT_BIN) $(INTEGRATION_BIN) $(HELPER_BIN) $(ASAN_BIN) $(TSAN_BIN) $(STARTUP_PROBE)
 
 # Typed-placement programs: one build per -falloc-token-max and ABI.
 TYPED_MAXES := 2 16 64 none
