@@ -3,14 +3,10 @@
 # clang-22 allocation tokens against partmalloc, run its test suite, then
 # count tokens.
 #   realworld/build.sh PROGRAM [before|after|glibc]
-#     PROGRAM: libxml2 (wrapper patch) or jq gawk lua sqlite3 mawk make
-#     (no patch: `partmalloc cc --wrapper=...`)
-#     before  -fsanitize=alloc-token, unpatched source, linked with partmalloc
-#             (jq gawk lua sqlite3 mawk make: `partmalloc cc` without --wrapper)
-#     after   libxml2: + realworld/patches/libxml2.patch, -fsanitize-alloc-token-extended,
-#             -DPARTMALLOC_WRAPPERS -I<repo>/include
-#             (the others: `partmalloc cc --wrapper=` the names below)
-#     glibc   unpatched, no tokens, glibc malloc
+#     PROGRAM: jq gawk libxml2 lua sqlite3 mawk make (no patch)
+#     before  `partmalloc cc` without --wrapper
+#     after   `partmalloc cc --wrapper=` the names below
+#     glibc   no tokens, glibc malloc
 # Needs `make BUILD=build-rw all stats-lib` (BUILD defaults to <repo>/build-rw).
 # BUILD_ONLY=1 stops after the build (realworld/run.sh runs the suites itself).
 # COUNT_ONLY=1 reuses build-rw/realworld/PROGRAM-VARIANT and its test log
@@ -54,10 +50,12 @@ wrappers() {
         # functions of support/xalloc.h serve the gnulib DFA matcher
         gawk) echo emalloc_real,ezalloc_real,erealloc_real,xnmalloc,xnrealloc,x2nrealloc,x2realloc,xmemdup,xzalloc,xcalloc,xmalloc,xrealloc ;;
         lua) echo luaM_growaux_,luaM_shrinkvector_,luaM_saferealloc_,luaM_malloc_,luaM_realloc_ ;;
+        # variables holding function pointers (globals.h), malloc, realloc
+        # and xmlPosixStrdup at start, xmlMemMalloc & co. once the testers
+        # call xmlMemSetup: each call through one carries its caller's type
+        libxml2) echo xmlMalloc,xmlMallocAtomic,xmlRealloc,xmlMemStrdup ;;
     esac
 }
-PARTMALLOC_CC=false
-case $PROG in sqlite3 | mawk | make | lua | jq | gawk) PARTMALLOC_CC=true ;; esac
 case $VARIANT in before | after | glibc) ;; *) echo "build.sh: variant is before, after or glibc" >&2; exit 1 ;; esac
 SRC=$(ls -d "$WORK/$PKG"-[0-9]*/ 2>/dev/null | head -1)
 [ -n "$SRC" ] || { echo "build.sh: no $PKG source in $WORK; run realworld/fetch.sh $PROG" >&2; exit 1; }
@@ -86,29 +84,13 @@ CFLAGS="-O2 -g"
 LDFLAGS=
 LIBS=
 CC=clang-22
-if $PARTMALLOC_CC; then
-    # partmalloc cc adds the tokens, its plugin, -lpartmalloc and its rpath;
-    # RUNPATH (new dtags) so that LD_LIBRARY_PATH can swap in the counting build.
-    case $VARIANT in
-        before) CC="$BUILD/partmalloc cc" ;;
-        after) CC="$BUILD/partmalloc cc --wrapper=$(wrappers "$PROG")" ;;
-    esac
-    [ "$VARIANT" = glibc ] || LDFLAGS="-Wl,--enable-new-dtags"
-else
-    case $VARIANT in
-        glibc) ;;
-        before)
-            CFLAGS="$CFLAGS -fsanitize=alloc-token" ;;
-        after)
-            [ "$COUNT_ONLY" = 1 ] || patch -s -p1 <"$REPO/realworld/patches/$PROG.patch"
-            CFLAGS="$CFLAGS -fsanitize=alloc-token -fsanitize-alloc-token-extended -DPARTMALLOC_WRAPPERS -I$REPO/include" ;;
-    esac
-    if [ "$VARIANT" != glibc ]; then
-        # RUNPATH (not RPATH) so that LD_LIBRARY_PATH can swap in the counting build.
-        LDFLAGS="-L$BUILD -Wl,-rpath,$BUILD -Wl,--enable-new-dtags"
-        LIBS="-lpartmalloc"
-    fi
-fi
+# partmalloc cc adds the tokens, its plugin, -lpartmalloc and its rpath;
+# RUNPATH (new dtags) so that LD_LIBRARY_PATH can swap in the counting build.
+case $VARIANT in
+    before) CC="$BUILD/partmalloc cc" ;;
+    after) CC="$BUILD/partmalloc cc --wrapper=$(wrappers "$PROG")" ;;
+esac
+[ "$VARIANT" = glibc ] || LDFLAGS="-Wl,--enable-new-dtags"
 # Debian's compile-time options for sqlite3 (debian/rules).
 SQLITE_DEBIAN_FLAGS="-fno-strict-aliasing -DSQLITE_SECURE_DELETE -DSQLITE_ENABLE_COLUMN_METADATA
     -DSQLITE_ENABLE_FTS3 -DSQLITE_ENABLE_FTS3_PARENTHESIS -DSQLITE_ENABLE_RTREE=1 -DSQLITE_SOUNDEX=1
@@ -204,8 +186,7 @@ if [ "$VARIANT" != glibc ]; then
     SLOG=$WORK/$PROG-$VARIANT.stats.log
     : >"$SLOG"
     # partmalloc cc adds the token flags itself; the probe needs them spelled out.
-    VOID_FLAGS=$CFLAGS
-    $PARTMALLOC_CC && VOID_FLAGS="$CFLAGS -fsanitize=alloc-token -fsanitize-alloc-token-extended"
+    VOID_FLAGS="$CFLAGS -fsanitize=alloc-token -fsanitize-alloc-token-extended"
     # shellcheck disable=SC2086  # VOID_FLAGS is a list of flags
     VOID_TOKEN=$("$REPO/realworld/void_token.sh" clang-22 $VOID_FLAGS)
     echo "void token: $VOID_TOKEN (PARTMALLOC_TOKEN_STATS_UNTYPED)"

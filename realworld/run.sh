@@ -3,9 +3,8 @@
 #   realworld/run.sh [PROGRAM...]     default: jq libxml2 gawk lua sqlite3 mawk make perl git python3
 # jq, libxml2, gawk, lua, sqlite3, mawk and make are fetched from Debian's
 # sources (fetch.sh), built twice (build.sh: glibc = no tokens, glibc malloc;
-# after = clang-22 tokens, the wrapper patch (libxml2) or
-# `partmalloc cc --wrapper=...` and no patch (jq gawk lua sqlite3 mawk make), linked
-# with partmalloc) and run through their
+# after = clang-22 tokens with `partmalloc cc --wrapper=...` and no patch,
+# linked with partmalloc) and run through their
 # own tests (suite.sh); perl, git and python3 are Debian's binaries running
 # a workload (realworld/preload/) with and without LD_PRELOAD. Each suite
 # runs on glibc, on mimalloc (Debian's libmimalloc preloaded into the glibc

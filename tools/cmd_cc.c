@@ -17,7 +17,9 @@
  *                                                 their companions in their own file
  *   -fplugin=<plugin> -fplugin-arg-partmalloc-names=LIST
  *                                                 with --wrapper=LIST: the named functions
- *                                                 are declared malloc, as if the program said so
+ *                                                 are declared malloc, as if the program said so;
+ *                                                 calls through named variables holding function
+ *                                                 pointers go to forwarders declared malloc
  *   -fplugin=<plugin> -fplugin-arg-partmalloc-remarks [-fplugin-arg-partmalloc-skip=<tmp>/token_max.c]
  *                                                 when PARTMALLOC_REMARKS=1 (with or without
  *                                                 --wrapper): remarks for the sites typed void
@@ -576,7 +578,8 @@ static const char cc_usage[] =
     "-Rpass=alloc-token when PARTMALLOC_REMARKS=1, partmalloc's include directory and, when it\n"
     "links, -lpartmalloc with an rpath, the program's partmalloc_token_max and a companion for\n"
     "each such wrapper (generated at the link). --wrapper names wrappers declared without those\n"
-    "attributes, to be treated as declared malloc (a file: one name a line). Every other argument\n"
+    "attributes, to be treated as declared malloc, or variables holding pointers to allocating\n"
+    "functions, whose calls are typed the same way (a file: one name a line). Every other argument\n"
     "goes to clang; what the user gave is not\n"
     "added again, and -fno-sanitize=alloc-token turns the tokens off. clang's own options:\n"
     "clang-22 --help.\n";

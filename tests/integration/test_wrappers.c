@@ -13,15 +13,21 @@
  *     one-file program (amalgamation.c), whose companions the plugin defines
  *     in that file; a static wrapper declared malloc (static_attributed.c),
  *     which links at -O0 and keeps its callers' types at -O2;
+ *   - variables that hold function pointers named with --wrapper
+ *     (fnptr.c, fnptr_lib.c: malloc-, calloc-, realloc- and strdup-style,
+ *     as libxml2's xmlMalloc), at -O0, -O1 and -O2, with two of them pointed
+ *     at the program's own allocators at run time, which must be called;
  *   - the controls: the same programs without --wrapper, so their objects
- *     all get the wrappers' own tokens and the checks fail;
- *   - --wrapper's errors.
+ *     all get the wrappers' own tokens (or none) and the checks fail;
+ *   - --wrapper's errors, and the warning for a name that is neither a
+ *     function nor a variable holding a function pointer.
  *
  * Each program (tests/wrappers/main.c) checks with pm_ptr_info and
  * pm_get_config that objects with pointers land in the pointer group and
  * the others in the known pointer-free group, and prints
  * "wrappers: R right, W wrong" (main.c: 11 checks, amalgamation.c 9,
- * static_attributed.c 2; 3 rounds each).
+ * static_attributed.c 2; 3 rounds each; fnptr.c 10 in 3 rounds and 4
+ * through the program's own allocators).
  */
 #include "testutil.h" /* first: it defines _GNU_SOURCE */
 
@@ -31,6 +37,7 @@
 
 #define SRC "tests/wrappers"
 enum { CHECKS = 33, POINTER_CHECKS = 18, AMALGAMATION_CHECKS = 27, AMALGAMATION_POINTER_CHECKS = 15 };
+enum { FNPTR_CHECKS = 34, FNPTR_POINTER_CHECKS = 17, FNPTR_OWN_CALLS = 4 };
 
 static const char *tool(void) {
     static char path[PATH_MAX];
@@ -314,5 +321,90 @@ Test(wrapper_option, errors) {
         cr_expect_str_eq(r.err, cases[i][2], "%s", cases[i][0]);
         run_free(&r);
     }
+    remove_tree(dir);
+}
+
+#define FNPTR_NAMES "--wrapper=fp_malloc,fp_calloc,fp_realloc,fp_strdup,local_malloc "
+#define FNPTR_SOURCES "\"$S/fnptr.c\" \"$S/fnptr_lib.c\" "
+
+/* How many calls the program's own allocators counted (fnptr.c). */
+static int own_allocator_calls(const char *dir) {
+    char *prog = fmt("%s/prog", dir);
+    const char *const argv[] = {prog, NULL};
+    struct run r = run_env(argv, NULL, false);
+    cr_assert_eq(exit_code(&r), 0, "exit %d\n%s%s", exit_code(&r), r.out, r.err);
+    const char *line = strstr(r.out, "own allocator: ");
+    int calls = -1;
+    cr_assert(line && sscanf(line, "own allocator: %d calls", &calls) == 1, "%s", r.out);
+    run_free(&r);
+    free(prog);
+    return calls;
+}
+
+/* Calls through the named variables carry their callers' types; a variable
+ * pointed at the program's own allocator calls it. */
+Test(wrapper_option, function_pointer_variables, .timeout = 180) {
+    static const char *const opts[] = {"-O0 -g", "-O1 -g", "-O2 -g", "-O2"};
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
+        char *dir = make_tmpdir();
+        char *cmd = fmt("\"$P\" cc %s " FNPTR_NAMES FLAGS FNPTR_SOURCES "-o prog 2> log && ! [ -s log ]", opts[i]);
+        sh(dir, cmd);
+        expect_typed_of(dir, FNPTR_CHECKS);
+        int calls = own_allocator_calls(dir);
+        cr_expect_eq(calls, FNPTR_OWN_CALLS, "%s: %d calls of the program's own allocators", opts[i], calls);
+        free(cmd);
+        remove_tree(dir);
+    }
+}
+
+/* Compiled one file at a time and linked without the names. */
+Test(wrapper_option, function_pointer_variables_from_objects, .timeout = 120) {
+    char *dir = make_tmpdir();
+    sh(dir, "\"$P\" cc -O2 -g " FNPTR_NAMES FLAGS "-c \"$S/fnptr.c\" -o main.o && "
+            "\"$P\" cc -O2 -g " FNPTR_NAMES FLAGS "-c \"$S/fnptr_lib.c\" -o lib.o && "
+            "\"$P\" cc main.o lib.o -o prog");
+    expect_typed_of(dir, FNPTR_CHECKS);
+    remove_tree(dir);
+}
+
+/* The control: without the names, calls through the variables carry no
+ * token, and the program's own allocators are called all the same. */
+Test(control, function_pointer_variables_without_names_untyped, .timeout = 120) {
+    char *dir = make_tmpdir();
+    sh(dir, "\"$P\" cc -O2 -g " FLAGS FNPTR_SOURCES "-o prog");
+    expect_untyped_of(dir, FNPTR_CHECKS, FNPTR_POINTER_CHECKS);
+    cr_expect_eq(own_allocator_calls(dir), FNPTR_OWN_CALLS);
+    remove_tree(dir);
+}
+
+/* A name that is neither a function nor a variable holding a pointer to a
+ * function that returns one: a warning naming it, once per file, and the
+ * file compiles as it would without the name. */
+Test(wrapper_option, warns_for_what_is_no_allocator) {
+    char *dir = make_tmpdir();
+    struct run r = run_cc(dir, "printf '%s\\n' 'typedef int counter_t;' 'struct box { int n; };' "
+                               "'counter_t counter, counter2;' 'int (*count_fn)(void);' "
+                               "'void *(*alloc_fn)(unsigned long, ...);' 'int use(void) { return count_fn(); }' > x.c && "
+                               "\"$P\" cc --wrapper=counter_t,box,counter,count_fn,alloc_fn -std=gnu17 -c x.c -o x.o && "
+                               "[ -s x.o ]");
+    cr_expect_eq(exit_code(&r), 0, "%s", r.err);
+    static const char *const expected[][2] = {
+        {"counter_t", "it is neither a function nor a variable holding a pointer to a function; it is left as it is"},
+        {"box", "it is neither a function nor a variable holding a pointer to a function; it is left as it is"},
+        {"counter", "it is neither a function nor a variable holding a pointer to a function; it is left as it is"},
+        {"count_fn", "the function it points to does not return a pointer; its calls are left as they are"},
+        {"alloc_fn", "only calls through a variable at file scope, of a function without '...', carry their "
+                     "callers' types; its calls are left as they are"},
+    };
+    int warnings = 0;
+    for (const char *p = r.err; (p = strstr(p, "warning: partmalloc: --wrapper=")); p++)
+        warnings++;
+    cr_expect_eq(warnings, 5, "%s", r.err);
+    for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++) {
+        char *line = fmt("warning: partmalloc: --wrapper=%s: %s", expected[i][0], expected[i][1]);
+        cr_expect(strstr(r.err, line) != NULL, "missing: %s\nstderr:\n%s", line, r.err);
+        free(line);
+    }
+    run_free(&r);
     remove_tree(dir);
 }

@@ -29,6 +29,15 @@
 //   Only malloc, not alloc_size: the size argument of a wrapper is not always
 //   the size of what it returns (a usable-size wrapper returns more), and
 //   alloc_size would tell _FORTIFY_SOURCE and the optimizer otherwise.
+//   A named variable at file scope that holds a pointer to a function
+//   returning a pointer (libxml2's xmlMalloc) gets a forwarder instead:
+//   every call through it, `xmlMalloc(n)` or `(*xmlMalloc)(n)`, becomes a
+//   call of __partmalloc_call_<variable>, declared malloc with the
+//   function's type, in the same place of its expression, so that clang
+//   infers the type as for a direct call; the pass defines the forwarder and
+//   its companion in each file (define_forwarders). Other uses of the
+//   variable (assignments, its address) are left alone. A name that is
+//   neither a function nor such a variable gets a warning naming it.
 //   Arguments: -fplugin-arg-partmalloc-names=NAME,NAME,...
 //
 //   With -fplugin-arg-partmalloc-remarks (which `partmalloc cc` adds when
@@ -53,6 +62,7 @@
 #include "clang/AST/Attr.h"
 #include "clang/AST/Decl.h"
 #include "clang/AST/DeclGroup.h"
+#include "clang/AST/Mangle.h"
 #include "clang/AST/ParentMapContext.h"
 #include "clang/AST/RecursiveASTVisitor.h"
 #include "clang/Basic/SourceManager.h"
@@ -317,6 +327,44 @@ void log_compiled_file(llvm::StringRef file) {
 
 // ---- the front end: attributes for the named wrappers ----
 
+// The prefix of a forwarder's name: calls through a named variable that
+// holds a function pointer go to __partmalloc_call_<variable's symbol>,
+// declared malloc (the pass defines it and its companion).
+const char forwarder_prefix[] = "__partmalloc_call_";
+
+// Calls through the named function-pointer variables, turned into calls of
+// their forwarders (the callee replaced, the arguments and the call's place
+// in its expression kept: clang infers the type as for a direct call).
+class ForwardVisitor : public clang::RecursiveASTVisitor<ForwardVisitor> {
+public:
+    ForwardVisitor(clang::ASTContext &ctx, const std::map<const clang::VarDecl *, clang::FunctionDecl *> &forwarders)
+        : ctx_(ctx), forwarders_(forwarders) {}
+
+    bool VisitCallExpr(clang::CallExpr *call) {
+        const clang::Expr *e = call->getCallee()->IgnoreParenImpCasts();
+        if (const auto *deref = llvm::dyn_cast<clang::UnaryOperator>(e)) // (*xmlMalloc)(n)
+            if (deref->getOpcode() == clang::UO_Deref)
+                e = deref->getSubExpr()->IgnoreParenImpCasts();
+        const auto *ref = llvm::dyn_cast<clang::DeclRefExpr>(e);
+        const auto *var = ref ? llvm::dyn_cast<clang::VarDecl>(ref->getDecl()) : nullptr;
+        auto f = var ? forwarders_.find(var->getCanonicalDecl()) : forwarders_.end();
+        if (f == forwarders_.end())
+            return true;
+        clang::FunctionDecl *fn = f->second;
+        auto *target = clang::DeclRefExpr::Create(
+            ctx_, clang::NestedNameSpecifierLoc(), clang::SourceLocation(), fn, false, ref->getExprLoc(),
+            fn->getType(), ctx_.getLangOpts().CPlusPlus ? clang::VK_LValue : clang::VK_PRValue);
+        call->setCallee(clang::ImplicitCastExpr::Create(ctx_, ctx_.getPointerType(fn->getType()),
+                                                        clang::CK_FunctionToPointerDecay, target, nullptr,
+                                                        clang::VK_PRValue, clang::FPOptionsOverride()));
+        return true;
+    }
+
+private:
+    clang::ASTContext &ctx_;
+    const std::map<const clang::VarDecl *, clang::FunctionDecl *> &forwarders_;
+};
+
 class WrapperConsumer : public clang::ASTConsumer {
 public:
     // A copy: clang destroys the action once it has made the consumer.
@@ -327,6 +375,11 @@ public:
     bool HandleTopLevelDecl(clang::DeclGroupRef group) override {
         for (clang::Decl *d : group)
             visit(d);
+        if (!forwarders_.empty()) {
+            ForwardVisitor calls(*ctx_, forwarders_);
+            for (clang::Decl *d : group)
+                calls.TraverseDecl(d);
+        }
         return true;
     }
 
@@ -349,17 +402,21 @@ private:
                 visit(inner);
             return;
         }
-        auto *fn = llvm::dyn_cast<clang::FunctionDecl>(d);
-        if (!fn || !fn->getIdentifier() || !names_.count(fn->getIdentifier()->getName().str()))
+        auto *named = llvm::dyn_cast<clang::NamedDecl>(d);
+        if (!named || !named->getIdentifier() || !names_.count(named->getIdentifier()->getName().str()))
             return;
+        if (auto *var = llvm::dyn_cast<clang::VarDecl>(d)) {
+            visit_variable(var);
+            return;
+        }
+        auto *fn = llvm::dyn_cast<clang::FunctionDecl>(d);
+        if (!fn) {
+            warn(named, "it is neither a function nor a variable holding a pointer to a function; "
+                        "it is left as it is");
+            return;
+        }
         if (!fn->getReturnType()->isPointerType()) {
-            if (warned_.insert(fn->getIdentifier()->getName().str()).second) {
-                clang::DiagnosticsEngine &diags = ctx_->getDiagnostics();
-                unsigned id = diags.getCustomDiagID(clang::DiagnosticsEngine::Warning,
-                                                    "partmalloc: --wrapper=%0: it does not return a pointer; "
-                                                    "its calls are left as they are");
-                diags.Report(fn->getLocation(), id) << fn->getIdentifier()->getName();
-            }
+            warn(fn, "it does not return a pointer; its calls are left as they are");
             return;
         }
         if (fn->hasAttr<clang::RestrictAttr>() || fn->hasAttr<clang::AllocSizeAttr>())
@@ -368,9 +425,75 @@ private:
                                                         clang::RestrictAttr::GNU_malloc));
     }
 
+    void warn(const clang::NamedDecl *d, const char *why) {
+        std::string name = d->getIdentifier()->getName().str();
+        if (!warned_.insert(name).second)
+            return;
+        clang::DiagnosticsEngine &diags = ctx_->getDiagnostics();
+        unsigned id = diags.getCustomDiagID(clang::DiagnosticsEngine::Warning, "partmalloc: --wrapper=%0: %1");
+        diags.Report(d->getLocation(), id) << llvm::StringRef(name) << why;
+    }
+
+    // A named variable at file scope holding a pointer to a function that
+    // returns a pointer: its calls go to a forwarder declared malloc, which
+    // the pass defines, with its companion (WrapperPass).
+    void visit_variable(clang::VarDecl *var) {
+        const clang::FunctionProtoType *proto = nullptr;
+        if (const auto *ptr = var->getType()->getAs<clang::PointerType>())
+            proto = ptr->getPointeeType()->getAs<clang::FunctionProtoType>();
+        if (!proto) {
+            warn(var, "it is neither a function nor a variable holding a pointer to a function; "
+                      "it is left as it is");
+            return;
+        }
+        if (!proto->getReturnType()->isPointerType()) {
+            warn(var, "the function it points to does not return a pointer; its calls are left as they are");
+            return;
+        }
+        if (proto->isVariadic() || !var->hasGlobalStorage() || var->isLocalVarDeclOrParm()) {
+            warn(var, "only calls through a variable at file scope, of a function without '...', "
+                      "carry their callers' types; its calls are left as they are");
+            return;
+        }
+        const clang::VarDecl *key = var->getCanonicalDecl();
+        // a definition with internal linkage is kept, since the forwarder reads it
+        if (var->isThisDeclarationADefinition() && !var->isExternallyVisible() && !var->hasAttr<clang::UsedAttr>())
+            var->addAttr(clang::UsedAttr::CreateImplicit(*ctx_));
+        if (forwarders_.count(key))
+            return;
+        std::string symbol = var->getName().str();
+        if (ctx_->getLangOpts().CPlusPlus && !var->isExternC()) {
+            std::unique_ptr<clang::MangleContext> mangle(ctx_->createMangleContext());
+            if (mangle->shouldMangleDeclName(var)) {
+                llvm::raw_string_ostream out(symbol);
+                symbol.clear();
+                mangle->mangleName(clang::GlobalDecl(var), out);
+            }
+        }
+        clang::QualType type = var->getType()->getAs<clang::PointerType>()->getPointeeType();
+        clang::SourceLocation at = var->getLocation();
+        std::string name = forwarder_prefix + symbol;
+        clang::TranslationUnitDecl *tu = ctx_->getTranslationUnitDecl();
+        auto *fn = clang::FunctionDecl::Create(*ctx_, tu, at, at, clang::DeclarationName(&ctx_->Idents.get(name)),
+                                               type, ctx_->getTrivialTypeSourceInfo(type, at), clang::SC_Extern);
+        llvm::SmallVector<clang::ParmVarDecl *, 8> params;
+        for (clang::QualType p : proto->getParamTypes())
+            params.push_back(clang::ParmVarDecl::Create(*ctx_, fn, at, at, nullptr, p,
+                                                        ctx_->getTrivialTypeSourceInfo(p, at), clang::SC_None,
+                                                        nullptr));
+        fn->setParams(params);
+        fn->setImplicit(true);
+        // the symbol as spelled, in C++ too (not mangled)
+        fn->addAttr(clang::AsmLabelAttr::CreateImplicit(*ctx_, name, var->getSourceRange()));
+        fn->addAttr(clang::RestrictAttr::CreateImplicit(*ctx_, nullptr, clang::ParamIdx(), at,
+                                                        clang::RestrictAttr::GNU_malloc));
+        forwarders_[key] = fn;
+    }
+
     const std::set<std::string> names_;
     const bool remarks_;
     std::set<std::string> warned_;
+    std::map<const clang::VarDecl *, clang::FunctionDecl *> forwarders_;
     clang::ASTContext *ctx_ = nullptr;
 };
 
@@ -415,7 +538,8 @@ private:
     std::string skip_;
 };
 
-// ---- the pass: wrappers kept out of line, static wrappers' companions ----
+// ---- the pass: wrappers kept out of line, static wrappers' companions,
+//      the forwarders of function-pointer variables ----
 
 // The C library's allocators: their companions are partmalloc's own.
 bool is_library_allocator(llvm::StringRef name) {
@@ -471,9 +595,121 @@ bool is_declared_allocator(const llvm::Function &f) {
            (f.hasRetAttribute(llvm::Attribute::NoAlias) || f.hasFnAttribute(llvm::Attribute::AllocSize));
 }
 
+// The C library's allocator a variable of this function type may hold,
+// whose companion (partmalloc's) has the companion's own signature: malloc,
+// calloc or realloc, or none.
+const char *library_allocator_of_type(llvm::FunctionType *ft, llvm::Type *intptr) {
+    if (!ft->getReturnType()->isPointerTy() || ft->isVarArg())
+        return nullptr;
+    if (ft->getNumParams() == 1 && ft->getParamType(0) == intptr)
+        return "malloc";
+    if (ft->getNumParams() == 2 && ft->getParamType(0) == intptr && ft->getParamType(1) == intptr)
+        return "calloc";
+    if (ft->getNumParams() == 2 && ft->getParamType(0)->isPointerTy() && ft->getParamType(1) == intptr)
+        return "realloc";
+    return nullptr;
+}
+
+// The function type's parameter attributes (zeroext and the like), with
+// `extra` more parameters without any.
+llvm::AttributeList params_of(llvm::LLVMContext &c, const llvm::AttributeList &from, unsigned n, unsigned extra) {
+    llvm::SmallVector<llvm::AttributeSet, 8> params;
+    for (unsigned i = 0; i < n; i++)
+        params.push_back(from.getParamAttrs(i));
+    for (unsigned i = 0; i < extra; i++)
+        params.push_back(llvm::AttributeSet());
+    return llvm::AttributeList::get(c, llvm::AttributeSet(), from.getRetAttrs(), params);
+}
+
+// The forwarders of the calls through named function-pointer variables
+// (WrapperConsumer::visit_variable), declared by the front end and called
+// with allocation tokens, get their definitions here, internal to the
+// module: the forwarder calls whatever function its variable holds, and its
+// companion __alloc_token___partmalloc_call_<variable>(args..., token)
+//   - when the variable still holds the C library's malloc, calloc or
+//     realloc (partmalloc's, in a program linked with it), and the
+//     variable's type is that function's, calls partmalloc's companion of
+//     it with the token (a tail call: the call site stays the caller's);
+//   - otherwise (a library's own allocator, or one the program installed)
+//     opens a token scope with the caller's token and return address around
+//     the call of that function, as a wrapper's companion does.
+void define_forwarders(llvm::Module &m, std::vector<llvm::GlobalValue *> &keep) {
+    llvm::LLVMContext &c = m.getContext();
+    llvm::Type *intptr = m.getDataLayout().getIntPtrType(c);
+    llvm::PointerType *ptr = llvm::PointerType::getUnqual(c);
+    std::vector<llvm::Function *> forwarders;
+    for (llvm::Function &f : m)
+        if (f.isDeclaration() && f.getName().starts_with(forwarder_prefix) && !f.use_empty() && !f.isVarArg())
+            forwarders.push_back(&f);
+    for (llvm::Function *f : forwarders) {
+        llvm::StringRef symbol = f->getName().substr(sizeof forwarder_prefix - 1);
+        llvm::GlobalVariable *var = m.getNamedGlobal(symbol);
+        if (!var)
+            var = new llvm::GlobalVariable(m, ptr, false, llvm::GlobalValue::ExternalLinkage, nullptr, symbol);
+        llvm::FunctionType *ft = f->getFunctionType();
+        llvm::AttributeList attrs = params_of(c, f->getAttributes(), ft->getNumParams(), 0);
+
+        f->setLinkage(llvm::GlobalValue::InternalLinkage);
+        f->addFnAttr(llvm::Attribute::NoInline);
+        f->setSubprogram(nullptr); // a declaration's (call-site debug info), not a definition's
+        llvm::IRBuilder<> fb(llvm::BasicBlock::Create(c, "entry", f));
+        llvm::SmallVector<llvm::Value *, 8> args;
+        for (llvm::Argument &a : f->args())
+            args.push_back(&a);
+        llvm::CallInst *held = fb.CreateCall(ft, fb.CreateLoad(ptr, var), args);
+        held->setAttributes(attrs);
+        fb.CreateRet(held);
+        keep.push_back(f);
+
+        std::string name = "__alloc_token_" + f->getName().str();
+        if (m.getFunction(name))
+            continue;
+        llvm::SmallVector<llvm::Type *, 8> params(ft->params().begin(), ft->params().end());
+        params.push_back(intptr);
+        llvm::FunctionType *ct = llvm::FunctionType::get(ft->getReturnType(), params, false);
+        llvm::Function *comp = llvm::Function::Create(ct, llvm::GlobalValue::InternalLinkage, name, m);
+        comp->setAttributes(params_of(c, f->getAttributes(), ft->getNumParams(), 1));
+        comp->addFnAttr(llvm::Attribute::NoInline);
+        llvm::Value *token = comp->getArg(ft->getNumParams());
+        args.clear();
+        for (unsigned i = 0; i < ft->getNumParams(); i++)
+            args.push_back(comp->getArg(i));
+        llvm::BasicBlock *entry = llvm::BasicBlock::Create(c, "entry", comp);
+        llvm::BasicBlock *scoped = llvm::BasicBlock::Create(c, "scoped", comp);
+        llvm::IRBuilder<> b(entry);
+        llvm::Value *fp = b.CreateLoad(ptr, var);
+        if (const char *lib = library_allocator_of_type(ft, intptr)) {
+            llvm::BasicBlock *typed = llvm::BasicBlock::Create(c, "typed", comp);
+            llvm::FunctionCallee libc = m.getOrInsertFunction(lib, ft);
+            b.CreateCondBr(b.CreateICmpEQ(fp, libc.getCallee()), typed, scoped);
+            b.SetInsertPoint(typed);
+            llvm::FunctionCallee own = m.getOrInsertFunction(std::string("__alloc_token_") + lib, ct);
+            llvm::SmallVector<llvm::Value *, 8> targs(args.begin(), args.end());
+            targs.push_back(token);
+            llvm::CallInst *tc = b.CreateCall(own, targs);
+            tc->setTailCallKind(llvm::CallInst::TCK_MustTail);
+            b.CreateRet(tc);
+        } else {
+            b.CreateBr(scoped);
+        }
+        b.SetInsertPoint(scoped);
+        llvm::FunctionCallee begin = m.getOrInsertFunction("pm_token_scope_begin", llvm::Type::getVoidTy(c), intptr, ptr);
+        llvm::FunctionCallee end = m.getOrInsertFunction("pm_token_scope_end", llvm::Type::getVoidTy(c));
+        llvm::Value *site = b.CreateIntrinsic(llvm::Intrinsic::returnaddress, {}, {b.getInt32(0)});
+        b.CreateCall(begin, {token, site});
+        llvm::CallInst *call = b.CreateCall(ft, fp, args);
+        call->setAttributes(attrs);
+        b.CreateCall(end);
+        b.CreateRet(call);
+        keep.push_back(comp);
+    }
+}
+
 struct WrapperPass : llvm::PassInfoMixin<WrapperPass> {
     llvm::PreservedAnalyses run(llvm::Module &m, llvm::ModuleAnalysisManager &) {
         unsigned kind = m.getContext().getMDKindID("alloc_token");
+        std::vector<llvm::GlobalValue *> keep;
+        define_forwarders(m, keep);
         std::vector<llvm::Function *> wrappers;
         std::set<llvm::Function *> seen;
         for (llvm::Function &f : m)
@@ -481,12 +717,11 @@ struct WrapperPass : llvm::PassInfoMixin<WrapperPass> {
                 auto *cb = llvm::dyn_cast<llvm::CallBase>(&i);
                 llvm::Function *callee = cb ? cb->getCalledFunction() : nullptr;
                 if (!callee || callee->isDeclaration() || callee->isVarArg() || !cb->getMetadata(kind) ||
-                    is_library_allocator(callee->getName()))
+                    is_library_allocator(callee->getName()) || callee->getName().starts_with(forwarder_prefix))
                     continue;
                 if (seen.insert(callee).second)
                     wrappers.push_back(callee);
             }
-        std::vector<llvm::GlobalValue *> keep;
         for (llvm::Function *w : wrappers) {
             if (!w->hasFnAttribute(llvm::Attribute::AlwaysInline))
                 w->addFnAttr(llvm::Attribute::NoInline);
