@@ -732,11 +732,16 @@ static int cmd_fork(size_t nthreads, size_t nforks) {
 #define HELD_ALLOCS 20000
 
 /* How many of HELD_ALLOCS allocations of `size` from alloc_here (none
- * freed) return `p`. */
-static size_t times_handed_out(const void *p, size_t size) {
-    size_t n = 0;
-    for (size_t i = 0; i < HELD_ALLOCS; i++)
-        n += alloc_here(size) == p;
+ * freed) return `p`, and `q` in *q_times. */
+static size_t times_handed_out(const void *p, const void *q, size_t size, size_t *q_times) {
+    size_t n = 0, m = 0;
+    for (size_t i = 0; i < HELD_ALLOCS; i++) {
+        void *a = alloc_here(size);
+        n += a == p;
+        m += a == q;
+    }
+    if (q_times)
+        *q_times = m;
     return n;
 }
 
@@ -777,7 +782,7 @@ static int cmd_held(size_t size, const char *where) {
         void *p = alloc_here(size);
         announce(p, size);
         free(hide(p));
-        say("held same reused %zu\n", times_handed_out(p, size));
+        say("held same reused %zu\n", times_handed_out(p, NULL, size, NULL));
         return 0;
     }
     int fork_case = strcmp(where, "fork") == 0;
@@ -793,7 +798,7 @@ static int cmd_held(size_t size, const char *where) {
     pthread_mutex_unlock(&h.lock);
     if (!fork_case) {
         pthread_join(t, NULL);
-        say("held exit reused %zu\n", times_handed_out(h.freed_slot, size));
+        say("held exit reused %zu\n", times_handed_out(h.freed_slot, NULL, size, NULL));
         return 0;
     }
     /* The thread is alive and holds its free; this thread holds one too. */
@@ -805,9 +810,9 @@ static int cmd_held(size_t size, const char *where) {
         give_up("fork");
     if (pid == 0) {
         alarm(10);
-        size_t other = times_handed_out(h.freed_slot, size), own = times_handed_out(q, size);
+        size_t own, other = times_handed_out(h.freed_slot, q, size, &own);
         pm_collect(); /* the quarantine drained: the other thread's free is not in it */
-        size_t after = times_handed_out(h.freed_slot, size);
+        size_t after = times_handed_out(h.freed_slot, NULL, size, NULL);
         say("held fork reused other %zu own %zu other-after-collect %zu\n", other, own, after);
         _exit(0);
     }
