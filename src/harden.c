@@ -1,10 +1,25 @@
 /* The strict defences (PARTMALLOC_HARDEN, docs/security.md).
  *
  * With any of zero_on_free, canary, quarantine, checked_usable or
- * zero_inaccessible the thread caches hold nothing: every allocation and
+ * zero_inaccessible the fast paths' bins stay empty: every allocation and
  * every free reaches the slow paths in tcache.c, which hand them here with
  * the size asked for. The fast paths are unchanged, and cost nothing more,
  * in the other presets.
+ *
+ * Each thread still has a cache (pm_tcache_strict), used only from here:
+ * its bin of a class is refilled with up to half a bin of one slab's slots
+ * in one locked step, in the order the slab's randomized scan and shuffle
+ * give (slab.c), and strict allocations pop from it without a lock (a
+ * refill takes from one slab, so a cache's slabs fill one after the
+ * other); every check below still runs on each allocation and free. Frees
+ * go, checked and marked CACHED, into the thread's batch of
+ * PM_STRICT_BATCH, which enters the quarantine in one locked step; the
+ * slots the quarantine sends back go to the freeing thread's bins
+ * (checked still zero), not through the central caches' locks. A slot in
+ * a batch is held: marked CACHED, so a second free is a double free at
+ * once, and in no bin, so nothing hands it out before it has been through
+ * the quarantine. The bins and the batch go back at thread exit, before
+ * fork and in pm_collect (tcache.c).
  *
  *   canary          8 bytes right after the size asked for (the class is
  *                   chosen for size + 8), the first byte zero so a string
@@ -31,6 +46,7 @@
 #include "sizeclass.h"
 #include "slab.h"
 #include "slot.h"
+#include "tcache.h"
 #include "token_stats.h"
 
 #define PM_CANARY_BYTES 8u
@@ -218,18 +234,13 @@ bool pm_zero_free(const void *ptr, const char *op) {
 
 /* ---- quarantine ---- */
 
-struct quarantined {
-    void *ptr;
-    uint8_t *state;
-    size_t cid;
-};
 /* The ring and its counts, in metadata pages mapped at the first free that
  * is quarantined (not in the library's writable data, which a large block
  * may be mapped next to). */
 struct quarantine {
     size_t count, bytes;
     uint64_t rng;
-    struct quarantined slots[PM_QUARANTINE_SLOTS];
+    struct pm_quarantined slots[PM_QUARANTINE_SLOTS];
 };
 static struct quarantine *quarantine;
 static pm_lock_t quarantine_lock = PM_LOCK_INIT;
@@ -251,40 +262,68 @@ static uint64_t next_random(uint64_t *s) {
     return *s * 0x2545f4914f6cdd1dull;
 }
 
-/* A slot leaving the quarantine is checked here: back in its slab it may be
- * handed out much later or never (allocations of its size from other call
- * sites come from other partitions' caches), so a check on reuse alone
- * would miss the write. */
-static void send_back(const struct quarantined *q) {
-    check_zero_fill(q->cid, q->ptr);
-    struct pm_entry e = {q->ptr, q->state};
-    pm_cache_flush(q->cid, &e, 1);
+/* Slots leaving the quarantine are checked here: back in a cache they may
+ * be handed out much later or never (allocations of their size from other
+ * call sites come from other partitions' caches), so a check on reuse
+ * alone would miss the write. They go to `into`'s bins, or with NULL to
+ * their central caches, a run of one cache's slots in one locked step. */
+static void send_back(const struct pm_quarantined *q, size_t n, struct pm_tcache *into) {
+    struct pm_entry run[PM_STRICT_BATCH];
+    size_t n_run = 0, run_cid = 0;
+    for (size_t i = 0; i < n; i++) {
+        check_zero_fill(q[i].cid, q[i].ptr);
+        struct pm_entry e = {q[i].ptr, q[i].state};
+        if (into) {
+            pm_tcache_hold(into, q[i].cid, e);
+            continue;
+        }
+        if (n_run == PM_STRICT_BATCH || (n_run && q[i].cid != run_cid)) {
+            pm_cache_flush(run_cid, run, n_run);
+            n_run = 0;
+        }
+        run_cid = q[i].cid;
+        run[n_run++] = e;
+    }
+    if (n_run)
+        pm_cache_flush(run_cid, run, n_run);
 }
 
-/* Holds a freed slot (state CACHED); when the ring is full (in slots or
- * bytes), random earlier ones go back to their caches. */
-static void quarantine_put(size_t cid, void *ptr, uint8_t *state) {
-    struct quarantined out[8];
-    size_t n_out = 0, bytes = pm_hot[cid].obj_size;
+/* Holds `n` freed slots (state CACHED); while the ring is full in slots,
+ * and within a bound while it is full in bytes, random earlier ones leave
+ * it, for send_back to `into`. */
+static void quarantine_put(const struct pm_quarantined *in, size_t n, struct pm_tcache *into) {
+    struct pm_quarantined out[2 * PM_STRICT_BATCH];
+    size_t n_out = 0;
     pm_lock(&quarantine_lock);
     struct quarantine *q = quarantine_ring();
-    if (!q) { /* no memory for the ring: the slot goes straight back */
+    if (!q) { /* no memory for the ring: the slots go straight back */
         pm_unlock(&quarantine_lock);
-        send_back(&(struct quarantined){ptr, state, cid});
+        send_back(in, n, into);
         return;
     }
-    while (q->count > 0 && n_out < 8 &&
-           (q->count == PM_QUARANTINE_SLOTS || q->bytes + bytes > PM_QUARANTINE_BYTES)) {
-        size_t i = next_random(&q->rng) % q->count;
-        out[n_out++] = q->slots[i];
-        q->bytes -= pm_hot[q->slots[i].cid].obj_size;
-        q->slots[i] = q->slots[--q->count];
+    /* A slot leaves for each one that finds the ring full in slots (at most
+     * n), and up to PM_STRICT_BATCH more for the bytes: out[] holds both. */
+    for (size_t i = 0; i < n; i++) {
+        size_t bytes = pm_hot[in[i].cid].obj_size;
+        while (q->count > 0 && (q->count == PM_QUARANTINE_SLOTS ||
+                                (n_out < PM_STRICT_BATCH + i && q->bytes + bytes > PM_QUARANTINE_BYTES))) {
+            size_t k = next_random(&q->rng) % q->count;
+            out[n_out++] = q->slots[k];
+            q->bytes -= pm_hot[q->slots[k].cid].obj_size;
+            q->slots[k] = q->slots[--q->count];
+        }
+        q->slots[q->count++] = in[i];
+        q->bytes += bytes;
     }
-    q->slots[q->count++] = (struct quarantined){ptr, state, cid};
-    q->bytes += bytes;
     pm_unlock(&quarantine_lock);
-    for (size_t i = 0; i < n_out; i++)
-        send_back(&out[i]);
+    send_back(out, n_out, into);
+}
+
+void pm_strict_batch_flush(struct pm_strict_batch *b, struct pm_tcache *into) {
+    size_t n = b->count;
+    b->count = 0;
+    if (n)
+        quarantine_put(b->slots, n, into);
 }
 
 void pm_quarantine_drain(void) {
@@ -293,8 +332,7 @@ void pm_quarantine_drain(void) {
     size_t n = q ? q->count : 0;
     if (q)
         q->count = q->bytes = 0;
-    for (size_t i = 0; i < n; i++)
-        send_back(&q->slots[i]);
+    send_back(q ? q->slots : NULL, n, NULL);
     pm_unlock(&quarantine_lock);
 }
 
@@ -313,6 +351,25 @@ void pm_harden_reinit_locks(void) {
 
 /* ---- allocate and free ---- */
 
+/* A cached slot of `cid` into `e`: from `tc`'s bin, refilled with half a
+ * bin in one locked step when empty; without a thread cache, one slot from
+ * the central cache. The bin's top is left just below `e`, so a slot that
+ * cannot be used goes back by top++. */
+static bool strict_take(size_t cid, struct pm_tcache *tc, struct pm_entry *e) {
+    if (!tc)
+        return pm_cache_refill(cid, e, 1) == 1;
+    struct pm_bin *bin = pm_tcache_bin(tc, cid);
+    if (bin->top == bin->base) {
+        size_t cap = (size_t)(bin->end - bin->base);
+        size_t n = pm_cache_refill_slab(cid, bin->base, cap / 2 ? cap / 2 : 1);
+        if (n == 0)
+            return false;
+        bin->top = bin->base + n;
+    }
+    *e = *--bin->top;
+    return true;
+}
+
 /* `align`: the alignment the caller needs (a power of two). */
 static void *strict_alloc(size_t cid, size_t size, size_t align) {
     const struct pm_harden *h = &pm_g.harden;
@@ -330,18 +387,25 @@ static void *strict_alloc(size_t cid, size_t size, size_t align) {
         cid = bigger;
     }
     struct pm_cache *c = &pm_caches[cid];
+    struct pm_tcache *tc = pm_tcache_strict();
     struct pm_entry e;
-    size_t got = pm_cache_refill(cid, &e, 1);
-    if (got == 0 && h->quarantine) { /* the region may be full of quarantined slots */
+    bool got = strict_take(cid, tc, &e);
+    if (!got && h->quarantine) { /* the region may be full of quarantined slots */
+        if (tc)
+            pm_strict_batch_flush(pm_tcache_strict_batch(tc), NULL);
         pm_quarantine_drain();
-        got = pm_cache_refill(cid, &e, 1);
+        got = strict_take(cid, tc, &e);
     }
     struct pm_slot_ref ref;
     uint32_t *sizes = got && pm_slot_find(e.ptr, &ref) ? sizes_of(ref.seg, c->obj_size) : NULL;
     if (sizes && !sizes_commit(ref.seg, sizes, c->obj_size, ref.idx))
         sizes = NULL;
-    if (got && !sizes)
-        pm_cache_flush(cid, &e, 1); /* no memory for its size: the slot goes back unused */
+    if (got && !sizes) { /* no memory for its size: the slot goes back unused */
+        if (tc)
+            tc->bins[cid].top++;
+        else
+            pm_cache_flush(cid, &e, 1);
+    }
     if (!sizes) {
         errno = ENOMEM;
         return NULL;
@@ -351,7 +415,10 @@ static void *strict_alloc(size_t cid, size_t size, size_t align) {
     if (h->canary)
         canary_write(e.ptr, size);
     *e.state = PM_SLOT_LIVE;
-    __atomic_fetch_add(&c->uncached_allocs, 1, __ATOMIC_RELAXED);
+    if (tc)
+        pm_count(&tc->bins[cid].allocs);
+    else
+        __atomic_fetch_add(&c->uncached_allocs, 1, __ATOMIC_RELAXED);
     PM_STAT_SLOT(cid);
     return e.ptr;
 }
@@ -379,10 +446,21 @@ void pm_strict_free(size_t cid, void *ptr, uint8_t *state) {
         corrupted("heap overflow (the canary after the object was overwritten)", ptr, cid);
     if (h->zero_on_free && !c->ctor)
         memset(ptr, 0, c->obj_size);
+    struct pm_tcache *tc = pm_tcache_strict();
+    struct pm_entry e = {ptr, state};
     if (h->quarantine) {
-        quarantine_put(cid, ptr, state);
+        struct pm_quarantined one = {ptr, state, cid};
+        if (!tc) {
+            quarantine_put(&one, 1, NULL);
+            return;
+        }
+        struct pm_strict_batch *b = pm_tcache_strict_batch(tc);
+        b->slots[b->count++] = one;
+        if (b->count == PM_STRICT_BATCH)
+            pm_strict_batch_flush(b, tc);
+    } else if (tc) {
+        pm_tcache_hold(tc, cid, e);
     } else {
-        struct pm_entry e = {ptr, state};
         pm_cache_flush(cid, &e, 1);
     }
 }

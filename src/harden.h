@@ -1,6 +1,6 @@
-/* The strict defences (harden.c): with any of them on, the thread caches
- * hold nothing and every allocation and free of a slab object comes here
- * from the thread-cache slow paths, with the size asked for. */
+/* The strict defences (harden.c): with any of them on, the fast paths'
+ * bins stay empty and every allocation and free of a slab object comes
+ * here from the thread-cache slow paths, with the size asked for. */
 #ifndef PM_HARDEN_H
 #define PM_HARDEN_H
 
@@ -20,6 +20,11 @@ int pm_zero_state(const void *ptr);
  * a double or invalid free. */
 bool pm_zero_free(const void *ptr, const char *op);
 void pm_quarantine_drain(void);
+struct pm_strict_batch;
+struct pm_tcache;
+/* The batch's slots enter the quarantine in one locked step; the slots
+ * that leaves go to `into`'s bins, or with NULL to their central caches. */
+void pm_strict_batch_flush(struct pm_strict_batch *b, struct pm_tcache *into);
 void pm_harden_lock_all(void);
 void pm_harden_unlock_all(void);
 void pm_harden_reinit_locks(void);

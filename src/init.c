@@ -25,6 +25,11 @@ static pm_lock_t init_lock = PM_LOCK_INIT;
 static __thread bool initializing __attribute__((tls_model("initial-exec")));
 
 static void fork_prepare(void) {
+    /* Under the strict defences the forking thread's held slots and batch
+     * go back first: the child starts with none in flight (those of other
+     * threads stay held, never handed out, as their caches are unused). */
+    if (pm_g.slow_only)
+        pm_tcache_flush_current();
     pm_lock(&init_lock);
     pm_census_lock_all();
     pm_tcache_lock_all();

@@ -1029,14 +1029,16 @@ size_t pm_small_bytes_peak(void) {
     return __atomic_load_n(&small_bytes_peak, __ATOMIC_RELAXED);
 }
 
-size_t pm_cache_refill(size_t cid, struct pm_entry *out, size_t want) {
+/* `one_slab`: stop after the first slab that gives any. */
+static inline __attribute__((always_inline)) size_t cache_refill(size_t cid, struct pm_entry *out, size_t want,
+                                                                 bool one_slab) {
     struct pm_cache *c = &pm_caches[cid];
     size_t n = 0;
     if (PM_UNLIKELY(!kmalloc_cache_ready(cid)))
         return 0;
     pm_lock(&c->lock);
     uint32_t now = purge_tick();
-    while (n < want) {
+    while (n < want && !(one_slab && n)) {
         uint32_t s = c->heads[PM_LIST_PARTIAL];
         if (s == PM_NO_SLAB && (s = slab_for_refill(c)) == PM_NO_SLAB)
             break;
@@ -1047,6 +1049,14 @@ size_t pm_cache_refill(size_t cid, struct pm_entry *out, size_t want) {
     pm_unlock(&c->lock);
     purge_sweep(cid, now);
     return n;
+}
+
+size_t pm_cache_refill(size_t cid, struct pm_entry *out, size_t want) {
+    return cache_refill(cid, out, want, false);
+}
+
+size_t pm_cache_refill_slab(size_t cid, struct pm_entry *out, size_t want) {
+    return cache_refill(cid, out, want, true);
 }
 
 void pm_cache_flush(size_t cid, const struct pm_entry *in, size_t n) {

@@ -186,6 +186,9 @@ void pm_cache_name(size_t cache_id, char out[32]);
 /* Moves up to `want` free slots of cache `cid` into out[]; returns the count
  * (0 only when the region is exhausted or the OS refuses memory). */
 size_t pm_cache_refill(size_t cid, struct pm_entry *out, size_t want);
+/* The same from one slab only (the first partial one, else a slab as a
+ * refill chooses it): fewer than `want` when that slab has fewer free. */
+size_t pm_cache_refill_slab(size_t cid, struct pm_entry *out, size_t want);
 /* Returns `n` cached slots (state CACHED, or CACHED_NEVER: those go back
  * as never allocated) of cache `cid` to their slabs. */
 void pm_cache_flush(size_t cid, const struct pm_entry *in, size_t n);

@@ -6,6 +6,13 @@
  * to, its central cache under the cache's lock. A thread's cache goes back
  * to the central caches when the thread exits, and its memory is reused by
  * the next thread.
+ *
+ * Under the strict defences the same caches serve harden.c instead: the
+ * thread's cache is reached through pm_tcache_strict (pm_tc stays the
+ * empty cache, so the fast paths never pop or push), its bins hold slots
+ * taken for strict allocations, and after its entries comes the batch of
+ * freed slots on their way to the quarantine. Both go back at thread exit,
+ * before fork (init.c) and in pm_collect.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,6 +30,8 @@ __thread struct pm_tcache *pm_tc __attribute__((tls_model("initial-exec"))) = &p
 /* Set once this thread's cache has been handed back at exit: later
  * allocations from other destructors go straight to the central caches. */
 static __thread bool pm_tc_gone __attribute__((tls_model("initial-exec")));
+/* Strict: this thread's cache (pm_tcache_strict), NULL until it has one. */
+static __thread struct pm_tcache *pm_tc_strict __attribute__((tls_model("initial-exec")));
 
 struct pm_tcache pm_tcache_empty;
 
@@ -60,8 +69,14 @@ static size_t bin_capacity_of(size_t cid) {
     return PM_CID_CLASS(cid) < PM_NUM_CLASSES ? bin_capacity[PM_CID_CLASS(cid)] : 0;
 }
 
+/* The bins, their entries and, under the strict defences, the batch. */
 static size_t tcache_bytes(void) {
-    return sizeof(struct pm_tcache) + sizeof(struct pm_entry) * entries_per_tcache;
+    return sizeof(struct pm_tcache) + sizeof(struct pm_entry) * entries_per_tcache +
+           (pm_g.slow_only ? sizeof(struct pm_strict_batch) : 0);
+}
+
+struct pm_strict_batch *pm_tcache_strict_batch(struct pm_tcache *tc) {
+    return (struct pm_strict_batch *)((struct pm_entry *)(tc + 1) + entries_per_tcache);
 }
 
 static char *page_down(char *p) {
@@ -99,6 +114,10 @@ static struct pm_bin *bin_ready(struct pm_tcache *tc, size_t cid) {
         bin->end = e + bin_capacity_of(cid);
     }
     return bin;
+}
+
+struct pm_bin *pm_tcache_bin(struct pm_tcache *tc, size_t cid) {
+    return bin_ready(tc, cid);
 }
 
 static void tcache_release(void *arg);
@@ -208,8 +227,18 @@ static struct pm_tcache *tcache_create(void) {
     }
     tc->next_free = NULL;
     pthread_setspecific(tcache_key, tc);
-    pm_tc = tc;
+    if (pm_g.slow_only)
+        pm_tc_strict = tc;
+    else
+        pm_tc = tc;
     return tc;
+}
+
+struct pm_tcache *pm_tcache_strict(void) {
+    struct pm_tcache *tc = pm_tc_strict;
+    if (PM_LIKELY(tc != NULL))
+        return tc;
+    return pm_tc_gone ? NULL : tcache_create();
 }
 
 static void bin_flush(size_t cid, struct pm_bin *bin, size_t n) {
@@ -219,15 +248,30 @@ static void bin_flush(size_t cid, struct pm_bin *bin, size_t n) {
     bin->top = bin->base + rest;
 }
 
-void pm_tcache_flush_current(void) {
-    struct pm_tcache *tc = pm_tc;
-    if (tc == &pm_tcache_empty)
-        return;
+void pm_tcache_hold(struct pm_tcache *tc, size_t cid, struct pm_entry e) {
+    struct pm_bin *bin = bin_ready(tc, cid);
+    if (bin->top == bin->end)
+        bin_flush(cid, bin, (size_t)(bin->end - bin->base + 1) / 2);
+    *bin->top++ = e;
+}
+
+/* Everything `tc` holds goes back: under the strict defences the batch to
+ * the quarantine first (the slots it sends back go to the central caches,
+ * not to these bins), then every bin. */
+static void tcache_flush(struct pm_tcache *tc) {
+    if (pm_g.slow_only)
+        pm_strict_batch_flush(pm_tcache_strict_batch(tc), NULL);
     for (size_t cid = 0; cid < pm_g.num_caches; cid++) {
         struct pm_bin *bin = &tc->bins[cid];
         if (bin->top != bin->base)
             bin_flush(cid, bin, (size_t)(bin->top - bin->base));
     }
+}
+
+void pm_tcache_flush_current(void) {
+    struct pm_tcache *tc = pm_g.slow_only ? pm_tc_strict : pm_tc;
+    if (tc && tc != &pm_tcache_empty)
+        tcache_flush(tc);
 }
 
 /* Adds the bins' counters to retired_allocs before the bins are zeroed; a
@@ -255,8 +299,9 @@ static void tcache_decommit(struct pm_tcache *tc) {
 
 static void tcache_release(void *arg) {
     struct pm_tcache *tc = arg;
-    pm_tcache_flush_current();
+    tcache_flush(tc);
     pm_tc = &pm_tcache_empty;
+    pm_tc_strict = NULL;
     pm_tc_gone = true;
     bins_retire(tc);
     tcache_decommit(tc);

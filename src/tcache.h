@@ -26,6 +26,34 @@ struct pm_tcache {
 extern __thread struct pm_tcache *pm_tc __attribute__((tls_model("initial-exec")));
 extern struct pm_tcache pm_tcache_empty;
 
+/* Strict (pm_g.slow_only): a freed slot on its way to the quarantine. */
+struct pm_quarantined {
+    void *ptr;
+    uint8_t *state;
+    size_t cid;
+};
+/* Strict: the freed slots a thread holds, every check done and their state
+ * CACHED, until PM_STRICT_BATCH of them enter the quarantine in one locked
+ * step (harden.c). It follows the cache's entries. */
+#define PM_STRICT_BATCH 32u
+struct pm_strict_batch {
+    size_t count;
+    struct pm_quarantined slots[PM_STRICT_BATCH];
+};
+/* Strict: this thread's cache, made on first use; NULL once the thread has
+ * handed it back at exit, or if there is no memory for one. Its bins hold
+ * the slots pm_strict_alloc hands out (state CACHED or CACHED_NEVER, so
+ * they count as cached), while pm_tc stays the empty cache: the fast paths
+ * always take the slow ones, which go to harden.c. */
+struct pm_tcache *pm_tcache_strict(void);
+struct pm_strict_batch *pm_tcache_strict_batch(struct pm_tcache *tc);
+/* `tc`'s bin of `cid`, set up first if it never was (bins are set up on
+ * first use: a zeroed bin has no entries). */
+struct pm_bin *pm_tcache_bin(struct pm_tcache *tc, size_t cid);
+/* Holds the cached slot `e` of `cid` in `tc`'s bin, half the bin going back
+ * to the central cache first if it is full. */
+void pm_tcache_hold(struct pm_tcache *tc, size_t cid, struct pm_entry e);
+
 /* `size`: the size asked for (slow_only defences need it). */
 void *pm_tcache_alloc_slow(size_t cid, size_t size);
 void pm_tcache_free_slow(size_t cid, void *ptr, uint8_t *state);

@@ -64,6 +64,13 @@
  *                                  numbers from the lowest
  *   free-sized <size> <given>      free_sized(malloc(size), given)
  *   fork <threads> <forks>         fork while threads allocate and free
+ *   held <size> same|exit|fork     free one object (strict: held in its
+ *                                  thread's batch), then count how often
+ *                                  20000 allocations of its size return it:
+ *                                  in the freeing thread, after it exited,
+ *                                  or in a fork child while it is alive
+ *   held-stats <size>              the object's cache statistics after
+ *                                  malloc, free and pm_collect
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -720,6 +727,121 @@ static int cmd_fork(size_t nthreads, size_t nforks) {
     return ok == nforks ? 0 : 1;
 }
 
+/* ---- frees held in a thread's batch (strict) ---- */
+
+#define HELD_ALLOCS 20000
+
+/* How many of HELD_ALLOCS allocations of `size` from alloc_here (none
+ * freed) return `p`, and `q` in *q_times. */
+static size_t times_handed_out(const void *p, const void *q, size_t size, size_t *q_times) {
+    size_t n = 0, m = 0;
+    for (size_t i = 0; i < HELD_ALLOCS; i++) {
+        void *a = alloc_here(size);
+        n += a == p;
+        m += a == q;
+    }
+    if (q_times)
+        *q_times = m;
+    return n;
+}
+
+struct held_thread {
+    size_t size;
+    void *freed_slot;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int freed, may_exit;
+};
+
+/* Allocates and frees one object, then waits until it may exit. */
+static void *free_one_and_wait(void *arg) {
+    struct held_thread *h = arg;
+    void *p = alloc_here(h->size);
+    announce(p, h->size);
+    free(hide(p));
+    pthread_mutex_lock(&h->lock);
+    h->freed_slot = p;
+    h->freed = 1;
+    pthread_cond_broadcast(&h->cond);
+    while (!h->may_exit)
+        pthread_cond_wait(&h->cond, &h->lock);
+    pthread_mutex_unlock(&h->lock);
+    return NULL;
+}
+
+static void held_thread_release(struct held_thread *h, pthread_t t) {
+    pthread_mutex_lock(&h->lock);
+    h->may_exit = 1;
+    pthread_cond_broadcast(&h->cond);
+    pthread_mutex_unlock(&h->lock);
+    pthread_join(t, NULL);
+}
+
+static int cmd_held(size_t size, const char *where) {
+    if (strcmp(where, "same") == 0) {
+        void *p = alloc_here(size);
+        announce(p, size);
+        free(hide(p));
+        say("held same reused %zu\n", times_handed_out(p, NULL, size, NULL));
+        return 0;
+    }
+    int fork_case = strcmp(where, "fork") == 0;
+    if (!fork_case && strcmp(where, "exit") != 0)
+        give_up("held: same, exit or fork");
+    struct held_thread h = {size, NULL, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, !fork_case};
+    pthread_t t;
+    if (pthread_create(&t, NULL, free_one_and_wait, &h) != 0)
+        give_up("thread");
+    pthread_mutex_lock(&h.lock);
+    while (!h.freed)
+        pthread_cond_wait(&h.cond, &h.lock);
+    pthread_mutex_unlock(&h.lock);
+    if (!fork_case) {
+        pthread_join(t, NULL);
+        say("held exit reused %zu\n", times_handed_out(h.freed_slot, NULL, size, NULL));
+        return 0;
+    }
+    /* The thread is alive and holds its free; this thread holds one too. */
+    void *q = alloc_here(size);
+    free(hide(q));
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        give_up("fork");
+    if (pid == 0) {
+        alarm(10);
+        size_t own, other = times_handed_out(h.freed_slot, q, size, &own);
+        pm_collect(); /* the quarantine drained: the other thread's free is not in it */
+        size_t after = times_handed_out(h.freed_slot, NULL, size, NULL);
+        say("held fork reused other %zu own %zu other-after-collect %zu\n", other, own, after);
+        _exit(0);
+    }
+    int status;
+    if (waitpid(pid, &status, 0) != pid)
+        give_up("waitpid");
+    held_thread_release(&h, t);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        say("child status 0x%x\n", (unsigned)status);
+    return 0;
+}
+
+static int cmd_held_stats(size_t size) {
+    void *p = alloc_here(size);
+    struct pm_ptr_info info = info_of(p);
+    struct pm_cache_stats a, b, c;
+    if (!stats_of(info.cache_name, &a))
+        give_up("no statistics for the cache");
+    free(hide(p));
+    stats_of(info.cache_name, &b);
+    pm_collect();
+    stats_of(info.cache_name, &c);
+    say("held-stats malloc active %zu cached %zu free active %zu cached %zu allocs %llu frees %llu "
+        "collect active %zu cached %zu\n",
+        a.active_objs, a.cached_objs, b.active_objs, b.cached_objs, (unsigned long long)b.allocs,
+        (unsigned long long)b.frees, c.active_objs, c.cached_objs);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *cmd = argc > 1 ? argv[1] : "";
     if (strcmp(cmd, "fingerprint") == 0)
@@ -768,6 +890,10 @@ int main(int argc, char **argv) {
         return cmd_free_sized(arg_size(argv[2]), arg_size(argv[3]));
     if (strcmp(cmd, "fork") == 0 && argc == 4)
         return cmd_fork(arg_size(argv[2]), arg_size(argv[3]));
+    if (strcmp(cmd, "held") == 0 && argc == 4)
+        return cmd_held(arg_size(argv[2]), argv[3]);
+    if (strcmp(cmd, "held-stats") == 0 && argc == 3)
+        return cmd_held_stats(arg_size(argv[2]));
     say("usage: harden_probe <command> [arguments] (see the source)\n");
     return 2;
 }

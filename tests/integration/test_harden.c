@@ -239,6 +239,56 @@ Test(harden, double_free_under_strict) {
     }
 }
 
+/* ---- frees held in a thread's batch (strict) ---- */
+
+/* A free waits in its thread's batch until 32 have gathered, then enters
+ * the quarantine with them: while held, the slot is handed out by no
+ * allocation, in the freeing thread, after that thread exited (the batch
+ * went into the quarantine, which nothing has pushed it out of), or in a
+ * fork child (the forking thread's batch went into the quarantine before
+ * the fork; another thread's stays held, even when the child drains the
+ * quarantine). The probe allocates 20000 objects of the size each time. */
+Test(harden, held_free_not_handed_out_again) {
+    const char *cases[][2] = {
+        {"same", "held same reused 0\n"},
+        {"exit", "held exit reused 0\n"},
+        {"fork", "held fork reused other 0 own 0 other-after-collect 0\n"},
+    };
+    for (int i = 0; i < 3; i++) {
+        struct run r = PROBE("strict", "held", "100", cases[i][0]);
+        struct object o = announced(&r);
+        cr_expect_eq(o.slot, 112, "%s: %s", cases[i][0], r.out);
+        expect_done(&r, cases[i][1], cases[i][0]);
+        run_free(&r);
+    }
+}
+
+/* A second free of a slot still in the batch is a double free at once,
+ * with the slot alone in it, with 5 or 30 more, or when the 32nd has sent
+ * the batch into the quarantine. */
+Test(harden, double_free_of_a_held_free) {
+    const char *others[] = {"0", "5", "30", "31", "40"};
+    for (int i = 0; i < 5; i++) {
+        struct run r = PROBE("strict", "double-free", "100", others[i]);
+        struct object o = announced(&r);
+        expect_abort(&r, diag("double free", o.p, o.cache), others[i]);
+        run_free(&r);
+    }
+}
+
+/* The slots a thread's strict cache holds count as cached: a refill takes
+ * 32 slots of a 112-byte cache (half its bin of 64), one is handed out;
+ * after the free, the freed one is held in the batch; pm_collect gives the
+ * thread's slots and batch back and drains the quarantine. */
+Test(harden, held_slots_count_as_cached) {
+    struct run r = PROBE("strict", "held-stats", "100");
+    expect_done(&r,
+                "held-stats malloc active 1 cached 31 free active 0 cached 32 allocs 1 frees 1 "
+                "collect active 0 cached 0\n",
+                "strict");
+    run_free(&r);
+}
+
 /* ---- zero on free, checked on reuse (strict) ---- */
 
 static void write_after_free_case(const char *preset, size_t size, size_t offset, const char *how) {
