@@ -356,12 +356,12 @@ size_t pm_cache_next(size_t cid) {
     return n;
 }
 
-/* Where the kmalloc caches' metadata lies: partition p's class c at
- * kmalloc_meta + p * kmalloc_meta_stride + kmalloc_meta_offset[c], its
- * state bytes kmalloc_map_bytes[c] after; NULL without primary regions,
- * where each is reserved when first needed. */
+/* Where the kmalloc caches' metadata lies: the state bytes of partition
+ * p's class c at kmalloc_meta + p * kmalloc_meta_stride +
+ * kmalloc_meta_offset[c], its free map just below them (meta_layout); NULL
+ * without primary regions, where each is reserved when first needed. */
 static char *kmalloc_meta;
-static size_t kmalloc_meta_stride, kmalloc_meta_offset[PM_NUM_CLASSES], kmalloc_map_bytes[PM_NUM_CLASSES];
+static size_t kmalloc_meta_stride, kmalloc_meta_offset[PM_NUM_CLASSES];
 /* Taken alone: nothing else is locked while it is held. */
 static pm_lock_t kmalloc_setup_lock = PM_LOCK_INIT;
 
@@ -369,9 +369,10 @@ static pm_lock_t kmalloc_setup_lock = PM_LOCK_INIT;
  * start, or reserved now; NULL if the OS refuses. */
 static char *kmalloc_cache_meta(size_t cid) {
     unsigned cls = PM_CID_CLASS(cid);
+    struct meta_layout ml = meta_layout(pm_class_size[cls], pm_region.mask + 1);
     if (kmalloc_meta)
-        return kmalloc_meta + PM_CID_GROUP(cid) * kmalloc_meta_stride + kmalloc_meta_offset[cls];
-    return pm_os_meta_reserve(meta_layout(pm_class_size[cls], pm_region.mask + 1).total, PM_USE_METADATA);
+        return kmalloc_meta + PM_CID_GROUP(cid) * kmalloc_meta_stride + kmalloc_meta_offset[cls] - ml.map_bytes;
+    return pm_os_meta_reserve(ml.total, PM_USE_METADATA);
 }
 
 /* Cache `cid` has its record: set up now if it is a kmalloc cache seen
@@ -429,32 +430,36 @@ void pm_caches_init(void) {
     pm_region.base = data;
     size_t region = pm_region.mask + 1;
     pm_slab_max = largest_served(region);
-    /* Ids with no cache (yet): one never-allocated slot at the region's
-     * start, every other offset an interior pointer. */
+    /* The kmalloc caches' hot fields now (without primary regions, the
+     * placeholder state bytes: no free reads them), their records when
+     * first used; one division per class, not per cache. Ids with no
+     * cache (yet): one never-allocated slot at the region's start, every
+     * other offset an interior pointer. */
     static uint8_t no_slots[1];
+    uint64_t magic[PM_NUM_CLASSES];
+    size_t offset = 0;
+    for (unsigned cls = 0; cls < PM_NUM_CLASSES; cls++) {
+        struct meta_layout ml = meta_layout(pm_class_size[cls], region);
+        kmalloc_meta_offset[cls] = offset + ml.map_bytes; /* its state bytes */
+        offset += ml.total;
+        magic[cls] = UINT64_MAX / pm_class_size[cls] + 1;
+    }
+    kmalloc_meta = meta;
+    kmalloc_meta_stride = offset;
     for (size_t cid = 0; cid < n; cid++) {
         pm_hot[cid].magic = 1;
         pm_hot[cid].obj_size = region;
         pm_hot[cid].state = no_slots;
     }
-    /* The kmalloc caches' hot fields now (without primary regions, the
-     * placeholder state bytes: no free reads them), their records when
-     * first used. */
-    size_t offset = 0;
-    for (unsigned cls = 0; cls < PM_NUM_CLASSES; cls++) {
-        struct meta_layout ml = meta_layout(pm_class_size[cls], region);
-        kmalloc_meta_offset[cls] = offset;
-        kmalloc_map_bytes[cls] = ml.map_bytes;
-        offset += ml.total;
+    for (unsigned part = 0; part < pm_g.partitions; part++) {
+        struct pm_cache_hot *hot = &pm_hot[PM_CID(0, part)];
+        uint8_t *state = meta ? (uint8_t *)meta + part * kmalloc_meta_stride : NULL;
+        for (unsigned cls = 0; cls < PM_NUM_CLASSES; cls++) {
+            hot[cls].magic = magic[cls];
+            hot[cls].obj_size = pm_class_size[cls];
+            hot[cls].state = state ? state + kmalloc_meta_offset[cls] : no_slots;
+        }
     }
-    kmalloc_meta = meta;
-    kmalloc_meta_stride = offset;
-    for (unsigned part = 0; part < pm_g.partitions; part++)
-        for (unsigned cls = 0; cls < PM_NUM_CLASSES; cls++)
-            cache_publish_hot(PM_CID(cls, part), pm_class_size[cls],
-                              meta ? (uint8_t *)meta + part * kmalloc_meta_stride + kmalloc_meta_offset[cls] +
-                                         kmalloc_map_bytes[cls]
-                                   : no_slots);
     pm_region.total = primaries ? region * n : 0; /* last: frees look at the region only now */
 }
 
