@@ -104,12 +104,18 @@ static uint32_t group_slabs_for(size_t obj_size, size_t slab_bytes) {
 
 /* Metadata of one cache: the free map, then state bytes for every slot
  * position of the region (plus one, so any offset's slot has a byte), then
- * the slab records. Each part page-aligned. The free map runs downward
- * from the state bytes (map_word), so the bookkeeping of a region's first
- * slots, their map words and their state bytes, is one contiguous range
- * made writable in one call. */
+ * the slab records, page-aligned. The free map runs downward from the
+ * state bytes (map_word), and the state bytes start PM_MAP_HEAD bytes into
+ * a page: the bookkeeping of a region's first slots, their map words (for
+ * the first 4096 slots) and their state bytes, is one page, made writable
+ * in one call and faulted in once. */
+#define PM_MAP_HEAD 512u
 struct meta_layout {
-    size_t state_bytes, map_bytes, slab_bytes, total;
+    size_t map_bytes;    /* the free map, below the state bytes */
+    size_t state_offset; /* where the state bytes start: at least map_bytes, PM_MAP_HEAD into a page */
+    size_t state_bytes;  /* one per slot position */
+    size_t slab_offset;  /* the slab records: page-aligned, after the state bytes */
+    size_t slab_bytes, total;
 };
 
 static struct meta_layout meta_layout(size_t obj_size, size_t region) {
@@ -118,10 +124,12 @@ static struct meta_layout meta_layout(size_t obj_size, size_t region) {
     geometry(obj_size, region, &slab, &objs);
     size_t slots = region / obj_size + 1;
     struct meta_layout m;
-    m.state_bytes = round_up(slots, PM_PAGE);
-    m.map_bytes = round_up((slots + 63) / 64 * 8, PM_PAGE);
+    m.map_bytes = (slots + 63) / 64 * 8;
+    m.state_offset = m.map_bytes <= PM_MAP_HEAD ? PM_MAP_HEAD : round_up(m.map_bytes - PM_MAP_HEAD, PM_PAGE) + PM_MAP_HEAD;
+    m.state_bytes = slots;
+    m.slab_offset = round_up(m.state_offset + m.state_bytes, PM_PAGE);
     m.slab_bytes = round_up((region / slab + 1) * sizeof(struct pm_slab), PM_PAGE);
-    m.total = m.state_bytes + m.map_bytes + m.slab_bytes;
+    m.total = m.slab_offset + m.slab_bytes;
     return m;
 }
 
@@ -246,9 +254,9 @@ void pm_cache_name(size_t cid, char out[32]) {
 static void segment_setup(struct pm_segment *seg, size_t obj_size, char *base, char *meta, uint32_t index) {
     struct meta_layout ml = meta_layout(obj_size, pm_region.mask + 1);
     seg->base = base;
-    seg->state = (uint8_t *)(meta + ml.map_bytes);
-    seg->free_map = (uint64_t *)(meta + ml.map_bytes) - 1;
-    seg->slabs = (struct pm_slab *)(meta + ml.state_bytes + ml.map_bytes);
+    seg->state = (uint8_t *)(meta + ml.state_offset);
+    seg->free_map = (uint64_t *)(meta + ml.state_offset) - 1;
+    seg->slabs = (struct pm_slab *)(meta + ml.slab_offset);
     seg->req_size = NULL;
     seg->req_committed = 0;
     seg->used_slabs = 0;
@@ -356,12 +364,12 @@ size_t pm_cache_next(size_t cid) {
     return n;
 }
 
-/* Where the kmalloc caches' metadata lies: partition p's class c at
- * kmalloc_meta + p * kmalloc_meta_stride + kmalloc_meta_offset[c], its
- * state bytes kmalloc_map_bytes[c] after; NULL without primary regions,
- * where each is reserved when first needed. */
+/* Where the kmalloc caches' metadata lies: the state bytes of partition
+ * p's class c at kmalloc_meta + p * kmalloc_meta_stride +
+ * kmalloc_meta_offset[c], its free map just below them (meta_layout); NULL
+ * without primary regions, where each is reserved when first needed. */
 static char *kmalloc_meta;
-static size_t kmalloc_meta_stride, kmalloc_meta_offset[PM_NUM_CLASSES], kmalloc_map_bytes[PM_NUM_CLASSES];
+static size_t kmalloc_meta_stride, kmalloc_meta_offset[PM_NUM_CLASSES];
 /* Taken alone: nothing else is locked while it is held. */
 static pm_lock_t kmalloc_setup_lock = PM_LOCK_INIT;
 
@@ -369,9 +377,10 @@ static pm_lock_t kmalloc_setup_lock = PM_LOCK_INIT;
  * start, or reserved now; NULL if the OS refuses. */
 static char *kmalloc_cache_meta(size_t cid) {
     unsigned cls = PM_CID_CLASS(cid);
+    struct meta_layout ml = meta_layout(pm_class_size[cls], pm_region.mask + 1);
     if (kmalloc_meta)
-        return kmalloc_meta + PM_CID_GROUP(cid) * kmalloc_meta_stride + kmalloc_meta_offset[cls];
-    return pm_os_meta_reserve(meta_layout(pm_class_size[cls], pm_region.mask + 1).total, PM_USE_METADATA);
+        return kmalloc_meta + PM_CID_GROUP(cid) * kmalloc_meta_stride + kmalloc_meta_offset[cls] - ml.state_offset;
+    return pm_os_meta_reserve(ml.total, PM_USE_METADATA);
 }
 
 /* Cache `cid` has its record: set up now if it is a kmalloc cache seen
@@ -429,32 +438,36 @@ void pm_caches_init(void) {
     pm_region.base = data;
     size_t region = pm_region.mask + 1;
     pm_slab_max = largest_served(region);
-    /* Ids with no cache (yet): one never-allocated slot at the region's
-     * start, every other offset an interior pointer. */
+    /* The kmalloc caches' hot fields now (without primary regions, the
+     * placeholder state bytes: no free reads them), their records when
+     * first used; one division per class, not per cache. Ids with no
+     * cache (yet): one never-allocated slot at the region's start, every
+     * other offset an interior pointer. */
     static uint8_t no_slots[1];
+    uint64_t magic[PM_NUM_CLASSES];
+    size_t offset = 0;
+    for (unsigned cls = 0; cls < PM_NUM_CLASSES; cls++) {
+        struct meta_layout ml = meta_layout(pm_class_size[cls], region);
+        kmalloc_meta_offset[cls] = offset + ml.state_offset; /* its state bytes */
+        offset += ml.total;
+        magic[cls] = UINT64_MAX / pm_class_size[cls] + 1;
+    }
+    kmalloc_meta = meta;
+    kmalloc_meta_stride = offset;
     for (size_t cid = 0; cid < n; cid++) {
         pm_hot[cid].magic = 1;
         pm_hot[cid].obj_size = region;
         pm_hot[cid].state = no_slots;
     }
-    /* The kmalloc caches' hot fields now (without primary regions, the
-     * placeholder state bytes: no free reads them), their records when
-     * first used. */
-    size_t offset = 0;
-    for (unsigned cls = 0; cls < PM_NUM_CLASSES; cls++) {
-        struct meta_layout ml = meta_layout(pm_class_size[cls], region);
-        kmalloc_meta_offset[cls] = offset;
-        kmalloc_map_bytes[cls] = ml.map_bytes;
-        offset += ml.total;
+    for (unsigned part = 0; part < pm_g.partitions; part++) {
+        struct pm_cache_hot *hot = &pm_hot[PM_CID(0, part)];
+        uint8_t *state = meta ? (uint8_t *)meta + part * kmalloc_meta_stride : NULL;
+        for (unsigned cls = 0; cls < PM_NUM_CLASSES; cls++) {
+            hot[cls].magic = magic[cls];
+            hot[cls].obj_size = pm_class_size[cls];
+            hot[cls].state = state ? state + kmalloc_meta_offset[cls] : no_slots;
+        }
     }
-    kmalloc_meta = meta;
-    kmalloc_meta_stride = offset;
-    for (unsigned part = 0; part < pm_g.partitions; part++)
-        for (unsigned cls = 0; cls < PM_NUM_CLASSES; cls++)
-            cache_publish_hot(PM_CID(cls, part), pm_class_size[cls],
-                              meta ? (uint8_t *)meta + part * kmalloc_meta_stride + kmalloc_meta_offset[cls] +
-                                         kmalloc_map_bytes[cls]
-                                   : no_slots);
     pm_region.total = primaries ? region * n : 0; /* last: frees look at the region only now */
 }
 
@@ -764,7 +777,7 @@ static bool slab_commit(struct pm_cache *c, struct pm_segment *seg, uint32_t s) 
 static size_t meta_part_grow(size_t committed, size_t need, size_t size) {
     if (need <= committed)
         return committed;
-    size_t grow = round_up(need > 2 * committed ? need : 2 * committed, PM_PAGE);
+    size_t grow = need > 2 * committed ? need : 2 * committed;
     return grow > size ? size : grow;
 }
 
@@ -780,12 +793,15 @@ static bool slab_meta_commit(struct pm_cache *c, struct pm_segment *seg, uint32_
     size_t state = meta_part_grow(done[0], slots, ml.state_bytes);
     size_t map = meta_part_grow(done[1], (slots + 63) / 64 * 8, ml.map_bytes);
     if (state > done[0] || map > done[1]) {
-        if (!pm_os_commit((char *)seg->state - map, map + state))
+        /* Whole pages: what they cover past the need counts as done. */
+        char *from = (char *)((uintptr_t)((char *)seg->state - map) & ~(uintptr_t)(PM_PAGE - 1));
+        char *to = (char *)round_up((uintptr_t)seg->state + state, PM_PAGE);
+        if (!pm_os_commit(from, (size_t)(to - from)))
             return false;
-        done[0] = state;
-        done[1] = map;
+        done[0] = (size_t)(to - (char *)seg->state);
+        done[1] = (size_t)((char *)seg->state - from);
     }
-    size_t slabs = meta_part_grow(done[2], (s + 1) * sizeof(struct pm_slab), ml.slab_bytes);
+    size_t slabs = round_up(meta_part_grow(done[2], (s + 1) * sizeof(struct pm_slab), ml.slab_bytes), PM_PAGE);
     if (slabs > done[2]) {
         if (!pm_os_commit(seg->slabs, slabs))
             return false;

@@ -10,6 +10,11 @@
  * set (from /proc/self/statm) and the minor page faults it has taken
  * (getrusage). The parent reports the medians.
  *
+ * With true=1 it starts /bin/true instead (the suite's spawn-true): a
+ * process that allocates nothing of its own, whose cost is the loader's,
+ * libc's and the allocator's start-up alone; its resident set (peak) and
+ * faults are the ones wait4 reports.
+ *
  * Reported on the closing line: per_spawn_us (wall time per copy, from
  * posix_spawn to reaping), idle_rss_kib and idle_faults (medians over the
  * copies).
@@ -17,11 +22,13 @@
  * Parameters (name=value; defaults are the suite's):
  *   n        400   copies started
  *   objects  32    blocks each copy allocates and frees
+ *   true     0     1: start /bin/true instead of copies of itself
  */
 #include "common.h"
 
 #include <spawn.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 
 extern char **environ;
@@ -29,7 +36,23 @@ extern char **environ;
 static struct bench_param params[] = {
     {"n", 400, 1, 100000, "copies started, one after another"},
     {"objects", 32, 0, 100000, "small blocks each copy allocates and frees"},
+    {"true", 0, 0, 1, "1: start /bin/true instead of copies of itself"},
 };
+
+/* /bin/true once: its peak RSS and minor faults from wait4. */
+static void spawn_true(size_t i, long *rss, long *faults) {
+    char *child_argv[] = {"/bin/true", NULL};
+    pid_t pid;
+    int err = posix_spawn(&pid, "/bin/true", NULL, NULL, child_argv, environ);
+    if (err != 0)
+        bench_fail("posix_spawn /bin/true: %s", strerror(err));
+    int status;
+    struct rusage ru;
+    if (wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        bench_fail("/bin/true %zu ended with status %d", i, status);
+    *rss = ru.ru_maxrss;
+    *faults = ru.ru_minflt;
+}
 
 /* A copy: allocate, check, free; write "rss_kib faults" to fd. */
 static int child(int fd, size_t objects) {
@@ -69,6 +92,10 @@ int main(int argc, char **argv) {
 
     double t0 = bench_now();
     for (size_t i = 0; i < n; i++) {
+        if (params[2].value) {
+            spawn_true(i, &rss[i], &faults[i]);
+            continue;
+        }
         int fds[2];
         if (pipe(fds) != 0)
             bench_fail("pipe: %s", strerror(errno));
@@ -97,6 +124,6 @@ int main(int argc, char **argv) {
              rss[n / 2], faults[n / 2]);
     bench_free(rss);
     bench_free(faults);
-    bench_report(mix64((uint64_t)n) ^ (uint64_t)params[1].value, t1 - t0, extra);
+    bench_report(mix64((uint64_t)n) ^ (uint64_t)params[1].value ^ ((uint64_t)params[2].value << 32), t1 - t0, extra);
     return 0;
 }

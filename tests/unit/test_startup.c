@@ -228,3 +228,31 @@ Test(startup, a_first_slab_in_four_commits) {
     cr_assert_leq(commits, most, "%lu commits at a fresh cache's first slab (at most %lu)", (unsigned long)commits,
                   (unsigned long)most);
 }
+
+/* A fresh cache's first slot: its state byte and its free-map word share
+ * one page (the map's first words lie just below the state bytes, which
+ * start inside a page), so the first allocations of a cache fault in one
+ * page of them, not two. Twelve fresh caches of 16..256 bytes fault in at
+ * most four pages each, the object's page, the slab records', the states'
+ * and a share of the thread cache's and the records' (five before). */
+Test(startup, a_fresh_cache_faults_in_one_page_of_states_and_map) {
+    pm_free(pm_malloc(8));
+    static const size_t sizes[] = {16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256};
+    long total = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        long before = minor_faults();
+        void *p = pm_malloc(sizes[i]);
+        total += minor_faults() - before;
+        struct pm_slot_ref ref;
+        cr_assert(pm_slot_find(p, &ref));
+        cr_assert_not_null(ref.seg);
+        uintptr_t map_page = (uintptr_t)ref.seg->free_map / PM_PAGE, state_page = (uintptr_t)ref.seg->state / PM_PAGE;
+        cr_assert_eq(map_page, state_page, "%zu B: the first map word and the first state byte are on pages %#lx, %#lx",
+                     sizes[i], (unsigned long)map_page, (unsigned long)state_page);
+        pm_free(p);
+    }
+    /* strict adds each cache's per-slot sizes, its canaries and quarantine */
+    long most = 12 * (pm_g.slow_only ? 7 : 4);
+    cr_log_info("12 fresh caches: %ld minor faults", total);
+    cr_assert_leq(total, most, "12 fresh caches took %ld minor faults (at most %ld)", total, most);
+}
