@@ -393,8 +393,8 @@ Test(wrapper_option, warns_for_what_is_no_allocator) {
         {"box", "it is neither a function nor a variable holding a pointer to a function; it is left as it is"},
         {"counter", "it is neither a function nor a variable holding a pointer to a function; it is left as it is"},
         {"count_fn", "the function it points to does not return a pointer; its calls are left as they are"},
-        {"alloc_fn", "only calls through a variable at file scope, of a function without '...', carry their "
-                     "callers' types; its calls are left as they are"},
+        {"alloc_fn", "only calls through a variable at file scope, of a function with a prototype and without "
+                     "'...', carry their callers' types; its calls are left as they are"},
     };
     int warnings = 0;
     for (const char *p = r.err; (p = strstr(p, "warning: partmalloc: --wrapper=")); p++)
