@@ -19,8 +19,9 @@
  *     at the program's own allocators at run time, which must be called;
  *   - the controls: the same programs without --wrapper, so their objects
  *     all get the wrappers' own tokens (or none) and the checks fail;
- *   - --wrapper's errors, and the warning for a name that is neither a
- *     function nor a variable holding a function pointer.
+ *   - --wrapper's errors, the warning for a name that is neither a
+ *     function nor a variable holding a function pointer, and the link's
+ *     word on a named variable with the fast ABI.
  *
  * Each program (tests/wrappers/main.c) checks with pm_ptr_info and
  * pm_get_config that objects with pointers land in the pointer group and
@@ -405,6 +406,23 @@ Test(wrapper_option, warns_for_what_is_no_allocator) {
         cr_expect(strstr(r.err, line) != NULL, "missing: %s\nstderr:\n%s", line, r.err);
         free(line);
     }
+    run_free(&r);
+    remove_tree(dir);
+}
+
+/* With the fast ABI the token is in the companion's name, which the plugin
+ * cannot know: a program calling through a named variable fails to link,
+ * and the link names the variable. */
+Test(wrapper_option, function_pointer_variable_fast_abi_says_why, .timeout = 120) {
+    char *dir = make_tmpdir();
+    struct run r = run_cc(dir, "\"$P\" cc -O2 -fsanitize-alloc-token-fast-abi -falloc-token-max=16 "
+                               "--wrapper=fp_malloc " FLAGS FNPTR_SOURCES "-o prog");
+    cr_expect_neq(exit_code(&r), 0);
+    cr_expect(strstr(r.err, "partmalloc cc: calls through the variable fp_malloc go to a forwarder of each file: "
+                            "only that file can define __alloc_token_") &&
+                  strstr(r.err, "___partmalloc_call_fp_malloc (function-pointer variables do not work with the "
+                                "fast ABI)\n"),
+              "%s", r.err);
     run_free(&r);
     remove_tree(dir);
 }
