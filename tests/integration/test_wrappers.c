@@ -17,6 +17,7 @@
  *     (fnptr.c, fnptr_lib.c: malloc-, calloc-, realloc- and strdup-style,
  *     as libxml2's xmlMalloc), at -O0, -O1 and -O2, with two of them pointed
  *     at the program's own allocators at run time, which must be called;
+ *     in C++ (fnptr_cxx.cc), one in a namespace and calls in templates;
  *   - the controls: the same programs without --wrapper, so their objects
  *     all get the wrappers' own tokens (or none) and the checks fail;
  *   - --wrapper's errors, the warning for a name that is neither a
@@ -28,7 +29,7 @@
  * the others in the known pointer-free group, and prints
  * "wrappers: R right, W wrong" (main.c: 11 checks, amalgamation.c 9,
  * static_attributed.c 2; 3 rounds each; fnptr.c 10 in 3 rounds and 4
- * through the program's own allocators).
+ * through the program's own allocators; fnptr_cxx.cc 4 in 3 rounds).
  */
 #include "testutil.h" /* first: it defines _GNU_SOURCE */
 
@@ -424,5 +425,24 @@ Test(wrapper_option, function_pointer_variable_fast_abi_says_why, .timeout = 120
                                 "fast ABI)\n"),
               "%s", r.err);
     run_free(&r);
+    remove_tree(dir);
+}
+
+/* C++: a variable in a namespace, one with C linkage, calls in templates;
+ * the control without the names. */
+Test(wrapper_option, function_pointer_variables_cxx, .timeout = 120) {
+    static const char *const opts[] = {"-O0", "-O2 -g"};
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
+        char *dir = make_tmpdir();
+        char *cmd = fmt("\"$P\" c++ %s --wrapper=allocate,c_allocate -std=gnu++17 -Wall -Wextra -Werror -I\"$S\" "
+                        "\"$S/fnptr_cxx.cc\" -o prog 2> log && ! [ -s log ]", opts[i]);
+        sh(dir, cmd);
+        expect_typed_of(dir, 12);
+        free(cmd);
+        remove_tree(dir);
+    }
+    char *dir = make_tmpdir();
+    sh(dir, "\"$P\" c++ -O2 -g -std=gnu++17 -I\"$S\" \"$S/fnptr_cxx.cc\" -o prog");
+    expect_untyped_of(dir, 12, 6);
     remove_tree(dir);
 }
