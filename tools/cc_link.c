@@ -58,6 +58,8 @@
 
 static const char sub[] = "cc";
 static const char prefix[] = "__alloc_token_";
+/* calls through a function-pointer variable named with --wrapper (tools/plugin/) */
+static const char forwarder_prefix[] = "__partmalloc_call_";
 enum { PREFIX_LEN = sizeof prefix - 1, MAX_PARAMS = 16 };
 
 /* ---- a set of names ---- */
@@ -666,7 +668,11 @@ int cmd_cc_link(int argc, char **argv) {
             if (w[i].typed || names_has(&noted, w[i].name))
                 continue;
             names_add(&noted, w[i].name);
-            if (!names_has(&ls.defined, w[i].name) && names_has(&ls.local, w[i].name))
+            if (strncmp(w[i].name, forwarder_prefix, sizeof forwarder_prefix - 1) == 0)
+                fprintf(stderr, "partmalloc %s: calls through the variable %s go to a forwarder of each file: "
+                        "only that file can define %s%s\n", sub, w[i].name + sizeof forwarder_prefix - 1,
+                        w[i].symbol, w[i].fast ? " (function-pointer variables do not work with the fast ABI)" : "");
+            else if (!names_has(&ls.defined, w[i].name) && names_has(&ls.local, w[i].name))
                 fprintf(stderr, "partmalloc %s: %s is static: only its own file can define %s%s\n", sub, w[i].name,
                         w[i].symbol, w[i].fast ? " (static wrappers do not work with the fast ABI)" : "");
             else if (names_has(&ls.defined, w[i].name))

@@ -17,17 +17,19 @@
  *     (fnptr.c, fnptr_lib.c: malloc-, calloc-, realloc- and strdup-style,
  *     as libxml2's xmlMalloc), at -O0, -O1 and -O2, with two of them pointed
  *     at the program's own allocators at run time, which must be called;
+ *     in C++ (fnptr_cxx.cc), one in a namespace and calls in templates;
  *   - the controls: the same programs without --wrapper, so their objects
  *     all get the wrappers' own tokens (or none) and the checks fail;
- *   - --wrapper's errors, and the warning for a name that is neither a
- *     function nor a variable holding a function pointer.
+ *   - --wrapper's errors, the warning for a name that is neither a
+ *     function nor a variable holding a function pointer, and the link's
+ *     word on a named variable with the fast ABI.
  *
  * Each program (tests/wrappers/main.c) checks with pm_ptr_info and
  * pm_get_config that objects with pointers land in the pointer group and
  * the others in the known pointer-free group, and prints
  * "wrappers: R right, W wrong" (main.c: 11 checks, amalgamation.c 9,
  * static_attributed.c 2; 3 rounds each; fnptr.c 10 in 3 rounds and 4
- * through the program's own allocators).
+ * through the program's own allocators; fnptr_cxx.cc 4 in 3 rounds).
  */
 #include "testutil.h" /* first: it defines _GNU_SOURCE */
 
@@ -393,8 +395,8 @@ Test(wrapper_option, warns_for_what_is_no_allocator) {
         {"box", "it is neither a function nor a variable holding a pointer to a function; it is left as it is"},
         {"counter", "it is neither a function nor a variable holding a pointer to a function; it is left as it is"},
         {"count_fn", "the function it points to does not return a pointer; its calls are left as they are"},
-        {"alloc_fn", "only calls through a variable at file scope, of a function without '...', carry their "
-                     "callers' types; its calls are left as they are"},
+        {"alloc_fn", "only calls through a variable at file scope, of a function with a prototype and without "
+                     "'...', carry their callers' types; its calls are left as they are"},
     };
     int warnings = 0;
     for (const char *p = r.err; (p = strstr(p, "warning: partmalloc: --wrapper=")); p++)
@@ -406,5 +408,41 @@ Test(wrapper_option, warns_for_what_is_no_allocator) {
         free(line);
     }
     run_free(&r);
+    remove_tree(dir);
+}
+
+/* With the fast ABI the token is in the companion's name, which the plugin
+ * cannot know: a program calling through a named variable fails to link,
+ * and the link names the variable. */
+Test(wrapper_option, function_pointer_variable_fast_abi_says_why, .timeout = 120) {
+    char *dir = make_tmpdir();
+    struct run r = run_cc(dir, "\"$P\" cc -O2 -fsanitize-alloc-token-fast-abi -falloc-token-max=16 "
+                               "--wrapper=fp_malloc " FLAGS FNPTR_SOURCES "-o prog");
+    cr_expect_neq(exit_code(&r), 0);
+    cr_expect(strstr(r.err, "partmalloc cc: calls through the variable fp_malloc go to a forwarder of each file: "
+                            "only that file can define __alloc_token_") &&
+                  strstr(r.err, "___partmalloc_call_fp_malloc (function-pointer variables do not work with the "
+                                "fast ABI)\n"),
+              "%s", r.err);
+    run_free(&r);
+    remove_tree(dir);
+}
+
+/* C++: a variable in a namespace, one with C linkage, calls in templates;
+ * the control without the names. */
+Test(wrapper_option, function_pointer_variables_cxx, .timeout = 120) {
+    static const char *const opts[] = {"-O0", "-O2 -g"};
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
+        char *dir = make_tmpdir();
+        char *cmd = fmt("\"$P\" c++ %s --wrapper=allocate,c_allocate -std=gnu++17 -Wall -Wextra -Werror -I\"$S\" "
+                        "\"$S/fnptr_cxx.cc\" -o prog 2> log && ! [ -s log ]", opts[i]);
+        sh(dir, cmd);
+        expect_typed_of(dir, 12);
+        free(cmd);
+        remove_tree(dir);
+    }
+    char *dir = make_tmpdir();
+    sh(dir, "\"$P\" c++ -O2 -g -std=gnu++17 -I\"$S\" \"$S/fnptr_cxx.cc\" -o prog");
+    expect_untyped_of(dir, 12, 6);
     remove_tree(dir);
 }

@@ -438,21 +438,22 @@ private:
     // returns a pointer: its calls go to a forwarder declared malloc, which
     // the pass defines, with its companion (WrapperPass).
     void visit_variable(clang::VarDecl *var) {
-        const clang::FunctionProtoType *proto = nullptr;
+        const clang::FunctionType *held = nullptr;
         if (const auto *ptr = var->getType()->getAs<clang::PointerType>())
-            proto = ptr->getPointeeType()->getAs<clang::FunctionProtoType>();
-        if (!proto) {
+            held = ptr->getPointeeType()->getAs<clang::FunctionType>();
+        if (!held) {
             warn(var, "it is neither a function nor a variable holding a pointer to a function; "
                       "it is left as it is");
             return;
         }
-        if (!proto->getReturnType()->isPointerType()) {
+        if (!held->getReturnType()->isPointerType()) {
             warn(var, "the function it points to does not return a pointer; its calls are left as they are");
             return;
         }
-        if (proto->isVariadic() || !var->hasGlobalStorage() || var->isLocalVarDeclOrParm()) {
-            warn(var, "only calls through a variable at file scope, of a function without '...', "
-                      "carry their callers' types; its calls are left as they are");
+        const auto *proto = llvm::dyn_cast<clang::FunctionProtoType>(held);
+        if (!proto || proto->isVariadic() || !var->hasGlobalStorage() || var->isLocalVarDeclOrParm()) {
+            warn(var, "only calls through a variable at file scope, of a function with a prototype and "
+                      "without '...', carry their callers' types; its calls are left as they are");
             return;
         }
         const clang::VarDecl *key = var->getCanonicalDecl();
