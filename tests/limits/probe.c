@@ -10,8 +10,9 @@
  *                         footprint while they are live:
  *                         "blocks=<n> small=<ok|NULL> rss=<KiB> maps=<n>"
  *   churn THREADS ROUNDS  THREADS threads at a time allocating and freeing,
- *                         ROUNDS times: "rss=<KiB>,<KiB> maps=<n>,<n>"
- *                         after the first round and after the last
+ *                         ROUNDS times: "rss=<KiB>,<KiB> maps=<n>,<n>
+ *                         warm=<KiB>", after the first round and after the
+ *                         last, and the largest after one of the first 5
  *   aligned0              aligned_alloc(65536, 0) and posix_memalign(65536,
  *                         0) each grown by realloc to 40000 bytes: "grown"
  *   guard_marks           whether the kernel has guard marks
@@ -125,9 +126,11 @@ static void footprint(long *rss_kib, long *maps) {
     fclose(f);
 }
 
+/* The first rounds, whose largest resident set is "warm" in the output. */
+#define CHURN_WARM_ROUNDS 5
 static int churn(int threads, int rounds) {
     pthread_t *tid = calloc((size_t)threads, sizeof *tid);
-    long rss[2], maps[2];
+    long rss[2], maps[2], warm_max = 0;
     if (!tid)
         return 1;
     for (int r = 0; r < rounds; r++) {
@@ -141,11 +144,17 @@ static int churn(int threads, int rounds) {
             printf("only %d threads started in round %d\n", started, r);
             return 1;
         }
-        if (r == 0)
-            footprint(&rss[0], &maps[0]);
+        long rss_r, maps_r;
+        footprint(&rss_r, &maps_r);
+        if (r == 0) {
+            rss[0] = rss_r;
+            maps[0] = maps_r;
+        }
+        if (r < CHURN_WARM_ROUNDS && rss_r > warm_max)
+            warm_max = rss_r;
     }
     footprint(&rss[1], &maps[1]);
-    printf("rss=%ld,%ld maps=%ld,%ld\n", rss[0], rss[1], maps[0], maps[1]);
+    printf("rss=%ld,%ld maps=%ld,%ld warm=%ld\n", rss[0], rss[1], maps[0], maps[1], warm_max);
     free(tid);
     return 0;
 }
