@@ -99,6 +99,22 @@ static bool sizes_commit(struct pm_segment *seg, uint32_t *sizes, size_t obj_siz
     return true;
 }
 
+/* The segment and slot number of cache `cid`'s slot at `ptr`, whose state
+ * byte is `state`: the number is the state byte's place in its segment's
+ * array, without pm_slot_find's multiply (but for regions a cache took past
+ * its primary one). False if there is no segment. */
+static bool entry_ref(size_t cid, const void *ptr, const uint8_t *state, struct pm_slot_ref *ref) {
+    struct pm_segment *seg = &pm_caches[cid].first;
+    if ((uintptr_t)((const char *)ptr - seg->base) > pm_region.mask) {
+        if (!pm_slot_find(ptr, ref) || !ref->seg)
+            return false;
+        seg = ref->seg;
+    }
+    ref->seg = seg;
+    ref->idx = (uint64_t)(state - seg->state);
+    return true;
+}
+
 size_t pm_strict_size(const struct pm_slot_ref *ref) {
     uint32_t *s = ref->seg ? __atomic_load_n(&ref->seg->req_size, __ATOMIC_ACQUIRE) : NULL;
     return s ? s[ref->idx] : pm_hot[ref->cid].obj_size;
@@ -397,7 +413,7 @@ static void *strict_alloc(size_t cid, size_t size, size_t align) {
         got = strict_take(cid, tc, &e);
     }
     struct pm_slot_ref ref;
-    uint32_t *sizes = got && pm_slot_find(e.ptr, &ref) ? sizes_of(ref.seg, c->obj_size) : NULL;
+    uint32_t *sizes = got && entry_ref(cid, e.ptr, e.state, &ref) ? sizes_of(ref.seg, c->obj_size) : NULL;
     if (sizes && !sizes_commit(ref.seg, sizes, c->obj_size, ref.idx))
         sizes = NULL;
     if (got && !sizes) { /* no memory for its size: the slot goes back unused */
@@ -440,8 +456,8 @@ void pm_strict_free(size_t cid, void *ptr, uint8_t *state) {
     const struct pm_harden *h = &pm_g.harden;
     struct pm_cache *c = &pm_caches[cid];
     struct pm_slot_ref ref;
-    pm_slot_find(ptr, &ref); /* a slab object: the fast path's checks passed */
-    size_t size = pm_strict_size(&ref);
+    /* A slab object: the fast path's checks passed. */
+    size_t size = entry_ref(cid, ptr, state, &ref) ? pm_strict_size(&ref) : pm_hot[cid].obj_size;
     if (h->canary && !canary_intact(ptr, size))
         corrupted("heap overflow (the canary after the object was overwritten)", ptr, cid);
     if (h->zero_on_free && !c->ctor)
