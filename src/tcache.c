@@ -116,8 +116,8 @@ static struct pm_bin *bin_ready(struct pm_tcache *tc, size_t cid) {
     return bin;
 }
 
-struct pm_bin *pm_tcache_bin(struct pm_tcache *tc, size_t cid) {
-    return bin_ready(tc, cid);
+void pm_tcache_bin_setup(struct pm_tcache *tc, size_t cid) {
+    bin_ready(tc, cid);
 }
 
 static void tcache_release(void *arg);

@@ -48,8 +48,15 @@ struct pm_strict_batch {
 struct pm_tcache *pm_tcache_strict(void);
 struct pm_strict_batch *pm_tcache_strict_batch(struct pm_tcache *tc);
 /* `tc`'s bin of `cid`, set up first if it never was (bins are set up on
- * first use: a zeroed bin has no entries). */
-struct pm_bin *pm_tcache_bin(struct pm_tcache *tc, size_t cid);
+ * first use: a zeroed bin has no entries). The test is inline, the set-up
+ * out of line. */
+void pm_tcache_bin_setup(struct pm_tcache *tc, size_t cid);
+static inline struct pm_bin *pm_tcache_bin(struct pm_tcache *tc, size_t cid) {
+    struct pm_bin *bin = &tc->bins[cid];
+    if (PM_UNLIKELY(!bin->end))
+        pm_tcache_bin_setup(tc, cid);
+    return bin;
+}
 /* Holds the cached slot `e` of `cid` in `tc`'s bin, half the bin going back
  * to the central cache first if it is full. */
 void pm_tcache_hold(struct pm_tcache *tc, size_t cid, struct pm_entry e);
