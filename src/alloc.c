@@ -42,12 +42,16 @@ void pm_bad_slot(const void *ptr, size_t cid, const uint8_t *state, int interior
     pm_fatal_ptr(what, ptr, name);
 }
 
+/* Not a slab object, a malloc(0) pointer or a large block's start: inside
+ * a live large block (a scan of its table, on this way to abort only) the
+ * report names the block, else the pointer is not partmalloc's. */
 static __attribute__((noreturn)) void foreign_pointer(const void *ptr, const char *op) {
-    char what[64];
+    char what[96];
+    bool inside = pm_large_object_size(ptr) != 0;
     strcpy(what, "invalid ");
     strcat(what, op);
-    strcat(what, " (not a partmalloc pointer)");
-    pm_fatal_ptr(what, ptr, "none");
+    strcat(what, inside ? " (not the start of an object)" : " (not a partmalloc pointer)");
+    pm_fatal_ptr(what, ptr, inside ? "large" : "none");
 }
 
 /* Past the primary regions: a region a cache took when its first filled

@@ -132,9 +132,12 @@ Test(death, wild_pointers) {
     static long global_object;
     expect_msg("invalid free (not a partmalloc pointer)", &global_object, "none");
     tu_expect_abort(do_free, &global_object, expected);
+    /* inside a large block: named as the block; below it, its guard page */
     void *big = pm_malloc(2 * TU_LARGE_BLOCK);
-    expect_msg("invalid free (not a partmalloc pointer)", (char *)big + 4096, "none");
+    expect_msg("invalid free (not the start of an object)", (char *)big + 4096, "large");
     tu_expect_abort(do_free, (char *)big + 4096, expected);
+    expect_msg("invalid free (not a partmalloc pointer)", (char *)big - 4096, "none");
+    tu_expect_abort(do_free, (char *)big - 4096, expected);
     pm_free(big);
 }
 

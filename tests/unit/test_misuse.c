@@ -420,12 +420,14 @@ Test(misuse, free_of_a_stack_address) {
     tu_expect_abort(do_free, local + 16, diag("invalid free (not a partmalloc pointer)", local + 16, "none"));
 }
 
-/* Large blocks are found by their exact start: any other address in one
- * is not a partmalloc pointer. */
+/* Any other address in a live large block than its start is named as
+ * inside the block; the guard page before it is not partmalloc's. */
 Test(misuse, free_inside_a_large_block) {
     char *p = t_malloc(2 * MiB);
-    tu_expect_abort(do_free, p + 16, diag("invalid free (not a partmalloc pointer)", p + 16, "none"));
-    tu_expect_abort(do_free, p + 8 * PAGE, diag("invalid free (not a partmalloc pointer)", p + 8 * PAGE, "none"));
+    tu_expect_abort(do_free, p + 1, diag("invalid free (not the start of an object)", p + 1, "large"));
+    tu_expect_abort(do_free, p + 16, diag("invalid free (not the start of an object)", p + 16, "large"));
+    tu_expect_abort(do_free, p + 8 * PAGE, diag("invalid free (not the start of an object)", p + 8 * PAGE, "large"));
+    tu_expect_abort(do_free, p - 16, diag("invalid free (not a partmalloc pointer)", p - 16, "none"));
     t_free(p);
 }
 
@@ -565,7 +567,7 @@ static size_t bad_pointers(struct bad out[5], char *large, char *small, struct p
     char *never = never_used_slot(fresh);
     size_t n = 0;
     out[n++] = (struct bad){"wild", (void *)(uintptr_t)0x41414141000ull, "not a partmalloc pointer", "none"};
-    out[n++] = (struct bad){"inside a large block", large + PAGE, "not a partmalloc pointer", "none"};
+    out[n++] = (struct bad){"inside a large block", large + PAGE, "not the start of an object", "large"};
     out[n++] = (struct bad){"misaligned", small + 1, "not the start of an object", small_cache};
     out[n++] = (struct bad){"interior", small + 16, "not the start of an object", small_cache};
     out[n++] = (struct bad){"never-used slot", never, "slot never allocated", fresh->cache_name};
