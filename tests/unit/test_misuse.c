@@ -722,6 +722,18 @@ Test(misuse, free_aligned_sized_with_another_alignment_or_size) {
     t_free(p);
 }
 
+/* The alignment and size given to aligned_alloc are accepted, whatever
+ * alignment the object happens to have beyond it (under strict, the
+ * alignment kept with the object; below 8, as 8). */
+Test(misuse, free_aligned_sized_with_the_alignment_given) {
+    for (size_t a = 1; a <= 4096; a *= 2) {
+        void *p = t_aligned_alloc(a, 100);
+        struct sized s = {p, 100, a};
+        tu_expect_survives(do_free_sized, &s);
+        t_free(p);
+    }
+}
+
 Test(misuse, free_aligned_sized_of_a_large_block_with_another_alignment) {
     size_t n = BIG;
     char *p = t_aligned_alloc(PAGE, n);
