@@ -42,12 +42,16 @@ void pm_bad_slot(const void *ptr, size_t cid, const uint8_t *state, int interior
     pm_fatal_ptr(what, ptr, name);
 }
 
+/* Not a slab object, a malloc(0) pointer or a large block's start: inside
+ * a live large block (a scan of its table, on this way to abort only) the
+ * report names the block, else the pointer is not partmalloc's. */
 static __attribute__((noreturn)) void foreign_pointer(const void *ptr, const char *op) {
-    char what[64];
+    char what[96];
+    bool inside = pm_large_object_size(ptr) != 0;
     strcpy(what, "invalid ");
     strcat(what, op);
-    strcat(what, " (not a partmalloc pointer)");
-    pm_fatal_ptr(what, ptr, "none");
+    strcat(what, inside ? " (not the start of an object)" : " (not a partmalloc pointer)");
+    pm_fatal_ptr(what, ptr, inside ? "large" : "none");
 }
 
 /* Past the primary regions: a region a cache took when its first filled
@@ -195,9 +199,20 @@ void pm_dealloc(void *ptr) {
     pm_free_inline(ptr);
 }
 
+/* Strict free_aligned_sized: the alignment aligned_alloc was given (8 for
+ * less); an object from malloc has none recorded, the pointer must have
+ * the alignment. */
+static bool strict_alignment_matches(const void *ptr, const struct pm_slot_ref *ref, size_t alignment) {
+    size_t asked = pm_strict_alignment(ref);
+    if (!asked)
+        return (uintptr_t)ptr % alignment == 0;
+    return (alignment < 8 ? 8 : alignment) == asked;
+}
+
 /* free_sized / free_aligned_sized / sized delete: the size (and alignment)
  * must be those the block was allocated with. For a slab object that means
- * the same size class the allocation would have chosen. */
+ * the same size class the allocation would have chosen; under strict, the
+ * exact size and alignment asked for. */
 void pm_dealloc_checked(void *ptr, size_t size, size_t alignment) {
     if (!ptr)
         return;
@@ -205,7 +220,8 @@ void pm_dealloc_checked(void *ptr, size_t size, size_t alignment) {
     const char *op = alignment ? "free_aligned_sized" : "free_sized";
     if (live_small(ptr, &ref, op)) {
         bool exact = pm_g.slow_only && (pm_g.harden.checked_usable || pm_g.harden.canary);
-        bool wrong = exact ? size != pm_small_usable(&ref) || (alignment && (uintptr_t)ptr % alignment)
+        bool wrong = exact ? size != pm_small_usable(&ref) ||
+                                 (alignment && !strict_alignment_matches(ptr, &ref, alignment))
                            : class_for(alignment, size) != pm_caches[ref.cid].size_class;
         if (wrong) {
             char name[32];

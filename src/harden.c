@@ -115,9 +115,24 @@ static bool entry_ref(size_t cid, const void *ptr, const uint8_t *state, struct 
     return true;
 }
 
-size_t pm_strict_size(const struct pm_slot_ref *ref) {
+/* A slot's entry: the size asked for in the low PM_SIZE_BITS (sizes are at
+ * most PM_MAX_SMALL), above them log2 of the alignment aligned_alloc and
+ * friends asked for, 0 for the other allocations. */
+#define PM_SIZE_BITS 24
+#define PM_SIZE_MASK (((uint32_t)1 << PM_SIZE_BITS) - 1)
+
+static uint32_t entry_of(const struct pm_slot_ref *ref) {
     uint32_t *s = ref->seg ? __atomic_load_n(&ref->seg->req_size, __ATOMIC_ACQUIRE) : NULL;
-    return s ? s[ref->idx] : pm_hot[ref->cid].obj_size;
+    return s ? s[ref->idx] : (uint32_t)pm_hot[ref->cid].obj_size;
+}
+
+size_t pm_strict_size(const struct pm_slot_ref *ref) {
+    return entry_of(ref) & PM_SIZE_MASK;
+}
+
+size_t pm_strict_alignment(const struct pm_slot_ref *ref) {
+    uint32_t lg = entry_of(ref) >> PM_SIZE_BITS;
+    return lg ? (size_t)1 << lg : 0;
 }
 
 /* ---- canary ---- */
@@ -386,8 +401,10 @@ static bool strict_take(size_t cid, struct pm_tcache *tc, struct pm_entry *e) {
     return true;
 }
 
-/* `align`: the alignment the caller needs (a power of two). */
-static void *strict_alloc(size_t cid, size_t size, size_t align) {
+/* `align`: the alignment the caller needs (a power of two); `asked` true
+ * when the caller asked for it (aligned_alloc and friends), recorded for
+ * free_aligned_sized. */
+static void *strict_alloc(size_t cid, size_t size, size_t align, bool asked) {
     const struct pm_harden *h = &pm_g.harden;
     if (size > PM_MAX_SMALL) /* before size + extra can wrap */
         return pm_large_alloc(size, align, false);
@@ -427,7 +444,7 @@ static void *strict_alloc(size_t cid, size_t size, size_t align) {
         return NULL;
     }
     check_zero_fill(cid, e.ptr);
-    sizes[ref.idx] = (uint32_t)size;
+    sizes[ref.idx] = (uint32_t)size | (asked ? (uint32_t)__builtin_ctzll(align) << PM_SIZE_BITS : 0);
     if (h->canary)
         canary_write(e.ptr, size);
     *e.state = PM_SLOT_LIVE;
@@ -442,13 +459,13 @@ static void *strict_alloc(size_t cid, size_t size, size_t align) {
 /* From the thread-cache slow path: the class was chosen for `size` alone,
  * which needs 8-byte alignment below 16 bytes and 16-byte above. */
 void *pm_strict_alloc(size_t cid, size_t size) {
-    return strict_alloc(cid, size, size < 16 ? 8 : 16);
+    return strict_alloc(cid, size, size < 16 ? 8 : 16, false);
 }
 
 /* aligned_alloc and friends: `alignment` a power of two. */
 void *pm_strict_alloc_aligned(size_t alignment, size_t size, pm_part_t part) {
     size_t cid = pm_cache_id(0, part); /* the partition's first class: its group */
-    return strict_alloc(cid, size, alignment < 8 ? 8 : alignment);
+    return strict_alloc(cid, size, alignment < 8 ? 8 : alignment, true);
 }
 
 /* `state` was LIVE and is CACHED now (the free fast path's checks passed). */

@@ -13,6 +13,9 @@ void *pm_strict_alloc(size_t cid, size_t size);
 void *pm_strict_alloc_aligned(size_t alignment, size_t size, pm_part_t part);
 void pm_strict_free(size_t cid, void *ptr, uint8_t *state);
 size_t pm_strict_size(const struct pm_slot_ref *ref); /* the size asked for */
+/* The alignment aligned_alloc and friends asked for (at least 8), 0 for an
+ * object from the other allocations. */
+size_t pm_strict_alignment(const struct pm_slot_ref *ref);
 /* malloc(0) pointers: -1 not one, 0 never handed out, 1 live, 2 freed,
  * 3 inside one. */
 int pm_zero_state(const void *ptr);

@@ -102,6 +102,13 @@ for name in test_isolation test_api test_death test_fork; do
     rerun "$name" PARTMALLOC_REGION_SIZE=1M
 done
 
+# The misuse, isolation, statistics, slab and thread checks again under
+# strict, whose frees go through their own checks and the quarantine (not
+# the ASan and TSan builds: about 22 s more, most of it test_threads).
+for name in test_misuse test_death test_isolation test_stats test_slab test_threads; do
+    rerun "$name" PARTMALLOC_HARDEN=strict
+done
+
 # The injected OS failures swept again in strict, and with 1 MiB regions.
 rerun test_os_inject PARTMALLOC_HARDEN=strict
 rerun test_os_inject PARTMALLOC_REGION_SIZE=1M

@@ -76,9 +76,15 @@
 void _ZdlPvm(void *ptr, size_t size);
 
 /* "pointer <q> cache <name>" ("none" where pm_ptr_info does not know it). */
-static void announce_pointer(const void *q) {
+/* The cache the report on `q` names: its slot's, or inside the object at
+ * `owner` (NULL: none) that object's (a large block's interior has no slot
+ * of its own). */
+static void announce_pointer(const void *q, const char *owner) {
     struct pm_ptr_info info;
-    say("pointer %p cache %s\n", q, pm_ptr_info(q, &info) ? info.cache_name : "none");
+    int found = pm_ptr_info(q, &info);
+    if (!found && owner && (uintptr_t)q - (uintptr_t)owner < malloc_usable_size((void *)owner))
+        found = pm_ptr_info(owner, &info);
+    say("pointer %p cache %s\n", q, found ? info.cache_name : "none");
 }
 
 static char *announced(size_t size) {
@@ -146,7 +152,7 @@ static int invalid_free_foreign(int prot) {
     if (m == MAP_FAILED)
         give_up("mmap");
     char *q = control ? alloc_here(SMALL) : m + bytes / 2;
-    announce_pointer(q);
+    announce_pointer(q, NULL);
     free(hide(q));
     return control ? control_done() : unnoticed("freed");
 }
@@ -154,7 +160,7 @@ static int invalid_free_foreign(int prot) {
 static int invalid_free_past(size_t size, size_t step) {
     char *p = announced(size);
     char *q = control ? p : p + step;
-    announce_pointer(q);
+    announce_pointer(q, p);
     free(hide(q));
     return control ? control_done() : unnoticed("freed");
 }
@@ -174,7 +180,7 @@ static int uninitialized(const char *call) {
 static int usable_size_past(size_t step) {
     char *p = announced(SMALL);
     char *q = control ? p : p + step;
-    announce_pointer(q);
+    announce_pointer(q, p);
     say("usable %zu\n", malloc_usable_size(hide(q)));
     return control ? control_done() : unnoticed("asked");
 }

@@ -148,10 +148,9 @@ SMC(invalid_free_unprotected, FOREIGN_FREE, FOREIGN_FREE, FOREIGN_FREE)
 SMC(invalid_free_small_region, NEVER_ALLOCATED, NEVER_ALLOCATED, NEVER_ALLOCATED)
 SMC(invalid_free_small_region_far, NEVER_ALLOCATED, NEVER_ALLOCATED, NEVER_ALLOCATED)
 SMC(unaligned_free_small, INTERIOR, INTERIOR, INTERIOR)
-/* 256 KiB is a slab object in off and default (classes go to 1 MiB): its
- * interior is no object start. Under strict it is a large block, whose
- * interior is not a pointer of partmalloc's. */
-SMC(unaligned_free_large, INTERIOR, INTERIOR, FOREIGN_FREE)
+/* 256 KiB is a slab object in off and default (classes go to 1 MiB), a
+ * large block under strict: either way its interior is no object start. */
+SMC(unaligned_free_large, INTERIOR, INTERIOR, INTERIOR)
 SMC(uninitialized_free, FOREIGN_FREE, FOREIGN_FREE, FOREIGN_FREE)
 #define WILD_REALLOC CAUGHT_AT_POINTER("invalid realloc (not a partmalloc pointer)")
 SMC(uninitialized_realloc, WILD_REALLOC, WILD_REALLOC, WILD_REALLOC)

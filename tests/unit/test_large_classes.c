@@ -171,7 +171,7 @@ Test(large_classes, double_free_and_interior_free_abort_with_one_line) {
             char *guard = p + classes[i];
             tu_expect_abort(do_free, guard, diag("invalid free (slot never allocated)", guard, name));
         } else {
-            tu_expect_abort(do_free, p + 16, diag("invalid free (not a partmalloc pointer)", p + 16, "none"));
+            tu_expect_abort(do_free, p + 16, diag("invalid free (not the start of an object)", p + 16, "large"));
         }
         pm_free(p);
     }

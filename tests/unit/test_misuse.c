@@ -100,6 +100,15 @@ static struct pm_ptr_info info_of(void *p) {
     return info;
 }
 
+/* The usable size is the size asked for (checked_usable, as under
+ * PARTMALLOC_HARDEN=strict), not the class's or the pages'. */
+static bool usable_is_exact(void) {
+    void *p = t_malloc(opaque(1));
+    bool exact = t_usable_size(p) == 1;
+    t_free(p);
+    return exact;
+}
+
 /* The name of the cache `p` lives in (copied into `out`). */
 static const char *cache_of(void *p, char out[32]) {
     struct pm_ptr_info info = info_of(p);
@@ -372,7 +381,7 @@ Test(misuse, free_of_a_misaligned_pointer) {
 Test(misuse, free_of_an_interior_pointer) {
     char name[32];
     char *p = t_malloc(64);
-    cr_assert_eq(info_of(p).object_size, 64);
+    cr_assert_geq(info_of(p).object_size, 64); /* 80 with strict's canary */
     cache_of(p, name);
     tu_expect_abort(do_free, p + 16, diag("invalid free (not the start of an object)", p + 16, name));
     tu_expect_abort(do_free, p + 63, diag("invalid free (not the start of an object)", p + 63, name));
@@ -420,12 +429,14 @@ Test(misuse, free_of_a_stack_address) {
     tu_expect_abort(do_free, local + 16, diag("invalid free (not a partmalloc pointer)", local + 16, "none"));
 }
 
-/* Large blocks are found by their exact start: any other address in one
- * is not a partmalloc pointer. */
+/* Any other address in a live large block than its start is named as
+ * inside the block; the guard page before it is not partmalloc's. */
 Test(misuse, free_inside_a_large_block) {
     char *p = t_malloc(2 * MiB);
-    tu_expect_abort(do_free, p + 16, diag("invalid free (not a partmalloc pointer)", p + 16, "none"));
-    tu_expect_abort(do_free, p + 8 * PAGE, diag("invalid free (not a partmalloc pointer)", p + 8 * PAGE, "none"));
+    tu_expect_abort(do_free, p + 1, diag("invalid free (not the start of an object)", p + 1, "large"));
+    tu_expect_abort(do_free, p + 16, diag("invalid free (not the start of an object)", p + 16, "large"));
+    tu_expect_abort(do_free, p + 8 * PAGE, diag("invalid free (not the start of an object)", p + 8 * PAGE, "large"));
+    tu_expect_abort(do_free, p - 16, diag("invalid free (not a partmalloc pointer)", p - 16, "none"));
     t_free(p);
 }
 
@@ -543,7 +554,7 @@ Test(misuse, free_one_object_past_an_object_whose_neighbour_is_cached) {
     find_neighbours(&n, 64);
     t_free(n.next);
     cr_assert_eq(info_of(n.next).live, 0);
-    tu_expect_abort(do_free, n.p + 64, diag("double free", n.next, n.name));
+    tu_expect_abort(do_free, n.p + info_of(n.p).object_size, diag("double free", n.next, n.name));
     tu_expect_abort(do_free, n.p + 8, diag("invalid free (not the start of an object)", n.p + 8, n.name));
     tu_expect_abort(do_free, n.next + 8, diag("invalid free (not the start of an object)", n.next + 8, n.name));
     tu_expect_survives(do_free, n.p); /* control: the object's own start */
@@ -565,7 +576,7 @@ static size_t bad_pointers(struct bad out[5], char *large, char *small, struct p
     char *never = never_used_slot(fresh);
     size_t n = 0;
     out[n++] = (struct bad){"wild", (void *)(uintptr_t)0x41414141000ull, "not a partmalloc pointer", "none"};
-    out[n++] = (struct bad){"inside a large block", large + PAGE, "not a partmalloc pointer", "none"};
+    out[n++] = (struct bad){"inside a large block", large + PAGE, "not the start of an object", "large"};
     out[n++] = (struct bad){"misaligned", small + 1, "not the start of an object", small_cache};
     out[n++] = (struct bad){"interior", small + 16, "not the start of an object", small_cache};
     out[n++] = (struct bad){"never-used slot", never, "slot never allocated", fresh->cache_name};
@@ -653,10 +664,23 @@ Test(misuse, free_sized_with_a_size_of_another_class) {
 }
 
 /* The check is by size class: any size of the object's class is accepted. */
+/* Any size of the class; with exact usable sizes (strict), only the size
+ * asked for (docs/security.md). */
 Test(misuse, free_sized_accepts_any_size_of_the_class) {
     void *p = t_malloc(50); /* the 64-byte class */
-    cr_assert_eq(info_of(p).object_size, 64);
     struct sized s = {p, 64, 0};
+    if (usable_is_exact()) {
+        char name[32];
+        const char *what = "free_sized with a size the object was not allocated with";
+        tu_expect_abort(do_free_sized, &s, diag(what, p, cache_of(p, name)));
+        s.size = 49;
+        tu_expect_abort(do_free_sized, &s, diag(what, p, name));
+        s.size = 50; /* control */
+        tu_expect_survives(do_free_sized, &s);
+        t_free(p);
+        return;
+    }
+    cr_assert_eq(info_of(p).object_size, 64);
     tu_expect_survives(do_free_sized, &s);
     s.size = 49;
     tu_expect_survives(do_free_sized, &s);
@@ -696,6 +720,18 @@ Test(misuse, free_aligned_sized_with_another_alignment_or_size) {
     struct sized right = {p, 128, 128};
     tu_expect_survives(do_free_sized, &right);
     t_free(p);
+}
+
+/* The alignment and size given to aligned_alloc are accepted, whatever
+ * alignment the object happens to have beyond it (under strict, the
+ * alignment kept with the object; below 8, as 8). */
+Test(misuse, free_aligned_sized_with_the_alignment_given) {
+    for (size_t a = 1; a <= 4096; a *= 2) {
+        void *p = t_aligned_alloc(a, 100);
+        struct sized s = {p, 100, a};
+        tu_expect_survives(do_free_sized, &s);
+        t_free(p);
+    }
 }
 
 Test(misuse, free_aligned_sized_of_a_large_block_with_another_alignment) {
@@ -889,12 +925,12 @@ static char *large_alloc(const struct large_case *c) {
     char *p = c->alignment ? t_aligned_alloc(c->alignment, c->size) : t_malloc(c->size);
     cr_assert_not_null(p);
     cr_assert_eq(info_of(p).is_small, 0);
-    cr_assert_eq(t_usable_size(p), page_round(c->size));
+    cr_assert_eq(t_usable_size(p), usable_is_exact() ? c->size : page_round(c->size));
     return p;
 }
 
 static void write_one_past_the_last_page(void *p) {
-    size_t data = t_usable_size(p);
+    size_t data = page_round(t_usable_size(p));
     memset(p, 1, data); /* the whole last page is the block's */
     ((volatile char *)p)[data] = 1;
 }

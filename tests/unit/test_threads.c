@@ -528,7 +528,9 @@ static void sort_by_address(void **a, size_t n) {
 }
 
 /* Bytes of out-of-line metadata the pinning thread's objects may leave
- * resident for good: a state byte and a map bit per slot ever used. */
+ * resident for good: a state byte and a map bit per slot ever used; with
+ * the strict defences also the 4-byte size asked for, whose array is made
+ * writable in doubling steps (up to 8 bytes a slot). */
 static size_t pin_meta_bytes;
 
 static void *pinning_thread(void *argp) {
@@ -561,7 +563,7 @@ static void *pinning_thread(void *argp) {
                 report("sort_by_address is broken", objs[k], size, (long)k);
                 break;
             }
-        pin_meta_bytes += n + n / 8 + 1;
+        pin_meta_bytes += n + n / 8 + 1 + (pm_g.slow_only ? 8 * n : 0);
         for (size_t k = 0; k < n; k++)
             if (k % stride != 0)
                 pm_free(objs[k]);
@@ -693,6 +695,11 @@ static void objsize_check(const char *p, size_t usable) {
  * thread can hand it out again: 0. A large block's addresses may already
  * be another thread's new block (a kept block reused, or a new mapping). */
 static void objsize_check_freed(const char *p, size_t usable) {
+    /* With the strict defences it waits in the quarantine instead, which
+     * a later free into the full ring, from any thread, may send back at
+     * random to that thread's cache, to be handed out at once. */
+    if (pm_g.slow_only && pm_g.harden.quarantine)
+        return;
     if (usable <= 32768 && malloc_object_size(p) != 0)
         atomic_fetch_add(&objsize_wrong, 1);
 }
