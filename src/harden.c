@@ -110,6 +110,7 @@ static bool entry_ref(size_t cid, const void *ptr, const uint8_t *state, struct 
             return false;
         seg = ref->seg;
     }
+    ref->cid = cid;
     ref->seg = seg;
     ref->idx = (uint64_t)(state - seg->state);
     return true;
