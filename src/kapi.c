@@ -178,8 +178,11 @@ PM_EXPORT void kmem_cache_destroy(struct kmem_cache *cache) {
     if (!cache)
         return;
     size_t cid = cache_id_of(cache);
-    pm_lock(&pm_registry_lock);
+    /* This thread's cached objects go back before the registry lock: under
+     * the strict defences the flush takes the quarantine's lock, which
+     * fork's prepare handler takes before the registry's. */
     pm_tcache_flush_current();
+    pm_lock(&pm_registry_lock);
     pm_cache_destroy(cid);
     pm_unlock(&pm_registry_lock);
 }
